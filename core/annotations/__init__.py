@@ -1,0 +1,1 @@
+"""The annotation data model, LabelMe JSON reading and writing, box geometry, and undoable edit commands."""

@@ -1,0 +1,13 @@
+"""Benchmarks behind ``vertebra-review bench``: each prints medians of several runs, never pass/fail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def run_benchmark(what: str, *, repeats: int = 5) -> dict[str, Any]:
+    if what == "io":
+        from core.benchmarks.imaging import bench_io
+
+        return bench_io(repeats=repeats)
+    raise ValueError(f"unknown benchmark {what!r}")

@@ -1,0 +1,200 @@
+"""The ``vertebra-review`` command line: a thin layer over ``core``.
+
+Every command exits 0 on success. On bad input it prints one line naming the file and the problem and exits 1
+(``--debug`` shows the traceback). Partial success (some files skipped) exits 3 and lists what was skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from core import __version__
+from core.errors import VertebraReviewError
+from core.progress import Progress, ProgressGenerator, run
+
+EXIT_OK, EXIT_ERROR, EXIT_INTERNAL, EXIT_PARTIAL = 0, 1, 2, 3
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr (only when it is a terminal)."""
+
+    def __init__(self, stream: TextIO = sys.stderr, width: int = 30) -> None:
+        self.stream = stream
+        self.width = width
+        self.active = stream.isatty()
+
+    def __call__(self, event: Progress) -> None:
+        if not self.active or not event.total:
+            return
+        filled = int(self.width * event.fraction)
+        bar = "#" * filled + "-" * (self.width - filled)
+        self.stream.write(f"\r{event.stage} [{bar}] {event.step}/{event.total} {event.message[:50]:<50}")
+        if event.step >= event.total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def _drive(job: ProgressGenerator[Any]) -> Any:
+    return run(job, ProgressBar())
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, ensure_ascii=False))
+
+
+# -- commands ---------------------------------------------------------------------------------------------------------
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from core.inspection import inspect_path
+
+    _print_json(inspect_path(args.path))
+    return EXIT_OK
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from core.study.importer import ImportOptions, import_source
+
+    options = ImportOptions(
+        reader=args.reader,
+        window=args.window,
+        sagittal=args.sagittal,
+        count=args.count,
+        step_mm=args.step_mm,
+        thickness_mm=args.thickness_mm,
+        key_file=args.key_file,
+    )
+    report = _drive(import_source(args.source, args.study, options))
+    for case in report.cases:
+        print(f"{case.case}: {case.slices} slices, {case.annotations} annotations")
+    for source, existing in report.duplicates:
+        print(f"already imported as {existing}: {source}", file=sys.stderr)
+    for source, why in report.ignored:
+        print(f"ignored {source}: {why}", file=sys.stderr)
+    for source, why in report.skipped:
+        print(f"skipped {source}: {why}", file=sys.stderr)
+    print(f"imported {len(report.cases)} cases, {report.slice_count} slices into {args.study}")
+    if not report.cases and not report.duplicates:
+        return EXIT_ERROR
+    return EXIT_PARTIAL if report.skipped else EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from core.study.exporter import export_study
+
+    report = _drive(
+        export_study(args.study, args.out, reader=args.reader, model=args.model, window=args.window,
+                     embed_images=args.embed_images)
+    )
+    for where, why in report.errors:
+        print(f"skipped {where}: {why}", file=sys.stderr)
+    print(f"exported {report.images} images and {report.annotations} annotations to {args.out}")
+    return EXIT_PARTIAL if report.errors else EXIT_OK
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    # The desktop package is loaded by name only when asked for, so that ``core`` never imports Qt and the
+    # command line works on machines without a display or without PySide6.
+    try:
+        app = importlib.import_module("desktop.app")
+    except ImportError as exc:
+        raise VertebraReviewError(f"the desktop app cannot start: {exc}") from exc
+    return int(app.main(path=args.path, demo=args.demo, reader=args.reader))
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from core.benchmarks import run_benchmark
+
+    result = run_benchmark(args.what, repeats=args.repeats)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for line in result.get("lines", []):
+            print(line)
+    return EXIT_OK
+
+
+# -- parser -----------------------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vertebra-review",
+        description="Review, correct and retrain vertebra disease detection on sagittal CT slices.",
+    )
+    parser.add_argument("--version", action="version", version=f"vertebra-review {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    inspect = commands.add_parser("inspect", help="describe an image, DICOM folder, NIfTI, LabelMe JSON or study")
+    inspect.add_argument("path", type=Path)
+    inspect.set_defaults(func=cmd_inspect)
+
+    imp = commands.add_parser("import", help="create or extend a study from DICOM, NIfTI or PNG/JPEG (+ LabelMe)")
+    imp.add_argument("source", type=Path, help="a file or folder of DICOM, NIfTI, PNG or JPEG (with LabelMe JSON)")
+    imp.add_argument("study", type=Path, help="the study folder (created if missing)")
+    imp.add_argument("--reader", help="reader id for imported LabelMe JSON (default: the file's reader, or 'imported')")
+    imp.add_argument("--window", help="window of the PNG written beside DICOM slices: min-max (default, as in the "
+                     "paper), bone, soft, dicom or CENTER,WIDTH")
+    imp.add_argument("--sagittal", action="store_true", help="reformat axial or coronal series to sagittal slices")
+    imp.add_argument("--count", type=int, default=11, help="sagittal slices per volume (default 11)")
+    imp.add_argument("--step-mm", type=float, default=3.0, help="distance between sagittal slices (default 3 mm)")
+    imp.add_argument("--thickness-mm", type=float, default=3.0, help="sagittal slab thickness (default 3 mm)")
+    imp.add_argument("--key-file", type=Path, help="CSV file (kept outside the study) mapping cases to sources")
+    imp.set_defaults(func=cmd_import)
+
+    exp = commands.add_parser("export", help="write windowed PNGs with LabelMe JSON that open in labelme")
+    exp.add_argument("study", type=Path)
+    exp.add_argument("out", type=Path)
+    source = exp.add_mutually_exclusive_group()
+    source.add_argument("--reader", help="export this reader's annotations")
+    source.add_argument("--consensus", action="store_true", help="export the consensus (the default)")
+    source.add_argument("--model", help="export this model's predictions")
+    exp.add_argument("--window", help="re-render slices with this window (bone, soft, min-max, dicom or C,W)")
+    exp.add_argument("--embed-images", action="store_true", help="embed each PNG in its JSON as imageData")
+    exp.set_defaults(func=cmd_export)
+
+    gui = commands.add_parser("gui", help="open the desktop app")
+    gui.add_argument("path", nargs="?", type=Path, help="a study, DICOM folder, NIfTI or image to open")
+    gui.add_argument("--demo", action="store_true", help="open the bundled sample")
+    gui.add_argument("--reader", help="your reader id")
+    gui.set_defaults(func=cmd_gui)
+
+    bench = commands.add_parser("bench", help="run a benchmark and print the figures")
+    bench.add_argument("what", choices=["io"], help="io: DICOM reading, windowing and sagittal reformat")
+    bench.add_argument("--repeats", type=int, default=5)
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_OK
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except VertebraReviewError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"vertebra-review: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("vertebra-review: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback without --debug
+        if args.debug:
+            traceback.print_exc()
+        print(f"vertebra-review: internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""Reading PNG and JPEG slices (the paper's exports): 8- or 16-bit, grey or colour."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from core.errors import ImageReadError
+from core.imaging.image import SliceImage
+
+RASTER_SUFFIXES = (".png", ".jpg", ".jpeg")
+#: Larger images are refused before decoding (a decompression-bomb guard); sagittal CT slices are under 1 MP.
+MAX_PIXELS = 64_000_000
+
+
+def is_raster(path: Path) -> bool:
+    return path.suffix.lower() in RASTER_SUFFIXES
+
+
+def read_raster(path: str | Path) -> SliceImage:
+    """Read a PNG or JPEG as a grey float32 slice (colour → luminance; grey RGB keeps its exact values)."""
+    path = Path(path)
+    return _decode(path, path, path.name)
+
+
+def decode_raster(data: bytes, source: Path | None = None, label: str = "") -> SliceImage:
+    """Decode PNG or JPEG bytes (for example a LabelMe file's embedded ``imageData``)."""
+    return _decode(io.BytesIO(data), source, label)
+
+
+def _decode(stream: Path | io.BytesIO, path: Path | None, label: str) -> SliceImage:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(stream) as image:
+                if image.width * image.height > MAX_PIXELS:
+                    raise ImageReadError(
+                        f"image is {image.width}x{image.height} pixels, above the {MAX_PIXELS // 1_000_000} MP limit",
+                        path,
+                    )
+                image = ImageOps.exif_transpose(image)
+                pixels, bits = _grey_pixels(image)
+    except ImageReadError:
+        raise
+    except FileNotFoundError as exc:
+        raise ImageReadError("file not found", path) from exc
+    except UnidentifiedImageError as exc:
+        raise ImageReadError("not a PNG or JPEG image", path) from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageReadError(f"image is too large to decode safely ({exc})", path) from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageReadError(f"image is truncated or corrupt ({exc})", path) from exc
+    return SliceImage(pixels=pixels, source=path, hu=False, orientation="unknown", label=label, bits=bits)
+
+
+def _grey_pixels(image: Image.Image) -> tuple[np.ndarray, int]:
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
+        return np.ascontiguousarray(np.asarray(image), dtype=np.float32), 16
+    if mode == "F":
+        return np.ascontiguousarray(np.asarray(image), dtype=np.float32), 32
+    if mode in ("RGB", "RGBA", "P", "LA", "PA", "CMYK", "YCbCr"):
+        rgb = np.asarray(image.convert("RGB"))
+        if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]):
+            return rgb[..., 0].astype(np.float32), 8
+        return np.asarray(image.convert("L"), dtype=np.float32), 8
+    return np.asarray(image.convert("L"), dtype=np.float32), 8

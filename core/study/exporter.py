@@ -1,0 +1,99 @@
+"""Exporting a study for labelme: windowed PNG slices with LabelMe JSON beside them.
+
+``OUT/<case>/<slice>.png`` and ``OUT/<case>/<slice>.json``. Names are the study's own anonymous ids; the JSON holds
+no patient tags. Every JSON points at its PNG, whose size equals ``imageWidth`` x ``imageHeight``.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.annotations.labelme_io import write_labelme
+from core.errors import StudyError, VertebraReviewError
+from core.fileio import atomic_write_bytes
+from core.imaging.png_io import png_bytes
+from core.imaging.windowing import MIN_MAX, Window, apply_window, min_max_window, parse_window
+from core.progress import Progress, ProgressGenerator
+from core.study.layout import Study
+
+
+@dataclass
+class ExportReport:
+    images: int = 0
+    annotations: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+
+def export_study(
+    study_root: str | Path,
+    out: str | Path,
+    *,
+    reader: str | None = None,
+    model: str | None = None,
+    window: str | None = None,
+    embed_images: bool = False,
+) -> ProgressGenerator[ExportReport]:
+    """Export every slice, with the reader's (or the model's, or by default the consensus) annotations."""
+    study = Study.open(study_root)
+    out = Path(out).resolve()
+    if out == study.root.resolve() or study.root.resolve() in out.parents:
+        raise StudyError("export into a folder outside the study", out)
+    parsed = None
+    if window is not None:
+        try:
+            parsed = parse_window(window)
+        except ValueError as exc:
+            raise StudyError(str(exc)) from exc
+    slices = study.all_slices()
+    if not slices:
+        raise StudyError("the study has no slices to export", study.root)
+    report = ExportReport()
+    for number, (case, slice_id) in enumerate(slices):
+        yield Progress("export", number, len(slices), f"{case}/{slice_id}")
+        try:
+            png = _png_for(study, case, slice_id, parsed)
+            target = out / case / f"{slice_id}.png"
+            atomic_write_bytes(target, png)
+            report.images += 1
+            annotation = study.load_annotation(case, slice_id, reader=reader, model=model)
+            if annotation is None:
+                continue
+            size = _png_size(png)
+            if (annotation.image_width, annotation.image_height) != size:
+                raise StudyError(
+                    f"annotation is for a {annotation.image_width}x{annotation.image_height} image, "
+                    f"the slice is {size[0]}x{size[1]}",
+                    study.annotation_path(case, slice_id, reader=reader, model=model),
+                )
+            data = base64.b64encode(png).decode("ascii") if embed_images else None
+            write_labelme(annotation.with_changes(image_path=target.name, image_data=data), target.with_suffix(".json"))
+            report.annotations += 1
+        except VertebraReviewError as exc:
+            report.errors.append((f"{case}/{slice_id}", str(exc)))
+    yield Progress("export", len(slices), len(slices), f"exported {report.images} images")
+    return report
+
+
+def _png_for(study: Study, case: str, slice_id: str, window: Window | str | None) -> bytes:
+    existing = study.labelme_image_path(case, slice_id)
+    if window is None and existing.is_file() and existing.suffix.lower() == ".png":
+        return existing.read_bytes()
+    image = study.read_image(case, slice_id)
+    if window is None:
+        chosen = min_max_window(image.pixels) if image.hu else None
+    elif window == MIN_MAX:
+        chosen = min_max_window(image.pixels)
+    elif isinstance(window, Window):
+        chosen = window
+    else:  # "dicom"
+        chosen = image.windows[0] if image.windows else image.default_window()
+    if chosen is None:
+        return png_bytes(image.pixels.astype("uint8") if (image.bits or 8) <= 8 else image.pixels)
+    return png_bytes(apply_window(image.pixels, chosen))
+
+
+def _png_size(png: bytes) -> tuple[int, int]:
+    # The PNG IHDR chunk holds width and height as big-endian 32-bit integers at bytes 16-24.
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")

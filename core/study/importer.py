@@ -1,0 +1,392 @@
+"""Importing DICOM, NIfTI and PNG/JPEG (with LabelMe JSON beside the images) into a study, anonymised.
+
+Each source examination becomes a case named ``case-NNNN``; its slices become ``s001``, ``s002``, … Nothing of the
+source's names or patient tags reaches the study: DICOM is rewritten from a whitelist of tags, PNG and JPEG are
+re-encoded as PNG (exact pixel values, no metadata). A fingerprint of each source (salted SHA-256) stops the same
+examination being imported twice. ``key_file``, when given, receives the mapping back to the sources.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import hashlib
+import io
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from core.annotations.labelme_io import read_labelme
+from core.annotations.model import SliceAnnotation
+from core.errors import AnnotationFileError, ImageReadError, StudyError, VertebraReviewError
+from core.fileio import atomic_write_bytes
+from core.imaging.dicom_series import DicomSeries, scan_dicom
+from core.imaging.dicom_write import SliceTags, derived_uid, write_ct_slice
+from core.imaging.image import SliceImage, Volume
+from core.imaging.nifti import is_nifti, read_nifti
+from core.imaging.png_io import write_png
+from core.imaging.raster import RASTER_SUFFIXES, decode_raster, read_raster
+from core.imaging.reformat import (
+    DEFAULT_SLICE_COUNT,
+    DEFAULT_STEP_MM,
+    DEFAULT_THICKNESS_MM,
+    SagittalPlane,
+    SagittalReformat,
+)
+from core.imaging.windowing import MIN_MAX, Window, apply_window, min_max_window, parse_window
+from core.progress import Progress, ProgressGenerator
+from core.study.layout import Study, check_id
+
+DEFAULT_READER = "imported"
+
+
+@dataclass
+class ImportOptions:
+    reader: str | None = None
+    window: str | None = None
+    sagittal: bool = False
+    count: int = DEFAULT_SLICE_COUNT
+    step_mm: float = DEFAULT_STEP_MM
+    thickness_mm: float = DEFAULT_THICKNESS_MM
+    key_file: Path | None = None
+
+
+@dataclass
+class ImportedCase:
+    case: str
+    source: str
+    slices: int
+    annotations: int
+
+
+@dataclass
+class ImportReport:
+    cases: list[ImportedCase] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
+    #: Files that are fine but not for import (segmentation label maps), with the reason.
+    ignored: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def slice_count(self) -> int:
+        return sum(c.slices for c in self.cases)
+
+
+class _NotForImport(Exception):
+    """A readable file that is not an image to import (a segmentation label map)."""
+
+
+@dataclass
+class _Slice:
+    image: SliceImage
+    annotation: SliceAnnotation | None = None
+    origin: str = ""
+
+
+@dataclass
+class _Unit:
+    """One source examination, to become one case."""
+
+    label: str
+    identity: str
+    kind: str
+    load: Callable[[], Iterator[_Slice]]
+
+
+def import_source(
+    source: str | Path, study_root: str | Path, options: ImportOptions | None = None
+) -> ProgressGenerator[ImportReport]:
+    """Import everything under ``source`` into the study at ``study_root`` (created when missing)."""
+    options = options or ImportOptions()
+    source = Path(source)
+    if not source.exists():
+        raise ImageReadError("no such file or folder", source)
+    if options.reader is not None:
+        check_id(options.reader, "reader")
+    window_spec = options.window
+    if window_spec is not None:
+        try:
+            parse_window(window_spec)
+        except ValueError as exc:
+            raise StudyError(str(exc)) from exc
+    study = Study.open_or_create(study_root)
+    if window_spec is not None:
+        study.settings.png_window = window_spec
+    report = ImportReport()
+    units = _discover(source, options, report)
+    key_rows: list[list[str]] = []
+    for number, unit in enumerate(units, start=1):
+        yield Progress("import", number - 1, len(units), f"importing {unit.label}")
+        fingerprint = hashlib.sha256((study.settings.salt + unit.identity).encode()).hexdigest()
+        existing = study.find_import(fingerprint)
+        if existing is not None:
+            report.duplicates.append((unit.label, existing))
+            continue
+        try:
+            imported = _import_unit(study, unit, options, fingerprint, key_rows)
+        except _NotForImport as exc:
+            report.ignored.append((unit.label, str(exc)))
+            continue
+        except VertebraReviewError as exc:
+            report.skipped.append((unit.label, exc.message if exc.path else str(exc)))
+            continue
+        if imported is not None:
+            report.cases.append(imported)
+    study.save_settings()
+    if options.key_file is not None and key_rows:
+        _write_key_file(options.key_file, key_rows)
+    yield Progress("import", len(units), len(units), f"imported {report.slice_count} slices")
+    return report
+
+
+def _write_key_file(path: Path, rows: list[list[str]]) -> None:
+    existing = path.read_text(encoding="utf-8") if path.is_file() else ""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    if not existing:
+        writer.writerow(["case", "slice", "source"])
+    writer.writerows(rows)
+    atomic_write_bytes(path, (existing + buffer.getvalue()).encode("utf-8"))
+
+
+# -- discovery --------------------------------------------------------------------------------------------------------
+def _discover(source: Path, options: ImportOptions, report: ImportReport) -> list[_Unit]:
+    files = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
+    units: list[_Unit] = []
+    rasters: dict[Path, list[Path]] = {}
+    lone_json: list[Path] = []
+    dicom_candidates = False
+    for file in files:
+        suffix = file.suffix.lower()
+        if file.name.startswith("."):
+            continue
+        if suffix in RASTER_SUFFIXES:
+            rasters.setdefault(file.parent, []).append(file)
+        elif is_nifti(file):
+            units.append(
+                _Unit(str(file), f"nifti:{_file_digest(file)}", "nifti", lambda f=file: _nifti_slices(f, options))
+            )
+        elif suffix == ".json":
+            stem = file.parent / file.stem
+            beside = [stem, *(stem.with_name(stem.name + s) for s in (*RASTER_SUFFIXES, ".dcm"))]
+            if not any(p.is_file() for p in beside):
+                lone_json.append(file)
+        else:
+            dicom_candidates = True
+    for folder, images in sorted(rasters.items()):
+        images.sort()
+        identity = "raster:" + "".join(_file_digest(p) for p in images)
+        units.append(_Unit(str(folder), identity, "png", lambda i=images: _raster_slices(i, report)))
+    for file in lone_json:
+        units.append(
+            _Unit(str(file), f"labelme:{_file_digest(file)}", "labelme", lambda f=file: _embedded_slices(f, report))
+        )
+    if dicom_candidates:
+        units.extend(_dicom_units(source, options, report))
+    return units
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _dicom_units(source: Path, options: ImportOptions, report: ImportReport) -> list[_Unit]:
+    try:
+        scan = scan_dicom(source)
+    except VertebraReviewError as exc:
+        report.skipped.append((str(source), exc.message))
+        return []
+    for path, why in scan.skipped:
+        if not why.startswith("not a DICOM file"):
+            report.skipped.append((str(path), why))
+    by_study: dict[str, list[DicomSeries]] = {}
+    for series in scan.series:
+        key = series.first.study_uid or series.first.frame_of_reference_uid or str(series.first.path.parent)
+        by_study.setdefault(key, []).append(series)
+    units = []
+    for key, series_list in by_study.items():
+        uids = sorted(s.uid for s in series_list)
+        identity = "dicom:" + key + ":" + ",".join(uids) + ":" + ",".join(str(s.first.path.name) for s in series_list)
+        label = str(series_list[0].first.path.parent)
+        units.append(_Unit(label, identity, "dicom", lambda s=series_list: _dicom_slices(s, options, report)))
+    return units
+
+
+# -- slices of each kind ----------------------------------------------------------------------------------------------
+def _raster_slices(images: list[Path], report: ImportReport) -> Iterator[_Slice]:
+    for path in images:
+        try:
+            image = read_raster(path)
+        except ImageReadError as exc:
+            report.skipped.append((str(path), exc.message))
+            continue
+        yield _Slice(image, _beside_json(path, image, report), str(path))
+
+
+def _embedded_slices(json_path: Path, report: ImportReport) -> Iterator[_Slice]:
+    annotation = read_labelme(json_path)
+    if annotation.image_data is None:
+        report.skipped.append((str(json_path), "LabelMe JSON without its image (no image beside it, imageData null)"))
+        return
+    image = decode_raster(base64.b64decode(annotation.image_data), json_path, json_path.name)
+    yield _Slice(image, annotation, str(json_path))
+
+
+def _json_beside(image_path: Path) -> Path | None:
+    """``x.json`` beside ``x.png`` or ``x.dcm``; ``name.json`` beside extension-less DICOM files."""
+    candidates = [image_path.parent / f"{image_path.name}.json"]
+    if image_path.suffix.lower() in (*RASTER_SUFFIXES, ".dcm"):
+        candidates.insert(0, image_path.with_suffix(".json"))
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def _beside_json(image_path: Path, image: SliceImage, report: ImportReport) -> SliceAnnotation | None:
+    json_path = _json_beside(image_path)
+    if json_path is None:
+        return None
+    try:
+        return read_labelme(json_path, image_size=(image.width, image.height))
+    except AnnotationFileError as exc:
+        report.skipped.append((str(json_path), f"{exc.message} (the image was imported without it)"))
+        return None
+
+
+def _dicom_slices(series_list: list[DicomSeries], options: ImportOptions, report: ImportReport) -> Iterator[_Slice]:
+    for series in series_list:
+        stacked = len(series.frames) > 1
+        if series.orientation == "sagittal" or not stacked:
+            for image in series.load_slices():
+                annotation = _beside_json(image.source, image, report) if image.source else None
+                yield _Slice(image, annotation, str(image.source))
+        elif options.sagittal:
+            yield from _volume_slices(series.load_volume(), options, str(series.first.path.parent))
+        else:
+            report.skipped.append(
+                (
+                    str(series.first.path.parent),
+                    f"{series.orientation} series of {len(series.frames)} slices: add --sagittal to reformat it",
+                )
+            )
+
+
+def _nifti_slices(path: Path, options: ImportOptions) -> Iterator[_Slice]:
+    volume = read_nifti(path)
+    if volume.is_label_map:
+        raise _NotForImport("a label map (segmentation), not a CT volume")
+    yield from _volume_slices(volume, options, str(path))
+
+
+def _volume_slices(volume: Volume, options: ImportOptions, origin: str) -> Iterator[_Slice]:
+    reformat = SagittalReformat(volume)
+    for index in reformat.default_indices(options.count, options.step_mm):
+        image = reformat.slice(index, options.thickness_mm)
+        yield _Slice(image, None, f"{origin} ({image.label})")
+
+
+# -- writing ----------------------------------------------------------------------------------------------------------
+def _import_unit(
+    study: Study, unit: _Unit, options: ImportOptions, fingerprint: str, key_rows: list[list[str]]
+) -> ImportedCase | None:
+    case = study.next_case_id()
+    written = annotations = 0
+    readers: set[str] = set()
+    rows: list[list[str]] = []
+    try:
+        for number, item in enumerate(unit.load(), start=1):
+            slice_id = f"s{number:03d}"
+            _write_image(study, case, slice_id, number, item.image, study.settings.png_window, fingerprint)
+            if item.annotation is not None:
+                reader = check_id(options.reader or item.annotation.reader or DEFAULT_READER, "reader")
+                readers.add(reader)
+                study.save_annotation(item.annotation, case, slice_id, reader=reader)
+                annotations += 1
+            rows.append([case, slice_id, item.origin])
+            written += 1
+    except BaseException:
+        _remove_case(study, case, readers)  # a new case id: only this import's files are there
+        raise
+    if written == 0:
+        return None
+    key_rows.extend(rows)
+    study.settings.readers.extend(sorted(readers - set(study.settings.readers)))
+    study.settings.imports.append(
+        {
+            "case": case,
+            "fingerprint": fingerprint,
+            "kind": unit.kind,
+            "slices": written,
+            "imported": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+    )
+    study.save_settings()
+    return ImportedCase(case, unit.label, written, annotations)
+
+
+def _remove_case(study: Study, case: str, readers: set[str]) -> None:
+    for folder in [study.root / "images" / case, *(study.root / "readers" / r / case for r in readers)]:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _png_window(image: SliceImage, spec: str) -> Window:
+    parsed = parse_window(spec)
+    if isinstance(parsed, Window):
+        return parsed
+    if parsed == MIN_MAX:
+        return min_max_window(image.pixels)
+    return image.windows[0] if image.windows else image.default_window()
+
+
+def _write_image(
+    study: Study, case: str, slice_id: str, number: int, image: SliceImage, window_spec: str, seed: str
+) -> None:
+    folder = study.root / "images" / case
+    if image.hu:
+        tags = _slice_tags(case, number, image, seed)
+        write_ct_slice(folder / f"{slice_id}.dcm", image.pixels, tags)
+        write_png(folder / f"{slice_id}.png", apply_window(image.pixels, _png_window(image, window_spec)))
+    elif image.bits == 8 or (image.bits is None and image.pixels.max() <= 255):
+        write_png(folder / f"{slice_id}.png", np.clip(np.rint(image.pixels), 0, 255).astype(np.uint8))
+    else:
+        write_png(folder / f"{slice_id}.png", image.pixels)
+
+
+def _slice_tags(case: str, number: int, image: SliceImage, seed: str) -> SliceTags:
+    spacing = image.spacing_mm or (1.0, 1.0)
+    position = orientation = None
+    thickness = None
+    if image.plane is not None:
+        position, orientation = _plane_lps(image.plane)
+        thickness = image.plane.thickness_mm
+    return SliceTags(
+        patient_id=case,
+        study_uid=derived_uid(seed, "study"),
+        series_uid=derived_uid(seed, "series"),
+        sop_uid=derived_uid(seed, "slice", str(number)),
+        frame_of_reference_uid=derived_uid(seed, "frame-of-reference"),
+        instance_number=number,
+        series_description="sagittal reformat" if image.plane is not None else "imported",
+        spacing_mm=spacing,
+        thickness_mm=thickness,
+        position_lps=position,
+        orientation_lps=orientation,
+        window=image.windows[0] if image.windows else None,
+        image_type=("DERIVED", "SECONDARY", "REFORMATTED") if image.plane is not None else ("DERIVED", "SECONDARY"),
+    )
+
+
+def _plane_lps(plane: SagittalPlane) -> tuple[list[float], list[float]]:
+    """ImagePositionPatient (first pixel centre) and ImageOrientationPatient of a sagittal image, in LPS."""
+    corners = plane.pixel_to_patient(np.array([0.5, 1.5, 0.5]), np.array([0.5, 0.5, 1.5]))
+    flip = np.array([-1.0, -1.0, 1.0])
+    origin, along_row, down_column = corners * flip
+    row_cos = (along_row - origin) / np.linalg.norm(along_row - origin)
+    col_cos = (down_column - origin) / np.linalg.norm(down_column - origin)
+    return origin.tolist(), [*row_cos.tolist(), *col_cos.tolist()]

@@ -1,0 +1,253 @@
+"""A study is a folder. Readers' files sit side by side and nobody's file is overwritten by another reader::
+
+study/
+  study.json                                   settings: classes, readers, model in use
+  images/<case>/<slice>.dcm|.png|.jpg          a DICOM slice (HU) has a .png rendering beside it for labelme
+  readers/<reader>/<case>/<slice>.json         LabelMe JSON, one file per reader per slice
+  consensus/<case>/<slice>.json                the agreed result
+  predictions/<model-id>/<case>/<slice>.json   written by a model
+  models/<model-id>/                           model packages; models/active names the one in use
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.annotations.labelme_io import read_labelme, write_labelme
+from core.annotations.model import CLASS_CODES, SliceAnnotation
+from core.errors import StudyError
+from core.fileio import atomic_write_json
+from core.imaging.dicom import read_dicom
+from core.imaging.image import SliceImage
+from core.imaging.raster import read_raster
+
+STUDY_FILE = "study.json"
+STUDY_FORMAT = "vertebra-review-study"
+STUDY_VERSION = 1
+IMAGE_SUFFIXES = (".dcm", ".png", ".jpg", ".jpeg")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def check_id(value: str, what: str) -> str:
+    """Case, slice, reader and model ids are short names safe in any file system (no paths, no spaces)."""
+    if not isinstance(value, str) or not _ID.match(value) or value in (".", "..") or ".." in value:
+        raise StudyError(f"{what} id {value!r} is not allowed: use letters, digits, '-', '_' and '.' (up to 64)")
+    return value
+
+
+@dataclass
+class StudySettings:
+    name: str
+    classes: list[str] = field(default_factory=lambda: list(CLASS_CODES))
+    readers: list[str] = field(default_factory=list)
+    model: str | None = None
+    png_window: str = "min-max"
+    blinding: bool = True
+    salt: str = field(default_factory=lambda: secrets.token_hex(16))
+    imports: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _KEYS = ("name", "classes", "readers", "model", "png_window", "blinding", "salt", "imports")
+
+    def to_json(self) -> dict[str, Any]:
+        data = dict(self.extra)
+        data.update({"format": STUDY_FORMAT, "version": STUDY_VERSION})
+        data.update({key: getattr(self, key) for key in self._KEYS})
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any, path: Path) -> StudySettings:
+        if not isinstance(data, dict) or data.get("format") != STUDY_FORMAT:
+            raise StudyError(f'not a Vertebra Review study file (no "format": "{STUDY_FORMAT}")', path)
+        if not isinstance(data.get("version"), int) or data["version"] > STUDY_VERSION:
+            raise StudyError(f"study format version {data.get('version')!r} is newer than this app supports", path)
+        kwargs = {key: data[key] for key in cls._KEYS if key in data}
+        types = {
+            "name": str,
+            "classes": list,
+            "readers": list,
+            "png_window": str,
+            "blinding": bool,
+            "salt": str,
+            "imports": list,
+        }
+        for key, kind in types.items():
+            if key in kwargs and not isinstance(kwargs[key], kind):
+                raise StudyError(f"'{key}' must be {kind.__name__}", path)
+        extra = {k: v for k, v in data.items() if k not in (*cls._KEYS, "format", "version")}
+        return cls(**kwargs, extra=extra)
+
+
+class Study:
+    """An open study folder."""
+
+    def __init__(self, root: Path, settings: StudySettings) -> None:
+        self.root = root
+        self.settings = settings
+
+    # -- opening and creating -------------------------------------------------------------------------------------
+    @staticmethod
+    def is_study(path: str | Path) -> bool:
+        return (Path(path) / STUDY_FILE).is_file()
+
+    @classmethod
+    def open(cls, root: str | Path) -> Study:
+        root = Path(root)
+        file = root / STUDY_FILE
+        if not file.is_file():
+            raise StudyError(f"not a study folder (no {STUDY_FILE}); create one with 'vertebra-review import'", root)
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise StudyError(f"cannot read the study settings: {exc}", file) from exc
+        return cls(root, StudySettings.from_json(data, file))
+
+    @classmethod
+    def create(cls, root: str | Path, name: str | None = None) -> Study:
+        root = Path(root)
+        if cls.is_study(root):
+            raise StudyError("a study already exists here", root)
+        if root.exists() and (not root.is_dir() or any(root.iterdir())):
+            raise StudyError("folder exists and is not empty; choose a new folder for the study", root)
+        study = cls(root, StudySettings(name=name or root.name))
+        for folder in ("images", "readers", "consensus", "predictions", "models"):
+            (root / folder).mkdir(parents=True, exist_ok=True)
+        study.save_settings()
+        return study
+
+    @classmethod
+    def open_or_create(cls, root: str | Path) -> Study:
+        return cls.open(root) if cls.is_study(root) else cls.create(root)
+
+    def save_settings(self) -> None:
+        atomic_write_json(self.root / STUDY_FILE, self.settings.to_json())
+
+    # -- layout ---------------------------------------------------------------------------------------------------
+    def cases(self) -> list[str]:
+        folder = self.root / "images"
+        if not folder.is_dir():
+            return []
+        return sorted(p.name for p in folder.iterdir() if p.is_dir() and _ID.match(p.name))
+
+    def slices(self, case: str) -> list[str]:
+        folder = self.root / "images" / check_id(case, "case")
+        if not folder.is_dir():
+            return []
+        stems = {p.stem for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and _ID.match(p.stem)}
+        return sorted(stems)
+
+    def all_slices(self) -> list[tuple[str, str]]:
+        return [(case, name) for case in self.cases() for name in self.slices(case)]
+
+    def image_path(self, case: str, slice_id: str) -> Path:
+        """The slice's primary image: DICOM when there is one (HU), else its PNG or JPEG."""
+        folder = self.root / "images" / check_id(case, "case")
+        for suffix in IMAGE_SUFFIXES:
+            path = folder / f"{check_id(slice_id, 'slice')}{suffix}"
+            if path.is_file():
+                return path
+        raise StudyError(f"no image for slice {case}/{slice_id}", folder)
+
+    def labelme_image_path(self, case: str, slice_id: str) -> Path:
+        """The PNG or JPEG that LabelMe JSON points to (a DICOM slice's PNG rendering)."""
+        folder = self.root / "images" / check_id(case, "case")
+        for suffix in IMAGE_SUFFIXES[1:]:
+            path = folder / f"{check_id(slice_id, 'slice')}{suffix}"
+            if path.is_file():
+                return path
+        return folder / f"{slice_id}.png"
+
+    def reader_path(self, reader: str, case: str, slice_id: str) -> Path:
+        return (
+            self.root
+            / "readers"
+            / check_id(reader, "reader")
+            / check_id(case, "case")
+            / f"{check_id(slice_id, 'slice')}.json"
+        )
+
+    def consensus_path(self, case: str, slice_id: str) -> Path:
+        return self.root / "consensus" / check_id(case, "case") / f"{check_id(slice_id, 'slice')}.json"
+
+    def prediction_path(self, model_id: str, case: str, slice_id: str) -> Path:
+        return (
+            self.root
+            / "predictions"
+            / check_id(model_id, "model")
+            / check_id(case, "case")
+            / f"{check_id(slice_id, 'slice')}.json"
+        )
+
+    def annotation_path(self, case: str, slice_id: str, *, reader: str | None = None, model: str | None = None) -> Path:
+        """The reader's file, the model's prediction, or (with neither) the consensus."""
+        if reader is not None and model is not None:
+            raise StudyError("give a reader or a model, not both")
+        if reader is not None:
+            return self.reader_path(reader, case, slice_id)
+        if model is not None:
+            return self.prediction_path(model, case, slice_id)
+        return self.consensus_path(case, slice_id)
+
+    def readers(self) -> list[str]:
+        folder = self.root / "readers"
+        on_disk = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+        return list(dict.fromkeys([*self.settings.readers, *on_disk]))
+
+    # -- reading and writing --------------------------------------------------------------------------------------
+    def read_image(self, case: str, slice_id: str) -> SliceImage:
+        path = self.image_path(case, slice_id)
+        return read_dicom(path)[0] if path.suffix.lower() == ".dcm" else read_raster(path)
+
+    def load_annotation(
+        self,
+        case: str,
+        slice_id: str,
+        *,
+        reader: str | None = None,
+        model: str | None = None,
+        image_size: tuple[int, int] | None = None,
+    ) -> SliceAnnotation | None:
+        """The stored annotation, or None when there is none. Raises AnnotationFileError for a bad file."""
+        path = self.annotation_path(case, slice_id, reader=reader, model=model)
+        if not path.is_file():
+            return None
+        return read_labelme(path, image_size=image_size)
+
+    def save_annotation(
+        self,
+        annotation: SliceAnnotation,
+        case: str,
+        slice_id: str,
+        *,
+        reader: str | None = None,
+        model: str | None = None,
+    ) -> Path:
+        """Write atomically to the reader's own file (or the model's, or the consensus), pointing at the PNG."""
+        path = self.annotation_path(case, slice_id, reader=reader, model=model)
+        image = self.labelme_image_path(case, slice_id)
+        relative = Path(os.path.relpath(image, path.parent)).as_posix()
+        changes: dict[str, Any] = {"image_path": relative, "image_data": None}
+        if reader is not None:
+            changes["reader"] = reader
+        if model is not None:
+            changes["model"] = model
+        return write_labelme(annotation.with_changes(**changes), path)
+
+    def next_case_id(self) -> str:
+        used = {c for c in self.cases()} | {i.get("case") for i in self.settings.imports}
+        number = 1
+        while f"case-{number:04d}" in used:
+            number += 1
+        return f"case-{number:04d}"
+
+    def find_import(self, fingerprint: str) -> str | None:
+        for record in self.settings.imports:
+            if record.get("fingerprint") == fingerprint:
+                return record.get("case")
+        return None
