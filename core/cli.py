@@ -88,8 +88,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     from core.study.exporter import export_study
 
     report = _drive(
-        export_study(args.study, args.out, reader=args.reader, model=args.model, window=args.window,
-                     embed_images=args.embed_images)
+        export_study(
+            args.study,
+            args.out,
+            reader=args.reader,
+            model=args.model,
+            window=args.window,
+            embed_images=args.embed_images,
+        )
     )
     for where, why in report.errors:
         print(f"skipped {where}: {why}", file=sys.stderr)
@@ -137,8 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("source", type=Path, help="a file or folder of DICOM, NIfTI, PNG or JPEG (with LabelMe JSON)")
     imp.add_argument("study", type=Path, help="the study folder (created if missing)")
     imp.add_argument("--reader", help="reader id for imported LabelMe JSON (default: the file's reader, or 'imported')")
-    imp.add_argument("--window", help="window of the PNG written beside DICOM slices: min-max (default, as in the "
-                     "paper), bone, soft, dicom or CENTER,WIDTH")
+    imp.add_argument(
+        "--window",
+        help="window of the PNG written beside DICOM slices: min-max (default, as in the "
+        "paper), bone, soft, dicom or CENTER,WIDTH",
+    )
     imp.add_argument("--sagittal", action="store_true", help="reformat axial or coronal series to sagittal slices")
     imp.add_argument("--count", type=int, default=11, help="sagittal slices per volume (default 11)")
     imp.add_argument("--step-mm", type=float, default=3.0, help="distance between sagittal slices (default 3 mm)")
@@ -191,8 +200,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback without --debug
         if args.debug:
             traceback.print_exc()
-        print(f"vertebra-review: internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
-              file=sys.stderr)
+        print(
+            f"vertebra-review: internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
+            file=sys.stderr,
+        )
         return EXIT_INTERNAL
 
 

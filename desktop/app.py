@@ -1,0 +1,36 @@
+"""Starting the desktop app."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pyqtgraph as pg
+from PySide6 import QtWidgets
+
+from core.resources import sample_nifti
+from desktop.main_window import APP_NAME, MainWindow
+from desktop.workers import stop_all_workers
+
+
+def configure_pyqtgraph() -> None:
+    pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
+
+
+def create_app(argv: list[str] | None = None) -> QtWidgets.QApplication:
+    configure_pyqtgraph()
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(argv or [sys.argv[0]])
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName("VertebraReview")
+    app.aboutToQuit.connect(stop_all_workers)
+    return app
+
+
+def main(path: Path | None = None, demo: bool = False, reader: str | None = None) -> int:
+    app = create_app()
+    window = MainWindow(reader=reader)
+    window.show()
+    target = sample_nifti() if demo and path is None else path
+    if target is not None:
+        window.open_path(target)
+    return app.exec()

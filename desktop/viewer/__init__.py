@@ -1,0 +1,1 @@
+"""The slice viewer: image, window and level, overlays."""
