@@ -14,6 +14,16 @@ from typing import Any
 from core.errors import FileWriteError
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: Read once at import: ``os.umask`` can only be read by setting it, which is not safe once threads run.
+_UMASK = _read_umask()
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically, creating parent folders. Raises :class:`FileWriteError`."""
     target = Path(path)
@@ -27,6 +37,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        _copy_mode(tmp_name, target)
         os.replace(tmp_name, target)
     except OSError as exc:
         _remove_quietly(tmp_name)
@@ -37,17 +48,37 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     return target
 
 
+def _copy_mode(tmp_name: str, target: Path) -> None:
+    """Give the temporary file the old file's mode, or what ``open`` gives a new file (mkstemp makes it 0600)."""
+    try:
+        mode = os.stat(target).st_mode & 0o7777
+    except OSError:
+        mode = 0o666 & ~_UMASK
+    try:
+        os.chmod(tmp_name, mode)
+    except OSError:  # some network and FAT mounts refuse chmod; the content matters more than the mode
+        pass
+
+
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise FileWriteError(f"text cannot be written as UTF-8: {exc.reason} at position {exc.start}", path) from exc
+    return atomic_write_bytes(path, data)
 
 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any, *, indent: int | None = 2) -> Path:
     """Serialise ``obj`` as strict JSON (no NaN or Infinity) and write it atomically."""
     try:
         text = json.dumps(obj, indent=indent, ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise FileWriteError(f"cannot serialise to JSON: {exc}", path) from exc
-    return atomic_write_text(path, text + "\n")
+    try:
+        data = (text + "\n").encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, which JSON can only hold escaped ("\\ud800")
+        data = (json.dumps(obj, indent=indent, ensure_ascii=True, allow_nan=False) + "\n").encode("ascii")
+    return atomic_write_bytes(path, data)
 
 
 def _remove_quietly(name: str) -> None:

@@ -33,7 +33,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.index = 0
         self._opening: Path | None = None
         self.setWindowTitle(APP_NAME)
-        self.resize(1280, 860)
+        screen = QtGui.QGuiApplication.primaryScreen()
+        available = screen.availableGeometry() if screen is not None else QtCore.QRect(0, 0, 1280, 860)
+        self.resize(min(1280, available.width()), min(860, available.height() - 40))
         self._setup_viewer()
         self._setup_panels()
         self._setup_actions()
@@ -52,6 +54,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.window_panel.windowChanged.connect(self.viewer.set_window)
         self.viewer.windowDragged.connect(self.window_panel.nudge)
         self._add_dock("Display", self.window_panel, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
+        self.resizeDocks([self.findChild(QtWidgets.QDockWidget, "dock-display")], [300], QtCore.Qt.Orientation.Horizontal)
 
     def _add_dock(self, title: str, widget: QtWidgets.QWidget, area: QtCore.Qt.DockWidgetArea) -> None:
         dock = QtWidgets.QDockWidget(title, self)
@@ -89,6 +92,9 @@ class MainWindow(QtWidgets.QMainWindow):
         help_menu.addAction(self._action("&About", self._about))
 
     def _setup_status(self) -> None:
+        self.problem_label = QtWidgets.QLabel()
+        self.problem_label.setStyleSheet("color: #D55E00")
+        self.statusBar().addWidget(self.problem_label)
         self.cursor_label = QtWidgets.QLabel()
         self.statusBar().addPermanentWidget(self.cursor_label)
         self.viewer.cursorMoved.connect(self._on_cursor)
@@ -149,23 +155,27 @@ class MainWindow(QtWidgets.QMainWindow):
     def show_slice(self, index: int, *, fit: bool = False) -> None:
         if self.stack is None or not 0 <= index < len(self.stack):
             return
+        self.index = index
+        self.slice_list.select(index)
+        self.problem_label.clear()
         try:
             image = self.stack.image(index)
         except VertebraReviewError as error:
-            self.statusBar().showMessage(f"Slice {self.stack.label(index)}: {error}")
+            self._slice_problem(index, f"image not shown: {error}")
             self.viewer.clear()
-            self.index = index
-            self.slice_list.select(index)
             return
-        self.index = index
         window = self.window_panel.set_image(image)
         self.viewer.set_slice(image, window, fit=fit)
         try:
             self.viewer.set_annotation(self.stack.annotation(index))
         except VertebraReviewError as error:
             self.viewer.set_annotation(None)
-            self.statusBar().showMessage(f"Annotation of {self.stack.label(index)} not shown: {error}")
-        self.slice_list.select(index)
+            self._slice_problem(index, f"annotation not shown: {error}")
+
+    def _slice_problem(self, index: int, problem: str) -> None:
+        """Mark only this slice: everything else keeps working."""
+        self.slice_list.mark_problem(index, problem)
+        self.problem_label.setText(f"⚠ {self.stack.label(index) if self.stack else ''}: {problem}")
 
     def step(self, delta: int) -> None:
         if self.stack is not None:

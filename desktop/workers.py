@@ -24,7 +24,8 @@ def run_in_background(
     **kwargs: Any,
 ) -> WorkerBase:
     """Start ``func(*args, **kwargs)`` on a worker thread and wire its signals to the callbacks (GUI thread)."""
-    worker = create_worker(func, *args, _start_thread=False, **kwargs)
+    # Errors go to ``on_error`` when given; superqt would otherwise re-raise them in the event loop.
+    worker = create_worker(func, *args, _start_thread=False, _ignore_errors=on_error is not None, **kwargs)
     if on_result is not None:
         worker.returned.connect(on_result)
     if on_error is not None:

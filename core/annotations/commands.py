@@ -119,6 +119,13 @@ class SetDiseases(_ReplaceVertebra):
     diseases: Iterable[Disease] = ()
     source: str | None = None
 
+    def __post_init__(self) -> None:
+        # Frozen once: a generator would be empty on redo, and a misspelt code must fail as an edit error.
+        try:
+            self.diseases = frozenset(Disease(d) for d in self.diseases)
+        except ValueError as exc:
+            raise AnnotationEditError(f"unknown disease: {exc}") from exc
+
     @property
     def text(self) -> str:  # type: ignore[override]
         return f"set {disease_label(self.diseases)}"
@@ -150,6 +157,9 @@ class ReplaceAll(Command):
     vertebrae: tuple[Vertebra, ...]
     text: str = "replace all boxes"
     _before: tuple[Vertebra, ...] | None = None
+
+    def __post_init__(self) -> None:
+        self.vertebrae = tuple(self.vertebrae)  # a generator would be used up by the box check
 
     def apply(self, state: SliceAnnotation) -> SliceAnnotation:
         for vertebra in self.vertebrae:
@@ -196,7 +206,7 @@ class AnnotationEditor:
         """Apply ``command``; on :class:`AnnotationEditError` nothing changes."""
         self.state = command.apply(self.state)
         self._undo.append(command)
-        del self._undo[: -self._limit]
+        del self._undo[: max(0, len(self._undo) - self._limit)]
         self._redo.clear()
         self.changed.emit(self.state)
         return self.state

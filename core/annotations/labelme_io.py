@@ -109,7 +109,7 @@ def parse_labelme(obj: Any, *, path: Path | None = None, image_size: tuple[int, 
             other_shapes.append(item)
     reviewed = obj.get("reviewed", False)
     if reviewed is not None and not isinstance(reviewed, bool):
-        raise AnnotationFileError(f"'reviewed' must be true or false, not {reviewed!r}", path)
+        raise AnnotationFileError(f"'reviewed' must be true or false, not {_brief(reviewed)}", path)
     reader = _optional_str(obj, "reader", path)
     vertebrae = _merge_duplicates(parsed)
     if reader:  # shapes without a source were drawn by the file's reader
@@ -135,12 +135,28 @@ def _type_name(value: Any) -> str:
     )
 
 
+def _brief(value: Any) -> str:
+    """A value for an error message, cut short: a bad value can be megabytes long."""
+    try:
+        text = repr(value) if isinstance(value, str) else str(value)
+    except ValueError:  # an integer over Python's 4300-digit limit for str()
+        text = f"<{_type_name(value)}>"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A JSON number that fits in a float (not a bool, and not an integer of hundreds of digits)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
 
 
 def _optional_str(obj: Mapping[str, Any], key: str, path: Path | None) -> str | None:
@@ -175,11 +191,14 @@ def _image_data(value: Any, path: Path | None) -> str | None:
 def _embedded_image_size(image_data: str, path: Path | None) -> tuple[int, int]:
     try:
         data = base64.b64decode(image_data, validate=True)
-        with Image.open(io.BytesIO(data)) as image:
-            return int(image.width), int(image.height)
     except (binascii.Error, ValueError) as exc:
         raise AnnotationFileError("'imageData' is not valid base64", path) from exc
-    except (UnidentifiedImageError, OSError) as exc:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return int(image.width), int(image.height)
+    except Image.DecompressionBombError as exc:
+        raise AnnotationFileError("'imageData' holds an image too large to open", path) from exc
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise AnnotationFileError("'imageData' does not hold a PNG or JPEG image", path) from exc
 
 
@@ -190,7 +209,7 @@ def _image_size(
     for key in ("imageWidth", "imageHeight"):
         value = obj.get(key)
         if value is not None and (not _is_int(value) or not 0 < value <= MAX_IMAGE_SIDE):
-            raise AnnotationFileError(f"'{key}' must be a whole number from 1 to {MAX_IMAGE_SIDE}, not {value!r}", path)
+            raise AnnotationFileError(f"'{key}' must be a whole number from 1 to {MAX_IMAGE_SIDE}, not {_brief(value)}", path)
         declared.append(value)
     actual = image_size
     if image_data is not None:
@@ -226,7 +245,7 @@ def _points(shape: Mapping[str, Any], where: str, width: int, height: int, path:
     checked: list[list[float]] = []
     for point in points:
         if not (isinstance(point, list) and len(point) == 2 and all(_is_number(v) for v in point)):
-            raise AnnotationFileError(f"{where} has a point that is not [x, y]: {str(point)[:40]}", path)
+            raise AnnotationFileError(f"{where} has a point that is not [x, y]: {_brief(point)}", path)
         x, y = float(point[0]), float(point[1])
         if not (math.isfinite(x) and math.isfinite(y)):
             raise AnnotationFileError(f"{where} has a non-finite coordinate ({x}, {y})", path)
@@ -268,9 +287,11 @@ def _parse_shape(
     flags = _flags(shape.get("flags"), f"{where} flags", path)
     codes = {d.value for d in Disease}
     flagged = {Disease(k.upper()) for k, v in flags.items() if k.upper() in codes and v}
-    level = shape.get("level", meaning.level)
+    level = shape.get("level")
+    if level is None:  # an explicit null does not hide a level named in the label ("L3: OVCF")
+        level = meaning.level
     if level is not None and (not isinstance(level, str) or level.upper() not in LEVELS):
-        raise AnnotationFileError(f"{where} has an unknown level {level!r}", path)
+        raise AnnotationFileError(f"{where} has an unknown level {_brief(level)}", path)
     group_id = shape.get("group_id")
     if group_id is not None and not _is_int(group_id):
         raise AnnotationFileError(f"{where} has a group_id that is not a whole number", path)
@@ -299,7 +320,7 @@ def _score(value: Any, where: str, path: Path | None) -> float | None:
     if value is None:
         return None
     if not _is_number(value) or not 0.0 <= float(value) <= 1.0:
-        raise AnnotationFileError(f"{where} has a score that is not a number from 0 to 1: {value!r}", path)
+        raise AnnotationFileError(f"{where} has a score that is not a number from 0 to 1: {_brief(value)}", path)
     return float(value)
 
 

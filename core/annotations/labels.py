@@ -109,7 +109,8 @@ _add(NORMAL, "normal", "none", "healthy", "no disease", "negative", "nil")
 _add(VERTEBRA, "vertebra", "vertebrae", "vertebral body", "vb", "body")
 
 _SPLIT = re.compile(r"\s*(?:\+|,|;|/|&|\|)\s*|\s+and\s+")
-_LEVEL_PREFIX = re.compile(r"^\s*([ctls]\d{1,2})\b[\s:_\-]*", re.IGNORECASE)
+# The level ends at anything but a letter or digit: "\b" would not end it at "_" ("L3_OVCF").
+_LEVEL_PREFIX = re.compile(r"^\s*([ctls]\d{1,2})(?![^\W_])[\s:_\-]*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,7 @@ def parse_label(label: str) -> ParsedLabel:
         meaning = _SYNONYMS.get(term)
         if meaning is None:
             raise UnknownLabelError(
-                f"unknown label {term!r}: use OVCF, OF, SN, KD, PS or NORMAL (joined with '+'), or 'vertebra'"
+                f"unknown label {term[:60]!r}: use OVCF, OF, SN, KD, PS or NORMAL (joined with '+'), or 'vertebra'"
             )
         if isinstance(meaning, Disease):
             diseases.add(meaning)

@@ -13,11 +13,12 @@ from typing import Any
 
 import numpy as np
 import pydicom
+from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
-from pydicom.pixels import apply_modality_lut, get_decoder
-from pydicom.uid import UID
+from pydicom.pixels import apply_color_lut, apply_modality_lut, get_decoder
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
 from core.errors import DicomReadError, UnsupportedTransferSyntaxError
 from core.imaging.image import SliceImage
@@ -108,7 +109,7 @@ def read_dataset(path: Path, *, pixels: bool) -> Dataset:
     """
     defer = None if pixels else _DEFER_SIZE
     try:
-        return pydicom.dcmread(path, defer_size=defer)
+        ds = pydicom.dcmread(path, defer_size=defer)
     except InvalidDicomError:
         # Files without the 128-byte preamble are still DICOM if they parse into a dataset with image tags.
         try:
@@ -117,7 +118,6 @@ def read_dataset(path: Path, *, pixels: bool) -> Dataset:
             raise DicomReadError("not a DICOM file", path) from exc
         if "SOPClassUID" not in ds and "Rows" not in ds:
             raise DicomReadError("not a DICOM file (no DICOM preamble and no image tags)", path) from None
-        return ds
     except FileNotFoundError as exc:
         raise DicomReadError("file not found", path) from exc
     except IsADirectoryError as exc:
@@ -126,6 +126,25 @@ def read_dataset(path: Path, *, pixels: bool) -> Dataset:
         raise DicomReadError(f"cannot read: {exc.strerror or exc}", path) from exc
     except Exception as exc:
         raise DicomReadError(f"truncated or corrupt DICOM header ({type(exc).__name__}: {exc})", path) from exc
+    _check_complete(ds, path)
+    return ds
+
+
+def _check_complete(ds: Dataset, path: Path) -> None:
+    """Raise DicomReadError when the file ends inside its last data element (pydicom stops there silently)."""
+    if len(ds) == 0:
+        raise DicomReadError("truncated or corrupt: no data element could be read after the file header", path)
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian:
+        return  # offsets are in the inflated stream, not the file
+    last = ds.get_item(max(ds.keys()))
+    length, tell = getattr(last, "length", None), getattr(last, "value_tell", None)
+    if length is None or tell is None or length == 0xFFFFFFFF:
+        return
+    missing = tell + length - path.stat().st_size
+    if missing > 0:
+        name = keyword_for_tag(last.tag) or str(last.tag)
+        raise DicomReadError(f"truncated: the file ends {missing} bytes before the end of its {name}", path)
 
 
 def read_header(path: Path) -> DicomHeader:
@@ -167,8 +186,9 @@ def _functional_group(ds: Dataset, frame: int, sequence: str) -> Dataset | None:
     """The item of ``sequence`` for ``frame`` in an enhanced multi-frame object (per-frame first, then shared)."""
     for groups_name, index in (("PerFrameFunctionalGroupsSequence", frame), ("SharedFunctionalGroupsSequence", 0)):
         groups = ds.get(groups_name)
-        if groups and index < len(groups) and sequence in groups[index] and len(groups[index][sequence]):
-            return groups[index][sequence][0]
+        items = groups[index].get(sequence) if groups and index < len(groups) else None
+        if items:
+            return items[0]
     return None
 
 
@@ -220,7 +240,10 @@ def _rescale(ds: Dataset, frame: int) -> tuple[float, float]:
 
 
 def dicom_windows(ds: Dataset, frame: int = 0) -> tuple[Window, ...]:
-    """The windows stored in the file (WindowCenter/WindowWidth, possibly several), in rescaled units."""
+    """The windows stored in the file (WindowCenter/WindowWidth, possibly several), in rescaled units.
+
+    For an inverted MONOCHROME1 frame the windows are mirrored too, so that they show what the file intends.
+    """
     item = _functional_group(ds, frame, "FrameVOILUTSequence") or ds
     centers, widths = item.get("WindowCenter"), item.get("WindowWidth")
     if centers is None or widths is None:
@@ -229,11 +252,13 @@ def dicom_windows(ds: Dataset, frame: int = 0) -> tuple[Window, ...]:
     widths = list(widths) if isinstance(widths, MultiValue) else [widths]
     names = item.get("WindowCenterWidthExplanation")
     names = list(names) if isinstance(names, MultiValue) else ([] if names in (None, "") else [names])
+    pivot = _monochrome1_pivot(ds, frame)
     windows = []
     for i, (center, width) in enumerate(zip(centers, widths, strict=False)):
         try:
             name = str(names[i]) if i < len(names) else f"DICOM {i + 1}"
-            windows.append(Window(float(center), float(width), name))
+            center = float(center) if pivot is None else pivot - float(center)
+            windows.append(Window(center, float(width), name))
         except (TypeError, ValueError):
             continue
     return tuple(windows)
@@ -241,7 +266,9 @@ def dicom_windows(ds: Dataset, frame: int = 0) -> tuple[Window, ...]:
 
 def is_hu(ds: Dataset) -> bool:
     """True when the rescaled values are Hounsfield units (CT, unless RescaleType says otherwise)."""
-    rescale_type = str(ds.get("RescaleType", "HU") or "HU").upper()
+    item = _functional_group(ds, 0, "PixelValueTransformationSequence")
+    source = item if item is not None and "RescaleType" in item else ds
+    rescale_type = str(source.get("RescaleType", "HU") or "HU").upper()
     return str(ds.get("Modality", "")).upper() == "CT" and rescale_type in ("HU", "")
 
 
@@ -250,6 +277,8 @@ def decode_frames(ds: Dataset, path: Path) -> np.ndarray:
     if not any(tag in ds for tag in _PIXEL_TAGS):
         what = _IMAGE_SOP_WITHOUT_PIXELS.get(str(ds.get("SOPClassUID", "")))
         kind = f"it is {what}, not an image" if what else "it is not an image"
+        if not what and (ds.get("Rows") or "Image Storage" in UID(str(ds.get("SOPClassUID", ""))).name):
+            kind = "its header describes an image: the file is truncated or incomplete"
         raise DicomReadError(f"has no pixel data ({kind})", path)
     syntax = UID(str(ds.file_meta.get("TransferSyntaxUID", ""))) if "TransferSyntaxUID" in ds.file_meta else None
     _check_decoder(syntax, path)
@@ -312,6 +341,10 @@ def read_header_from(ds: Dataset, path: Path) -> DicomHeader:
 def frame_values(ds: Dataset, stored: np.ndarray, frame: int) -> tuple[np.ndarray, bool, tuple[str, ...]]:
     """Stored values of one frame to float32 display-ready values: (pixels, hu, notes)."""
     notes: list[str] = []
+    if stored.ndim == 2 and str(ds.get("PhotometricInterpretation", "")).upper() == "PALETTE COLOR":
+        stored = apply_color_lut(stored, ds)  # the stored values are indices into the palette, not grey levels
+        if stored.dtype.itemsize > 1:  # 16-bit palette entries: bring them to 0…255
+            stored = stored.astype(np.float32) / np.float32(257.0)
     if stored.ndim == 3:  # colour: the paper's exports are grey, so take luminance
         stored = stored[..., 0] * 0.299 + stored[..., 1] * 0.587 + stored[..., 2] * 0.114
         notes.append("colour image converted to grey")
@@ -325,12 +358,12 @@ def frame_values(ds: Dataset, stored: np.ndarray, frame: int) -> tuple[np.ndarra
             values *= np.float32(slope)
         if intercept != 0.0:
             values += np.float32(intercept)
-    if str(ds.get("PhotometricInterpretation", "")).upper() == "MONOCHROME1":
-        if hu:
-            notes.append("MONOCHROME1 ignored for display: values are HU, shown with bone bright")
-        else:
-            values = _invert_monochrome1(ds, values, frame)
-            notes.append("MONOCHROME1 inverted so that higher values are brighter")
+    pivot = _monochrome1_pivot(ds, frame)
+    if pivot is not None:
+        values = (np.float32(pivot) - values).astype(np.float32)
+        notes.append("MONOCHROME1 inverted so that higher values are brighter")
+    elif str(ds.get("PhotometricInterpretation", "")).upper() == "MONOCHROME1":
+        notes.append("MONOCHROME1 ignored for display: values are HU, shown with bone bright")
     return values, hu, tuple(notes)
 
 
@@ -355,13 +388,16 @@ def integer_values(ds: Dataset, stored: np.ndarray, frame: int) -> np.ndarray | 
     return values.astype(np.int16)
 
 
-def _invert_monochrome1(ds: Dataset, values: np.ndarray, frame: int) -> np.ndarray:
+def _monochrome1_pivot(ds: Dataset, frame: int) -> float | None:
+    """For a MONOCHROME1 frame that is not HU: the sum of its lowest and highest rescaled values, which inverting
+    mirrors about (``pivot - value``). None when the frame is not inverted."""
+    if str(ds.get("PhotometricInterpretation", "")).upper() != "MONOCHROME1" or is_hu(ds):
+        return None
     bits = int(ds.get("BitsStored") or 16)
     signed = int(ds.get("PixelRepresentation") or 0) == 1
     low, high = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
     slope, intercept = _rescale(ds, frame)
-    a, b = low * slope + intercept, high * slope + intercept
-    return (np.float32(a + b) - values).astype(np.float32)
+    return low * slope + intercept + high * slope + intercept
 
 
 def _frame_to_slice(ds: Dataset, header: DicomHeader, stored: np.ndarray, frame: int, path: Path) -> SliceImage:

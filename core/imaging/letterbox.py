@@ -45,14 +45,15 @@ class Letterbox:
                 f"image is {image.shape[1]}x{image.shape[0]}, letterbox expects {self.width}x{self.height}"
             )
         out = np.full((self.side, self.side, *image.shape[2:]), fill, dtype=image.dtype)
-        src_x, dst_x, n_x = self._span(self.width, self.dx)
-        src_y, dst_y, n_y = self._span(self.height, self.dy)
+        src_x, dst_x, n_x = self._span(self.width)
+        src_y, dst_y, n_y = self._span(self.height)
         out[dst_y : dst_y + n_y, dst_x : dst_x + n_x] = image[src_y : src_y + n_y, src_x : src_x + n_x]
         return out
 
-    def _span(self, size: int, offset: int) -> tuple[int, int, int]:
+    def _span(self, size: int) -> tuple[int, int, int]:
         """(first source index, first destination index, count) along one axis."""
-        if offset >= 0:
+        offset = self._offset(size, self.side)
+        if size <= self.side:
             return 0, offset, size
         return -offset, 0, self.side
 

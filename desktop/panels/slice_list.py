@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from core.imaging.stacks import SliceStack
+
+PROBLEM_MARK = "  ⚠"
 
 
 class SliceListPanel(QtWidgets.QListWidget):
@@ -21,6 +23,20 @@ class SliceListPanel(QtWidgets.QListWidget):
         self.clear()
         self.addItems([stack.label(i) for i in range(len(stack))])
         self._silent = False
+
+    def mark_problem(self, index: int, problem: str) -> None:
+        """Flag one slice (red, with the reason as its tooltip); the others are untouched."""
+        item = self.item(index)
+        if item is None:
+            return
+        if not item.text().endswith(PROBLEM_MARK):
+            item.setText(item.text() + PROBLEM_MARK)
+        item.setForeground(QtGui.QBrush(QtGui.QColor("#D55E00")))
+        item.setToolTip(problem)
+
+    def problem(self, index: int) -> str:
+        item = self.item(index)
+        return item.toolTip() if item is not None else ""
 
     def select(self, index: int) -> None:
         self._silent = True

@@ -1,0 +1,1 @@
+"""labelme as a test oracle: it runs in its own virtual environment, in a subprocess, never in our process."""
