@@ -74,6 +74,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"{case.case}: {case.slices} slices, {case.annotations} annotations")
     for source, existing in report.duplicates:
         print(f"already imported as {existing}: {source}", file=sys.stderr)
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
     for source, why in report.ignored:
         print(f"ignored {source}: {why}", file=sys.stderr)
     for source, why in report.skipped:

@@ -79,7 +79,9 @@ def export_study(
 def _png_for(study: Study, case: str, slice_id: str, window: Window | str | None) -> bytes:
     existing = study.labelme_image_path(case, slice_id)
     if window is None and existing.is_file() and existing.suffix.lower() == ".png":
-        return existing.read_bytes()
+        data = existing.read_bytes()
+        if _png_bit_depth(data) == 8:  # labelme 6 cannot open 16-bit PNGs
+            return data
     image = study.read_image(case, slice_id)
     if window is None:
         chosen = min_max_window(image.pixels) if image.hu else None
@@ -90,8 +92,14 @@ def _png_for(study: Study, case: str, slice_id: str, window: Window | str | None
     else:  # "dicom"
         chosen = image.windows[0] if image.windows else image.default_window()
     if chosen is None:
-        return png_bytes(image.pixels.astype("uint8") if (image.bits or 8) <= 8 else image.pixels)
+        if (image.bits or 8) <= 8:
+            return png_bytes(image.pixels.astype("uint8"))
+        chosen = min_max_window(image.pixels)
     return png_bytes(apply_window(image.pixels, chosen))
+
+
+def _png_bit_depth(png: bytes) -> int:
+    return png[24] if len(png) > 24 else 0
 
 
 def _png_size(png: bytes) -> tuple[int, int]:

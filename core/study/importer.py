@@ -70,6 +70,8 @@ class ImportReport:
     duplicates: list[tuple[str, str]] = field(default_factory=list)
     #: Files that are fine but not for import (segmentation label maps), with the reason.
     ignored: list[tuple[str, str]] = field(default_factory=list)
+    #: Changes made on the way in (for example a 16-bit PNG stored as 8-bit).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def slice_count(self) -> int:
@@ -127,7 +129,7 @@ def import_source(
             report.duplicates.append((unit.label, existing))
             continue
         try:
-            imported = _import_unit(study, unit, options, fingerprint, key_rows)
+            imported = _import_unit(study, unit, options, fingerprint, key_rows, report.notes)
         except _NotForImport as exc:
             report.ignored.append((unit.label, str(exc)))
             continue
@@ -293,16 +295,24 @@ def _volume_slices(volume: Volume, options: ImportOptions, origin: str) -> Itera
 
 # -- writing ----------------------------------------------------------------------------------------------------------
 def _import_unit(
-    study: Study, unit: _Unit, options: ImportOptions, fingerprint: str, key_rows: list[list[str]]
+    study: Study,
+    unit: _Unit,
+    options: ImportOptions,
+    fingerprint: str,
+    key_rows: list[list[str]],
+    report_notes: list[str],
 ) -> ImportedCase | None:
     case = study.next_case_id()
     written = annotations = 0
     readers: set[str] = set()
     rows: list[list[str]] = []
+    notes: list[str] = []
     try:
         for number, item in enumerate(unit.load(), start=1):
             slice_id = f"s{number:03d}"
-            _write_image(study, case, slice_id, number, item.image, study.settings.png_window, fingerprint)
+            note = _write_image(study, case, slice_id, number, item.image, study.settings.png_window, fingerprint)
+            if note:
+                notes.append(note)
             if item.annotation is not None:
                 reader = check_id(options.reader or item.annotation.reader or DEFAULT_READER, "reader")
                 readers.add(reader)
@@ -316,6 +326,7 @@ def _import_unit(
     if written == 0:
         return None
     key_rows.extend(rows)
+    report_notes.extend(notes)
     study.settings.readers.extend(sorted(readers - set(study.settings.readers)))
     study.settings.imports.append(
         {
@@ -346,16 +357,21 @@ def _png_window(image: SliceImage, spec: str) -> Window:
 
 def _write_image(
     study: Study, case: str, slice_id: str, number: int, image: SliceImage, window_spec: str, seed: str
-) -> None:
+) -> str | None:
+    """Write the slice's image(s); returns a note when the pixel values had to change."""
     folder = study.root / "images" / case
     if image.hu:
         tags = _slice_tags(case, number, image, seed)
         write_ct_slice(folder / f"{slice_id}.dcm", image.pixels, tags)
         write_png(folder / f"{slice_id}.png", apply_window(image.pixels, _png_window(image, window_spec)))
-    elif image.bits == 8 or (image.bits is None and image.pixels.max() <= 255):
+        return None
+    is_8_bit = image.bits == 8 or (image.bits is None and image.pixels.min() >= 0 and image.pixels.max() <= 255)
+    if is_8_bit:
         write_png(folder / f"{slice_id}.png", np.clip(np.rint(image.pixels), 0, 255).astype(np.uint8))
-    else:
-        write_png(folder / f"{slice_id}.png", image.pixels)
+        return None
+    # labelme 6 cannot open 16-bit PNGs, and without HU calibration the values have no physical meaning.
+    write_png(folder / f"{slice_id}.png", apply_window(image.pixels, min_max_window(image.pixels)))
+    return f"{case}/{slice_id}: {image.bits or 'high'}-bit image without HU stored as 8-bit (min-max)"
 
 
 def _slice_tags(case: str, number: int, image: SliceImage, seed: str) -> SliceTags:

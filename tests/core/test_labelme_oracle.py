@@ -22,6 +22,7 @@ from core.annotations.model import Box, Disease, SliceAnnotation, Vertebra
 from core.imaging.png_io import png_bytes, write_png
 from core.progress import run
 from core.study.exporter import export_study
+from core.study.importer import ImportOptions, import_source
 from core.study.layout import Study
 from tests.oracle.labelme_env import VERSIONS, LabelmeOracle, LabelmeProbe, OracleProbeError, ensure_oracle
 
@@ -396,6 +397,29 @@ def test_exported_study_opens_in_labelme(labelme: Labelme, tmp_path: Path) -> No
     check_export_opens(labelme, tmp_path, "uint8")
 
 
-def test_exported_study_of_16_bit_pngs_opens_in_labelme(labelme: Labelme, tmp_path: Path) -> None:
-    """A study imported from 16-bit PNGs keeps them, and the export copies them: labelme 6 refuses 16-bit images."""
-    check_export_opens(labelme, tmp_path, "uint16")
+def test_export_of_a_study_holding_16_bit_pngs_opens_in_labelme(labelme: Labelme, tmp_path: Path) -> None:
+    """labelme 6 refuses 16-bit images, so the export renders such a study's PNGs to 8 bits instead of copying."""
+    annotated = make_study(tmp_path / "study", "uint16")
+    report = run(export_study(tmp_path / "study", tmp_path / "export", reader="r1"))
+    assert (report.images, report.annotations, report.errors) == (3, 2, [])
+    files = sorted((tmp_path / "export").rglob("*.json"))
+    for path, result in zip(files, labelme.load(files), strict=True):
+        written = json.loads(path.read_text(encoding="utf-8"))
+        assert_opened(result, labelme.version, (written["imageWidth"], written["imageHeight"]))
+        annotation = annotated[(path.parent.name, path.stem)]
+        assert [s["label"] for s in result["shapes"]] == [v.label for v in annotation.vertebrae]
+
+
+def test_study_imported_from_16_bit_pngs_opens_in_labelme(labelme: Labelme, tmp_path: Path) -> None:
+    """Importing 16-bit PNGs stores 8-bit PNGs (and says so), so the study's own reader files open in labelme."""
+    source = tmp_path / "source" / "patient"
+    source.mkdir(parents=True)
+    write_png(source / "a.png", grey_pixels(WIDTH, HEIGHT, "uint16"))
+    write_labelme(sample_annotation("a.png"), source / "a.json")
+    report = run(import_source(tmp_path / "source", tmp_path / "study", ImportOptions(reader="r1")))
+    assert report.slice_count == 1 and len(report.notes) == 1 and "8-bit" in report.notes[0]
+    files = sorted((tmp_path / "study" / "readers").rglob("*.json"))
+    assert len(files) == 1
+    [result] = labelme.load(files)
+    assert_opened(result, labelme.version, (WIDTH, HEIGHT))
+    assert [s["label"] for s in result["shapes"]] == [v.label for v in sample_annotation().vertebrae]
