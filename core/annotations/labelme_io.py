@@ -209,7 +209,9 @@ def _image_size(
     for key in ("imageWidth", "imageHeight"):
         value = obj.get(key)
         if value is not None and (not _is_int(value) or not 0 < value <= MAX_IMAGE_SIDE):
-            raise AnnotationFileError(f"'{key}' must be a whole number from 1 to {MAX_IMAGE_SIDE}, not {_brief(value)}", path)
+            raise AnnotationFileError(
+                f"'{key}' must be a whole number from 1 to {MAX_IMAGE_SIDE}, not {_brief(value)}", path
+            )
         declared.append(value)
     actual = image_size
     if image_data is not None:

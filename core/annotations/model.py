@@ -6,6 +6,7 @@ Values are immutable; edits make new values (see :mod:`core.annotations.commands
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -67,8 +68,10 @@ class Box:
 
     def __post_init__(self) -> None:
         values = (self.x1, self.y1, self.x2, self.y2)
-        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+        if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) for v in values):
             raise ValueError(f"box coordinates must be finite numbers, not {values}")
+        for name, value in zip(("x1", "y1", "x2", "y2"), values, strict=True):
+            object.__setattr__(self, name, float(value))  # numpy scalars from models become plain floats
         if self.x2 <= self.x1 or self.y2 <= self.y1:
             raise ValueError(f"box has no area: {values}")
 

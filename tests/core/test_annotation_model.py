@@ -49,9 +49,7 @@ def test_box_without_area(coords):
         Box(*coords)
 
 
-@pytest.mark.parametrize(
-    "bad", [math.nan, math.inf, -math.inf, None, "1", [1]]
-)
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, None, "1", [1]])
 @pytest.mark.parametrize("position", range(4))
 def test_box_coordinates_must_be_finite_numbers(bad, position):
     coords = [1.0, 2.0, 3.0, 4.0]
@@ -199,7 +197,12 @@ def test_slice_defaults_and_conversions():
     assert annotation.flags == {"motion": True}
     with pytest.raises(TypeError):
         annotation.flags["x"] = True  # type: ignore[index]
-    assert (annotation.reader, annotation.model, annotation.reviewed, annotation.image_data) == (None, None, False, None)
+    assert (annotation.reader, annotation.model, annotation.reviewed, annotation.image_data) == (
+        None,
+        None,
+        False,
+        None,
+    )
     assert annotation.image_path == "" and annotation.other_shapes == () and dict(annotation.extra) == {}
     assert annotation.diseased() == (annotation.vertebrae[1],)
 
@@ -293,3 +296,13 @@ def test_bound_methods_of_different_objects_are_different_callbacks():
     event.disconnect(first.redraw)
     event.emit("state")
     assert (first.seen, second.seen) == ([], ["state"])
+
+
+def test_box_takes_numpy_scalars_from_models_and_refuses_booleans():
+    import numpy as np
+
+    box = Box(np.float32(1.5), np.float64(2), np.int64(10), np.float32(20.25))
+    assert box.as_list() == [1.5, 2.0, 10.0, 20.25]
+    assert all(type(v) is float for v in box.as_list())
+    with pytest.raises(ValueError):
+        Box(False, 0, True, 1)

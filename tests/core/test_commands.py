@@ -206,7 +206,11 @@ INVALID = [
     ("move below", lambda: SetBox(1, box=Box(10, 290, 50, 300.5)), "outside"),
     ("move without box", lambda: SetBox(0), "no box given"),
     ("move bad index", lambda: SetBox(3, box=Box(10, 10, 20, 20)), "no vertebra number 4"),
-    ("replace with one outside", lambda: ReplaceAll((Vertebra(Box(1, 1, 9, 9)), Vertebra(Box(-1, 1, 9, 9)))), "outside"),
+    (
+        "replace with one outside",
+        lambda: ReplaceAll((Vertebra(Box(1, 1, 9, 9)), Vertebra(Box(-1, 1, 9, 9)))),
+        "outside",
+    ),
     ("unknown level", lambda: SetLevel(0, level="L6"), "unknown level 'L6'"),
     ("lower-case level", lambda: SetLevel(0, level="l3"), "unknown level"),
     ("level bad index", lambda: SetLevel(7, level="L1"), "no vertebra number 8"),

@@ -95,9 +95,7 @@ def rich_annotation() -> SliceAnnotation:
         model="vd-resnet18-0003",
         reviewed=True,
         flags={"motion": False, "good": True},
-        other_shapes=(
-            {"label": "tip", "points": [[5.0, 5.0]], "group_id": None, "shape_type": "point", "flags": {}},
-        ),
+        other_shapes=({"label": "tip", "points": [[5.0, 5.0]], "group_id": None, "shape_type": "point", "flags": {}},),
         extra={"lineColor": [0, 255, 0, 128], "study": {"case": "c1", "slice": 7}},
     )
 
@@ -296,7 +294,11 @@ def test_paper_style_boxes_of_one_vertebra_are_merged(tmp_path):
 
 
 def test_disease_boxes_without_vertebra_box_merge_into_first(tmp_path):
-    shapes = [rect("OF", 10, 10, 110, 60), rect("PS", 11, 10, 110, 61, description="cement"), rect("KD", 10, 100, 60, 150)]
+    shapes = [
+        rect("OF", 10, 10, 110, 60),
+        rect("PS", 11, 10, 110, 61, description="cement"),
+        rect("KD", 10, 100, 60, 150),
+    ]
     annotation = read_labelme(dump(tmp_path / "p.json", labelme(shapes)))
     assert [v.diseases for v in annotation.vertebrae] == [{OF, PS}, {KD}]
     assert annotation.vertebrae[0].box == Box(10, 10, 110, 60)
