@@ -54,7 +54,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.window_panel.windowChanged.connect(self.viewer.set_window)
         self.viewer.windowDragged.connect(self.window_panel.nudge)
         self._add_dock("Display", self.window_panel, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
-        self.resizeDocks([self.findChild(QtWidgets.QDockWidget, "dock-display")], [300], QtCore.Qt.Orientation.Horizontal)
+        self.resizeDocks(
+            [self.findChild(QtWidgets.QDockWidget, "dock-display")], [300], QtCore.Qt.Orientation.Horizontal
+        )
 
     def _add_dock(self, title: str, widget: QtWidgets.QWidget, area: QtCore.Qt.DockWidgetArea) -> None:
         dock = QtWidgets.QDockWidget(title, self)

@@ -18,7 +18,13 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.pixels import apply_color_lut, apply_modality_lut, get_decoder
-from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
+from pydicom.uid import (
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
 
 from core.errors import DicomReadError, UnsupportedTransferSyntaxError
 from core.imaging.image import SliceImage
@@ -127,6 +133,12 @@ def read_dataset(path: Path, *, pixels: bool) -> Dataset:
     except Exception as exc:
         raise DicomReadError(f"truncated or corrupt DICOM header ({type(exc).__name__}: {exc})", path) from exc
     _check_complete(ds, path)
+    meta = getattr(ds, "file_meta", None)
+    implicit, little = ds.original_encoding
+    if meta is not None and "TransferSyntaxUID" not in meta and implicit is not None:
+        # No file meta (ACR-NEMA style): the syntax is the uncompressed encoding the parser found.
+        syntax = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+        meta.TransferSyntaxUID = syntax
     return ds
 
 
@@ -137,7 +149,7 @@ def _check_complete(ds: Dataset, path: Path) -> None:
     meta = getattr(ds, "file_meta", None)
     if meta is not None and meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian:
         return  # offsets are in the inflated stream, not the file
-    last = ds.get_item(max(ds.keys()))
+    last = ds.get_item(max(ds.keys()), keep_deferred=True)
     length, tell = getattr(last, "length", None), getattr(last, "value_tell", None)
     if length is None or tell is None or length == 0xFFFFFFFF:
         return

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from pydicom.uid import UID
 
 from core.errors import DicomReadError, GeometryError, ImageReadError
 from core.imaging.dicom import (
@@ -232,7 +233,10 @@ def scan_dicom(path: str | Path) -> DicomScan:
             scan.skipped.append((file, exc.message))
             continue
         if not header.has_pixels:
-            scan.skipped.append((file, "DICOM without pixel data (not an image)"))
+            if header.rows > 0 or "Image Storage" in UID(header.sop_class_uid).name:
+                scan.skipped.append((file, "DICOM image without pixel data (truncated or incomplete)"))
+            else:
+                scan.skipped.append((file, "DICOM without pixel data (not an image)"))
             continue
         for frame in range(header.frame_count):
             groups[_series_key(header, frame)].append(FrameRef(header, frame))
