@@ -340,7 +340,7 @@ def read_dicom(path: str | Path) -> list[SliceImage]:
     ds = read_dataset(path, pixels=True)
     header = read_header_from(ds, path)
     stored = decode_frames(ds, path)
-    return [_frame_to_slice(ds, header, stored[i], i, path) for i in range(stored.shape[0])]
+    return [frame_to_slice(ds, header, stored[i], i) for i in range(stored.shape[0])]
 
 
 def read_header_from(ds: Dataset, path: Path) -> DicomHeader:
@@ -412,10 +412,12 @@ def _monochrome1_pivot(ds: Dataset, frame: int) -> float | None:
     return low * slope + intercept + high * slope + intercept
 
 
-def _frame_to_slice(ds: Dataset, header: DicomHeader, stored: np.ndarray, frame: int, path: Path) -> SliceImage:
+def frame_to_slice(ds: Dataset, header: DicomHeader, stored: np.ndarray, frame: int) -> SliceImage:
+    """One decoded frame (``stored``, from :func:`decode_frames`) as a :class:`SliceImage`."""
     values, hu, notes = frame_values(ds, stored, frame)
     geometry = header.frames[frame] if frame < len(header.frames) else FrameGeometry(None, None)
-    label = f"frame {frame + 1} of {header.frame_count}" if header.frame_count > 1 else path.name
+    path = header.path
+    label = f"{path.name} frame {frame + 1} of {header.frame_count}" if header.frame_count > 1 else path.name
     return SliceImage(
         pixels=np.ascontiguousarray(values),
         source=path,

@@ -16,11 +16,11 @@ from core.imaging.dicom import (
     FrameGeometry,
     decode_frames,
     dicom_windows,
+    frame_to_slice,
     frame_values,
     integer_values,
     is_hu,
     orientation_name,
-    pixel_spacing,
     read_dataset,
     read_header,
     read_header_from,
@@ -87,28 +87,15 @@ class DicomSeries:
         self.frames.sort(key=key)
 
     def load_slices(self) -> list[SliceImage]:
-        """Every frame as its own 2D slice, in series order."""
-        slices: list[SliceImage] = []
+        """Every frame as its own 2D slice, in series order (each file is read once)."""
+        loaded: dict[tuple[Path, int], SliceImage] = {}
         for path, refs in _by_file(self.frames):
             ds = read_dataset(path, pixels=True)
             stored = decode_frames(ds, path)
             header = read_header_from(ds, path)
             for ref in refs:
-                values, hu, notes = frame_values(ds, stored[ref.frame], ref.frame)
-                label = path.name if header.frame_count == 1 else f"{path.name} frame {ref.frame + 1}"
-                slices.append(
-                    SliceImage(
-                        pixels=np.ascontiguousarray(values),
-                        source=path,
-                        spacing_mm=pixel_spacing(ds, ref.frame),
-                        hu=hu,
-                        windows=dicom_windows(ds, ref.frame),
-                        orientation=orientation_name(ref.geometry.orientation),
-                        label=label,
-                        notes=notes,
-                    )
-                )
-        return slices
+                loaded[(path, ref.frame)] = frame_to_slice(ds, header, stored[ref.frame], ref.frame)
+        return [loaded[(ref.header.path, ref.frame)] for ref in self.frames]
 
     def load_volume(self) -> Volume:
         """Stack the frames into a volume with its patient geometry (RAS affine). Raises GeometryError.

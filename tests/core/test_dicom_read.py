@@ -340,7 +340,7 @@ def test_enhanced_ct_reads_per_frame_functional_groups(tmp_path: Path) -> None:
         assert image.spacing_mm == pytest.approx((0.388672, 0.388672))
         assert image.orientation == "axial"
         assert image.windows == (Window(49.0, 102.0, "DICOM 1"),)
-        assert image.label == f"frame {k + 1} of 2"
+        assert image.label == f"eCT_Supplemental.dcm frame {k + 1} of 2"
         assert not image.hu, "Rescale Type US (a perfusion map) in the functional group"
 
     def hu(ds: pydicom.Dataset) -> None:
