@@ -28,13 +28,16 @@ def test_importing_all_of_core_loads_no_qt():
         "sys.exit(1 if bad else 0)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, env=env,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, env=env, timeout=300
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert int(result.stdout.split()[0]) > 20  # it really imported the modules
 
 
 def test_ruff_is_clean():
-    result = subprocess.run([str(BIN / "ruff"), "check", "core", "desktop", "tests", "installer"], cwd=REPO,
-                            capture_output=True, text=True, timeout=300)
+    folders = [name for name in ("core", "desktop", "tests", "installer") if (REPO / name).is_dir()]
+    result = subprocess.run(
+        [str(BIN / "ruff"), "check", *folders], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stdout + result.stderr

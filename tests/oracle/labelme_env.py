@@ -30,7 +30,7 @@ PYTHON = "3.11"
 STAMP = "oracle-complete.json"
 BUILD_TIMEOUT_S = 900
 PROBE_TIMEOUT_S = 300
-#: The dependencies of labelme 5.0.1, for the fallback install with ``--no-deps``.
+#: The dependencies of labelme 5.0.1, installed by name after ``--no-deps``.
 FALLBACK_5_DEPS = ("imgviz", "numpy<2", "Pillow", "PyYAML", "qtpy", "termcolor", "PyQt5", "matplotlib")
 
 
@@ -196,13 +196,13 @@ def _import_check(python: Path, version: str) -> None:
 
 def _install(python: Path, version: str) -> None:
     pip = [*_uv(), "pip", "install", "--python", str(python)]
-    try:
-        _run([*pip, f"labelme=={version}"], f"installing labelme {version}")
-    except OracleBuildError:
-        if version != "5.0.1":
-            raise
+    if version == "5.0.1":
+        # 5.0.1's setup.py chooses its Qt binding when its wheel is built, so a cached wheel may lack PyQt5 (and it
+        # pins an old matplotlib): install it without dependencies and name each dependency.
         _run([*pip, "--no-deps", f"labelme=={version}"], f"installing labelme {version} without dependencies")
         _run([*pip, *FALLBACK_5_DEPS], f"installing the dependencies of labelme {version}")
+        return
+    _run([*pip, f"labelme=={version}"], f"installing labelme {version}")
 
 
 def ensure_oracle(version: str) -> LabelmeOracle:
