@@ -69,8 +69,7 @@ class LabelmeProbe:
 
     def __init__(self, oracle: LabelmeOracle) -> None:
         self.version = oracle.version
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
-        env["QT_QPA_PLATFORM"] = "offscreen"
+        env = oracle_environment()
         self._stderr = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115 (closed in close())
         self._process = subprocess.Popen(
             [str(oracle.python), "-I", str(PROBE), "serve"],
@@ -146,8 +145,18 @@ def _uv() -> list[str]:
     return [found] if found else [sys.executable, "-m", "uv"]
 
 
+def oracle_environment() -> dict[str, str]:
+    """Our environment without what points at our own process: our venv, our Python paths and our Qt choice
+    (``desktop`` sets QT_API=pyside6, which would make labelme's qtpy look for PySide6)."""
+    ours = ("PYTHON", "VIRTUAL_ENV", "QT_API", "PYQTGRAPH_QT_LIB")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
+    env["QT_QPA_PLATFORM"] = "offscreen"
+    env["QT_API"] = "pyqt5"
+    return env
+
+
 def _run(command: list[str], step: str, timeout: float = BUILD_TIMEOUT_S) -> str:
-    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    env = oracle_environment()
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
