@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -105,6 +106,46 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if report.errors else EXIT_OK
 
 
+def _prevalence(text: str) -> dict:
+    from core.annotations.model import Disease
+    from core.synthetic.diseases import PAPER_PREVALENCE
+
+    rates = dict(PAPER_PREVALENCE)
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        code, _, value = item.partition("=")
+        try:
+            rates[Disease(code.strip().upper())] = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{item!r}: use CODE=RATE, for example OVCF=0.2,SN=0.05") from None
+    return rates
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from core.synthetic.generate import SynthOptions, generate_study
+
+    options = SynthOptions(
+        cases=args.cases,
+        seed=args.seed,
+        readers=args.readers,
+        site=args.site,
+        slices_per_case=args.slices,
+        prevalence=args.prevalence,
+        disagreement=args.disagreement,
+        preview=args.preview,
+    )
+    workers = args.workers or os.cpu_count() or 1
+    report = _drive(generate_study(args.out, options, workers=workers))
+    prevalence = ", ".join(f"{code} {rate:.1%}" for code, rate in report.prevalence.items())
+    print(f"wrote {report.cases} cases, {report.slices} slices, {report.boxes} vertebra boxes to {report.study}")
+    print(f"prevalence per box: {prevalence}")
+    if options.readers > 1:
+        print(f"readers disagree on {report.disagreement:.1%} of boxes (asked for {options.disagreement:.1%})")
+    print(f"{report.slices / report.seconds:.1f} slices/s")
+    if report.preview:
+        print(f"preview: {report.preview}")
+    return EXIT_OK
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
     # The desktop package is loaded by name only when asked for, so that ``core`` never imports Qt and the
     # command line works on machines without a display or without PySide6.
@@ -167,6 +208,29 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--window", help="re-render slices with this window (bone, soft, min-max, dicom or C,W)")
     exp.add_argument("--embed-images", action="store_true", help="embed each PNG in its JSON as imageData")
     exp.set_defaults(func=cmd_export)
+
+    synth = commands.add_parser("synth", help="write a synthetic phantom study (truth, three readers, DICOM + PNG)")
+    synth.add_argument("out", type=Path, help="a new folder for the study")
+    synth.add_argument("--cases", type=int, default=10)
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--readers", type=int, default=3, help="simulated readers (default 3)")
+    synth.add_argument("--site", choices=["A", "B"], default="A", help="scanner: A (default) or B (external)")
+    synth.add_argument("--slices", type=int, default=10, help="sagittal slices per case (default 10)")
+    synth.add_argument(
+        "--prevalence",
+        type=_prevalence,
+        default=_prevalence(""),
+        help="per-box disease rates, for example OVCF=0.2,SN=0.05 (default: the paper's Table 2)",
+    )
+    synth.add_argument(
+        "--disagreement",
+        type=float,
+        default=0.08,
+        help="share of boxes on which the readers are not unanimous (default 0.08)",
+    )
+    synth.add_argument("--preview", action="store_true", help="also write preview.png, a montage with the truth")
+    synth.add_argument("--workers", type=int, default=0, help="processes to render with (default: one per CPU)")
+    synth.set_defaults(func=cmd_synth)
 
     gui = commands.add_parser("gui", help="open the desktop app")
     gui.add_argument("path", nargs="?", type=Path, help="a study, DICOM folder, NIfTI or image to open")

@@ -10,6 +10,8 @@ from PIL import Image
 
 from core.fileio import atomic_write_bytes
 
+_Z_HUFFMAN_ONLY = 2
+
 
 def png_bytes(pixels: np.ndarray) -> bytes:
     """Encode a 2D array: uint8 as 8-bit grey, anything else as 16-bit grey (values clipped to 0…65535)."""
@@ -21,7 +23,8 @@ def png_bytes(pixels: np.ndarray) -> bytes:
         values = np.clip(np.rint(pixels), 0, 65535).astype(np.uint16)
         image = Image.fromarray(np.ascontiguousarray(values))
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=False, compress_level=3)
+    # Huffman-only deflate: CT noise defeats string matching, so this is both faster and smaller than the default.
+    image.save(buffer, format="PNG", compress_level=1, compress_type=_Z_HUFFMAN_ONLY)
     return buffer.getvalue()
 
 

@@ -25,10 +25,9 @@ from core.annotations.model import SliceAnnotation
 from core.errors import AnnotationFileError, ImageReadError, StudyError, VertebraReviewError
 from core.fileio import atomic_write_bytes
 from core.imaging.dicom_series import DicomSeries, scan_dicom
-from core.imaging.dicom_write import SliceTags, derived_uid, write_ct_slice
+from core.imaging.dicom_write import SliceTags, derived_uid
 from core.imaging.image import SliceImage, Volume
 from core.imaging.nifti import is_nifti, read_nifti
-from core.imaging.png_io import write_png
 from core.imaging.raster import RASTER_SUFFIXES, decode_raster, read_raster
 from core.imaging.reformat import (
     DEFAULT_SLICE_COUNT,
@@ -37,8 +36,9 @@ from core.imaging.reformat import (
     SagittalPlane,
     SagittalReformat,
 )
-from core.imaging.windowing import MIN_MAX, Window, apply_window, min_max_window, parse_window
+from core.imaging.windowing import parse_window
 from core.progress import Progress, ProgressGenerator
+from core.study.images import write_slice_images
 from core.study.layout import Study, check_id
 
 DEFAULT_READER = "imported"
@@ -346,32 +346,13 @@ def _remove_case(study: Study, case: str, readers: set[str]) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _png_window(image: SliceImage, spec: str) -> Window:
-    parsed = parse_window(spec)
-    if isinstance(parsed, Window):
-        return parsed
-    if parsed == MIN_MAX:
-        return min_max_window(image.pixels)
-    return image.windows[0] if image.windows else image.default_window()
-
-
 def _write_image(
     study: Study, case: str, slice_id: str, number: int, image: SliceImage, window_spec: str, seed: str
 ) -> str | None:
     """Write the slice's image(s); returns a note when the pixel values had to change."""
-    folder = study.root / "images" / case
-    if image.hu:
-        tags = _slice_tags(case, number, image, seed)
-        write_ct_slice(folder / f"{slice_id}.dcm", image.pixels, tags)
-        write_png(folder / f"{slice_id}.png", apply_window(image.pixels, _png_window(image, window_spec)))
-        return None
-    is_8_bit = image.bits == 8 or (image.bits is None and image.pixels.min() >= 0 and image.pixels.max() <= 255)
-    if is_8_bit:
-        write_png(folder / f"{slice_id}.png", np.clip(np.rint(image.pixels), 0, 255).astype(np.uint8))
-        return None
-    # labelme 6 cannot open 16-bit PNGs, and without HU calibration the values have no physical meaning.
-    write_png(folder / f"{slice_id}.png", apply_window(image.pixels, min_max_window(image.pixels)))
-    return f"{case}/{slice_id}: {image.bits or 'high'}-bit image without HU stored as 8-bit (min-max)"
+    tags = _slice_tags(case, number, image, seed) if image.hu else None
+    note = write_slice_images(study.root / "images" / case, slice_id, image, window_spec, tags)
+    return f"{case}/{slice_id}: {note}" if note else None
 
 
 def _slice_tags(case: str, number: int, image: SliceImage, seed: str) -> SliceTags:

@@ -6,7 +6,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from core.annotations.model import SliceAnnotation, Vertebra
-from desktop.viewer.palette import colour_for
+from core.annotations.colours import colour_for
 
 
 def chip_text(vertebra: Vertebra) -> str:

@@ -1,4 +1,6 @@
-"""Colours for diagnoses: the Okabe-Ito palette, which stays distinct under the common colour-vision deficiencies."""
+"""Colours for diagnoses: the Okabe-Ito palette, which stays distinct under the common colour-vision deficiencies.
+
+Plain data, shared by the desktop overlays and the images core draws (phantom previews, reports)."""
 
 from __future__ import annotations
 
