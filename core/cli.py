@@ -239,7 +239,11 @@ def build_parser() -> argparse.ArgumentParser:
     gui.set_defaults(func=cmd_gui)
 
     bench = commands.add_parser("bench", help="run a benchmark and print the figures")
-    bench.add_argument("what", choices=["io"], help="io: DICOM reading, windowing and sagittal reformat")
+    bench.add_argument(
+        "what",
+        choices=["io", "synth"],
+        help="io: DICOM reading, windowing and sagittal reformat; synth: phantom slices per second",
+    )
     bench.add_argument("--repeats", type=int, default=5)
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.set_defaults(func=cmd_bench)

@@ -10,4 +10,8 @@ def run_benchmark(what: str, *, repeats: int = 5) -> dict[str, Any]:
         from core.benchmarks.imaging import bench_io
 
         return bench_io(repeats=repeats)
+    if what == "synth":
+        from core.benchmarks.synth import bench_synth
+
+        return bench_synth(repeats=repeats)
     raise ValueError(f"unknown benchmark {what!r}")

@@ -100,18 +100,40 @@ class DiseasePlan:
         return rates
 
 
-def allocate(plan: DiseasePlan, count: int, rng: np.random.Generator) -> list[Disease | None]:
-    """Primary disease (or None for normal) of ``count`` vertebrae, stratified: each class gets round(rate·count)."""
-    rates = plan.primary_rates()
-    labels: list[Disease | None] = []
-    for disease, rate in rates.items():
-        expected = rate * count
-        whole = int(np.floor(expected))
-        labels.extend([disease] * (whole + int(rng.random() < expected - whole)))
+def _rounded(expected: float, rng: np.random.Generator) -> int:
+    """``expected`` rounded down or up at random, so that the mean is exact."""
+    whole = int(np.floor(expected))
+    return whole + int(rng.random() < expected - whole)
+
+
+def allocate(plan: DiseasePlan, count: int, rng: np.random.Generator) -> list[frozenset[Disease]]:
+    """The diseases of ``count`` vertebrae, stratified: each primary class gets its rate times ``count`` (rounded at
+    random), and exactly its share of the KD and PS vertebrae also get OVCF and OF."""
+    labels: list[frozenset[Disease]] = []
+    for disease, rate in plan.primary_rates().items():
+        number = _rounded(rate * count, rng)
+        partner = {Disease.KD: (Disease.OVCF, KD_WITH_OVCF), Disease.PS: (Disease.OF, PS_WITH_OF)}.get(disease)
+        paired = _rounded(partner[1] * number, rng) if partner else 0
+        labels.extend([frozenset({disease, partner[0]})] * paired if partner else [])
+        labels.extend([frozenset({disease})] * (number - paired))
     labels = labels[:count]
-    labels.extend([None] * (count - len(labels)))
+    labels.extend([frozenset()] * (count - len(labels)))
     order = rng.permutation(count)
     return [labels[i] for i in order]
+
+
+def systematic_sample(probabilities: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Which units are picked, each with its own probability, with the total as close to its mean as possible
+    (systematic sampling in random order)."""
+    p = np.clip(np.asarray(probabilities, dtype=float), 0.0, 1.0)
+    order = rng.permutation(len(p))
+    cumulative = np.cumsum(p[order])
+    start = rng.random()
+    before = np.concatenate([[0.0], cumulative[:-1]])
+    hits = np.floor(cumulative - start) > np.floor(before - start)
+    picked = np.zeros(len(p), dtype=bool)
+    picked[order] = hits
+    return picked
 
 
 #: Left-right extent of each focal lesion, as a fraction of the body's width.
@@ -170,15 +192,10 @@ def sample_lesion(kind: Disease, half_width: float, rng: np.random.Generator) ->
     raise ValueError(f"{kind} is not a focal lesion")
 
 
-def vertebra_disease(primary: Disease | None, half_width: float, rng: np.random.Generator) -> VertebraDisease:
-    """The full picture of a vertebra whose primary disease is ``primary`` (co-occurrences added here)."""
-    if primary is None:
+def vertebra_disease(diseases: frozenset[Disease], half_width: float, rng: np.random.Generator) -> VertebraDisease:
+    """The deformity and lesions of a vertebra with ``diseases``."""
+    if not diseases:
         return NORMAL_VERTEBRA
-    diseases = {primary}
-    if primary == Disease.KD and rng.random() < KD_WITH_OVCF:
-        diseases.add(Disease.OVCF)
-    if primary == Disease.PS and rng.random() < PS_WITH_OF:
-        diseases.add(Disease.OF)
     deformity = Deformity()
     band = sclerotic = 0.0
     cortical_break = -1.0

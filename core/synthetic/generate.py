@@ -70,6 +70,14 @@ class SynthOptions:
         for disease, rate in self.prevalence.items():
             if not 0.0 <= rate < 1.0:
                 raise StudyError(f"prevalence of {disease} must be between 0 and 1, not {rate}")
+        _check_rates(DiseasePlan(self.prevalence))
+
+
+def _check_rates(plan: DiseasePlan) -> None:
+    try:
+        plan.primary_rates()
+    except ValueError as exc:
+        raise StudyError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -121,13 +129,14 @@ def plan_study(options: SynthOptions) -> StudyPlan:
     visibility_rng = np.random.default_rng(streams["visibility"])
     visibility = {d: expected_visibility(d, nominal, site.thickness_mm, half_widths, visibility_rng) for d in FOCAL}
     plan = DiseasePlan(options.prevalence, visibility)
+    _check_rates(plan)
     allocation_rng = np.random.default_rng(streams["allocation"])
-    primaries = allocate(plan, len(diseased), allocation_rng)
+    allocated = allocate(plan, len(diseased), allocation_rng)
     by_case: dict[int, dict[str, VertebraDisease]] = {s.index: {} for s in skeletons}
-    for (case_index, level), primary in zip(diseased, primaries, strict=True):
-        if primary is not None:
+    for (case_index, level), diseases in zip(diseased, allocated, strict=True):
+        if diseases:
             half_width = LEVEL_SIZES_MM[level][2] / 2
-            by_case[case_index][level] = vertebra_disease(primary, half_width, allocation_rng)
+            by_case[case_index][level] = vertebra_disease(diseases, half_width, allocation_rng)
     case_seeds = streams["cases"].spawn(options.cases)
     planned = [_plan_case(s, site, by_case[s.index], case_seeds[s.index], options) for s in skeletons]
     readers = _simulate(planned, options, np.random.default_rng(streams["readers"]))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.annotations.model import Disease
+from core.synthetic.diseases import systematic_sample
 from core.synthetic.render import TruthBox
 
 OVCF, OF, SN, KD, PS = Disease.OVCF, Disease.OF, Disease.SN, Disease.KD, Disease.PS
@@ -76,32 +77,52 @@ class ReaderCall:
     diseases: frozenset[Disease]
 
 
-def _changed_boxes(vertebra: VertebraTruth, mistake: Call) -> int:
-    return sum(mistake(b.diseases) != b.diseases for _, b in vertebra.boxes)
-
-
 def reader_error_rate(disagreement: float, readers: int) -> float:
     return 1.0 - (1.0 - disagreement) ** (1.0 / max(readers, 1))
 
 
-def _scale_for(vertebrae: Sequence[VertebraTruth], label_rate: float) -> float:
-    """The factor on DIFFICULTY that makes the expected share of misread boxes ``label_rate`` (bisection)."""
-    total = sum(len(v.boxes) for v in vertebrae) or 1
-    effective = []
-    for v in vertebrae:
-        kind = kind_of(v.diseases)
-        mistakes = MISTAKES[kind]
-        weight = sum(w for _, w, _ in mistakes)
-        changed = sum(w * _changed_boxes(v, f) for _, w, f in mistakes) / weight
-        effective.append((DIFFICULTY[kind], changed))
+def _call_chances(vertebra: VertebraTruth) -> list[list[tuple[frozenset[Disease], float]]]:
+    """For each box of ``vertebra``: the calls a reader who misreads it makes, with their chances."""
+    mistakes = MISTAKES[kind_of(vertebra.diseases)]
+    total = sum(w for _, w, _ in mistakes)
+    per_box = []
+    for _, truth in vertebra.boxes:
+        calls: dict[frozenset[Disease], float] = {}
+        for _, weight, mistake in mistakes:
+            call = frozenset(mistake(truth.diseases))
+            calls[call] = calls.get(call, 0.0) + weight / total
+        per_box.append(list(calls.items()))
+    return per_box
 
-    def rate(scale: float) -> float:
-        return sum(min(0.95, scale * d) * changed for d, changed in effective) / total
+
+def _scale_for(vertebrae: Sequence[VertebraTruth], disagreement: float, omission: float, readers: int) -> float:
+    """The factor on DIFFICULTY that gives the requested disagreement in expectation (bisection).
+
+    A reader misreads a vertebra with chance ``w = scale x difficulty`` and leaves a box out with chance
+    ``omission``; independent readers are unanimous on a box when all leave it out or all make the same call,
+    so identical mistakes count as agreement.
+    """
+    difficulty, keep, wrong_calls = [], [], []
+    for vertebra in vertebrae:
+        for (_, truth), calls in zip(vertebra.boxes, _call_chances(vertebra), strict=True):
+            difficulty.append(DIFFICULTY[kind_of(vertebra.diseases)])
+            keep.append(sum(share for call, share in calls if call == truth.diseases))
+            wrong_calls.append([share for call, share in calls if call != truth.diseases][:3])
+    d, s0 = np.array(difficulty), np.array(keep)
+    sc = np.zeros((len(wrong_calls), 3))
+    for row, shares in enumerate(wrong_calls):
+        sc[row, : len(shares)] = shares
+    r, o = readers, omission
+
+    def expected(scale: float) -> float:
+        w = np.minimum(0.95, scale * d)
+        same = (1 - w + w * s0) ** r + ((w[:, None] * sc) ** r).sum(axis=1)
+        return float(np.mean(1.0 - o**r - (1 - o) ** r * same)) if len(d) else 0.0
 
     low, high = 0.0, 50.0
-    for _ in range(60):
+    for _ in range(50):
         middle = (low + high) / 2
-        low, high = (middle, high) if rate(middle) < label_rate else (low, middle)
+        low, high = (middle, high) if expected(middle) < disagreement else (low, middle)
     return (low + high) / 2
 
 
@@ -113,18 +134,18 @@ def simulate_readers(
     image_size: dict[int, tuple[int, int]],
 ) -> list[dict[tuple[int, str, int], ReaderCall]]:
     """For each reader: (case, level, slice) → the reader's call on that truth box."""
-    error = reader_error_rate(disagreement, readers)
-    omission = OMISSION_SHARE * error
-    label_rate = (error - omission) / (1 - omission)
-    scale = _scale_for(vertebrae, label_rate)
+    omission = OMISSION_SHARE * reader_error_rate(disagreement, readers)
+    scale = _scale_for(vertebrae, disagreement, omission, readers) if disagreement > 0 else 0.0
+    kinds = [kind_of(v.diseases) for v in vertebrae]
+    chances = np.array([min(0.95, scale * DIFFICULTY[kind]) for kind in kinds])
     result = []
     for _ in range(readers):
         size_bias = rng.normal(1.0, 0.02)
         calls: dict[tuple[int, str, int], ReaderCall] = {}
-        for vertebra in vertebrae:
-            kind = kind_of(vertebra.diseases)
+        errs = systematic_sample(chances, rng)
+        for vertebra, kind, err in zip(vertebrae, kinds, errs, strict=True):
             mistake = None
-            if rng.random() < min(0.95, scale * DIFFICULTY[kind]):
+            if err:
                 options = MISTAKES[kind]
                 weights = np.array([w for _, w, _ in options])
                 mistake = options[int(rng.choice(len(options), p=weights / weights.sum()))][2]
@@ -134,26 +155,27 @@ def simulate_readers(
                     calls[(case, vertebra.key[1], number)] = ReaderCall(None, frozenset())
                     continue
                 diseases = mistake(truth.diseases) if mistake else truth.diseases
-                box = _jitter(truth.box, size_bias, rng, image_size[case])
+                box = _jitter(truth.box, size_bias, rng.normal(0.0, BOX_JITTER, 4), image_size[case])
                 calls[(case, vertebra.key[1], number)] = ReaderCall(box, frozenset(diseases))
         result.append(calls)
     return result
 
 
 def _jitter(
-    box: tuple[float, float, float, float], bias: float, rng: np.random.Generator, size: tuple[int, int]
+    box: tuple[float, float, float, float], bias: float, edges: np.ndarray, size: tuple[int, int]
 ) -> tuple[float, float, float, float]:
+    """``box`` scaled by the reader's ``bias`` about its centre, each edge moved by ``edges`` (fractions of the size),
+    kept inside the image and at least a pixel wide."""
     x1, y1, x2, y2 = box
-    w, h = x2 - x1, y2 - y1
+    w, h = (x2 - x1) * bias, (y2 - y1) * bias
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    w, h = w * bias, h * bias
-    edges = rng.normal(0.0, BOX_JITTER, 4) * np.array([w, h, w, h])
-    nx1, ny1 = cx - w / 2 + edges[0], cy - h / 2 + edges[1]
-    nx2, ny2 = cx + w / 2 + edges[2], cy + h / 2 + edges[3]
+    e1, e2, e3, e4 = (float(e) for e in edges)
     width, height = size
-    nx1, nx2 = float(np.clip(nx1, 0, width - 1)), float(np.clip(nx2, 1, width))
-    ny1, ny2 = float(np.clip(ny1, 0, height - 1)), float(np.clip(ny2, 1, height))
-    return round(nx1, 2), round(ny1, 2), round(max(nx2, nx1 + 1), 2), round(max(ny2, ny1 + 1), 2)
+    nx1 = min(max(cx - w / 2 + e1 * w, 0.0), width - 1.0)
+    ny1 = min(max(cy - h / 2 + e2 * h, 0.0), height - 1.0)
+    nx2 = min(max(cx + w / 2 + e3 * w, nx1 + 1.0), float(width))
+    ny2 = min(max(cy + h / 2 + e4 * h, ny1 + 1.0), float(height))
+    return round(nx1, 2), round(ny1, 2), round(nx2, 2), round(ny2, 2)
 
 
 def measured_disagreement(calls: Sequence[dict[tuple[int, str, int], ReaderCall]]) -> float:

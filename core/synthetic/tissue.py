@@ -64,7 +64,7 @@ class TissueBase:
         self.thorax = cavity & in_chest
         # The heart fills the lower front of the chest; lung shows in front of the spine only above it.
         chest_top, chest_bottom = float(self.ys[0]), min(self.diaphragm, float(self.ys[-1]) + 200.0)
-        self.upper_chest = self.ys < chest_top + 0.5 * (chest_bottom - chest_top)
+        self.heart_top = chest_top + 0.45 * (chest_bottom - chest_top)
         hu[self.abdomen] = np.where(mottle[self.abdomen] > 0.7, FAT, BOWEL + 12 * mottle[self.abdomen])
         hu[self.thorax] = SOFT + 8 * mottle[self.thorax]
         self.hu = hu
@@ -76,7 +76,8 @@ class TissueBase:
         """The soft tissue of the slice at ``x_mm`` onto ``canvas``."""
         np.copyto(canvas.hu, self.hu)
         lung_gap = max(15.0, 110.0 - 5.0 * abs(x_mm))
-        lung = self.thorax & (self.forward > self.depth / 2 + lung_gap) & self.upper_chest[:, None]
+        ahead = self.forward - (self.depth / 2 + lung_gap) + 12.0 * mottle  # an irregular, not a straight, border
+        lung = self.thorax & (ahead > 0) & (self.ys[:, None] < self.heart_top + 0.5 * ahead)
         canvas.hu[lung] = LUNG + 40 * mottle[lung]
         self._aorta(canvas, x_mm)
         self._gas(canvas, x_mm)

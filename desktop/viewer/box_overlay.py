@@ -5,8 +5,8 @@ from __future__ import annotations
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from core.annotations.model import SliceAnnotation, Vertebra
 from core.annotations.colours import colour_for
+from core.annotations.model import SliceAnnotation, Vertebra
 
 
 def chip_text(vertebra: Vertebra) -> str:

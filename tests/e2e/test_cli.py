@@ -138,3 +138,22 @@ def test_import_with_bad_window_and_unknown_reader_id(tmp_path):
     assert result.returncode == 1 and "unknown window" in result.stderr
     result = vr("import", CUTOUT, tmp_path / "s2", "--reader", "../evil")
     assert result.returncode == 1 and "not allowed" in result.stderr
+
+
+def test_synth_writes_a_study_with_a_preview(tmp_path):
+    out = tmp_path / "phantom"
+    result = vr("synth", out, "--cases", "2", "--slices", "2", "--seed", "3", "--preview", "--workers", "2")
+    assert result.returncode == 0, result.stderr
+    assert "wrote 2 cases, 4 slices" in result.stdout and "prevalence per box" in result.stdout
+    assert (out / "preview.png").is_file()
+    info = json.loads(vr("inspect", out).stdout)
+    assert (info["kind"], info["cases"], info["slices"], info["readers"]) == ("study", 2, 4, ["r1", "r2", "r3"])
+    again = vr("synth", out, "--cases", "1")
+    assert again.returncode == 1 and "already exists" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_synth_rejects_bad_prevalence(tmp_path):
+    result = vr("synth", tmp_path / "x", "--prevalence", "OVCF=lots")
+    assert result.returncode == 2 and "CODE=RATE" in result.stderr
+    result = vr("synth", tmp_path / "y", "--prevalence", "OVCF=0.6,OF=0.4", "--cases", "1")
+    assert result.returncode == 1 and "room for NORMAL" in result.stderr
