@@ -252,3 +252,14 @@ def test_systematic_sample_keeps_the_total_and_each_chance():
     assert all(abs(t - p.sum()) < 1.0 for t in totals)
     hits = np.mean([systematic_sample(p, rng) for _ in range(2000)], axis=0)
     assert np.abs(hits - p).max() < 0.05
+
+
+def test_written_consensus_is_the_planned_truth(small_study):
+    plan = plan_study(SynthOptions(cases=2, seed=5, slices_per_case=4))
+    study = Study.open(small_study)
+    for planned in plan.cases:
+        for number, boxes in planned.truth.items():
+            written = study.load_annotation(planned.case_id, f"s{number:03d}")
+            assert [v.level for v in written.vertebrae] == [b.level for b in boxes]
+            assert [v.diseases for v in written.vertebrae] == [b.diseases for b in boxes]
+            assert all(np.allclose(v.box.as_list(), b.box) for v, b in zip(written.vertebrae, boxes, strict=True))
