@@ -55,3 +55,15 @@ class AnnotationEditError(VertebraReviewError):
 
 class StudyError(VertebraReviewError):
     """A study folder is missing, malformed, or an operation on it is not possible."""
+
+
+class ModelPackageError(VertebraReviewError):
+    """A model package is missing, corrupt, of another kind, or does not fit this version of the app."""
+
+
+class TrainingError(VertebraReviewError):
+    """Training cannot go on (a non-finite loss, no training data, …); nothing was published."""
+
+
+class DeviceError(VertebraReviewError):
+    """The requested compute device is not available."""

@@ -131,7 +131,9 @@ class SetDiseases(_ReplaceVertebra):
         return f"set {disease_label(self.diseases)}"
 
     def changed(self, vertebra: Vertebra) -> Vertebra:
-        return vertebra.with_changes(diseases=frozenset(self.diseases), source=self.source or vertebra.source)
+        return vertebra.with_changes(
+            diseases=frozenset(self.diseases), source=self.source or vertebra.source, diagnosed=True
+        )
 
 
 @dataclass

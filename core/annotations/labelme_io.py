@@ -25,7 +25,7 @@ from PIL import Image, UnidentifiedImageError
 
 from core.annotations.geometry import cluster_by_iou
 from core.annotations.labels import UnknownLabelError, parse_label
-from core.annotations.model import LEVELS, Box, Disease, SliceAnnotation, Vertebra, disease_label, sort_diseases
+from core.annotations.model import LEVELS, Box, Disease, SliceAnnotation, Vertebra
 from core.errors import AnnotationFileError
 from core.fileio import atomic_write_json
 
@@ -314,6 +314,7 @@ def _parse_shape(
         description=description,
         other_flags={k: v for k, v in flags.items() if k.upper() not in codes},
         extra={k: v for k, v in shape.items() if k not in _SHAPE_KEYS | _OUR_SHAPE_KEYS},
+        diagnosed=not (meaning.vertebra_only and not flagged),
     )
     return vertebra, meaning.vertebra_only and not flagged
 
@@ -358,6 +359,7 @@ def _merge_duplicates(parsed: Sequence[tuple[Vertebra, bool]]) -> tuple[Vertebra
                 description="; ".join(dict.fromkeys(m.description for m in members if m.description)),
                 other_flags={k: v for m in reversed(members) for k, v in m.other_flags.items()},
                 extra={k: v for m in reversed(members) for k, v in m.extra.items()},
+                diagnosed=any(m.diagnosed for m in members),
             )
         )
     return tuple(merged)
@@ -371,7 +373,7 @@ def shape_dict(vertebra: Vertebra) -> dict[str, Any]:
     shape: dict[str, Any] = {k: v for k, v in vertebra.extra.items() if k not in _SHAPE_KEYS | _OUR_SHAPE_KEYS}
     shape.update(
         {
-            "label": disease_label(sort_diseases(vertebra.diseases)),
+            "label": vertebra.label,
             "points": [[box.x1, box.y1], [box.x2, box.y2]],
             "group_id": vertebra.group_id,
             "description": vertebra.description,

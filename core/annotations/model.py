@@ -44,6 +44,8 @@ LEVELS: tuple[str, ...] = (
     "S1",
 )
 MODEL_SOURCE = "model"
+#: The label of a box without a diagnosis (the paper's detection annotation, or a detector's output).
+VERTEBRA_LABEL = "vertebra"
 
 
 def sort_diseases(diseases: Iterable[Disease]) -> tuple[Disease, ...]:
@@ -116,7 +118,9 @@ class Vertebra:
     """One vertebral body on one slice.
 
     ``diseases`` empty means NORMAL. ``probabilities`` (class code → probability) and ``score`` (detector
-    confidence) are set when a model produced the vertebra. ``level`` is ``T1``…``L5``, ``S1`` or None (unknown).
+    confidence) are set when a model produced the vertebra. ``diagnosed`` is false for a box that only says
+    "a vertebra is here" (a detector's output, the paper's detection boxes); training counts it NORMAL.
+    ``level`` is ``T1``…``L5``, ``S1`` or None (unknown).
     ``source`` is ``"model"`` or the id of the reader who drew or last changed it. ``other_flags`` and ``extra`` keep
     LabelMe flags and shape keys that are not ours, so that they are written back unchanged.
     """
@@ -131,9 +135,12 @@ class Vertebra:
     description: str = ""
     other_flags: Mapping[str, bool] = field(default_factory=lambda: _frozen(None))
     extra: Mapping[str, Any] = field(default_factory=lambda: _frozen(None))
+    diagnosed: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "diseases", frozenset(Disease(d) for d in self.diseases))
+        if self.diseases and not self.diagnosed:
+            object.__setattr__(self, "diagnosed", True)
         if not isinstance(self.other_flags, MappingProxyType):
             object.__setattr__(self, "other_flags", _frozen(self.other_flags))
         if self.level is not None and self.level not in LEVELS:
@@ -149,7 +156,8 @@ class Vertebra:
 
     @property
     def label(self) -> str:
-        return disease_label(self.diseases)
+        """``OVCF+KD`` style, ``NORMAL``, or ``vertebra`` for a box nobody has diagnosed yet (a detector's box)."""
+        return disease_label(self.diseases) if self.diagnosed else VERTEBRA_LABEL
 
     def with_changes(self, **changes: Any) -> Vertebra:
         return replace(self, **changes)

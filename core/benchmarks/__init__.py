@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 
-def run_benchmark(what: str, *, repeats: int = 5) -> dict[str, Any]:
+def run_benchmark(what: str, *, repeats: int = 5, device: str = "cpu") -> dict[str, Any]:
     if what == "io":
         from core.benchmarks.imaging import bench_io
 
@@ -14,4 +14,8 @@ def run_benchmark(what: str, *, repeats: int = 5) -> dict[str, Any]:
         from core.benchmarks.synth import bench_synth
 
         return bench_synth(repeats=repeats)
+    if what == "detect":
+        from core.benchmarks.detect import bench_detect
+
+        return bench_detect(repeats=repeats, device=device)
     raise ValueError(f"unknown benchmark {what!r}")

@@ -203,11 +203,16 @@ def test_label_is_codes_in_fixed_order(diseases, label):
     assert shape["flags"] == {d.value: d in diseases for d in DISEASES}
 
 
-def test_bare_vertebra_box_is_written_as_normal(tmp_path):
-    path = dump(tmp_path / "p.json", labelme([rect("vertebra", 10, 10, 50, 40)]))
-    shape = to_labelme(read_labelme(path))["shapes"][0]
-    assert shape["label"] == "NORMAL"
-    assert not any(shape["flags"].values())
+def test_bare_vertebra_box_stays_undiagnosed_until_a_disease_is_set(tmp_path):
+    path = dump(tmp_path / "p.json", labelme([rect("vertebra", 10, 10, 50, 40), rect("normal", 10, 45, 50, 80)]))
+    annotation = read_labelme(path)
+    bare, normal = annotation.vertebrae
+    assert (bare.diagnosed, bare.label, normal.diagnosed, normal.label) == (False, "vertebra", True, "NORMAL")
+    shape = to_labelme(annotation)["shapes"][0]
+    assert shape["label"] == "vertebra" and not any(shape["flags"].values())
+    assert read_labelme(write_labelme(annotation, tmp_path / "again.json")).vertebrae[0].diagnosed is False
+    diagnosed = bare.with_changes(diseases=frozenset({Disease.OF}))
+    assert diagnosed.diagnosed and diagnosed.label == "OF"
 
 
 def test_non_finite_score_is_not_written_and_old_file_stays(tmp_path):

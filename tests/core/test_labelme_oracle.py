@@ -287,7 +287,7 @@ PAPER_STYLE_SHAPES = [
 #: What the paper-style file means: (label, box) of each vertebra after merging the boxes of one vertebra.
 PAPER_STYLE_MEANING = [
     ("OVCF+KD", [10, 20, 40, 32]),
-    ("NORMAL", [12, 2, 42, 14]),
+    ("vertebra", [12, 2, 42, 14]),  # a detection box with no disease box: not diagnosed (NORMAL for training)
     ("SN", [13, 34, 43, 46]),
     ("OF", [50, 10, 82, 24]),
     ("PS", [50, 40, 85, 55]),

@@ -114,7 +114,7 @@ def test_import_paper_png_folder_with_labelme(paper_folder, tmp_path):
     assert not any("patient" in str(p) or "IMG" in str(p) for p in study_root.rglob("*"))
     # The paper's per-disease boxes were merged into one vertebra per body.
     annotation = study.load_annotation("case-0001", "s001", reader="wang")
-    assert [v.label for v in annotation.vertebrae] == ["OVCF+KD", "NORMAL", "SN"]
+    assert [v.label for v in annotation.vertebrae] == ["OVCF+KD", "vertebra", "SN"]
     assert annotation.vertebrae[0].box == Box(10, 5, 40, 20)
     assert annotation.reader == "wang"
     raw = json.loads(study.reader_path("wang", "case-0001", "s001").read_text())

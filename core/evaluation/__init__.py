@@ -1,0 +1,1 @@
+"""Evaluation: detection and classification metrics, and reports with plots."""

@@ -1,0 +1,1 @@
+"""Training: datasets, (image, target) transforms, resampling, engines and checkpoints."""

@@ -1,0 +1,266 @@
+"""Training the vertebra detector: a generator that yields progress, validates after each epoch, keeps the best
+epoch, checkpoints every epoch (so a run resumes) and publishes a model package only at the end.
+
+Presets:
+- ``paper``: ResNet18-FPN at 1024 x 1024, SGD with momentum, learning rate 1e-3, batch 3, 5 epochs, the offline
+  8-fold D4 augmentation. Mixed precision on CUDA. For a GPU.
+- ``cpu``: the same architecture at half resolution (the 1024 letterbox scaled to 512), learning rate 0.01 after a
+  short warm-up, batch 4, one random D4 element per slice and epoch, 6 epochs. It trains on 300+ slices in well under
+  an hour on two cores.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import shutil
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from core.errors import TrainingError
+from core.evaluation.detection import ImageDetections, detection_metrics
+from core.models.detector import CLASSES, DetectorConfig, build_detector, postprocess, to_tensor
+from core.models.devices import Compute, training_compute
+from core.models.package import write_package
+from core.models.weights import find_imagenet
+from core.progress import Progress, ProgressGenerator
+from core.training.checkpoints import load_checkpoint, save_checkpoint
+from core.training.datasets import DetectionDataset, SliceRecord, collate, split_by_case, study_records
+from core.training.transforms import InputGeometry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DetectorTraining:
+    """Every training setting (defaults: the paper's)."""
+
+    backbone: str = "resnet18"
+    side: int = 1024
+    size: int = 1024
+    fpn_from: int = 1
+    epochs: int = 5
+    batch_size: int = 3
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    warmup_steps: int = 100
+    lr_drop_epochs: tuple[int, ...] = ()  # epochs after which the learning rate is multiplied by 0.1
+    grad_clip: float = 10.0
+    augment: str = "d4-all"
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    workers: int = 0
+    val_fraction: float = 0.2
+    source: str = "consensus"
+    imagenet: str | None = None
+    max_slices: int | None = None
+
+    def architecture(self) -> DetectorConfig:
+        imagenet = find_imagenet(self.backbone, Path(self.imagenet) if self.imagenet else None)
+        return DetectorConfig(
+            backbone=self.backbone,
+            geometry=InputGeometry(self.side, self.size),
+            fpn_from=self.fpn_from,
+            norm="frozen" if imagenet else "batch",
+        )
+
+
+PRESETS: dict[str, DetectorTraining] = {
+    "paper": DetectorTraining(),
+    "cpu": DetectorTraining(size=512, lr=0.01, batch_size=4, epochs=6, augment="d4-random", warmup_steps=50),
+}
+
+
+@dataclass
+class TrainedModel:
+    package: Path
+    best_epoch: int
+    metrics: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _records(studies: Sequence[Path], source: str) -> list[SliceRecord]:
+    records = []
+    for study in studies:
+        found, notes = study_records(study, source)
+        for note in notes:
+            log.warning("left out of training: %s", note)
+        records.extend(found)
+    return records
+
+
+def _validate(model: torch.nn.Module, dataset: DetectionDataset, compute: Compute, batch_size: int,
+              config: DetectorConfig) -> dict:
+    """Detection metrics on ``dataset`` (input pixels; IoU and IoM do not change with the letterbox mapping)."""
+    model.eval()
+    images: list[ImageDetections] = []
+    with torch.inference_mode(), compute.autocast():
+        for start in range(0, len(dataset), batch_size):
+            samples = [dataset.sample(i) for i in range(start, min(len(dataset), start + batch_size))]
+            outputs = model([to_tensor(image).to(compute.device) for image, _, _ in samples])
+            for offset, ((_, truth, _), output) in enumerate(zip(samples, outputs, strict=True)):
+                record = dataset.records[start + offset]
+                boxes, scores = postprocess(output, config)
+                images.append(ImageDetections.of(record.key, boxes, scores, truth))
+    metrics = detection_metrics(images)
+    metrics.pop("per_image")
+    return metrics
+
+
+def _train_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
+                 scheduler: torch.optim.lr_scheduler.LRScheduler, scaler: torch.amp.GradScaler, compute: Compute,
+                 settings: DetectorTraining, epoch: int) -> Iterator[Progress]:
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    total = len(loader)
+    running = []
+    for step, (images, targets) in enumerate(loader, start=1):
+        images = [image.to(compute.device, non_blocking=True) for image in images]
+        targets = [{k: v.to(compute.device) for k, v in t.items()} for t in targets]
+        with compute.autocast():
+            losses = model(images, targets)
+            loss = sum(losses.values())
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            parts = ", ".join(f"{k} {float(v.detach()):.3g}" for k, v in losses.items())
+            raise TrainingError(f"the loss became {value} at epoch {epoch + 1}, step {step} ({parts}); "
+                                "lower the learning rate or check the annotations")
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(params, settings.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        running.append(value)
+        yield Progress("train", step, total, f"epoch {epoch + 1}/{settings.epochs} loss {np.mean(running[-20:]):.3f}",
+                       {"loss": value, "lr": optimizer.param_groups[0]["lr"], "epoch": epoch + 1})
+
+
+def train_detector(
+    studies: Sequence[str | Path],
+    models_dir: str | Path,
+    settings: DetectorTraining | None = None,
+    *,
+    validation: Sequence[str | Path] = (),
+    model_id: str | None = None,
+    parent: str | None = None,
+    resume: bool = False,
+    demo: bool = False,
+) -> ProgressGenerator[TrainedModel]:
+    """Train on the annotated slices of ``studies``; publish the best epoch as ``models_dir/<model_id>``."""
+    settings = settings or PRESETS["paper"]
+    started = time.perf_counter()
+    studies = [Path(s) for s in studies]
+    records = _records(studies, settings.source)
+    if validation:
+        train, val = records, _records([Path(v) for v in validation], settings.source)
+    else:
+        train, val = split_by_case(records, settings.val_fraction)
+    if settings.max_slices is not None:
+        train = train[: settings.max_slices]
+    if not train:
+        raise TrainingError(f"no annotated slices to train on in {', '.join(map(str, studies))}")
+    config = settings.architecture()
+    geometry = config.geometry
+    train_set = DetectionDataset(train, geometry, settings.augment, config.window)
+    val_set = DetectionDataset(val or train[:50], geometry, "none", config.window)
+    compute = training_compute(settings.device, settings.precision)
+    torch.manual_seed(settings.seed)
+    model = build_detector(config, Path(settings.imagenet) if settings.imagenet else None).to(compute.device)
+    if compute.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(params, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay)
+    steps = math.ceil(len(train_set) / settings.batch_size)
+    warmup = max(1, min(settings.warmup_steps, steps * settings.epochs))
+    drops = [max(1, e * steps - warmup) for e in settings.lr_drop_epochs]
+    scheduler = torch.optim.lr_scheduler.SequentialLR(
+        optimizer,
+        [torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1e-3, total_iters=warmup),
+         torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=drops, gamma=0.1)],
+        milestones=[warmup],
+    )
+    scaler = torch.amp.GradScaler("cuda", enabled=compute.kind == "cuda" and compute.autocast_dtype is not None)
+    models_dir = Path(models_dir)
+    model_id = model_id or f"detector-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}"
+    work = models_dir / ".training" / model_id
+    first_epoch, history, best = 0, [], None
+    best_state: dict[str, torch.Tensor] | None = None
+    checkpoint = load_checkpoint(work) if resume else None
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        scaler.load_state_dict(checkpoint["scaler"])
+        first_epoch, history, best = checkpoint["epoch"], checkpoint["history"], checkpoint["best"]
+        best_state = checkpoint.get("best_state")
+        log.info("resuming %s after epoch %d", model_id, first_epoch)
+    log.info("training %s on %s: %d training, %d validation slices", model_id, compute.describe(), len(train), len(val))
+    for epoch in range(first_epoch, settings.epochs):
+        torch.manual_seed(settings.seed * 1000 + epoch)  # the shuffle and the augmentation of this epoch
+        shuffle = torch.Generator().manual_seed(settings.seed + epoch)
+        loader = DataLoader(train_set, batch_size=settings.batch_size, shuffle=True, collate_fn=collate,
+                            num_workers=settings.workers, generator=shuffle)
+        yield from _train_epoch(model, loader, optimizer, scheduler, scaler, compute, settings, epoch)
+        metrics = _validate(model, val_set, compute, settings.batch_size, config)
+        metrics["epoch"] = epoch + 1
+        history.append(metrics)
+        if best is None or metrics["ap50"] > best["ap50"]:
+            best = metrics
+            best_state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
+        save_checkpoint(work, {
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict(), "epoch": epoch + 1, "history": history, "best": best,
+            "best_state": best_state, "settings": asdict(settings),
+        })
+        yield Progress("validate", epoch + 1, settings.epochs,
+                       f"epoch {epoch + 1}: AP50 {metrics['ap50']:.3f}, FP {metrics['fp_rate']:.1%}, "
+                       f"FN {metrics['fn_rate']:.1%}", {k: v for k, v in metrics.items() if isinstance(v, float)})
+    assert best is not None and best_state is not None
+    seconds = time.perf_counter() - started
+    package = write_package(
+        models_dir / model_id,
+        kind="detector",
+        state=best_state,
+        architecture=config.to_json(),
+        classes=list(CLASSES),
+        input_spec={**geometry.to_json(), "window": config.window, "channels": 3},
+        training={
+            "settings": asdict(settings),
+            "studies": [str(s) for s in studies],
+            "slices": len(train),
+            "validation_slices": len(val),
+            "validation": "held-out cases" if val else "training slices (no held-out cases)",
+            "epochs": settings.epochs,
+            "best_epoch": best["epoch"],
+            "history": history,
+            "seconds": round(seconds, 1),
+            "device": compute.describe(),
+        },
+        metrics={"validation": best},
+        parent=parent,
+        demo=demo,
+        notes="demo model trained on synthetic phantoms, not for clinical use" if demo else "",
+    )
+    shutil.rmtree(work, ignore_errors=True)
+    return TrainedModel(package, best["epoch"], best, history, seconds)
+
+
+def with_overrides(preset: str, **changes: Any) -> DetectorTraining:
+    """A preset with some settings changed (None values are ignored)."""
+    if preset not in PRESETS:
+        raise TrainingError(f"unknown preset {preset!r}: use {', '.join(PRESETS)}")
+    return replace(PRESETS[preset], **{k: v for k, v in changes.items() if v is not None})
+
