@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,26 +26,59 @@ EXIT_OK, EXIT_ERROR, EXIT_INTERNAL, EXIT_PARTIAL = 0, 1, 2, 3
 
 
 class ProgressBar:
-    """A one-line progress bar on stderr (only when it is a terminal)."""
+    """Progress on stderr: a one-line bar with the time left on a terminal; otherwise (a log file, CI) one line per
+    tenth of each stage and one per validation, so that long runs leave a readable record."""
 
     def __init__(self, stream: TextIO = sys.stderr, width: int = 30) -> None:
         self.stream = stream
         self.width = width
         self.active = stream.isatty()
+        self._stage: tuple[str, int] | None = None
+        self._started = time.monotonic()
+        self._logged_tenth = -1
+
+    def _eta(self, event: Progress) -> str:
+        elapsed = time.monotonic() - self._started
+        if event.step <= 0 or event.step >= event.total:
+            return f"{elapsed:5.0f} s"
+        left = elapsed / event.step * (event.total - event.step)
+        return f"{left / 60:4.1f} min left" if left >= 90 else f"{left:4.0f} s left"
 
     def __call__(self, event: Progress) -> None:
-        if not self.active or not event.total:
+        if not event.total:
             return
-        filled = int(self.width * event.fraction)
-        bar = "#" * filled + "-" * (self.width - filled)
-        self.stream.write(f"\r{event.stage} [{bar}] {event.step}/{event.total} {event.message[:50]:<50}")
-        if event.step >= event.total:
-            self.stream.write("\n")
+        if self._stage != (event.stage, event.total) or event.step < 1:
+            self._stage = (event.stage, event.total)
+            self._started = time.monotonic()
+            self._logged_tenth = -1
+        if self.active:
+            filled = int(self.width * event.fraction)
+            bar = "#" * filled + "-" * (self.width - filled)
+            self.stream.write(f"\r{event.stage} [{bar}] {event.step}/{event.total} {self._eta(event)} "
+                              f"{event.message[:48]:<48}")
+            if event.step >= event.total:
+                self.stream.write("\n")
+        else:
+            tenth = int(10 * event.fraction)
+            if event.stage == "validate" or tenth > self._logged_tenth:
+                self._logged_tenth = tenth
+                self.stream.write(f"{event.stage} {event.step}/{event.total} {self._eta(event)} {event.message}\n")
         self.stream.flush()
 
 
-def _drive(job: ProgressGenerator[Any]) -> Any:
+def drive(job: ProgressGenerator[Any]) -> Any:
+    """Run a progress generator with a progress bar on stderr; returns its result."""
     return run(job, ProgressBar())
+
+
+def say(text: str = "") -> None:
+    """A line of the command's result, on stdout."""
+    print(text)
+
+
+def warn(text: str) -> None:
+    """A line about something skipped or noteworthy, on stderr."""
+    print(text, file=sys.stderr)
 
 
 def _print_json(obj: Any) -> None:
@@ -71,7 +105,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         thickness_mm=args.thickness_mm,
         key_file=args.key_file,
     )
-    report = _drive(import_source(args.source, args.study, options))
+    report = drive(import_source(args.source, args.study, options))
     for case in report.cases:
         print(f"{case.case}: {case.slices} slices, {case.annotations} annotations")
     for source, existing in report.duplicates:
@@ -91,7 +125,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from core.study.exporter import export_study
 
-    report = _drive(
+    report = drive(
         export_study(
             args.study,
             args.out,
@@ -135,7 +169,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
         preview=args.preview,
     )
     workers = args.workers or os.cpu_count() or 1
-    report = _drive(generate_study(args.out, options, workers=workers))
+    report = drive(generate_study(args.out, options, workers=workers))
     prevalence = ", ".join(f"{code} {rate:.1%}" for code, rate in report.prevalence.items())
     print(f"wrote {report.cases} cases, {report.slices} slices, {report.boxes} vertebra boxes to {report.study}")
     print(f"prevalence per box: {prevalence}")
@@ -144,48 +178,6 @@ def cmd_synth(args: argparse.Namespace) -> int:
     print(f"{report.slices / report.seconds:.1f} slices/s")
     if report.preview:
         print(f"preview: {report.preview}")
-    return EXIT_OK
-
-
-def cmd_train_detector(args: argparse.Namespace) -> int:
-    from core.training.detection_engine import train_detector, with_overrides
-
-    settings = with_overrides(
-        args.preset, backbone=args.backbone, epochs=args.epochs, device=args.device, precision=args.precision,
-        batch_size=args.batch_size, lr=args.lr, size=args.input_size, seed=args.seed, imagenet=args.imagenet,
-        source=args.source, augment=args.augment, fpn_from=args.fpn_from,
-    )
-    result = _drive(train_detector(args.study, args.out, settings, validation=args.validation or (),
-                                   model_id=args.model_id, resume=args.resume, demo=args.demo))
-    m = result.metrics
-    print(f"model: {result.package}")
-    print(f"best epoch {result.best_epoch}: AP50 {m['ap50']:.3f}, AP50:95 {m['ap50_95']:.3f}, FP rate "
-          f"{m['fp_rate']:.2%}, FN rate {m['fn_rate']:.2%} on {m['images']} validation slices "
-          f"({result.seconds / 60:.1f} min)")
-    return EXIT_OK
-
-
-def cmd_detect(args: argparse.Namespace) -> int:
-    from core.models.run_detect import detect_inputs
-
-    report = _drive(detect_inputs(args.inputs, args.model, args.out, threshold=args.threshold, device=args.device,
-                                  precision=args.precision, fast=args.proposals == "fast"))
-    for where, why in report.errors:
-        print(f"skipped {where}: {why}", file=sys.stderr)
-    print(f"{report.vertebrae} vertebrae on {report.slices} slices written to {args.out}")
-    if report.slices == 0:
-        return EXIT_ERROR
-    return EXIT_PARTIAL if report.errors else EXIT_OK
-
-
-def cmd_evaluate_detection(args: argparse.Namespace) -> int:
-    from core.evaluation.detection_report import pair_files, write_detection_report
-
-    images, notes = pair_files(args.predictions, args.truth)
-    for note in notes:
-        print(f"note: {note}", file=sys.stderr)
-    metrics = write_detection_report(images, args.report, threshold=args.threshold)
-    print(json.dumps({k: v for k, v in metrics.items() if k != "per_image"}, indent=2))
     return EXIT_OK
 
 
@@ -275,51 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--workers", type=int, default=0, help="processes to render with (default: one per CPU)")
     synth.set_defaults(func=cmd_synth)
 
-    train = commands.add_parser("train", help="train a model").add_subparsers(dest="model_kind", metavar="MODEL")
-    det = train.add_parser("detector", help="train the vertebra detector (Faster R-CNN) on a study")
-    det.add_argument("study", type=Path, nargs="+", help="one or more studies with consensus (or reader) boxes")
-    det.add_argument("--out", type=Path, required=True, help="the models folder; the package goes in OUT/<model-id>")
-    det.add_argument("--preset", choices=["paper", "cpu"], default="paper",
-                     help="paper: 1024 px, lr 1e-3, batch 3, 5 epochs, 8-fold D4 (for a GPU); cpu: 512 px, lr 0.01, "
-                          "batch 4, 6 epochs, random D4 (under an hour on two cores)")
-    det.add_argument("--backbone", choices=["resnet18", "mobilenet_v2", "mobilenet_v3_large"])
-    det.add_argument("--epochs", type=int)
-    det.add_argument("--batch-size", type=int)
-    det.add_argument("--lr", type=float)
-    det.add_argument("--input-size", type=int, help="model input side in pixels (the 1024 letterbox scaled to it)")
-    det.add_argument("--fpn-from", type=int, choices=[1, 2], help="1: pyramid P2-P6 (default), 2: P3-P6 (faster)")
-    det.add_argument("--augment", choices=["d4-all", "d4-random", "flip", "none"])
-    det.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
-    det.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None)
-    det.add_argument("--seed", type=int)
-    det.add_argument("--source", help="whose boxes to learn: consensus (default), best, or a reader id")
-    det.add_argument("--validation", type=Path, nargs="*", help="validation studies (default: 20%% of the cases)")
-    det.add_argument("--imagenet", help="a local file with the backbone's ImageNet weights")
-    det.add_argument("--model-id", help="the package's folder name (default: detector-<date-time>)")
-    det.add_argument("--resume", action="store_true", help="resume the run with this --model-id from its checkpoint")
-    det.add_argument("--demo", action="store_true", help="mark the package as a demo model")
-    det.set_defaults(func=cmd_train_detector)
+    from core.cli_commands import consensus, models
 
-    detect = commands.add_parser("detect", help="detect vertebrae and write LabelMe JSON predictions")
-    detect.add_argument("inputs", type=Path, nargs="+", help="images, DICOM files or folders, NIfTI files or studies")
-    detect.add_argument("--model", type=Path, required=True, help="a detector package")
-    detect.add_argument("--out", type=Path, required=True)
-    detect.add_argument("--threshold", type=float, default=0.75, help="lowest score kept (default 0.75)")
-    detect.add_argument("--device", default="auto")
-    detect.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
-                        help="auto: bfloat16 on CPUs with bf16 units, float16 on CUDA, else float32")
-    detect.add_argument("--proposals", choices=["fast", "default"], default="fast",
-                        help="fast: 100 region proposals (default); default: torchvision's 1000")
-    detect.set_defaults(func=cmd_detect)
-
-    evaluate = commands.add_parser("evaluate", help="compare predictions with annotations").add_subparsers(
-        dest="task", metavar="TASK")
-    ev_det = evaluate.add_parser("detection", help="AP, the paper's IoM hits, FP and FN, and counts")
-    ev_det.add_argument("predictions", type=Path, help="folder of predicted LabelMe JSON")
-    ev_det.add_argument("truth", type=Path, help="folder of annotated LabelMe JSON (same relative paths)")
-    ev_det.add_argument("--report", type=Path, required=True, help="folder for metrics.json and the plots")
-    ev_det.add_argument("--threshold", type=float, default=0.75)
-    ev_det.set_defaults(func=cmd_evaluate_detection)
+    models.register(commands)
+    consensus.register(commands)
 
     gui = commands.add_parser("gui", help="open the desktop app")
     gui.add_argument("path", nargs="?", type=Path, help="a study, DICOM folder, NIfTI or image to open")
@@ -330,10 +281,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="run a benchmark and print the figures")
     bench.add_argument(
         "what",
-        choices=["io", "synth"],
-        help="io: DICOM reading, windowing and sagittal reformat; synth: phantom slices per second",
+        choices=["io", "synth", "detect"],
+        help="io: DICOM reading, windowing and sagittal reformat; synth: phantom slices per second; "
+        "detect: detector latency, FLOPs and the share of the matmul peak",
     )
     bench.add_argument("--repeats", type=int, default=5)
+    bench.add_argument("--device", default="cpu", help="detect: cpu, cuda, or all (the CPU and CUDA when present)")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.set_defaults(func=cmd_bench)
     return parser
