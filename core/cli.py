@@ -267,9 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--workers", type=int, default=0, help="processes to render with (default: one per CPU)")
     synth.set_defaults(func=cmd_synth)
 
-    from core.cli_commands import consensus, models
+    from core.cli_commands import consensus, detection, diagnosis
 
-    models.register(commands)
+    groups = detection.register(commands)
+    diagnosis.register(commands, **groups)
     consensus.register(commands)
 
     gui = commands.add_parser("gui", help="open the desktop app")

@@ -54,3 +54,27 @@ def series_labels() -> Path:
 @pytest.fixture(scope="session")
 def ct_small() -> Path:
     return pydicom_file("CT_small.dcm")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_study(tmp_path_factory) -> Path:
+    """A small phantom study (3 cases x 2 slices, truth in consensus/) with a tiny detector + classifier model set
+    trained on it, active in ``models/``. Tiny means fast (about 20 s), not accurate."""
+    from core.models.registry import Registry, write_model_set
+    from core.progress import run
+    from core.synthetic.generate import SynthOptions, generate_study
+    from core.training.classification_engine import ClassifierTraining, train_classifier
+    from core.training.detection_engine import DetectorTraining, train_detector
+
+    root = tmp_path_factory.mktemp("tiny-models") / "study"
+    run(generate_study(root, SynthOptions(cases=3, seed=21, slices_per_case=2, readers=0)))
+    work = root.parent / "packages"
+    detector = run(train_detector([root], work, DetectorTraining(
+        size=128, epochs=1, batch_size=2, lr=0.01, warmup_steps=1, precision="fp32", augment="none"),
+        model_id="tiny-detector"))
+    classifier = run(train_classifier([root], work, ClassifierTraining(
+        arch="resnet18", size=64, epochs=1, batch_size=32, patches_per_box=1, precision="fp32", warmup_steps=1),
+        model_id="tiny-classifier"))
+    write_model_set(root / "models", "tiny-v1", detector.package, classifier.package, demo=True)
+    Registry(root / "models").activate("tiny-v1")
+    return root

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -88,7 +89,7 @@ def precision_recall(images: Sequence[ImageDetections], iou_threshold: float = 0
     # scikit-learn's AP uses the detections' own positives as recall's denominator; rescale by the share of
     # annotated boxes that were found at all, so that missed boxes cost recall.
     found = all_positive.sum() / annotated
-    ap = float(average_precision_score(all_positive, all_scores)) * found
+    ap = float(average_precision_score(all_positive, all_scores) * found)
     order = np.argsort(-all_scores, kind="stable")
     tp = np.cumsum(all_positive[order])
     fp = np.cumsum(~all_positive[order])
@@ -135,7 +136,7 @@ def detection_metrics(images: Sequence[ImageDetections], threshold: float = PAPE
     count_r = None
     if len(images) > 2 and np.std(detected_per_image) > 0 and np.std(annotated_per_image) > 0:
         count_r = float(pearsonr(detected_per_image, annotated_per_image).statistic)
-    return {
+    return plain({
         "ap50": curve.ap,
         "ap50_95": coco_ap(images),
         "threshold": threshold,
@@ -153,4 +154,15 @@ def detection_metrics(images: Sequence[ImageDetections], threshold: float = PAPE
              "fn": c.fn}
             for image, c in zip(images, counts, strict=True)
         ],
-    }
+    })
+
+
+def plain(value: Any) -> Any:
+    """``value`` with numpy scalars turned into Python numbers (for JSON and weights-only checkpoints)."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -58,3 +58,31 @@ def error_histogram_plot(path: Path, fp: Sequence[int], fn: Sequence[int]) -> Pa
         axes.grid(alpha=0.3)
     left.set_ylabel("images")
     return _save(figure, path)
+
+
+def roc_plot(path: Path, curves: Sequence[tuple[str, Sequence[float], Sequence[float], float | None]]) -> Path:
+    """ROC curves; ``curves`` are (class, false-positive rate, true-positive rate, AUC)."""
+    figure, axes = plt.subplots(figsize=(5, 4.6))
+    for name, fpr, tpr, auc in curves:
+        axes.plot(fpr, tpr, label=f"{name} (AUC {auc:.3f})" if auc is not None else name)
+    axes.plot([0, 1], [0, 1], color="grey", linewidth=1, linestyle=":")
+    axes.set(xlabel="1 - specificity", ylabel="sensitivity", xlim=(0, 1), ylim=(0, 1.01), title="ROC, one vs all")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right")
+    return _save(figure, path)
+
+
+def confusion_plot(path: Path, per_class: dict) -> Path:
+    """One 2 x 2 confusion matrix per class (rows: truth, columns: call)."""
+    figure, axes = plt.subplots(1, len(per_class), figsize=(2.1 * len(per_class), 2.6))
+    for ax, (name, m) in zip(axes, per_class.items(), strict=True):
+        grid = [[m["tn"], m["fp"]], [m["fn"], m["tp"]]]
+        ax.imshow(grid, cmap="Blues")
+        for r in range(2):
+            for c in range(2):
+                ax.text(c, r, str(grid[r][c]), ha="center", va="center", fontsize=9)
+        ax.set(title=name, xticks=[0, 1], yticks=[0, 1], xticklabels=["no", "yes"], yticklabels=["no", "yes"])
+        ax.set_xlabel("called", fontsize=8)
+        ax.set_ylabel("truth", fontsize=8)
+    figure.tight_layout()
+    return _save(figure, path)

@@ -17,9 +17,11 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torchvision.models import resnet18
 from torchvision.models.detection import FasterRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
-from torchvision.models.detection.backbone_utils import mobilenet_backbone, resnet_fpn_backbone
+from torchvision.models.detection.backbone_utils import BackboneWithFPN, mobilenet_backbone
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.ops import FrozenBatchNorm2d
 
 from core.annotations.geometry import iom_matrix
@@ -45,6 +47,8 @@ class DetectorConfig:
     backbone: str = "resnet18"
     geometry: InputGeometry = field(default_factory=InputGeometry)
     fpn_from: int = 1  # first ResNet stage in the pyramid: 1 gives P2-P6 (torchvision's default), 2 gives P3-P6
+    fpn_channels: int = 256  # torchvision's width of the pyramid (ResNet backbones)
+    box_representation: int = 1024  # torchvision's box head: two fully connected layers of this width
     norm: str = "batch"  # "frozen" with ImageNet weights (as torchvision), "batch" when trained from scratch
     window: str = "min-max"  # how a HU slice becomes the 8-bit input (the paper's export)
     rpn_pre_nms_top_n_test: int = 1000
@@ -59,6 +63,8 @@ class DetectorConfig:
     # Vertebral bodies barely overlap (truth boxes never reach an IoM of 0.3), so a detection that covers more than
     # half of a better-scored one (IoM > 0.5, the paper's hit rule) is a duplicate of the same vertebra.
     duplicate_iom: float = 0.5
+    # The sacrum model that anchors vertebra levels (core.models.levels), fitted on the training slices' levels.
+    sacrum: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:
@@ -93,17 +99,29 @@ def _norm_layer(config: DetectorConfig) -> type[nn.Module]:
     return FrozenBatchNorm2d if config.norm == "frozen" else nn.BatchNorm2d
 
 
+def _resnet18_fpn(config: DetectorConfig, state: dict[str, torch.Tensor] | None) -> nn.Module:
+    """ResNet18 with a feature pyramid of ``config.fpn_channels`` channels (torchvision's is 256). With ImageNet
+    weights the stem and first stage stay frozen, as torchvision does; from scratch every layer trains."""
+    body = resnet18(weights=None, norm_layer=_norm_layer(config))
+    if state is not None:
+        body.load_state_dict(state, strict=False)
+        trainable = ("layer2", "layer3", "layer4")
+        for name, parameter in body.named_parameters():
+            parameter.requires_grad_(name.startswith(trainable))
+    layers = [1, 2, 3, 4][config.fpn_from - 1 :]
+    return BackboneWithFPN(
+        body,
+        return_layers={f"layer{k}": str(i) for i, k in enumerate(layers)},
+        in_channels_list=[64 * 2 ** (k - 1) for k in layers],
+        out_channels=config.fpn_channels,
+    )
+
+
 def _backbone(config: DetectorConfig, imagenet: Path | None, use_imagenet: bool) -> nn.Module:
-    norm = _norm_layer(config)
     state = imagenet_state(config.backbone, imagenet) if use_imagenet else None
     if config.backbone == "resnet18":
-        layers = [1, 2, 3, 4][config.fpn_from - 1 :]
-        backbone = resnet_fpn_backbone(backbone_name="resnet18", weights=None, norm_layer=norm,
-                                       trainable_layers=5 if state is None else 3, returned_layers=layers)
-        if state is not None:
-            backbone.body.load_state_dict(state, strict=False)
-        return backbone
-    backbone = mobilenet_backbone(backbone_name=config.backbone, weights=None, fpn=True, norm_layer=norm,
+        return _resnet18_fpn(config, state)
+    backbone = mobilenet_backbone(backbone_name=config.backbone, weights=None, fpn=True, norm_layer=_norm_layer(config),
                                   trainable_layers=6 if state is None else 3)
     if state is not None:
         features = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
@@ -117,9 +135,12 @@ def build_detector(config: DetectorConfig, imagenet: Path | None = None, *, use_
     sizes = config.anchor_sizes()
     anchors = AnchorGenerator(sizes, ((0.5, 1.0, 2.0),) * len(sizes))
     side = config.geometry.size
+    backbone = _backbone(config, imagenet if use_imagenet else None, use_imagenet)
+    pooled = backbone.out_channels * 7 * 7  # torchvision's box RoI pooling is 7 x 7
     return FasterRCNN(
-        _backbone(config, imagenet if use_imagenet else None, use_imagenet),
-        num_classes=len(CLASSES) + 1,
+        backbone,
+        box_head=TwoMLPHead(pooled, config.box_representation),
+        box_predictor=FastRCNNPredictor(config.box_representation, len(CLASSES) + 1),
         min_size=side,
         max_size=side,
         image_mean=[0.485, 0.456, 0.406],

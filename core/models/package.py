@@ -127,6 +127,13 @@ def load_state(model: torch.nn.Module, path: str | Path) -> None:
         )
 
 
+def _stored(tensor: torch.Tensor, half: bool) -> torch.Tensor:
+    tensor = tensor.detach().to("cpu")
+    if half and tensor.is_floating_point():
+        tensor = tensor.to(torch.float16)
+    return tensor.contiguous()
+
+
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
 
@@ -144,8 +151,10 @@ def write_package(
     parent: str | None = None,
     demo: bool = False,
     notes: str = "",
+    half: bool = False,
 ) -> Path:
-    """Write a new package at ``destination`` (which must not exist), atomically."""
+    """Write a new package at ``destination`` (which must not exist), atomically. ``half`` stores floating-point
+    tensors as float16 (half the size; they are widened again when loaded), for the bundled demo models."""
     destination = Path(destination)
     if destination.exists():
         raise ModelPackageError("a model package already exists here", destination)
@@ -165,10 +174,11 @@ def write_package(
         "app_version": __version__,
         "demo": demo,
         "notes": notes,
+        "weights_dtype": "float16" if half else "float32",
     }
     staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
     try:
-        tensors = {name: t.detach().to("cpu").contiguous() for name, t in state.items()}
+        tensors = {name: _stored(t, half) for name, t in state.items()}
         save_file(tensors, str(staging / WEIGHTS))
         atomic_write_json(staging / MANIFEST, manifest)
         os.rename(staging, destination)

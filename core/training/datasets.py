@@ -49,9 +49,12 @@ def load_input(study: Study, case: str, slice_id: str, window: str = "min-max") 
     """The slice as the model sees it: 8-bit grey through ``window`` (the study's min-max PNG when it has one)."""
     png = study.labelme_image_path(case, slice_id)
     if window == "min-max" and png.is_file():
-        with Image.open(png) as image:
-            if image.mode == "L":
-                return np.asarray(image)
+        try:
+            with Image.open(png) as image:
+                if image.mode == "L":
+                    return np.asarray(image)
+        except (OSError, ValueError):
+            pass  # an unreadable rendering: read the slice itself, which says what is wrong if it fails too
     image = study.read_image(case, slice_id)
     return apply_window(image.pixels, png_window(image, window))
 
@@ -92,6 +95,17 @@ def study_records(root: str | Path, source: str = "consensus") -> tuple[list[Sli
             )
         )
     return records, notes
+
+
+def collect_records(studies: Sequence[Path], source: str) -> list[SliceRecord]:
+    """The annotated slices of several studies; unreadable annotation files are logged and left out."""
+    records = []
+    for study in studies:
+        found, notes = study_records(study, source)
+        for note in notes:
+            log.warning("left out of training: %s", note)
+        records.extend(found)
+    return records
 
 
 def is_validation_case(salt: str, case: str, fraction: float) -> bool:

@@ -29,11 +29,13 @@ from core.errors import TrainingError
 from core.evaluation.detection import ImageDetections, detection_metrics
 from core.models.detector import CLASSES, DetectorConfig, build_detector, postprocess, to_tensor
 from core.models.devices import Compute, training_compute
+from core.models.levels import fit_sacrum_model
 from core.models.package import write_package
+from core.models.registry import DEMO_NOTICE
 from core.models.weights import find_imagenet
 from core.progress import Progress, ProgressGenerator
 from core.training.checkpoints import load_checkpoint, save_checkpoint
-from core.training.datasets import DetectionDataset, SliceRecord, collate, split_by_case, study_records
+from core.training.datasets import DetectionDataset, collate, collect_records, split_by_case
 from core.training.transforms import InputGeometry
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,8 @@ class DetectorTraining:
     side: int = 1024
     size: int = 1024
     fpn_from: int = 1
+    fpn_channels: int = 256
+    box_representation: int = 1024
     epochs: int = 5
     batch_size: int = 3
     lr: float = 1e-3
@@ -71,6 +75,8 @@ class DetectorTraining:
             backbone=self.backbone,
             geometry=InputGeometry(self.side, self.size),
             fpn_from=self.fpn_from,
+            fpn_channels=self.fpn_channels,
+            box_representation=self.box_representation,
             norm="frozen" if imagenet else "batch",
         )
 
@@ -88,16 +94,6 @@ class TrainedModel:
     metrics: dict[str, Any]
     history: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
-
-
-def _records(studies: Sequence[Path], source: str) -> list[SliceRecord]:
-    records = []
-    for study in studies:
-        found, notes = study_records(study, source)
-        for note in notes:
-            log.warning("left out of training: %s", note)
-        records.extend(found)
-    return records
 
 
 def _validate(model: torch.nn.Module, dataset: DetectionDataset, compute: Compute, batch_size: int,
@@ -163,9 +159,9 @@ def train_detector(
     settings = settings or PRESETS["paper"]
     started = time.perf_counter()
     studies = [Path(s) for s in studies]
-    records = _records(studies, settings.source)
+    records = collect_records(studies, settings.source)
     if validation:
-        train, val = records, _records([Path(v) for v in validation], settings.source)
+        train, val = records, collect_records([Path(v) for v in validation], settings.source)
     else:
         train, val = split_by_case(records, settings.val_fraction)
     if settings.max_slices is not None:
@@ -230,6 +226,7 @@ def train_detector(
                        f"FN {metrics['fn_rate']:.1%}", {k: v for k, v in metrics.items() if isinstance(v, float)})
     assert best is not None and best_state is not None
     seconds = time.perf_counter() - started
+    config = replace(config, sacrum=fit_sacrum_model([(r.boxes, r.levels) for r in train]))
     package = write_package(
         models_dir / model_id,
         kind="detector",
@@ -252,7 +249,8 @@ def train_detector(
         metrics={"validation": best},
         parent=parent,
         demo=demo,
-        notes="demo model trained on synthetic phantoms, not for clinical use" if demo else "",
+        notes=DEMO_NOTICE if demo else "",
+        half=demo,
     )
     shutil.rmtree(work, ignore_errors=True)
     return TrainedModel(package, best["epoch"], best, history, seconds)

@@ -103,3 +103,25 @@ def test_no_annotations_or_no_detections():
     assert metrics["ap50"] == 0.0 and metrics["fp"] == 1 and metrics["count_r"] is None
     with pytest.raises(ValueError, match="scores"):
         ImageDetections.of("x", [A], [0.1, 0.2], [])
+
+
+def test_metrics_are_plain_python_values_that_a_weights_only_checkpoint_takes():
+    import io
+
+    import torch
+
+    images = [ImageDetections.of("a", [A, B], [0.9, 0.3], [A, C]), ImageDetections.of("b", [C], [0.8], [C])]
+    metrics = detection_metrics(images)
+
+    def walk(value):
+        if isinstance(value, dict):
+            return all(walk(v) for v in value.values())
+        if isinstance(value, list):
+            return all(walk(v) for v in value)
+        return type(value) in (int, float, str, bool, type(None))
+
+    assert walk(metrics)
+    buffer = io.BytesIO()
+    torch.save({"history": [metrics]}, buffer)
+    buffer.seek(0)
+    assert torch.load(buffer, weights_only=True)["history"][0]["ap50"] == metrics["ap50"]

@@ -1,4 +1,4 @@
-"""Model commands: ``train detector``, ``detect`` and ``evaluate detection``."""
+"""Detection commands: ``train detector``, ``detect`` and ``evaluate detection``."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ def cmd_train_detector(args: argparse.Namespace) -> int:
         args.preset, backbone=args.backbone, epochs=args.epochs, device=args.device, precision=args.precision,
         batch_size=args.batch_size, lr=args.lr, size=args.input_size, seed=args.seed, imagenet=args.imagenet,
         source=args.source, augment=args.augment, fpn_from=args.fpn_from,
+        fpn_channels=args.fpn_channels, box_representation=args.box_head,
     )
     result = drive(train_detector(args.study, args.out, settings, validation=args.validation or (),
                                    model_id=args.model_id, resume=args.resume, demo=args.demo))
@@ -51,8 +52,8 @@ def cmd_evaluate_detection(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction) -> dict[str, argparse._SubParsersAction]:
+    """Adds ``train detector``, ``detect`` and ``evaluate detection``; returns the ``train`` and ``evaluate`` groups."""
     train = commands.add_parser("train", help="train a model").add_subparsers(dest="model_kind", metavar="MODEL")
     det = train.add_parser("detector", help="train the vertebra detector (Faster R-CNN) on a study")
     det.add_argument("study", type=Path, nargs="+", help="one or more studies with consensus (or reader) boxes")
@@ -66,6 +67,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     det.add_argument("--lr", type=float)
     det.add_argument("--input-size", type=int, help="model input side in pixels (the 1024 letterbox scaled to it)")
     det.add_argument("--fpn-from", type=int, choices=[1, 2], help="1: pyramid P2-P6 (default), 2: P3-P6 (faster)")
+    det.add_argument("--fpn-channels", type=int, help="width of the feature pyramid (default 256)")
+    det.add_argument("--box-head", type=int, help="width of the box head's two layers (default 1024)")
     det.add_argument("--augment", choices=["d4-all", "d4-random", "flip", "none"])
     det.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
     det.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None)
@@ -98,4 +101,4 @@ def register(commands: argparse._SubParsersAction) -> None:
     ev_det.add_argument("--report", type=Path, required=True, help="folder for metrics.json and the plots")
     ev_det.add_argument("--threshold", type=float, default=0.75)
     ev_det.set_defaults(func=cmd_evaluate_detection)
-
+    return {"train": train, "evaluate": evaluate}

@@ -1,0 +1,161 @@
+"""Diagnosis commands: ``train classifier``, ``diagnose``, ``evaluate classification``, ``report`` and ``models``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from core.cli import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, drive, say, warn
+
+
+def cmd_train_classifier(args: argparse.Namespace) -> int:
+    from core.training.classification_engine import train_classifier, with_overrides
+
+    settings = with_overrides(
+        args.preset, arch=args.arch, epochs=args.epochs, device=args.device, precision=args.precision,
+        batch_size=args.batch_size, lr=args.lr, size=args.input_size, seed=args.seed, imagenet=args.imagenet,
+        source=args.source, normals=args.normals, patches_per_box=args.patches_per_box,
+    )
+    result = drive(train_classifier(args.study, args.out, settings, detector=args.detector,
+                                    validation=args.validation or (), model_id=args.model_id, resume=args.resume,
+                                    demo=args.demo))
+    say(f"model: {result.package}")
+    summary = result.metrics["summary"]
+    say(f"best epoch {result.best_epoch} ({result.seconds / 60:.1f} min); on the validation split, mean over "
+        f"OVCF, OF, KD, PS: sensitivity {summary['sensitivity']['mean']}, specificity "
+        f"{summary['specificity']['mean']}")
+    say("thresholds: " + ", ".join(f"{c} {t:.3f}" for c, t in result.thresholds.items()))
+    return EXIT_OK
+
+
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from core.models.pipeline import DiagnosisPipeline
+
+    pipeline = DiagnosisPipeline.load(args.models, device=args.device, precision=args.precision,
+                                      threshold=args.threshold)
+    say(f"models: {pipeline.describe()}")
+    report = drive(pipeline.diagnose_inputs(args.inputs, args.out, overwrite=args.overwrite))
+    for where, why in report.errors:
+        warn(f"skipped {where}: {why}")
+    done = f"; {report.skipped} slices already done were skipped" if report.skipped else ""
+    say(f"{report.vertebrae} vertebrae on {report.slices} slices written to {args.out}{done}")
+    if report.slices == 0 and report.skipped == 0:
+        return EXIT_ERROR
+    return EXIT_PARTIAL if report.errors else EXIT_OK
+
+
+def cmd_evaluate_classification(args: argparse.Namespace) -> int:
+    from core.evaluation.classification_report import evaluate_paths
+
+    metrics, notes = evaluate_paths(args.predictions, args.truth, args.report)
+    for note in notes:
+        warn(f"note: {note}")
+    rows = {c: {k: m[k] for k in ("sensitivity", "specificity", "ppv", "npv", "f1", "auc")}
+            for c, m in metrics["per_class"].items()}
+    say(json.dumps({"per_class": rows, "summary": metrics["summary"], "boxes": metrics["boxes"],
+                    "missed_vertebrae": metrics["missed_vertebrae"]}, indent=2))
+    say(f"report: {args.report / 'report.html'}")
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from core.evaluation.patient_summary import write_patient_report
+
+    summaries, notes, out = write_patient_report(args.predictions, args.out)
+    for note in notes:
+        warn(f"note: {note}")
+    if args.json:
+        say(json.dumps({"cases": summaries}, indent=2))
+    else:
+        for summary in summaries:
+            alerts = "; ".join(f"{a['vertebra']} {a['disease']} (p {a['max_probability'] or 0:.2f})"
+                               for a in summary["alerts"]) or "no disease called"
+            say(f"{summary['case']}: {alerts}")
+    say(f"summary: {out / 'summary.json'} and {out / 'summary.html'}")
+    return EXIT_PARTIAL if notes else EXIT_OK
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from core.models.registry import Registry
+
+    registry = Registry(args.study / "models" if (args.study / "study.json").is_file() else args.study)
+    if args.action == "activate":
+        if not args.model_id:
+            warn("vertebra-review: error: activate needs a model id")
+            return EXIT_ERROR
+        say(f"active: {registry.activate(args.model_id).describe()}")
+    elif args.action == "rollback":
+        say(f"active: {registry.rollback().describe()}")
+    active = registry.active_id()
+    for version in registry.versions():
+        mark = "*" if version.model_id == active else " "
+        say(f"{mark} {version.model_id}  {version.created}  parent {version.parent or '-'}  "
+            f"{'demo' if version.demo else ''}")
+    if not registry.versions():
+        say(f"no model versions in {registry.root}")
+    return EXIT_OK
+
+
+def _train_parser(train: argparse._SubParsersAction) -> None:
+    cls = train.add_parser("classifier", help="train the vertebra disease classifier (ResNet, six sigmoid outputs)")
+    cls.add_argument("study", type=Path, nargs="+", help="one or more studies with consensus (or reader) labels")
+    cls.add_argument("--out", type=Path, required=True, help="the models folder; the package goes in OUT/<model-id>")
+    cls.add_argument("--detector", type=Path, help="a detector package (for --normals detector)")
+    cls.add_argument("--preset", choices=["paper", "cpu"], default="paper",
+                     help="paper: ResNet50 at 224 px, lr 1e-2 x0.2 every 5 epochs, 15 epochs, batch 64, 5 patches per "
+                          "box (for a GPU); cpu: ResNet18 at 128 px, 10 epochs, 1 patch per box (minutes on a CPU)")
+    cls.add_argument("--arch", choices=["resnet18", "resnet34", "resnet50"])
+    cls.add_argument("--epochs", type=int)
+    cls.add_argument("--batch-size", type=int)
+    cls.add_argument("--lr", type=float)
+    cls.add_argument("--input-size", type=int, help="patch side given to the network (default 224)")
+    cls.add_argument("--patches-per-box", type=int, help="jittered patches per box and epoch (default 5)")
+    cls.add_argument("--normals", choices=["annotated", "detector"],
+                     help="annotated (default): every vertebra is boxed; detector: readers boxed only diseased "
+                          "vertebrae, normal ones come from the detector (IoM < 0.5 with every disease box)")
+    cls.add_argument("--device", help="auto (default), cpu, cuda or mps")
+    cls.add_argument("--precision", choices=["auto", "fp32", "bf16"])
+    cls.add_argument("--seed", type=int)
+    cls.add_argument("--source", help="whose labels to learn: consensus (default), best, or a reader id")
+    cls.add_argument("--validation", type=Path, nargs="*", help="validation studies (default: 20%% of the cases)")
+    cls.add_argument("--imagenet", help="a local file with the backbone's ImageNet weights")
+    cls.add_argument("--model-id", help="the package's folder name (default: classifier-<date-time>)")
+    cls.add_argument("--resume", action="store_true", help="resume the run with this --model-id from its checkpoint")
+    cls.add_argument("--demo", action="store_true", help="mark the package as a demo model")
+    cls.set_defaults(func=cmd_train_classifier)
+
+
+def register(commands: argparse._SubParsersAction, *, train: argparse._SubParsersAction,
+             evaluate: argparse._SubParsersAction) -> None:
+    _train_parser(train)
+    diagnose = commands.add_parser("diagnose", help="detect and classify vertebrae; write LabelMe JSON")
+    diagnose.add_argument("inputs", type=Path, nargs="+", help="images, image folders, DICOM files or series, NIfTI "
+                                                                "volumes or studies")
+    diagnose.add_argument("--models", type=Path, required=True,
+                          help="a model set, a models folder (its active set), or a folder with one detector and one "
+                               "classifier package")
+    diagnose.add_argument("--out", type=Path, required=True)
+    diagnose.add_argument("--device", default="auto")
+    diagnose.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
+    diagnose.add_argument("--threshold", type=float, default=0.75, help="lowest detector score kept (default 0.75)")
+    diagnose.add_argument("--overwrite", action="store_true", help="run again on slices this model already did")
+    diagnose.set_defaults(func=cmd_diagnose)
+
+    ev_cls = evaluate.add_parser("classification", help="per-class Table 3 figures, ROC and AUC, HTML report")
+    ev_cls.add_argument("predictions", type=Path, help="folder of predicted LabelMe JSON")
+    ev_cls.add_argument("truth", type=Path, help="folder of annotated LabelMe JSON (same relative paths)")
+    ev_cls.add_argument("--report", type=Path, required=True, help="folder for metrics.json, plots and report.html")
+    ev_cls.set_defaults(func=cmd_evaluate_classification)
+
+    report = commands.add_parser("report", help="per-patient summary (levels, diseases, alerts) as JSON and HTML")
+    report.add_argument("predictions", type=Path, help="folder of predicted LabelMe JSON, one sub-folder per case")
+    report.add_argument("--out", type=Path, help="where summary.json and summary.html go (default: PREDICTIONS)")
+    report.add_argument("--json", action="store_true", help="print the summary as JSON")
+    report.set_defaults(func=cmd_report)
+
+    models = commands.add_parser("models", help="list a study's model versions, activate one, or roll back")
+    models.add_argument("study", type=Path, help="a study (or its models folder)")
+    models.add_argument("action", nargs="?", choices=["list", "activate", "rollback"], default="list")
+    models.add_argument("model_id", nargs="?")
+    models.set_defaults(func=cmd_models)

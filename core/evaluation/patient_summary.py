@@ -1,0 +1,139 @@
+"""The per-patient summary the paper proposed but did not build (``vertebra-review report``).
+
+For each case (a folder of one examination's predicted slices): which vertebra has which disease, with the highest
+probability across its slices, and an alert list. A vertebra is followed through the parallel sagittal slices of the
+case by matching boxes (Hungarian assignment on IoM > 0.5) against the slice with the most boxes; it is named by
+its level when the model gave one (the majority over its slices), else by its place from the top.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from core.annotations.geometry import iom_matrix
+from core.annotations.labelme_io import read_labelme
+from core.annotations.model import DISEASE_NAMES, DISEASES, LEVELS, SliceAnnotation
+from core.errors import StudyError, VertebraReviewError
+from core.evaluation.html import html_page, table
+from core.fileio import atomic_write_bytes, atomic_write_json
+
+SUMMARY_JSON = "summary.json"
+
+
+@dataclass
+class VertebraTrack:
+    """One vertebra through the slices of a case."""
+
+    boxes: list[list[float]] = field(default_factory=list)
+    levels: list[str | None] = field(default_factory=list)
+    slices: list[str] = field(default_factory=list)
+    max_probability: dict[str, float] = field(default_factory=dict)
+    called: dict[str, list[str]] = field(default_factory=dict)  # disease -> slices where it was called
+
+    @property
+    def level(self) -> str | None:
+        known = [lv for lv in self.levels if lv]
+        return max(set(known), key=known.count) if known else None
+
+    @property
+    def centre_y(self) -> float:
+        return float(np.mean([(b[1] + b[3]) / 2 for b in self.boxes]))
+
+
+def _tracks(slices: list[tuple[str, SliceAnnotation]]) -> list[VertebraTrack]:
+    _, reference = max(slices, key=lambda s: len(s[1].vertebrae))
+    tracks = [VertebraTrack() for _ in reference.vertebrae]
+    anchors = np.array([v.box.as_list() for v in reference.vertebrae]).reshape(-1, 4)
+    for name, annotation in slices:
+        boxes = np.array([v.box.as_list() for v in annotation.vertebrae]).reshape(-1, 4)
+        assigned: dict[int, int] = {}
+        if len(boxes) and len(anchors):
+            overlaps = iom_matrix(boxes, anchors)
+            rows, cols = linear_sum_assignment(-overlaps)
+            assigned = {int(r): int(c) for r, c in zip(rows, cols, strict=True) if overlaps[r, c] > 0.5}
+        for i, vertebra in enumerate(annotation.vertebrae):
+            if i not in assigned:
+                tracks.append(VertebraTrack())
+                assigned[i] = len(tracks) - 1
+            track = tracks[assigned[i]]
+            track.boxes.append(vertebra.box.as_list())
+            track.levels.append(vertebra.level)
+            track.slices.append(name)
+            for code, p in (vertebra.probabilities or {}).items():
+                track.max_probability[code] = max(track.max_probability.get(code, 0.0), float(p))
+            for disease in vertebra.diseases:
+                track.called.setdefault(disease.value, []).append(name)
+    return sorted((t for t in tracks if t.boxes), key=lambda t: t.centre_y)
+
+
+def case_summary(case: str, slices: list[tuple[str, SliceAnnotation]]) -> dict[str, Any]:
+    vertebrae, alerts = [], []
+    for position, track in enumerate(_tracks(slices), start=1):
+        name = track.level or f"#{position} from the top"
+        entry = {"vertebra": name, "level": track.level, "slices": len(track.slices),
+                 "diseases": {code: {"max_probability": track.max_probability.get(code), "called_on": found}
+                              for code, found in track.called.items()},
+                 "max_probability": track.max_probability}
+        vertebrae.append(entry)
+        for disease in DISEASES:
+            if disease.value in track.called:
+                alerts.append({"vertebra": name, "disease": disease.value, "name": DISEASE_NAMES[disease.value],
+                               "max_probability": track.max_probability.get(disease.value),
+                               "slices": len(track.called[disease.value])})
+    alerts.sort(key=lambda a: (-(a["max_probability"] or 0), _level_rank(a["vertebra"])))
+    models = sorted({a.model for _, a in slices if a.model})
+    return {"case": case, "slices": len(slices), "models": models, "vertebrae": vertebrae, "alerts": alerts}
+
+
+def _level_rank(name: str) -> int:
+    return LEVELS.index(name) if name in LEVELS else len(LEVELS)
+
+
+def patient_summaries(predictions: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Summaries of every case folder under ``predictions`` and notes about unreadable files."""
+    files = sorted(f for f in predictions.rglob("*.json") if f != predictions / SUMMARY_JSON)
+    if not files:
+        raise StudyError("no predicted LabelMe JSON files here", predictions)
+    cases: dict[str, list[tuple[str, SliceAnnotation]]] = {}
+    notes = []
+    for file in files:
+        try:
+            annotation = read_labelme(file)
+        except VertebraReviewError as exc:
+            notes.append(str(exc))
+            continue
+        case = file.parent.relative_to(predictions).as_posix() or "."
+        cases.setdefault(case, []).append((file.stem, annotation))
+    return [case_summary(case, slices) for case, slices in sorted(cases.items())], notes
+
+
+def _case_html(summary: dict[str, Any]) -> str:
+    alerts = summary["alerts"]
+    lines = [f"<h2>{summary['case']}</h2><p>{summary['slices']} slices · model "
+             f"{', '.join(summary['models']) or 'unknown'}</p>"]
+    if alerts:
+        lines.append(table(["alert: vertebra", "disease", "highest probability", "slices"],
+                           [[a["vertebra"], f"{a['disease']} ({a['name']})", a["max_probability"], a["slices"]]
+                            for a in alerts]))
+    else:
+        lines.append("<p>No disease called on any vertebra.</p>")
+    codes = [d.value for d in DISEASES]
+    rows = [[v["vertebra"], v["slices"], *[v["max_probability"].get(c) for c in codes],
+             "+".join(v["diseases"]) or "NORMAL"] for v in summary["vertebrae"]]
+    lines.append(table(["vertebra", "slices", *[f"max p {c}" for c in codes], "called"], rows))
+    return "".join(lines)
+
+
+def write_patient_report(predictions: Path, out: Path | None = None) -> tuple[list[dict[str, Any]], list[str], Path]:
+    """``summary.json`` and ``summary.html`` in ``out`` (default: ``predictions``)."""
+    summaries, notes = patient_summaries(predictions)
+    out = out or predictions
+    atomic_write_json(out / SUMMARY_JSON, {"cases": summaries})
+    page = html_page("Per-patient summary", [_case_html(s) for s in summaries])
+    atomic_write_bytes(out / "summary.html", page.encode())
+    return summaries, notes, out

@@ -1,0 +1,151 @@
+"""The vertebra classifier (the paper's VCModule): a ResNet with six independent sigmoid outputs, one per class
+(OVCF, OF, SN, KD, PS, NORMAL), on the extraction module's patches. At test time a box's probabilities are the mean
+over its jittered patches, and a disease is called when its probability reaches the class's decision threshold
+(chosen on the validation split when the model was trained; see :mod:`core.training.thresholds`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torchvision.models import resnet18, resnet34, resnet50
+from torchvision.ops import FrozenBatchNorm2d
+
+from core.annotations.model import CLASS_CODES, DISEASES, Disease
+from core.errors import ModelPackageError
+from core.models.devices import Compute, inference_compute
+from core.models.extraction import PatchGeometry, extract_patches, jitter_boxes
+from core.models.package import load_state, read_manifest
+from core.models.weights import imagenet_state
+
+ARCHITECTURES = {"resnet18": resnet18, "resnet34": resnet34, "resnet50": resnet50}
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    arch: str = "resnet50"
+    patch: PatchGeometry = field(default_factory=PatchGeometry)
+    classes: tuple[str, ...] = CLASS_CODES
+    thresholds: Mapping[str, float] = field(default_factory=lambda: {c: 0.5 for c in CLASS_CODES})
+    norm: str = "batch"
+    window: str = "min-max"
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHITECTURES:
+            raise ValueError(f"unknown classifier architecture {self.arch!r}: use {', '.join(ARCHITECTURES)}")
+        if tuple(self.classes) != CLASS_CODES:
+            raise ValueError(f"classes must be {', '.join(CLASS_CODES)}")
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["patch"] = self.patch.to_json()
+        data["classes"] = list(self.classes)
+        data["thresholds"] = dict(self.thresholds)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ClassifierConfig:
+        known = set(cls.__dataclass_fields__)
+        values = {k: v for k, v in data.items() if k in known}
+        values["patch"] = PatchGeometry(**data.get("patch", {}))
+        values["classes"] = tuple(data.get("classes", CLASS_CODES))
+        thresholds = data.get("thresholds", {})
+        if not isinstance(thresholds, Mapping) or not all(
+            isinstance(thresholds.get(c, 0.5), int | float) and 0 <= thresholds.get(c, 0.5) <= 1 for c in CLASS_CODES
+        ):
+            raise ValueError("thresholds must be numbers between 0 and 1 for each class")
+        values["thresholds"] = {c: float(thresholds.get(c, 0.5)) for c in CLASS_CODES}
+        return cls(**values)
+
+    def with_thresholds(self, thresholds: Mapping[str, float]) -> ClassifierConfig:
+        return replace(self, thresholds={c: float(thresholds.get(c, 0.5)) for c in CLASS_CODES})
+
+
+def build_classifier(config: ClassifierConfig, imagenet: Path | None = None, *, use_imagenet: bool = True) -> nn.Module:
+    """A ResNet with a ``len(CLASS_CODES)``-way linear head (sigmoid outputs). ImageNet weights only from a local
+    file or the torch cache."""
+    norm = FrozenBatchNorm2d if config.norm == "frozen" else nn.BatchNorm2d
+    model = ARCHITECTURES[config.arch](weights=None, norm_layer=norm)
+    state = imagenet_state(config.arch, imagenet) if use_imagenet else None
+    if state is not None:
+        model.load_state_dict({k: v for k, v in state.items() if not k.startswith("fc.")}, strict=False)
+    model.fc = nn.Linear(model.fc.in_features, len(CLASS_CODES))
+    return model
+
+
+def normalise(patches: torch.Tensor) -> torch.Tensor:
+    """Grey patches in 0…1, (m, 1, s, s) → three ImageNet-normalised channels (m, 3, s, s)."""
+    mean = torch.tensor(IMAGENET_MEAN, device=patches.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=patches.device).view(1, 3, 1, 1)
+    return (patches.expand(-1, 3, -1, -1) - mean) / std
+
+
+def grey_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A uint8 slice → a (1, H, W) float tensor in 0…1 on ``device``."""
+    pixels = np.require(image, dtype=np.uint8, requirements=["C", "W"])  # a copy only when read-only
+    return torch.from_numpy(pixels).to(device).float().div_(255.0)[None]
+
+
+def decide(probabilities: np.ndarray, thresholds: Mapping[str, float]) -> list[frozenset[Disease]]:
+    """Diseases called for each row of (n, 6) probabilities; none called means NORMAL."""
+    calls = []
+    for row in np.asarray(probabilities).reshape(-1, len(CLASS_CODES)):
+        calls.append(frozenset(d for i, d in enumerate(DISEASES) if row[i] >= thresholds[d.value]))
+    return calls
+
+
+class VertebraClassifier:
+    """A trained classifier ready for inference on uint8 slices and boxes in slice pixels."""
+
+    def __init__(self, model: nn.Module, config: ClassifierConfig, compute: Compute, package: Path | None = None):
+        self.config = config
+        self.compute = compute
+        self.package = package
+        self.model = model.to(compute.device).eval()
+        if compute.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+
+    @classmethod
+    def from_package(cls, path: str | Path, *, device: str = "auto", precision: str = "auto") -> VertebraClassifier:
+        manifest = read_manifest(path, kind="classifier")
+        try:
+            config = ClassifierConfig.from_json(manifest.architecture)
+        except (TypeError, ValueError) as exc:
+            raise ModelPackageError(f"the manifest describes an unknown classifier ({exc})", path) from exc
+        model = build_classifier(config, use_imagenet=False)
+        load_state(model, path)
+        return cls(model, config, inference_compute(device, precision), Path(path))
+
+    @torch.inference_mode()
+    def predict(self, images: Sequence[np.ndarray], boxes: Sequence[np.ndarray], *,
+                chunk: int = 256) -> list[np.ndarray]:
+        """(n_i, 6) probabilities per slice: the mean over each box's test-time patches, one forward pass per
+        ``chunk`` patches (all the patches of a slice or several slices together)."""
+        geometry = self.config.patch
+        patches, counts = [], []
+        for image, slice_boxes in zip(images, boxes, strict=True):
+            b = np.asarray(slice_boxes, dtype=np.float64).reshape(-1, 4)
+            counts.append(len(b))
+            if len(b):
+                tensor = grey_tensor(image, self.compute.device)
+                patches.append(extract_patches(tensor, jitter_boxes(b, geometry), geometry))
+        if not patches:
+            return [np.zeros((0, len(CLASS_CODES)), dtype=np.float32) for _ in counts]
+        batch = normalise(torch.cat(patches))
+        if self.compute.channels_last:
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        logits = []
+        with self.compute.autocast():
+            for start in range(0, len(batch), chunk):
+                logits.append(self.model(batch[start : start + chunk]).float())
+        probabilities = torch.sigmoid(torch.cat(logits)).view(-1, geometry.count, len(CLASS_CODES)).mean(dim=1)
+        per_box = probabilities.cpu().numpy()
+        return list(np.split(per_box, np.cumsum(counts)[:-1]))

@@ -1,0 +1,82 @@
+"""The vertebra extraction module (the paper's VEModule): jittered patches around each detected box.
+
+Each box gives ``count`` patches (5 in the paper), jittered by a translation of up to ``shift`` pixels (10) and a
+scale of ``scale`` (0.9 to 1.1) of the box about its centre. A patch is the jittered box's pixels at their own
+scale on a ``canvas`` x ``canvas`` square (196) centred on the box: zero-padded around a small box, centre-cropped
+from a large one, so the aspect ratio and the size in pixels are kept. The canvas is then resized to ``size`` (224)
+for the classifier.
+
+All patches of a slice come from one batched :func:`torchvision.ops.roi_align` call (bilinear resampling of the
+canvas to the output grid) followed by a mask that zeroes what lies outside the box or the image: no Python loop
+over single crops. In training mode the jitter is random; in test mode it is a fixed pattern of ``count`` jitters
+(the first is the box itself), so that predictions are repeatable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torchvision.ops import roi_align
+
+#: Test-time jitters (dx, dy as a fraction of ``shift``; scale as a fraction of the scale range's half-width).
+_TEST_PATTERN = ((0.0, 0.0, 0.0), (-0.6, -0.6, -0.5), (0.6, -0.6, 0.5), (-0.6, 0.6, 0.5), (0.6, 0.6, -0.5))
+
+
+@dataclass(frozen=True)
+class PatchGeometry:
+    canvas: int = 196
+    size: int = 224
+    count: int = 5
+    shift: float = 10.0
+    scale_min: float = 0.9
+    scale_max: float = 1.1
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def jitter_boxes(boxes: np.ndarray, geometry: PatchGeometry, rng: np.random.Generator | None = None,
+                 count: int | None = None) -> np.ndarray:
+    """(n, 4) boxes → (n * count, 4) jittered boxes, box by box (the ``count`` jitters of box 0 come first).
+
+    ``rng`` None gives the fixed test pattern; otherwise translations are uniform in [-shift, shift] and scales
+    uniform in [scale_min, scale_max]."""
+    count = geometry.count if count is None else count
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    centre = np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2], axis=1)
+    half = np.stack([(b[:, 2] - b[:, 0]) / 2, (b[:, 3] - b[:, 1]) / 2], axis=1)
+    if rng is None:
+        pattern = np.array([_TEST_PATTERN[i % len(_TEST_PATTERN)] for i in range(count)])
+        mid, spread = (geometry.scale_max + geometry.scale_min) / 2, (geometry.scale_max - geometry.scale_min) / 2
+        shifts = np.tile(pattern[:, :2] * geometry.shift, (len(b), 1))
+        scales = np.tile(mid + pattern[:, 2] * spread, len(b))
+    else:
+        shifts = rng.uniform(-geometry.shift, geometry.shift, size=(len(b) * count, 2))
+        scales = rng.uniform(geometry.scale_min, geometry.scale_max, size=len(b) * count)
+    centre = np.repeat(centre, count, axis=0) + shifts
+    half = np.repeat(half, count, axis=0) * scales[:, None]
+    return np.concatenate([centre - half, centre + half], axis=1)
+
+
+def extract_patches(image: torch.Tensor, boxes: torch.Tensor | np.ndarray, geometry: PatchGeometry) -> torch.Tensor:
+    """Patches of ``image`` (C, H, W, float) for ``boxes`` (m, 4, already jittered): a (m, C, size, size) tensor."""
+    boxes = torch.as_tensor(boxes, dtype=torch.float32, device=image.device).reshape(-1, 4)
+    size, canvas = geometry.size, float(geometry.canvas)
+    if len(boxes) == 0:
+        return image.new_zeros((0, image.shape[0], size, size))
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+    origin = centre - canvas / 2
+    rois = torch.cat([torch.zeros(len(boxes), 1, device=image.device), origin, origin + canvas], dim=1)
+    patches = roi_align(image[None].float(), rois, output_size=(size, size), spatial_scale=1.0, sampling_ratio=1,
+                        aligned=True)
+    # Where each output pixel's centre falls in the slice: keep it only inside the box and inside the image.
+    steps = (torch.arange(size, device=image.device, dtype=torch.float32) + 0.5) * (canvas / size)
+    xs = origin[:, 0:1] + steps  # (m, size)
+    ys = origin[:, 1:2] + steps
+    height, width = image.shape[-2:]
+    inside_x = (xs >= boxes[:, 0:1].clamp(min=0)) & (xs < boxes[:, 2:3].clamp(max=width))
+    inside_y = (ys >= boxes[:, 1:2].clamp(min=0)) & (ys < boxes[:, 3:4].clamp(max=height))
+    mask = inside_y[:, :, None] & inside_x[:, None, :]
+    return patches * mask[:, None].to(patches.dtype)

@@ -1,0 +1,171 @@
+"""Classifier training data: one sample per annotated vertebra box, the paper's resampling, and batches of
+augmented patches made on the fly (a new random jitter every time a box is drawn).
+
+**Resampling** (the paper's, against the OVCF count). Each box belongs to one group, that of its rarest disease
+(KD, SN, PS, OF, then OVCF, by the paper's prevalence), or NORMAL. With N the number of boxes in the OVCF group,
+each epoch draws NORMAL boxes down to 2N (without replacement) and each of OF, SN, KD and PS up (or down) to 0.5N
+(with replacement when the group is smaller); the OVCF group is kept as it is. Labels stay multi-label: a box drawn
+for its KD group still teaches OVCF when it has both.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from core.annotations.geometry import iom_matrix
+from core.annotations.model import CLASS_CODES, DISEASES, NORMAL, Disease
+from core.models.classifier import grey_tensor, normalise
+from core.models.extraction import PatchGeometry, extract_patches, jitter_boxes
+from core.study.layout import Study
+from core.training.datasets import SliceRecord, load_input
+
+#: Which group a multi-disease box counts in: its rarest disease first (the paper's Table 2 prevalence).
+GROUP_PRIORITY: tuple[str, ...] = ("KD", "SN", "PS", "OF", "OVCF")
+MINORITY = ("OF", "SN", "KD", "PS")
+
+
+@dataclass(frozen=True)
+class BoxSample:
+    record: int  # index into the records
+    box: int  # index of the box in its record
+    labels: np.ndarray  # (6,) floats, CLASS_CODES order
+
+    @property
+    def group(self) -> str:
+        return box_group(self.labels)
+
+
+def label_vector(diseases: frozenset[Disease]) -> np.ndarray:
+    vector = np.zeros(len(CLASS_CODES), dtype=np.float32)
+    for i, disease in enumerate(DISEASES):
+        vector[i] = disease in diseases
+    vector[-1] = not diseases
+    return vector
+
+
+def box_group(labels: np.ndarray) -> str:
+    present = {CLASS_CODES[i] for i in range(len(DISEASES)) if labels[i] > 0.5}
+    for code in GROUP_PRIORITY:
+        if code in present:
+            return code
+    return NORMAL
+
+
+def box_samples(records: Sequence[SliceRecord]) -> list[BoxSample]:
+    return [BoxSample(r, b, label_vector(diseases))
+            for r, record in enumerate(records) for b, diseases in enumerate(record.diseases)]
+
+
+def resample(samples: Sequence[BoxSample], rng: np.random.Generator, normal_factor: float = 2.0,
+             minority_factor: float = 0.5) -> list[int]:
+    """Indices of one epoch's samples after the paper's resampling (shuffled)."""
+    groups: dict[str, list[int]] = {}
+    for index, sample in enumerate(samples):
+        groups.setdefault(sample.group, []).append(index)
+    base = len(groups.get("OVCF", []))
+    if base == 0:  # no OVCF to measure against: keep everything once
+        chosen = list(range(len(samples)))
+    else:
+        chosen = list(groups.get("OVCF", []))
+        normals = groups.get(NORMAL, [])
+        want = min(len(normals), round(normal_factor * base))
+        chosen += rng.choice(normals, size=want, replace=False).tolist() if want else []
+        for code in MINORITY:
+            members = groups.get(code, [])
+            want = round(minority_factor * base)
+            if members and want:
+                chosen += rng.choice(members, size=want, replace=want > len(members)).tolist()
+    order = rng.permutation(len(chosen))
+    return [chosen[i] for i in order]
+
+
+def detector_normals(record: SliceRecord, detected: np.ndarray, min_iom: float = 0.5) -> SliceRecord:
+    """The paper's normal boxes: detector boxes whose IoM with every annotated (disease) box is below ``min_iom``
+    are added as NORMAL vertebrae."""
+    detected = np.asarray(detected, dtype=np.float64).reshape(-1, 4)
+    if len(record.boxes) and len(detected):
+        keep = iom_matrix(detected, record.boxes).max(axis=1) < min_iom
+        detected = detected[keep]
+    return SliceRecord(record.study, record.case, record.slice_id, record.width, record.height,
+                       np.concatenate([record.boxes, detected]), (*record.diseases, *[frozenset()] * len(detected)),
+                       (*record.levels, *[None] * len(detected)))
+
+
+class SliceCache:
+    """The model's 8-bit input of every slice used, read once."""
+
+    def __init__(self, window: str = "min-max") -> None:
+        self.window = window
+        self._studies: dict[Path, Study] = {}
+        self._images: dict[tuple[Path, str, str], np.ndarray] = {}
+
+    def image(self, record: SliceRecord) -> np.ndarray:
+        key = (record.study, record.case, record.slice_id)
+        if key not in self._images:
+            if record.study not in self._studies:
+                self._studies[record.study] = Study.open(record.study)
+            self._images[key] = load_input(self._studies[record.study], record.case, record.slice_id, self.window)
+        return self._images[key]
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Per-patch augmentation: rotation, translation, noise, brightness and contrast (the paper's list)."""
+
+    degrees: float = 10.0
+    translate: float = 0.04  # of the patch side
+    noise: float = 0.03  # largest noise SD, in 0…1 grey units
+    brightness: float = 0.08
+    contrast: float = 0.15
+
+    def apply(self, patches: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """``patches``: (m, 1, s, s) grey in 0…1 → augmented, same shape."""
+        m = len(patches)
+        if m == 0:
+            return patches
+
+        def uniform(low: float, high: float, *shape: int) -> torch.Tensor:
+            return torch.rand(*(shape or (m,)), generator=generator) * (high - low) + low
+
+        angle = uniform(-math.radians(self.degrees), math.radians(self.degrees))
+        shift = uniform(-2 * self.translate, 2 * self.translate, m, 2)  # affine_grid's units span 2 per side
+        cos, sin = torch.cos(angle), torch.sin(angle)
+        theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+        grid = F.affine_grid(theta.to(patches), list(patches.shape), align_corners=False)
+        out = F.grid_sample(patches, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        contrast = uniform(1 - self.contrast, 1 + self.contrast).view(m, 1, 1, 1).to(out)
+        brightness = uniform(-self.brightness, self.brightness).view(m, 1, 1, 1).to(out)
+        sigma = uniform(0, self.noise).view(m, 1, 1, 1).to(out)
+        noise = torch.randn(out.shape, generator=generator).to(out) * sigma
+        return (out * contrast + brightness + noise).clamp_(0, 1)
+
+
+def patch_batch(samples: Sequence[BoxSample], records: Sequence[SliceRecord], cache: SliceCache,
+                geometry: PatchGeometry, device: torch.device, *, rng: np.random.Generator | None = None,
+                augmentation: Augmentation | None = None,
+                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(patches (m, 3, s, s) normalised, labels (m, 6)) for ``samples``: one jittered patch per sample (random with
+    ``rng``, the box itself without), grouped by slice so each slice is one batched extraction."""
+    by_slice: dict[int, list[int]] = {}
+    for position, sample in enumerate(samples):
+        by_slice.setdefault(sample.record, []).append(position)
+    patches = [torch.empty(0)] * len(samples)
+    for record_index, positions in by_slice.items():
+        record = records[record_index]
+        boxes = record.boxes[[samples[p].box for p in positions]]
+        jittered = jitter_boxes(boxes, geometry, rng, count=1)
+        found = extract_patches(grey_tensor(cache.image(record), torch.device("cpu")), jittered, geometry)
+        for offset, position in enumerate(positions):
+            patches[position] = found[offset]
+    batch = torch.stack(patches)
+    if augmentation is not None and generator is not None:
+        batch = augmentation.apply(batch, generator)
+    labels = torch.from_numpy(np.stack([s.labels for s in samples]))
+    return normalise(batch.to(device)), labels.to(device)

@@ -1,0 +1,136 @@
+"""Classifier training pieces: the paper's resampling on a toy set, labels, augmentation, and a tiny run."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core.annotations.model import Disease
+from core.errors import TrainingError
+from core.progress import run
+from core.training.classification_data import (
+    Augmentation,
+    BoxSample,
+    box_group,
+    detector_normals,
+    label_vector,
+    resample,
+)
+from core.training.classification_engine import ClassifierTraining, train_classifier
+from core.training.datasets import SliceRecord
+
+
+def _samples(counts: dict[str, int]) -> list[BoxSample]:
+    out = []
+    for code, n in counts.items():
+        diseases = frozenset() if code == "NORMAL" else frozenset(Disease(c) for c in code.split("+"))
+        out += [BoxSample(0, i, label_vector(diseases)) for i in range(n)]
+    return out
+
+
+def test_labels_and_groups():
+    assert label_vector(frozenset()).tolist() == [0, 0, 0, 0, 0, 1]
+    assert label_vector(frozenset({Disease.OVCF, Disease.KD})).tolist() == [1, 0, 0, 1, 0, 0]
+    assert box_group(label_vector(frozenset({Disease.OVCF, Disease.KD}))) == "KD"
+    assert box_group(label_vector(frozenset({Disease.OF, Disease.PS}))) == "PS"
+    assert box_group(label_vector(frozenset({Disease.OVCF}))) == "OVCF"
+    assert box_group(label_vector(frozenset())) == "NORMAL"
+
+
+def test_resampling_gives_the_paper_counts_on_a_toy_set():
+    # 40 OVCF boxes: NORMAL down to 80, OF, SN, KD and PS each to 20 (up from 3 KD, down from 30 OF).
+    samples = _samples({"NORMAL": 500, "OVCF": 40, "OF": 30, "SN": 5, "KD": 3, "PS": 12})
+    chosen = resample(samples, np.random.default_rng(0))
+    groups = Counter(samples[i].group for i in chosen)
+    assert groups == {"NORMAL": 80, "OVCF": 40, "OF": 20, "SN": 20, "KD": 20, "PS": 20}
+    normals = [i for i in chosen if samples[i].group == "NORMAL"]
+    assert len(set(normals)) == 80  # under-sampling draws without replacement
+    assert len({i for i in chosen if samples[i].group == "KD"}) == 3  # over-sampling repeats the 3 KD boxes
+
+
+def test_resampling_counts_a_multi_disease_box_in_its_rarest_group_and_keeps_its_labels():
+    samples = _samples({"NORMAL": 100, "OVCF": 10, "OVCF+KD": 2})
+    chosen = resample(samples, np.random.default_rng(1))
+    groups = Counter(samples[i].group for i in chosen)
+    assert groups["OVCF"] == 10 and groups["KD"] == 5
+    assert all(samples[i].labels[0] == 1 for i in chosen if samples[i].group == "KD")  # still OVCF too
+
+
+def test_resampling_without_ovcf_keeps_every_box_once():
+    samples = _samples({"NORMAL": 7, "OF": 2})
+    assert sorted(resample(samples, np.random.default_rng(2))) == list(range(9))
+
+
+def test_detector_normals_are_boxes_away_from_every_disease_box():
+    record = SliceRecord(Path("."), "c", "s", 100, 100, np.array([[10.0, 10, 40, 40]]),
+                         (frozenset({Disease.OVCF}),), ("L1",))
+    detected = np.array([[12.0, 12, 38, 38], [10, 50, 40, 80], [30, 30, 60, 60]])
+    added = detector_normals(record, detected)
+    # The first overlaps the OVCF box (IoM 1), the third covers 1/9 of it (IoM 100/900 < 0.5): kept as NORMAL.
+    assert added.boxes.tolist() == [[10, 10, 40, 40], [10, 50, 40, 80], [30, 30, 60, 60]]
+    assert added.diseases == (frozenset({Disease.OVCF}), frozenset(), frozenset())
+
+
+def test_augmentation_keeps_shape_and_range_and_is_seeded():
+    patches = torch.rand(6, 1, 32, 32)
+    one = Augmentation().apply(patches, torch.Generator().manual_seed(3))
+    two = Augmentation().apply(patches, torch.Generator().manual_seed(3))
+    assert one.shape == patches.shape and torch.equal(one, two)
+    assert float(one.min()) >= 0 and float(one.max()) <= 1
+    assert not torch.allclose(one, patches)
+
+
+TINY = ClassifierTraining(arch="resnet18", size=64, epochs=2, batch_size=16, lr_step=1, patches_per_box=1,
+                          val_fraction=0.34, precision="fp32", warmup_steps=1, seed=5)
+
+
+@pytest.fixture(scope="module")
+def small_study(tmp_path_factory) -> Path:
+    from core.synthetic.generate import SynthOptions, generate_study
+
+    root = tmp_path_factory.mktemp("cls") / "study"
+    run(generate_study(root, SynthOptions(cases=3, seed=4, slices_per_case=2, readers=0)))
+    return root
+
+
+def test_tiny_classifier_trains_publishes_thresholds_and_resumes(small_study, tmp_path):
+    from core.models.classifier import VertebraClassifier
+    from core.models.package import read_manifest
+
+    job = train_classifier([small_study], tmp_path, TINY, model_id="c")
+    for event in job:
+        if event.stage == "validate":  # epoch 1 checkpointed: stop
+            job.close()
+            break
+    assert not (tmp_path / "c").exists() and (tmp_path / ".training" / "c" / "checkpoint.pt").is_file()
+    stages = []
+    result = run(train_classifier([small_study], tmp_path, TINY, model_id="c", resume=True),
+                 lambda e: stages.append((e.stage, e.step)))
+    assert ("validate", 1) not in stages and ("validate", 2) in stages
+    manifest = read_manifest(result.package, kind="classifier")
+    thresholds = manifest.architecture["thresholds"]
+    assert set(thresholds) == {"OVCF", "OF", "SN", "KD", "PS", "NORMAL"}
+    assert all(0 <= t <= 1 for t in thresholds.values())
+    assert manifest.training["threshold_rule"].startswith("per class")
+    classifier = VertebraClassifier.from_package(result.package, precision="fp32")
+    [probabilities] = classifier.predict([np.zeros((120, 100), np.uint8)], [np.array([[10, 10, 50, 40.0]])])
+    assert probabilities.shape == (1, 6) and np.all((probabilities >= 0) & (probabilities <= 1))
+
+
+def test_non_finite_loss_raises_a_typed_error(small_study, tmp_path):
+    bad = ClassifierTraining(**{**TINY.__dict__, "lr": 1e30, "epochs": 1})
+    with pytest.raises(TrainingError, match="loss became"):
+        run(train_classifier([small_study], tmp_path, bad, model_id="nan"))
+    assert not (tmp_path / "nan").exists()
+
+
+def test_no_annotations_is_a_clear_error(tmp_path):
+    from core.study.layout import Study
+
+    Study.create(tmp_path / "empty")
+    with pytest.raises(TrainingError, match="no annotated vertebrae"):
+        run(train_classifier([tmp_path / "empty"], tmp_path / "m", TINY))

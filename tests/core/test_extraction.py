@@ -1,0 +1,93 @@
+"""The extraction module (VEModule): patch sizes, jitter ranges, and padding that keeps the aspect ratio."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core.models.extraction import PatchGeometry, extract_patches, jitter_boxes
+
+GEOMETRY = PatchGeometry()
+
+
+def _image_with_box(width: int, height: int, box: tuple[int, int, int, int]) -> torch.Tensor:
+    image = torch.zeros(1, height, width)
+    x1, y1, x2, y2 = box
+    image[0, y1:y2, x1:x2] = 1.0
+    return image
+
+
+def _extent(patch: torch.Tensor) -> tuple[int, int]:
+    rows, cols = np.nonzero(patch[0].numpy() > 0.5)
+    return int(cols.max() - cols.min() + 1), int(rows.max() - rows.min() + 1)
+
+
+def test_patch_size_and_count():
+    boxes = np.array([[10, 10, 60, 40], [100, 50, 180, 120]], dtype=float)
+    jittered = jitter_boxes(boxes, GEOMETRY)
+    assert jittered.shape == (10, 4)
+    patches = extract_patches(torch.rand(1, 200, 300), jittered, GEOMETRY)
+    assert patches.shape == (10, 1, 224, 224)
+
+
+def test_test_mode_is_fixed_and_starts_with_the_box_itself():
+    boxes = np.array([[10.0, 20.0, 60.0, 50.0]])
+    one, two = jitter_boxes(boxes, GEOMETRY), jitter_boxes(boxes, GEOMETRY)
+    assert np.array_equal(one, two)
+    assert np.allclose(one[0], boxes[0])
+    assert len({tuple(b) for b in one}) == 5
+
+
+@settings(max_examples=50, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_random_jitter_stays_within_the_paper_ranges(seed):
+    boxes = np.array([[100.0, 100.0, 160.0, 140.0], [300.0, 50.0, 330.0, 120.0]])
+    jittered = jitter_boxes(boxes, GEOMETRY, np.random.default_rng(seed)).reshape(2, 5, 4)
+    for original, group in zip(boxes, jittered, strict=True):
+        centre = (original[:2] + original[2:]) / 2
+        size = original[2:] - original[:2]
+        for box in group:
+            assert np.all(np.abs((box[:2] + box[2:]) / 2 - centre) <= 10 + 1e-9)
+            scale = (box[2:] - box[:2]) / size
+            assert np.isclose(scale[0], scale[1]) and 0.9 - 1e-9 <= scale[0] <= 1.1 + 1e-9
+
+
+@pytest.mark.parametrize(("width", "height"), [(60, 30), (30, 90), (50, 50), (150, 40)])
+def test_padding_keeps_the_aspect_ratio_and_the_pixel_scale(width, height):
+    """A box smaller than the 196 canvas is zero-padded, not stretched: its content keeps its shape, scaled only by
+    the final 196 -> 224 resize."""
+    box = (100, 80, 100 + width, 80 + height)
+    image = _image_with_box(400, 300, box)
+    [patch] = extract_patches(image, np.array([box], dtype=float), GEOMETRY)
+    w, h = _extent(patch)
+    factor = 224 / 196
+    assert abs(w - width * factor) <= 2 and abs(h - height * factor) <= 2
+    assert abs(w / h - width / height) <= 0.06 * (width / height)
+    # Outside the box the patch is zero even where the image is not.
+    image[:] = 1.0
+    [patch] = extract_patches(image, np.array([box], dtype=float), GEOMETRY)
+    assert _extent(patch) == (w, h)
+    assert float(patch.sum()) == pytest.approx(w * h, rel=0.05)
+
+
+def test_a_box_larger_than_the_canvas_is_centre_cropped():
+    box = (20, 100, 320, 160)  # 300 px wide: wider than the 196 canvas
+    image = _image_with_box(400, 300, box)
+    [patch] = extract_patches(image, np.array([box], dtype=float), GEOMETRY)
+    w, h = _extent(patch)
+    assert w == 224  # the whole canvas width is inside the box
+    assert abs(h - 60 * 224 / 196) <= 2
+
+
+def test_outside_the_image_is_zero():
+    image = torch.ones(1, 100, 100)
+    [patch] = extract_patches(image, np.array([[-30.0, -30.0, 40.0, 40.0]]), GEOMETRY)
+    w, h = _extent(patch)
+    assert abs(w - 40 * 224 / 196) <= 2 and abs(h - 40 * 224 / 196) <= 2
+
+
+def test_no_boxes_gives_an_empty_batch():
+    assert extract_patches(torch.rand(1, 50, 50), np.zeros((0, 4)), GEOMETRY).shape == (0, 1, 224, 224)

@@ -1,0 +1,104 @@
+"""The diagnosis pipeline end to end with a tiny model set: outputs, resume, bad inputs, and the patient summary."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from core.annotations.labelme_io import read_labelme
+from core.errors import ModelPackageError
+from core.evaluation.patient_summary import write_patient_report
+from core.models.pipeline import DiagnosisPipeline
+from core.progress import run
+from core.study.layout import Study
+
+
+@pytest.fixture(scope="module")
+def pipeline(tiny_model_study) -> DiagnosisPipeline:
+    # A threshold of 0 keeps every box the tiny detector finds, so the classifier always has work.
+    return DiagnosisPipeline.load(tiny_model_study / "models", precision="fp32", threshold=0.0)
+
+
+def test_a_slice_gets_vertebrae_with_diseases_probabilities_scores_and_levels(pipeline):
+    [result] = pipeline.diagnose_images([np.full((300, 250), 90, np.uint8)])
+    assert pipeline.is_demo and "demo model" in pipeline.describe()
+    for vertebra in result.vertebrae:
+        assert vertebra.source == "model" and vertebra.diagnosed and vertebra.score is not None
+        assert set(vertebra.probabilities) == {"OVCF", "OF", "SN", "KD", "PS", "NORMAL"}
+        assert 0 <= vertebra.box.x1 < vertebra.box.x2 <= 250
+
+
+def test_diagnose_study_writes_predictions_and_a_rerun_skips_done_slices(pipeline, tiny_model_study, tmp_path):
+    study_copy = tmp_path / "study"
+    shutil.copytree(tiny_model_study, study_copy)
+    report = run(pipeline.diagnose_inputs([study_copy], tmp_path / "out"))
+    assert report.slices == 6 and not report.errors
+    written = read_labelme(tmp_path / "out" / "case-0001" / "s001.json")
+    assert written.model == "tiny-v1"
+    assert (tmp_path / "out" / "case-0001" / written.image_path).resolve().is_file()
+    again = run(pipeline.diagnose_inputs([study_copy], tmp_path / "out"))
+    assert (again.slices, again.skipped) == (0, 6)
+    again = run(pipeline.diagnose_inputs([study_copy], tmp_path / "out", overwrite=True))
+    assert again.slices == 6
+
+
+def test_a_corrupt_input_is_reported_and_the_rest_processed(pipeline, tiny_model_study, tmp_path):
+    study_copy = tmp_path / "study"
+    shutil.copytree(tiny_model_study, study_copy)
+    study = Study.open(study_copy)
+    bad = study.image_path("case-0002", "s001")
+    bad.write_bytes(bad.read_bytes()[:200])  # truncated DICOM
+    study.labelme_image_path("case-0002", "s001").write_bytes(b"not a png")
+    report = run(pipeline.diagnose_study(study))
+    assert report.slices == 5
+    assert len(report.errors) == 1 and report.errors[0][0] == "case-0002/s001"
+    assert not (study_copy / "predictions" / "tiny-v1" / "case-0002" / "s001.json").exists()
+    assert (study_copy / "predictions" / "tiny-v1" / "case-0002" / "s002.json").is_file()
+
+
+def test_images_folders_and_missing_inputs(pipeline, tiny_model_study, tmp_path):
+    from core.imaging.png_io import write_png
+
+    folder = tmp_path / "exported"
+    folder.mkdir()
+    write_png(folder / "a.png", np.full((200, 180), 80, np.uint8))
+    write_png(folder / "b.png", np.full((220, 160), 120, np.uint8))
+    report = run(pipeline.diagnose_inputs([folder, tmp_path / "missing.png"], tmp_path / "out"))
+    assert report.slices == 2
+    assert report.errors == [(str(tmp_path / "missing.png"), "no such file or folder")]
+    assert read_labelme(tmp_path / "out" / "exported" / "a.json").image_width == 180
+
+
+def test_a_missing_model_is_a_typed_error(tmp_path):
+    with pytest.raises(ModelPackageError):
+        DiagnosisPipeline.load(tmp_path / "nothing")
+
+
+def test_the_patient_summary_names_levels_and_alerts(tmp_path):
+    """Hand-made predictions: L1 has OVCF on two slices (max probability 0.9), L2 is normal."""
+    from core.annotations.labelme_io import write_labelme
+    from core.annotations.model import Box, Disease, SliceAnnotation, Vertebra
+
+    def slice_with(p_ovcf: float, shift: float) -> SliceAnnotation:
+        return SliceAnnotation(200, 200, (
+            Vertebra(Box(10 + shift, 10, 60 + shift, 40), diseases=frozenset({Disease.OVCF}), level="L1",
+                     probabilities={"OVCF": p_ovcf, "NORMAL": 0.1}, source="model"),
+            Vertebra(Box(10 + shift, 50, 60 + shift, 80), level="L2", probabilities={"OVCF": 0.05, "NORMAL": 0.9},
+                     source="model"),
+        ), image_path="x.png", model="m1")
+
+    write_labelme(slice_with(0.7, 0), tmp_path / "case-0001" / "s001.json")
+    write_labelme(slice_with(0.9, 2), tmp_path / "case-0001" / "s002.json")
+    summaries, notes, out = write_patient_report(tmp_path)
+    [summary] = summaries
+    assert not notes and summary["case"] == "case-0001" and summary["slices"] == 2
+    assert summary["alerts"] == [{"vertebra": "L1", "disease": "OVCF", "name": "osteoporotic vertebral compression "
+                                  "fracture", "max_probability": 0.9, "slices": 2}]
+    assert [v["vertebra"] for v in summary["vertebrae"]] == ["L1", "L2"]
+    assert json.loads((out / "summary.json").read_text())["cases"][0]["alerts"][0]["vertebra"] == "L1"
+    html = (out / "summary.html").read_text()
+    assert "not for clinical use" in html and "L1" in html
+    assert write_patient_report(tmp_path)[0] == summaries  # the summary file itself is not read as a prediction
