@@ -67,3 +67,7 @@ class TrainingError(VertebraReviewError):
 
 class DeviceError(VertebraReviewError):
     """The requested compute device is not available."""
+
+
+class ReviewError(VertebraReviewError):
+    """A review action is not possible here (nothing to accept, a slice that cannot be edited, …)."""

@@ -1,0 +1,59 @@
+"""A CSV of findings: one row per vertebra, for spreadsheets and statistics.
+
+Columns: case, slice, reader (or model), reviewed, vertebra number, level, label, one 0/1 column per disease,
+the model's probabilities (empty when a reader drew the box), detector score, source, and the box in slice pixels.
+Case and slice names are the study's anonymous ids; no patient data is written.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from pathlib import Path
+
+from core.annotations.model import CLASS_CODES, DISEASES, SliceAnnotation
+from core.fileio import atomic_write_text
+from core.review.summary import SliceKey
+
+COLUMNS: tuple[str, ...] = (
+    "case", "slice", "reader", "reviewed", "vertebra", "level", "label",
+    *(d.value for d in DISEASES),
+    *(f"p_{code}" for code in CLASS_CODES),
+    "score", "source", "x1", "y1", "x2", "y2",
+)
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.4g}"
+
+
+def findings_rows(items: Iterable[tuple[SliceKey, SliceAnnotation]]) -> list[list[str]]:
+    rows = []
+    for (case, slice_id), annotation in items:
+        who = annotation.reader or (f"model:{annotation.model}" if annotation.model else "consensus")
+        for number, vertebra in enumerate(annotation.vertebrae, start=1):
+            probabilities = vertebra.probabilities or {}
+            box = vertebra.box
+            rows.append([
+                case, slice_id, who, "1" if annotation.reviewed else "0", str(number), vertebra.level or "",
+                vertebra.label,
+                *("1" if d in vertebra.diseases else "0" for d in DISEASES),
+                *(_number(probabilities.get(code)) for code in CLASS_CODES),
+                _number(vertebra.score), vertebra.source,
+                *(f"{v:.1f}" for v in (box.x1, box.y1, box.x2, box.y2)),
+            ])
+    return rows
+
+
+def findings_csv(items: Iterable[tuple[SliceKey, SliceAnnotation]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    writer.writerows(findings_rows(items))
+    return buffer.getvalue()
+
+
+def write_findings_csv(path: str | Path, items: Iterable[tuple[SliceKey, SliceAnnotation]]) -> Path:
+    """Write the CSV atomically. Raises :class:`~core.errors.FileWriteError`."""
+    return atomic_write_text(path, findings_csv(items))

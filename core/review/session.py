@@ -1,0 +1,301 @@
+"""One reader's review of a study: per-slice edit stacks, autosave after every edit, and a read-only mode.
+
+Each slice the reader touches gets an :class:`~core.annotations.commands.AnnotationEditor` (its own undo and redo
+history). After every change the new state is written to the recovery journal, then saved atomically to the
+reader's own file, then dropped from the journal. When the study cannot be written, edits stay in memory and in
+the journal, ``read_only`` becomes true and ``save_failed`` tells the view; nothing is lost.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from core.annotations.commands import (
+    AddVertebra,
+    AnnotationEditor,
+    Command,
+    DeleteVertebra,
+    ReplaceAll,
+    SetBox,
+    SetDiseases,
+    SetLevel,
+    SetReviewed,
+)
+from core.annotations.model import Box, Disease, SliceAnnotation, Vertebra
+from core.errors import FileWriteError, ReviewError, VertebraReviewError
+from core.events import Event
+from core.imaging.image import SliceImage
+from core.review.commands import CompoundCommand
+from core.review.journal import RecoveryJournal
+from core.review.summary import SliceKey, SliceSummary, summarize
+from core.study.layout import Study, check_id
+
+#: A drawn box smaller than this (pixels, either side) is a slip of the mouse, not a vertebra.
+MIN_BOX_PX = 3.0
+_IMAGE_CACHE = 24
+
+
+def study_writable(study: Study, reader: str) -> bool:
+    """Whether the reader's folder in the study can be written (probed with a temporary file)."""
+    folder = study.root / "readers" / reader
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=".write-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(name)
+    except OSError:
+        return False
+    return True
+
+
+class ReviewSession:
+    """Events: ``changed(key, annotation)`` after every edit, undo or redo; ``save_failed(key, error)``."""
+
+    def __init__(self, study: Study, reader: str, *, model_id: str | None = None,
+                 journal: RecoveryJournal | None = None, writable: bool | None = None) -> None:
+        self.study = study
+        self.reader = check_id(reader, "reader")
+        self.model_id = model_id
+        self.journal = journal
+        self.keys: list[SliceKey] = study.all_slices()
+        self.position = {key: i for i, key in enumerate(self.keys)}
+        self.read_only = not (study_writable(study, reader) if writable is None else writable)
+        self.save_problem: str | None = "the study folder cannot be written" if self.read_only else None
+        self.changed = Event()
+        self.save_failed = Event()
+        self._editors: dict[SliceKey, AnnotationEditor] = {}
+        self._unsaved: set[SliceKey] = set()
+        self._images: OrderedDict[SliceKey, SliceImage] = OrderedDict()
+        self._images_lock = threading.Lock()
+        self._model_cache: dict[SliceKey, SliceAnnotation | None] = {}
+
+    # -- reading ----------------------------------------------------------------------------------------------------
+    def image(self, key: SliceKey) -> SliceImage:
+        """The slice's image (cached; safe to call from a worker thread to read ahead)."""
+        with self._images_lock:
+            if key in self._images:
+                self._images.move_to_end(key)
+                return self._images[key]
+        image = self.study.read_image(*key)
+        with self._images_lock:
+            self._images[key] = image
+            while len(self._images) > _IMAGE_CACHE:
+                self._images.popitem(last=False)
+        return image
+
+    def image_size(self, key: SliceKey) -> tuple[int, int]:
+        image = self.image(key)
+        return image.width, image.height
+
+    def editor(self, key: SliceKey) -> AnnotationEditor:
+        """The slice's editor, started from the reader's file (or empty). Raises when the image or the reader's
+        file cannot be read: such a slice is shown with its problem and cannot be edited."""
+        if key in self._editors:
+            return self._editors[key]
+        size = self.image_size(key)
+        state = self.study.load_annotation(*key, reader=self.reader, image_size=size)
+        if state is None:
+            state = SliceAnnotation(size[0], size[1], reader=self.reader)
+        return self._adopt(key, AnnotationEditor(state))
+
+    def _adopt(self, key: SliceKey, editor: AnnotationEditor) -> AnnotationEditor:
+        self._editors[key] = editor
+        editor.changed.connect(lambda state, key=key: self._on_changed(key, state))
+        return editor
+
+    def mine(self, key: SliceKey) -> SliceAnnotation | None:
+        """The reader's current annotation (with unsaved edits), or None when they have none yet."""
+        if key in self._editors:
+            editor = self._editors[key]
+            return editor.state if (editor.can_undo or key in self._unsaved or self._has_file(key)) else None
+        return self.study.load_annotation(*key, reader=self.reader, image_size=self.image_size(key))
+
+    def _has_file(self, key: SliceKey) -> bool:
+        return self.study.reader_path(self.reader, *key).is_file()
+
+    def model_result(self, key: SliceKey) -> SliceAnnotation | None:
+        """The active model's prediction for the slice (cached), or None."""
+        if not self.model_id:
+            return None
+        if key not in self._model_cache:
+            self._model_cache[key] = self.study.load_annotation(*key, model=self.model_id,
+                                                                image_size=self.image_size(key))
+        return self._model_cache[key]
+
+    def consensus(self, key: SliceKey) -> SliceAnnotation | None:
+        return self.study.load_annotation(*key, image_size=self.image_size(key))
+
+    def set_model(self, model_id: str | None) -> None:
+        self.model_id = model_id
+        self._model_cache.clear()
+
+    def forget_model_results(self, keys: Iterable[SliceKey] | None = None) -> None:
+        """Read the model's results again (after a run wrote new ones)."""
+        if keys is None:
+            self._model_cache.clear()
+        for key in keys or ():
+            self._model_cache.pop(key, None)
+
+    def summary(self, key: SliceKey) -> SliceSummary:
+        mine = self.mine(key) if key in self._editors else None
+        return summarize(self.study, key, self.reader, self.model_id, mine=mine)
+
+    # -- editing ----------------------------------------------------------------------------------------------------
+    def apply(self, key: SliceKey, command: Command) -> SliceAnnotation:
+        return self.editor(key).apply(command)
+
+    def undo(self, key: SliceKey) -> bool:
+        editor = self._editors.get(key)
+        if editor is None or not editor.can_undo:
+            return False
+        editor.undo()
+        return True
+
+    def redo(self, key: SliceKey) -> bool:
+        editor = self._editors.get(key)
+        if editor is None or not editor.can_redo:
+            return False
+        editor.redo()
+        return True
+
+    def _vertebra(self, key: SliceKey, index: int) -> Vertebra:
+        state = self.editor(key).state
+        if not 0 <= index < len(state.vertebrae):
+            raise ReviewError(f"no box number {index + 1} on {key[0]}/{key[1]}")
+        return state.vertebrae[index]
+
+    def add_box(self, key: SliceKey, box: Box) -> int:
+        """Add a NORMAL box drawn by the reader (clipped to the image); returns its index."""
+        width, height = self.image_size(key)
+        try:
+            box = box.clipped(width, height)
+        except ValueError as exc:
+            raise ReviewError("the box is outside the image") from exc
+        if box.width < MIN_BOX_PX or box.height < MIN_BOX_PX:
+            raise ReviewError(f"the box is too small ({box.width:.0f}x{box.height:.0f} px)")
+        state = self.apply(key, AddVertebra(Vertebra(box, source=self.reader)))
+        return len(state.vertebrae) - 1
+
+    def move_box(self, key: SliceKey, index: int, box: Box) -> None:
+        width, height = self.image_size(key)
+        self._vertebra(key, index)
+        try:
+            box = box.clipped(width, height)
+        except ValueError as exc:
+            raise ReviewError("the box is outside the image") from exc
+        self.apply(key, SetBox(index, box=box, source=self.reader))
+
+    def delete_box(self, key: SliceKey, index: int) -> None:
+        self._vertebra(key, index)
+        self.apply(key, DeleteVertebra(index))
+
+    def set_diseases(self, key: SliceKey, index: int, diseases: Iterable[Disease]) -> None:
+        self._vertebra(key, index)
+        self.apply(key, SetDiseases(index, diseases=diseases, source=self.reader))
+
+    def toggle_disease(self, key: SliceKey, index: int, disease: Disease) -> None:
+        current = self._vertebra(key, index).diseases
+        self.set_diseases(key, index, current ^ {Disease(disease)})
+
+    def set_level(self, key: SliceKey, index: int, level: str | None) -> None:
+        self._vertebra(key, index)
+        self.apply(key, SetLevel(index, level=level))
+
+    def accept_model(self, key: SliceKey) -> None:
+        """Take the model's boxes and labels for this slice as mine (one undoable step)."""
+        self.apply(key, self._accept_command(key))
+
+    def _accept_command(self, key: SliceKey) -> ReplaceAll:
+        model = self.model_result(key)
+        if model is None:
+            raise ReviewError(f"no model result for {key[0]}/{key[1]}: run the model on this slice first")
+        return ReplaceAll(model.vertebrae, text="accept the model's result")
+
+    def mark_reviewed(self, key: SliceKey) -> str:
+        """Mark the slice reviewed. On a slice the reader has not started, where the model has a result, that
+        result is accepted in the same step (look, agree, Enter). Returns what was done."""
+        if self.mine(key) is None and self.model_result(key) is not None:
+            self.apply(key, CompoundCommand([self._accept_command(key), SetReviewed(True)],
+                                            "accept the model's result and mark reviewed"))
+            return "accepted the model's result and marked the slice reviewed"
+        if self.editor(key).state.reviewed:
+            return "already reviewed"
+        self.apply(key, SetReviewed(True))
+        return "marked the slice reviewed"
+
+    # -- saving -----------------------------------------------------------------------------------------------------
+    def _on_changed(self, key: SliceKey, state: SliceAnnotation) -> None:
+        self._unsaved.add(key)
+        self._save(key, state)
+        self.changed.emit(key, state)
+
+    def _save(self, key: SliceKey, state: SliceAnnotation) -> bool:
+        if self.journal is not None:
+            try:
+                self.journal.record(key, state)
+            except VertebraReviewError as exc:
+                self.save_failed.emit(key, exc)
+        if self.read_only:
+            return False
+        try:
+            self.study.save_annotation(state, *key, reader=self.reader)
+        except FileWriteError as exc:
+            self.read_only = True
+            self.save_problem = str(exc)
+            self.save_failed.emit(key, exc)
+            return False
+        self._unsaved.discard(key)
+        if self.journal is not None:
+            try:
+                self.journal.saved(key)
+            except VertebraReviewError as exc:
+                self.save_failed.emit(key, exc)
+        return True
+
+    def unsaved(self) -> list[SliceKey]:
+        return sorted(self._unsaved, key=lambda k: self.position.get(k, -1))
+
+    def unsaved_annotations(self) -> dict[SliceKey, SliceAnnotation]:
+        return {key: self._editors[key].state for key in self.unsaved()}
+
+    def retry_saves(self) -> int:
+        """Try to save every unsaved slice again (after the folder became writable); returns how many failed."""
+        self.read_only, self.save_problem = False, None
+        for key in self.unsaved():
+            self._save(key, self._editors[key].state)
+        return len(self._unsaved)
+
+    # -- recovery ---------------------------------------------------------------------------------------------------
+    def recover(self, entries: Mapping[SliceKey, SliceAnnotation]) -> list[SliceKey]:
+        """Make journal entries the current state of their slices and save them; returns the slices recovered.
+        Entries for slices that are gone, or that no longer fit their image, are left in the journal."""
+        recovered = []
+        for key, state in entries.items():
+            if key not in self.position:
+                continue
+            try:
+                if self.image_size(key) != (state.image_width, state.image_height):
+                    continue
+            except VertebraReviewError:
+                continue
+            self._adopt(key, AnnotationEditor(state.with_changes(reader=self.reader)))
+            self._unsaved.add(key)
+            self._save(key, self._editors[key].state)
+            recovered.append(key)
+        return recovered
+
+    def undo_text(self, key: SliceKey) -> str:
+        editor = self._editors.get(key)
+        return editor.undo_text() if editor else ""
+
+    def redo_text(self, key: SliceKey) -> str:
+        editor = self._editors.get(key)
+        return editor.redo_text() if editor else ""
+
+    def study_path(self) -> Path:
+        return self.study.root

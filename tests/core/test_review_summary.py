@@ -1,0 +1,106 @@
+"""Slice statuses, findings, low confidence, reader disagreement and the case-list filters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.annotations.model import Box, Disease, SliceAnnotation, Vertebra
+from core.progress import run
+from core.review.filters import SliceFilter
+from core.review.status import SliceStatus, slice_status
+from core.review.summary import (
+    SliceSummary,
+    is_low_confidence,
+    quick_status,
+    readers_disagree,
+    scan_study,
+    summarize,
+)
+from core.study.layout import Study
+
+A = Box(0, 0, 40, 20)
+B = Box(0, 25, 40, 45)
+
+
+def annotation(*vertebrae: Vertebra, reviewed: bool = False) -> SliceAnnotation:
+    return SliceAnnotation(90, 60, vertebrae, reviewed=reviewed)
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ({}, SliceStatus.UNREAD),
+        ({"has_model": True}, SliceStatus.PRE_ANNOTATED),
+        ({"has_model": True, "has_mine": True}, SliceStatus.IN_REVIEW),
+        ({"has_mine": True, "reviewed": True}, SliceStatus.REVIEWED),
+        ({"has_mine": True, "reviewed": True, "has_consensus": True}, SliceStatus.CONSENSUS),
+    ],
+)
+def test_status_follows_the_workflow(flags, expected):
+    base = {"has_consensus": False, "has_mine": False, "reviewed": False, "has_model": False}
+    assert slice_status(**(base | flags)) == expected
+
+
+def test_readers_disagree_on_count_label_or_position_but_not_on_jitter():
+    one = annotation(Vertebra(A, frozenset({Disease.OVCF})), Vertebra(B))
+    jittered = annotation(Vertebra(B.translated(1, 2)), Vertebra(A.translated(-1, 1), frozenset({Disease.OVCF})))
+    assert not readers_disagree([one, jittered])
+    assert readers_disagree([one, annotation(Vertebra(A, frozenset({Disease.OF})), Vertebra(B))])  # label
+    assert readers_disagree([one, annotation(Vertebra(A, frozenset({Disease.OVCF})))])  # count
+    moved = annotation(Vertebra(A, frozenset({Disease.OVCF})), Vertebra(Box(50, 30, 80, 50)))
+    assert readers_disagree([one, moved])  # a box without partner
+    assert readers_disagree([one, jittered, moved]) and not readers_disagree([one]) and not readers_disagree([])
+
+
+def test_low_confidence_means_a_borderline_score_or_an_unsure_class():
+    assert not is_low_confidence(Vertebra(A, probabilities={"OVCF": 0.95, "NORMAL": 0.02}, score=0.99))
+    assert is_low_confidence(Vertebra(A, probabilities={"OVCF": 0.55, "NORMAL": 0.02}, score=0.99))
+    assert is_low_confidence(Vertebra(A, score=0.8))
+    assert not is_low_confidence(Vertebra(A, source="r1"))  # a reader's box has no confidence
+
+
+@pytest.fixture()
+def study(tmp_path) -> Study:
+    study = Study.create(tmp_path / "study")
+    folder = study.root / "images" / "case-0001"
+    folder.mkdir(parents=True)
+    for number in (1, 2, 3):
+        Image.fromarray(np.zeros((60, 90), np.uint8)).save(folder / f"s{number:03d}.png")
+    return study
+
+
+def test_summaries_from_files(study):
+    model = annotation(Vertebra(A, frozenset({Disease.KD}), {"KD": 0.6}, 0.99), Vertebra(B, score=0.99))
+    study.save_annotation(model, "case-0001", "s001", model="m1")
+    study.save_annotation(annotation(Vertebra(A), reviewed=True), "case-0001", "s002", reader="r1")
+    study.save_annotation(annotation(Vertebra(A, frozenset({Disease.SN}))), "case-0001", "s002", reader="r2")
+    bad = study.reader_path("r1", "case-0001", "s003")
+    bad.parent.mkdir(parents=True, exist_ok=True)
+    bad.write_text("[]")
+    first = summarize(study, ("case-0001", "s001"), "r1", "m1")
+    assert first == SliceSummary(SliceStatus.PRE_ANNOTATED, frozenset({"KD"}), 2, low_confidence=True)
+    second = summarize(study, ("case-0001", "s002"), "r1", "m1")
+    assert second.status == SliceStatus.REVIEWED and second.diseases == {"NORMAL"} and second.disagreement
+    third = summarize(study, ("case-0001", "s003"), "r1", "m1")
+    assert third.problem and "s003.json" in third.problem and third.status == SliceStatus.UNREAD
+    assert quick_status(study, ("case-0001", "s002"), "r1", "m1") == SliceStatus.IN_REVIEW
+    events = []
+    scanned = run(scan_study(study, "r1", "m1"), events.append)
+    assert scanned[("case-0001", "s001")] == first and len(scanned) == 3
+    assert events[-1].step == events[-1].total == 3
+
+
+def test_filters():
+    key = ("case-0012", "s004")
+    summary = SliceSummary(SliceStatus.IN_REVIEW, frozenset({"OVCF"}), 3, low_confidence=True)
+    assert not SliceFilter().active and SliceFilter(text="x").active
+    assert SliceFilter(text="CASE-0012").matches(key, summary)
+    assert SliceFilter(text="0012/s004").matches(key, summary)
+    assert not SliceFilter(text="0013").matches(key, summary)
+    assert SliceFilter(disease="OVCF", low_confidence=True).matches(key, summary)
+    assert not SliceFilter(disease="KD").matches(key, summary)
+    assert not SliceFilter(disagreement=True).matches(key, summary)
+    assert not SliceFilter(statuses=frozenset({SliceStatus.REVIEWED})).matches(key, summary)
+    assert not SliceFilter(problems_only=True).matches(key, summary)
