@@ -29,10 +29,10 @@ class ProgressBar:
     """Progress on stderr: a one-line bar with the time left on a terminal; otherwise (a log file, CI) one line per
     tenth of each stage and one per validation, so that long runs leave a readable record."""
 
-    def __init__(self, stream: TextIO = sys.stderr, width: int = 30) -> None:
-        self.stream = stream
+    def __init__(self, stream: TextIO | None = None, width: int = 30) -> None:
+        self.stream = stream if stream is not None else sys.stderr
         self.width = width
-        self.active = stream.isatty()
+        self.active = self.stream.isatty()
         self._stage: tuple[str, int] | None = None
         self._started = time.monotonic()
         self._logged_tenth = -1
@@ -194,7 +194,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from core.benchmarks import run_benchmark
 
-    result = run_benchmark(args.what, repeats=args.repeats, device=args.device)
+    result = run_benchmark(args.what, repeats=args.repeats, device=args.device, preset=args.preset)
     if args.json:
         print(json.dumps(result))
     else:
@@ -267,11 +267,12 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--workers", type=int, default=0, help="processes to render with (default: one per CPU)")
     synth.set_defaults(func=cmd_synth)
 
-    from core.cli_commands import consensus, detection, diagnosis
+    from core.cli_commands import consensus, demo, detection, diagnosis
 
     groups = detection.register(commands)
     diagnosis.register(commands, **groups)
     consensus.register(commands)
+    demo.register(commands)
 
     gui = commands.add_parser("gui", help="open the desktop app")
     gui.add_argument("path", nargs="?", type=Path, help="a study, DICOM folder, NIfTI or image to open")
@@ -282,10 +283,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="run a benchmark and print the figures")
     bench.add_argument(
         "what",
-        choices=["io", "synth", "detect"],
+        choices=["io", "synth", "detect", "diagnose"],
         help="io: DICOM reading, windowing and sagittal reformat; synth: phantom slices per second; "
-        "detect: detector latency, FLOPs and the share of the matmul peak",
+        "detect: detector latency, FLOPs and the share of the matmul peak; diagnose: a whole slice through "
+        "detection, extraction and classification",
     )
+    bench.add_argument("--preset", choices=["paper", "fast"], default="paper", help="diagnose: model sizes")
     bench.add_argument("--repeats", type=int, default=5)
     bench.add_argument("--device", default="cpu", help="detect: cpu, cuda, or all (the CPU and CUDA when present)")
     bench.add_argument("--json", action="store_true", help="print one JSON object")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 
-def run_benchmark(what: str, *, repeats: int = 5, device: str = "cpu") -> dict[str, Any]:
+def run_benchmark(what: str, *, repeats: int = 5, device: str = "cpu", preset: str = "paper") -> dict[str, Any]:
     if what == "io":
         from core.benchmarks.imaging import bench_io
 
@@ -18,4 +18,8 @@ def run_benchmark(what: str, *, repeats: int = 5, device: str = "cpu") -> dict[s
         from core.benchmarks.detect import bench_detect
 
         return bench_detect(repeats=repeats, device=device)
+    if what == "diagnose":
+        from core.benchmarks.diagnose import bench_diagnose
+
+        return bench_diagnose(repeats=repeats, device=device, preset=preset)
     raise ValueError(f"unknown benchmark {what!r}")

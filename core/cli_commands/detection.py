@@ -17,6 +17,7 @@ def cmd_train_detector(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, lr=args.lr, size=args.input_size, seed=args.seed, imagenet=args.imagenet,
         source=args.source, augment=args.augment, fpn_from=args.fpn_from,
         fpn_channels=args.fpn_channels, box_representation=args.box_head,
+        lr_drop_epochs=tuple(args.lr_drop) if args.lr_drop is not None else None,
     )
     result = drive(train_detector(args.study, args.out, settings, validation=args.validation or (),
                                    model_id=args.model_id, resume=args.resume, demo=args.demo))
@@ -59,12 +60,14 @@ def register(commands: argparse._SubParsersAction) -> dict[str, argparse._SubPar
     det.add_argument("study", type=Path, nargs="+", help="one or more studies with consensus (or reader) boxes")
     det.add_argument("--out", type=Path, required=True, help="the models folder; the package goes in OUT/<model-id>")
     det.add_argument("--preset", choices=["paper", "cpu"], default="paper",
-                     help="paper: 1024 px, lr 1e-3, batch 3, 5 epochs, 8-fold D4 (for a GPU); cpu: 512 px, lr 0.01, "
-                          "batch 4, 6 epochs, random D4 (under an hour on two cores)")
+                     help="paper: 1024 px, lr 1e-3, batch 3, 5 epochs, 8-fold D4 (for a GPU); cpu: 512 px, compact "
+                          "heads, lr 0.01, batch 4, 10 epochs, random D4 (under an hour on two cores)")
     det.add_argument("--backbone", choices=["resnet18", "mobilenet_v2", "mobilenet_v3_large"])
     det.add_argument("--epochs", type=int)
     det.add_argument("--batch-size", type=int)
     det.add_argument("--lr", type=float)
+    det.add_argument("--lr-drop", type=int, nargs="*", metavar="EPOCH",
+                     help="epochs after which the learning rate is multiplied by 0.1")
     det.add_argument("--input-size", type=int, help="model input side in pixels (the 1024 letterbox scaled to it)")
     det.add_argument("--fpn-from", type=int, choices=[1, 2], help="1: pyramid P2-P6 (default), 2: P3-P6 (faster)")
     det.add_argument("--fpn-channels", type=int, help="width of the feature pyramid (default 256)")

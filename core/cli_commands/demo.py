@@ -1,0 +1,27 @@
+"""``vertebra-review demo build``: make the bundled demo study with its demo models."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from core.cli import EXIT_OK, drive, say
+
+
+def cmd_demo_build(args: argparse.Namespace) -> int:
+    from core.synthetic.demo import build_demo
+
+    report = drive(build_demo(args.out, detector=args.detector, classifier=args.classifier))
+    say(f"demo study: {report.study} ({report.slices} slices diagnosed by {report.model_id}, models "
+        f"{report.model_megabytes:.1f} MB)")
+    return EXIT_OK
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    demo = commands.add_parser("demo", help="the bundled demo study and models").add_subparsers(
+        dest="demo_action", metavar="ACTION")
+    build = demo.add_parser("build", help="make the demo study with demo models (trains them unless given)")
+    build.add_argument("out", type=Path, help="a new folder, for example resources/demo")
+    build.add_argument("--detector", type=Path, help="a detector package trained by the demo recipe")
+    build.add_argument("--classifier", type=Path, help="a classifier package trained by the demo recipe")
+    build.set_defaults(func=cmd_demo_build)

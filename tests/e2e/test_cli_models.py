@@ -1,0 +1,121 @@
+"""The model commands end to end on a tiny phantom study: train, detect, diagnose, evaluate, report, models."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from core.cli import main
+from tests.e2e.test_cli import vr
+
+
+@pytest.fixture()
+def study(tiny_model_study, tmp_path) -> Path:
+    copy = tmp_path / "study"
+    shutil.copytree(tiny_model_study, copy)
+    return copy
+
+
+def test_train_detector_and_classifier_with_progress_and_a_summary(study, tmp_path, capsys):
+    assert main(["train", "detector", str(study), "--out", str(tmp_path / "m"), "--preset", "cpu", "--epochs", "1",
+                 "--input-size", "128", "--precision", "fp32", "--model-id", "d", "--fpn-channels", "64",
+                 "--box-head", "128"]) == 0
+    out = capsys.readouterr()
+    assert "best epoch 1: AP50" in out.out and "validate 1/1" in out.err
+    manifest = json.loads((tmp_path / "m" / "d" / "manifest.json").read_text())
+    assert manifest["architecture"]["fpn_channels"] == 64 and manifest["architecture"]["box_representation"] == 128
+    assert main(["train", "classifier", str(study), "--out", str(tmp_path / "m"), "--preset", "cpu", "--epochs",
+                 "1", "--input-size", "64", "--precision", "fp32", "--model-id", "c", "--demo"]) == 0
+    out = capsys.readouterr().out
+    assert "thresholds: OVCF" in out
+    manifest = json.loads((tmp_path / "m" / "c" / "manifest.json").read_text())
+    assert manifest["demo"] and manifest["weights_dtype"] == "float16" and manifest["kind"] == "classifier"
+
+
+def test_detect_then_evaluate_detection_writes_metrics_and_plots(study, tmp_path, capsys):
+    model = study / "models" / "tiny-v1" / "detector"
+    assert main(["detect", str(study), "--model", str(model), "--out", str(tmp_path / "pred"), "--threshold",
+                 "0.05", "--precision", "fp32"]) == 0
+    assert (tmp_path / "pred" / "case-0001" / "s001.json").is_file()
+    assert main(["evaluate", "detection", str(tmp_path / "pred"), str(study / "consensus"), "--report",
+                 str(tmp_path / "report")]) == 0
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    for key in ("ap50", "fp_rate", "fn_rate", "hits", "fp", "fn", "count_r", "ap50_95"):
+        assert key in metrics
+    assert metrics["annotated"] > 0 and metrics["images"] == 6
+    for plot in ("pr_curve.png", "counts.png", "errors.png"):
+        assert (tmp_path / "report" / plot).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_diagnose_resumes_and_report_summarises_per_patient(study, tmp_path, capsys):
+    args = ["diagnose", str(study), "--models", str(study / "models"), "--out", str(tmp_path / "pred"),
+            "--threshold", "0.0", "--precision", "fp32"]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert "demo model" in first and "6 slices" in first
+    assert main(args) == 0
+    assert "6 slices already done were skipped" in capsys.readouterr().out
+    assert main(["report", str(tmp_path / "pred"), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.split("\nsummary: ")[0])
+    assert [c["case"] for c in summary["cases"]] == ["case-0001", "case-0002", "case-0003"]
+    assert all(c["slices"] == 2 for c in summary["cases"])
+    assert (tmp_path / "pred" / "summary.html").is_file()
+
+
+def test_evaluate_classification_on_known_predictions(study, tmp_path, capsys):
+    """Predictions copied from the truth, with one OVCF vertebra called NORMAL: OVCF sensitivity drops by one box."""
+    from core.annotations.labelme_io import read_labelme, write_labelme
+    from core.annotations.model import Disease
+
+    truth = study / "consensus"
+    flipped = None
+    ovcf = 0
+    for file in sorted(truth.rglob("*.json")):
+        annotation = read_labelme(file)
+        vertebrae = []
+        for v in annotation.vertebrae:
+            ovcf += Disease.OVCF in v.diseases
+            if flipped is None and Disease.OVCF in v.diseases:
+                flipped, v = file, v.with_changes(diseases=frozenset())
+            probabilities = {d.value: (0.9 if d in v.diseases else 0.1) for d in Disease} | {"NORMAL": 0.5}
+            vertebrae.append(v.with_changes(probabilities=probabilities, source="model"))
+        write_labelme(annotation.with_changes(vertebrae=tuple(vertebrae)), tmp_path / "pred" / file.relative_to(truth))
+    assert flipped is not None and ovcf >= 2
+    assert main(["evaluate", "classification", str(tmp_path / "pred"), str(truth), "--report",
+                 str(tmp_path / "cls")]) == 0
+    metrics = json.loads((tmp_path / "cls" / "metrics.json").read_text())
+    assert metrics["per_class"]["OVCF"]["sensitivity"] == pytest.approx((ovcf - 1) / ovcf)
+    assert metrics["per_class"]["OVCF"]["specificity"] == 1.0 and metrics["missed_vertebrae"] == 0
+    for cls in ("OVCF", "OF", "SN", "KD", "PS", "NORMAL"):
+        assert set(metrics["per_class"][cls]) >= {"sensitivity", "specificity", "ppv", "npv", "f1", "auc"}
+    html = (tmp_path / "cls" / "report.html").read_text()
+    assert "mean ± SD" in html and "data:image/png;base64" in html and "not for clinical use" in html
+
+
+def test_models_list_activate_and_rollback(study, capsys):
+    from core.models.registry import read_model_set, write_model_set
+
+    current = read_model_set(study / "models" / "tiny-v1")
+    write_model_set(study / "models", "tiny-v2", current.detector, current.classifier, parent="tiny-v1")
+    assert main(["models", str(study), "activate", "tiny-v2"]) == 0
+    assert "* tiny-v2" in capsys.readouterr().out
+    assert main(["models", str(study), "rollback"]) == 0
+    assert "* tiny-v1" in capsys.readouterr().out
+
+
+def test_bad_inputs_give_one_line_naming_the_file(tmp_path):
+    result = vr("diagnose", tmp_path, "--models", tmp_path / "nope", "--out", tmp_path / "o")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("vertebra-review: error:")
+    assert str(tmp_path / "nope") in result.stderr
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "manifest.json").write_text("{not json")
+    result = vr("detect", tmp_path, "--model", tmp_path / "pkg", "--out", tmp_path / "o")
+    assert result.returncode == 1 and "manifest is not readable JSON" in result.stderr
+    result = vr("evaluate", "detection", tmp_path / "o", tmp_path / "empty", "--report", tmp_path / "r")
+    assert result.returncode == 1 and "no LabelMe JSON files" in result.stderr
+    result = vr("train", "classifier", tmp_path, "--out", tmp_path / "m")
+    assert result.returncode == 1 and "not a study folder" in result.stderr
