@@ -8,7 +8,6 @@ from pathlib import Path
 import pyqtgraph as pg
 from PySide6 import QtWidgets
 
-from core.resources import sample_nifti
 from desktop.main_window import APP_NAME, MainWindow
 from desktop.workers import stop_all_workers
 
@@ -27,10 +26,13 @@ def create_app(argv: list[str] | None = None) -> QtWidgets.QApplication:
 
 
 def main(path: Path | None = None, demo: bool = False, reader: str | None = None) -> int:
+    """``vertebra-review gui [PATH] [--demo] [--reader ID]``: a study opens as it is; images, DICOM and NIfTI are
+    imported into a study of their own first; ``--demo`` opens the bundled CT sample as a study."""
     app = create_app()
     window = MainWindow(reader=reader)
     window.show()
-    target = sample_nifti() if demo and path is None else path
-    if target is not None:
-        window.open_path(target)
+    if path is not None:
+        window.open_path(path)
+    elif demo:
+        window.open_demo()
     return app.exec()

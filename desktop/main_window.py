@@ -1,97 +1,165 @@
-"""The main window: puts the viewer, the panels and the menus together; opening runs in the background."""
+"""The main window: puts the review workspace together (viewer, case list, panels, menus); no behaviour of its own
+beyond opening and closing. What happens on a click or a key is in :mod:`desktop.review_controller`."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from core import __version__
+from core.annotations.model import DISEASES
 from core.errors import VertebraReviewError
-from core.imaging.stacks import SliceStack
 from core.imaging.windowing import Window
-from core.study.stack import open_any
-from desktop.dialogs.messages import show_error
-from desktop.panels.slice_list import SliceListPanel
+from core.review.opening import OpenedReview, demo_source
+from core.review.preferences import AppDirs, Preferences
+from desktop.dialogs.messages import confirm, show_error
+from desktop.dialogs.reader_dialog import ask_reader
+from desktop.export_actions import ExportActions
+from desktop.model_runner import Loader, ModelRunner
+from desktop.panels.case_list import CaseListPanel
+from desktop.panels.help_panel import HelpPanel
+from desktop.panels.model_panel import ModelPanel
+from desktop.panels.vertebra_panel import VertebraPanel
 from desktop.panels.window_panel import WindowLevelPanel
+from desktop.review_controller import ReviewController
+from desktop.shortcuts import SHORTCUTS
+from desktop.study_opener import StudyOpener
 from desktop.viewer.slice_view import SliceView
-from desktop.workers import run_in_background
 
 APP_NAME = "Vertebra Review"
+_LEFT, _RIGHT = QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, QtCore.Qt.DockWidgetArea.RightDockWidgetArea
 
 
 class MainWindow(QtWidgets.QMainWindow):
-    """Opens an image, a DICOM file or folder, a NIfTI volume or a study, and pages through its slices."""
+    """The review workspace. ``studyOpened(OpenedReview)`` once a study is on screen."""
 
-    stackOpened = QtCore.Signal(object)
+    studyOpened = QtCore.Signal(object)
     openFailed = QtCore.Signal(str)
 
-    def __init__(self, reader: str | None = None) -> None:
+    def __init__(self, reader: str | None = None, *, pipeline_loader: Loader | None = None,
+                 dirs: AppDirs | None = None) -> None:
         super().__init__()
-        self.reader = reader
-        self.stack: SliceStack | None = None
-        self.index = 0
-        self._opening: Path | None = None
+        self.dirs = dirs
+        self.preferences = Preferences.load(dirs)
+        self.reader = reader or self.preferences.reader
+        if reader and reader != self.preferences.reader:
+            self._remember(reader=reader)
+        self.lock = None
+        self.opened: OpenedReview | None = None
         self.setWindowTitle(APP_NAME)
         screen = QtGui.QGuiApplication.primaryScreen()
-        available = screen.availableGeometry() if screen is not None else QtCore.QRect(0, 0, 1280, 860)
-        self.resize(min(1280, available.width()), min(860, available.height() - 40))
+        available = screen.availableGeometry() if screen is not None else QtCore.QRect(0, 0, 1400, 900)
+        self.resize(min(1400, available.width()), min(900, available.height() - 40))
         self._setup_viewer()
         self._setup_panels()
+        self._setup_controller(pipeline_loader)
         self._setup_actions()
         self._setup_status()
 
-    # -- setup ----------------------------------------------------------------------------------------------------
+    # -- setup ------------------------------------------------------------------------------------------------------
     def _setup_viewer(self) -> None:
         self.viewer = SliceView(self)
         self.setCentralWidget(self.viewer)
 
     def _setup_panels(self) -> None:
-        self.slice_list = SliceListPanel()
-        self.slice_list.sliceSelected.connect(self.show_slice)
-        self._add_dock("Slices", self.slice_list, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.case_list = CaseListPanel()
+        self.inspector = VertebraPanel()
+        self.model_panel = ModelPanel()
         self.window_panel = WindowLevelPanel()
+        self.help_panel = HelpPanel()
+        self._add_dock("Cases", self.case_list, _LEFT)
+        self._add_dock("Selected box", self.inspector, _RIGHT)
+        self._add_dock("Model", self.model_panel, _RIGHT)
+        display = self._add_dock("Window / level", self.window_panel, _RIGHT)
+        self.help_dock = self._add_dock("Shortcuts", self.help_panel, _RIGHT)
+        self.tabifyDockWidget(display, self.help_dock)
+        display.raise_()
         self.window_panel.windowChanged.connect(self.viewer.set_window)
         self.viewer.windowDragged.connect(self.window_panel.nudge)
-        self._add_dock("Display", self.window_panel, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
-        self.resizeDocks(
-            [self.findChild(QtWidgets.QDockWidget, "dock-display")], [300], QtCore.Qt.Orientation.Horizontal
-        )
 
-    def _add_dock(self, title: str, widget: QtWidgets.QWidget, area: QtCore.Qt.DockWidgetArea) -> None:
+    def _add_dock(self, title: str, widget: QtWidgets.QWidget, area: QtCore.Qt.DockWidgetArea) -> QtWidgets.QDockWidget:
         dock = QtWidgets.QDockWidget(title, self)
-        dock.setObjectName(f"dock-{title.lower()}")
+        dock.setObjectName(f"dock-{title.lower().replace(' ', '-')}")
         dock.setWidget(widget)
-        dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable)
         self.addDockWidget(area, dock)
+        return dock
 
-    def _action(self, text: str, slot, shortcut: QtGui.QKeySequence | str | None = None) -> QtGui.QAction:
+    def _setup_controller(self, loader: Loader | None) -> None:
+        self.runner = ModelRunner(loader, self)
+        self.runner.stateChanged.connect(self.model_panel.set_state)
+        self.runner.loadFailed.connect(lambda text: show_error(
+            self, "Model not available", text, "The app goes on without a model: you can still draw, label and "
+            "review boxes. Check the study's models/ folder, or activate another model."))
+        self.controller = ReviewController(self.viewer, self.case_list, self.inspector, self.window_panel,
+                                           self.model_panel, self.runner, self)
+        self.controller.set_overlay(self.preferences.overlay)
+        self.opener = StudyOpener(self, self.dirs)
+        self.opener.opened.connect(self._on_opened)
+        self.opener.failed.connect(self._on_open_failed)
+        self.opener.progressed.connect(self.statusBar().showMessage)
+        self.exports = ExportActions(self, lambda: self.controller.session, lambda: self.controller.key,
+                                     self.current_window, self.dirs)
+
+    def _action(self, menu: QtWidgets.QMenu, text: str, slot, name: str | None = None,
+                keys: QtGui.QKeySequence.StandardKey | None = None) -> QtGui.QAction:
         action = QtGui.QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QtGui.QKeySequence(shortcut))
+        if name is not None:
+            action.setShortcuts([QtGui.QKeySequence(k) for k in SHORTCUTS[name].keys])
+        elif keys is not None:
+            action.setShortcut(QtGui.QKeySequence(keys))
         action.triggered.connect(slot)
         self.addAction(action)
+        menu.addAction(action)
         return action
 
     def _setup_actions(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        file_menu.addAction(
-            self._action("Open &image or volume…", self._ask_open_file, QtGui.QKeySequence.StandardKey.Open)
-        )
-        file_menu.addAction(self._action("Open &DICOM folder…", self._ask_open_folder, "Ctrl+Shift+O"))
-        file_menu.addAction(self._action("Open &study…", self._ask_open_study, "Ctrl+Alt+O"))
-        file_menu.addSeparator()
-        file_menu.addAction(self._action("&Quit", self.close, QtGui.QKeySequence.StandardKey.Quit))
-        view_menu = self.menuBar().addMenu("&View")
-        view_menu.addAction(self._action("&Fit to window", self.viewer.fit, "F"))
-        view_menu.addAction(
-            self._action("&Next slice", lambda: self.step(1), QtGui.QKeySequence.StandardKey.MoveToNextPage)
-        )
-        view_menu.addAction(
-            self._action("&Previous slice", lambda: self.step(-1), QtGui.QKeySequence.StandardKey.MoveToPreviousPage)
-        )
+        c, keys = self.controller, QtGui.QKeySequence.StandardKey
+        file = self.menuBar().addMenu("&File")
+        self._action(file, "&Open study…", self._ask_open_study, keys=keys.Open)
+        self._action(file, "Open &images, DICOM or NIfTI (import)…", self._ask_import)
+        self.recent_menu = file.addMenu("&Recent studies")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        self._action(file, "Open the &demo", self.open_demo)
+        file.addSeparator()
+        self._action(file, "&Export for labelme (PNG + JSON + CSV)…", self.exports.ask_export)
+        self._action(file, "Save findings as &CSV…", self.exports.ask_findings_csv)
+        self._action(file, "Open this slice in &labelme", self.exports.open_in_labelme)
+        file.addSeparator()
+        self._action(file, "Change &reader…", self._ask_reader)
+        self._action(file, "&Quit", self.close, keys=keys.Quit)
+        edit = self.menuBar().addMenu("&Edit")
+        self.undo_action = self._action(edit, "&Undo", c.undo, "undo")
+        self.redo_action = self._action(edit, "&Redo", c.redo, "redo")
+        edit.addSeparator()
+        self._action(edit, "&Accept the model's result", c.accept_model, "accept")
+        self._action(edit, "Reviewed, &next slice", c.reviewed_next, "reviewed_next")
+        self._action(edit, "&Delete box", c.delete_box, "delete")
+        for disease in DISEASES:
+            self._action(edit, f"Toggle {disease.value}", partial(c.toggle_disease, disease), f"disease_{disease}")
+        self._action(edit, "Set NORMAL", c.set_normal, "normal")
+        self._action(edit, "Level down the spine", partial(c.step_level, 1), "level_up")
+        self._action(edit, "Level up the spine", partial(c.step_level, -1), "level_down")
+        self._action(edit, "Next box", partial(c.select_step, 1), "next_box")
+        self._action(edit, "Previous box", partial(c.select_step, -1), "previous_box")
+        view = self.menuBar().addMenu("&View")
+        self._action(view, "&Next slice", partial(c.step, 1), "next_slice")
+        self._action(view, "&Previous slice", partial(c.step, -1), "previous_slice")
+        self._action(view, "&Search case…", self.case_list.focus_search, "search")
+        self._action(view, "&Boxes shown: mine / model / both / consensus", c.cycle_overlay, "overlay")
+        self._action(view, "&Fit to window", self.viewer.fit, "fit")
+        self._action(view, "Zoom &in", partial(self.viewer.zoom, 1.25), "zoom_in")
+        self._action(view, "Zoom &out", partial(self.viewer.zoom, 0.8), "zoom_out")
+        model = self.menuBar().addMenu("&Model")
+        self._action(model, "Run on this &slice", c.run_model_on_slice, "run_slice")
+        self._action(model, "Run on this &case", c.run_model_on_case, "run_case")
+        self._action(model, "&Cancel the run", self.runner.cancel)
         help_menu = self.menuBar().addMenu("&Help")
-        help_menu.addAction(self._action("&About", self._about))
+        self._action(help_menu, "&Shortcuts", self.toggle_help, "help")
+        self._action(help_menu, "&About", self._about)
 
     def _setup_status(self) -> None:
         self.problem_label = QtWidgets.QLabel()
@@ -100,93 +168,109 @@ class MainWindow(QtWidgets.QMainWindow):
         self.cursor_label = QtWidgets.QLabel()
         self.statusBar().addPermanentWidget(self.cursor_label)
         self.viewer.cursorMoved.connect(self._on_cursor)
-        self.statusBar().showMessage("Open an image, a DICOM folder, a NIfTI volume or a study (File menu).")
+        self.controller.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.exports.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.controller.problemChanged.connect(self.problem_label.setText)
+        self.controller.saveFailed.connect(self._on_save_failed)
+        self.statusBar().showMessage("Open a study, or images, DICOM or NIfTI to import (File menu).")
 
-    # -- opening --------------------------------------------------------------------------------------------------
-    def _ask_open_file(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(
-            self,
-            "Open image or volume",
-            "",
-            "Images and volumes (*.dcm *.png *.jpg *.jpeg *.nii *.nii.gz);;All files (*)",
-        )
-        if path:
-            self.open_path(Path(path))
-
-    def _ask_open_folder(self) -> None:
-        path = QtWidgets.QFileDialog.getExistingDirectory(self, "Open DICOM or image folder")
-        if path:
-            self.open_path(Path(path))
-
+    # -- opening ----------------------------------------------------------------------------------------------------
     def _ask_open_study(self) -> None:
         path = QtWidgets.QFileDialog.getExistingDirectory(self, "Open study folder")
         if path:
             self.open_path(Path(path))
 
-    def open_path(self, path: str | Path) -> None:
-        """Open ``path`` in the background; the current slices stay on screen until it has loaded."""
-        path = Path(path)
-        self._opening = path
+    def _ask_import(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self, "Open images, a DICOM file or a NIfTI volume (a folder: choose a file in it)", "",
+            "Images and volumes (*.dcm *.png *.jpg *.jpeg *.nii *.nii.gz);;All files (*)")
+        if path:
+            source = Path(path)
+            self.open_path(source if source.name.endswith((".nii", ".nii.gz")) else source.parent)
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in self.preferences.recent_studies() or []:
+            self.recent_menu.addAction(str(path), partial(self.open_path, path))
+        if self.recent_menu.isEmpty():
+            self.recent_menu.addAction("(none yet)").setEnabled(False)
+
+    def _ensure_reader(self) -> bool:
+        if self.reader is None:
+            return self._ask_reader()
+        return True
+
+    def _ask_reader(self) -> bool:
+        known = self.controller.session.study.readers() if self.controller.session else []
+        reader = ask_reader(self, known, self.reader)
+        if reader is None:
+            return False
+        self.reader = reader
+        self._remember(reader=reader)
+        if self.opened is not None and reader != self.opened.session.reader:
+            self.open_path(self.opened.session.study.root)
+        return True
+
+    def open_path(self, path: str | Path, *, import_into: str | Path | None = None) -> None:
+        """Open a study, or import images, DICOM or NIfTI into one and open that (in the background)."""
+        if not self._ensure_reader():
+            return
         self.statusBar().showMessage(f"Opening {path} …")
-        run_in_background(
-            open_any,
-            path,
-            self.reader,
-            on_result=lambda stack: self._on_opened(path, stack),
-            on_error=lambda error: self._on_open_failed(path, error),
-        )
+        self.opener.open(path, self.reader, import_into=import_into)
 
-    def _on_opened(self, path: Path, stack: SliceStack) -> None:
-        if len(stack) == 0:
-            self._on_open_failed(path, VertebraReviewError("nothing to show: no slices", path))
-            return
-        self.stack = stack
-        self.slice_list.set_stack(stack)
-        self.setWindowTitle(f"{APP_NAME} — {stack.name or path.name}")
-        self.show_slice(min(stack.start_index, len(stack) - 1), fit=True)
-        message = f"Opened {path} ({len(stack)} slices)"
-        self.statusBar().showMessage(f"{message}. {stack.warning}" if stack.warning else message)
-        self.stackOpened.emit(stack)
+    def open_demo(self) -> None:
+        path, target = demo_source(self.dirs)
+        self.open_path(path, import_into=target)
 
-    def _on_open_failed(self, path: Path, error: BaseException) -> None:
-        self.statusBar().showMessage(f"Could not open {path.name}")
-        self.openFailed.emit(str(error))
-        show_error(self, "Could not open", error, "Nothing else has changed. Check the file, or open another one.")
+    def _on_opened(self, opened: OpenedReview, lock) -> None:
+        self._release_lock()
+        self.runner.cancel()
+        self.opened, self.lock = opened, lock
+        study = opened.session.study
+        self.setWindowTitle(f"{APP_NAME} — {study.settings.name} — reader {opened.session.reader}")
+        self.controller.set_session(opened)
+        self._remember(study=study.root)
+        self.statusBar().showMessage(f"Opened {study.root} ({len(opened.session.keys)} slices)", 8000)
+        self.studyOpened.emit(opened)
 
-    # -- slices ---------------------------------------------------------------------------------------------------
-    def show_slice(self, index: int, *, fit: bool = False) -> None:
-        if self.stack is None or not 0 <= index < len(self.stack):
-            return
-        self.index = index
-        self.slice_list.select(index)
-        self.problem_label.clear()
+    def _on_open_failed(self, text: str) -> None:
+        self.statusBar().showMessage(f"Not opened: {text}")
+        self.openFailed.emit(text)
+
+    def _on_save_failed(self, text: str) -> None:
+        if not getattr(self, "_told_read_only", False):
+            self._told_read_only = True
+            show_error(self, "Edits not saved in the study", text,
+                       "Your edits stay in memory and in the recovery journal. Use File › Export to save them "
+                       "in another folder.")
+
+    def _remember(self, *, reader: str | None = None, study: Path | None = None) -> None:
+        if reader is not None:
+            self.preferences.set_reader(reader)
+        if study is not None:
+            self.preferences.remember_study(study)
         try:
-            image = self.stack.image(index)
+            self.preferences.save(self.dirs)
         except VertebraReviewError as error:
-            self._slice_problem(index, f"image not shown: {error}")
-            self.viewer.clear()
-            return
-        window = self.window_panel.set_image(image)
-        self.viewer.set_slice(image, window, fit=fit)
-        try:
-            self.viewer.set_annotation(self.stack.annotation(index))
-        except VertebraReviewError as error:
-            self.viewer.set_annotation(None)
-            self._slice_problem(index, f"annotation not shown: {error}")
+            self.statusBar().showMessage(f"Preferences not saved: {error}")
 
-    def _slice_problem(self, index: int, problem: str) -> None:
-        """Mark only this slice: everything else keeps working."""
-        self.slice_list.mark_problem(index, problem)
-        self.problem_label.setText(f"⚠ {self.stack.label(index) if self.stack else ''}: {problem}")
+    def _release_lock(self) -> None:
+        if self.lock is not None:
+            try:
+                self.lock.release()
+            except VertebraReviewError:
+                pass
+            self.lock = None
 
-    def step(self, delta: int) -> None:
-        if self.stack is not None:
-            self.show_slice(max(0, min(len(self.stack) - 1, self.index + delta)))
-
+    # -- misc -------------------------------------------------------------------------------------------------------
     def current_window(self) -> Window:
         return self.window_panel.window()
 
-    # -- status ---------------------------------------------------------------------------------------------------
+    def toggle_help(self) -> None:
+        self.help_dock.setVisible(not self.help_dock.isVisible() or self.help_dock.visibleRegion().isEmpty())
+        if self.help_dock.isVisible():
+            self.help_dock.raise_()
+
     def _on_cursor(self, where: tuple[int, int, float] | None) -> None:
         image = self.viewer.image
         if where is None or image is None:
@@ -205,3 +289,18 @@ class MainWindow(QtWidgets.QMainWindow):
             f"{APP_NAME} {__version__}\n\nReview of vertebra detection and disease labels on sagittal CT, after "
             "Wang et al., Quant Imaging Med Surg 2024;14(1):800-813.\n\nResearch software: not for clinical use.",
         )
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:
+        session = self.controller.session
+        if session is not None and session.unsaved() and not confirm(
+            self, "Unsaved edits",
+            f"{len(session.unsaved())} slice(s) could not be saved in the study. They stay in the recovery journal "
+            "and are offered again next time. Close anyway? (No: stay and export them, File › Export.)",
+        ):
+            event.ignore()
+            return
+        self.runner.cancel()
+        self._release_lock()
+        self.preferences.overlay = self.controller.overlay_mode
+        self._remember()
+        super().closeEvent(event)

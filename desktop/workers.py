@@ -1,12 +1,16 @@
-"""Background work for the GUI: the only place where threads (and later processes) are started.
+"""Background work for the GUI: the only place where threads and processes are started.
 
-Functions run through superqt's workers. Generator functions (core's progress generators) report each yielded
-:class:`~core.progress.Progress` and stop at their next yield when quit() is called.
+Functions run through superqt's workers. Progress generators (core's long jobs) run through :func:`run_job`: each
+yielded :class:`~core.progress.Progress` is reported on the GUI thread, and ``quit()`` stops the job at its next
+yield (``on_aborted`` is then called instead of ``on_result``). External programs (labelme) are started as separate
+processes by :func:`start_program`, never imported.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import subprocess
+import sys
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 from superqt.utils import WorkerBase, create_worker
@@ -20,6 +24,7 @@ def run_in_background(
     on_result: Callable[[Any], Any] | None = None,
     on_error: Callable[[BaseException], Any] | None = None,
     on_progress: Callable[[Any], Any] | None = None,
+    on_aborted: Callable[[], Any] | None = None,
     on_finished: Callable[[], Any] | None = None,
     **kwargs: Any,
 ) -> WorkerBase:
@@ -32,6 +37,8 @@ def run_in_background(
         worker.errored.connect(on_error)
     if on_progress is not None and hasattr(worker, "yielded"):
         worker.yielded.connect(on_progress)
+    if on_aborted is not None and hasattr(worker, "aborted"):
+        worker.aborted.connect(on_aborted)
 
     def finished() -> None:
         _active.discard(worker)
@@ -42,6 +49,27 @@ def run_in_background(
     _active.add(worker)
     worker.start()
     return worker
+
+
+def _drive(job: Generator[Any, None, Any]) -> Generator[Any, None, Any]:
+    return (yield from job)
+
+
+def run_job(job: Generator[Any, None, Any], **callbacks: Any) -> WorkerBase:
+    """Run an already created progress generator on a worker thread (see :func:`run_in_background`)."""
+    return run_in_background(_drive, job, **callbacks)
+
+
+def start_program(args: Sequence[str]) -> subprocess.Popen:
+    """Start an external program in its own process (it outlives nothing of ours and shares no memory)."""
+    flags: dict[str, Any] = {}
+    if sys.platform == "win32":
+        flags["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
+    else:
+        flags["start_new_session"] = True
+    return subprocess.Popen(
+        list(args), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **flags
+    )
 
 
 def active_workers() -> list[WorkerBase]:

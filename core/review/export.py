@@ -12,6 +12,8 @@ from pathlib import Path
 from core.annotations.labelme_io import write_labelme
 from core.annotations.model import SliceAnnotation
 from core.errors import VertebraReviewError
+from core.imaging.png_io import write_png
+from core.imaging.windowing import Window, apply_window, min_max_window
 from core.progress import Progress, ProgressGenerator
 from core.review.findings import write_findings_csv
 from core.review.summary import SliceKey
@@ -58,3 +60,14 @@ def export_review(
             items.append((key, annotation))
     write_findings_csv(out / FINDINGS_FILE, items)
     return report
+
+
+def export_slice(study: Study, key: SliceKey, annotation: SliceAnnotation | None, out: str | Path,
+                 window: Window | None = None) -> Path:
+    """One slice for labelme: ``OUT/<case>/<slice>.png`` through ``window`` (default: min-max, as the paper) and
+    its JSON (``annotation``, or an empty one). Returns the JSON's path."""
+    image = study.read_image(*key)
+    png = Path(out) / key[0] / f"{key[1]}.png"
+    write_png(png, apply_window(image.pixels, window or min_max_window(image.pixels)))
+    annotation = annotation or SliceAnnotation(image.width, image.height)
+    return write_labelme(annotation.with_changes(image_path=png.name, image_data=None), png.with_suffix(".json"))

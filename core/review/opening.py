@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import StudyError
-from core.progress import ProgressGenerator
+from core.errors import StudyError, VertebraReviewError
+from core.progress import Progress, ProgressGenerator
 from core.resources import sample_nifti
+from core.review.journal import RecoveryJournal
+from core.review.models import ModelLink, peek_active_model
 from core.review.preferences import AppDirs, app_dirs
+from core.review.session import ReviewSession
+from core.review.summary import SliceKey, SliceSummary, quick_status
 from core.study.importer import ImportOptions, ImportReport, import_source
 from core.study.layout import Study
 
@@ -46,7 +51,43 @@ def import_as_study(
     return study_root, report
 
 
-def demo_study(dirs: AppDirs | None = None) -> ProgressGenerator[tuple[Path, ImportReport]]:
-    """The bundled CT sample as a study (imported on first use)."""
+def demo_source(dirs: AppDirs | None = None) -> tuple[Path, Path | None]:
+    """What ``--demo`` opens: the demo study when it was made already, else the bundled CT sample with the study
+    to import it into."""
     target = (dirs or app_dirs()).data / DEMO_STUDY
-    return (yield from import_as_study(sample_nifti(), target, dirs))
+    return (target, None) if Study.is_study(target) else (sample_nifti(), target)
+
+
+@dataclass
+class OpenedReview:
+    """A study ready to review: the session, the model it shows, first statuses (from file existence; the full
+    summaries come from :func:`core.review.summary.scan_study` in the background), and the import report."""
+
+    session: ReviewSession
+    model: ModelLink
+    summaries: dict[SliceKey, SliceSummary]
+    imported: ImportReport | None = None
+
+
+def open_review(
+    path: str | Path, reader: str, *, import_into: str | Path | None = None, dirs: AppDirs | None = None
+) -> ProgressGenerator[OpenedReview]:
+    """Open the study at ``path`` for ``reader``, importing ``path`` first when it is not a study. The first
+    slice's image is read too, so that the view can show it at once."""
+    imported = None
+    root = Path(path)
+    if not Study.is_study(root):
+        yield Progress("import", 0, 1, f"importing {root.name} into a study")
+        root, imported = yield from import_as_study(root, import_into, dirs)
+    study = Study.open(root)
+    session = ReviewSession(study, reader, journal=RecoveryJournal.for_study(root, reader, dirs))
+    model = peek_active_model(study)
+    session.set_model(model.model_id)
+    summaries = {key: SliceSummary(quick_status(study, key, reader, model.model_id)) for key in session.keys}
+    if session.keys:
+        try:
+            session.image(session.keys[0])
+        except VertebraReviewError:
+            pass  # the view marks that slice when it shows it
+    yield Progress("open", 1, 1, f"opened {study.settings.name}")
+    return OpenedReview(session, model, summaries, imported)

@@ -13,8 +13,19 @@ def error_text(error: BaseException) -> str:
     return f"Unexpected error: {type(error).__name__}: {error}"
 
 
-def show_error(parent: QtWidgets.QWidget | None, title: str, error: BaseException, advice: str = "") -> None:
-    text = error_text(error)
+def show_error(parent: QtWidgets.QWidget | None, title: str, error: BaseException | str, advice: str = "") -> None:
+    text = error if isinstance(error, str) else error_text(error)
     if advice:
         text = f"{text}\n\n{advice}"
     QtWidgets.QMessageBox.warning(parent, title, text)
+
+
+def show_info(parent: QtWidgets.QWidget | None, title: str, text: str) -> None:
+    QtWidgets.QMessageBox.information(parent, title, text)
+
+
+def confirm(parent: QtWidgets.QWidget | None, title: str, text: str) -> bool:
+    """Yes/No question; only an explicit No (or closing the box) says no."""
+    Button = QtWidgets.QMessageBox.StandardButton
+    answer = QtWidgets.QMessageBox.question(parent, title, text, Button.Yes | Button.No, Button.Yes)
+    return answer not in (Button.No, Button.Cancel, Button.Close)

@@ -16,7 +16,7 @@ class WindowLevelPanel(QtWidgets.QGroupBox):
     windowChanged = QtCore.Signal(object)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
-        super().__init__("Window / level", parent)
+        super().__init__(parent)
         self.preset = QtWidgets.QComboBox()
         self.preset.setToolTip("Window preset; right-drag on the image changes width (left-right) and level (up-down)")
         self.center = QtWidgets.QDoubleSpinBox(decimals=0, minimum=-5000, maximum=10000, singleStep=10)

@@ -1,92 +1,167 @@
-"""The slice viewer: a pyqtgraph image with explicit levels, PACS-style right-drag window/level, and a cursor
-read-out of the pixel value (HU for CT)."""
+"""The slice viewer: a pyqtgraph image (row-major, explicit levels) with the vertebra boxes, a scale bar in mm,
+banners above it (demo model, read-only study), and a cursor read-out of the pixel value (HU for CT)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from core.annotations.model import SliceAnnotation
+from core.annotations.model import Box, Vertebra
 from core.imaging.image import SliceImage
 from core.imaging.windowing import Window
 from desktop.viewer.box_overlay import BoxOverlay
+from desktop.viewer.image_view_box import ImageViewBox
+from desktop.viewer.scale_bar import ScaleBar
 
 
-class _ImageViewBox(pg.ViewBox):
-    """A view box whose right-button drag changes window and level instead of zooming."""
-
-    windowDragged = QtCore.Signal(float, float)
-
-    def __init__(self) -> None:
-        super().__init__(lockAspect=True, invertY=True, enableMenu=False)
-
-    def mouseDragEvent(self, ev, axis=None):
-        if ev.button() == QtCore.Qt.MouseButton.RightButton:
-            ev.accept()
-            delta = ev.screenPos() - ev.lastScreenPos()
-            self.windowDragged.emit(float(delta.x()), float(delta.y()))
-            return
-        super().mouseDragEvent(ev, axis)
+def _banner(colour: str) -> QtWidgets.QLabel:
+    label = QtWidgets.QLabel()
+    label.setWordWrap(True)
+    label.setStyleSheet(f"background: {colour}; color: black; font-weight: bold; padding: 4px 8px;")
+    label.hide()
+    return label
 
 
 class SliceView(QtWidgets.QWidget):
-    """Shows one :class:`SliceImage` through a window, with optional vertebra boxes."""
+    """Shows one :class:`SliceImage` through a window, with the reader's boxes and the model's."""
 
     cursorMoved = QtCore.Signal(object)  # (column, row, value) or None when off the image
     windowDragged = QtCore.Signal(float, float)
+    sliceStepped = QtCore.Signal(int)
+    boxDrawn = QtCore.Signal(object)  # Box
+    boxSelected = QtCore.Signal(int)
+    boxEdited = QtCore.Signal(int, object)  # index, Box (on release)
+    selectionCleared = QtCore.Signal()
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.graphics = pg.GraphicsView(self)
         self.graphics.setBackground("k")
-        self.view = _ImageViewBox()
+        self.view = ImageViewBox()
         self.graphics.setCentralItem(self.view)
         self.image_item = pg.ImageItem(axisOrder="row-major", autoDownsample=True)
         self.view.addItem(self.image_item)
-        self.overlay = BoxOverlay(self.view)
+        self.overlay = BoxOverlay(self.view, self.boxSelected.emit, self._on_box_edit)
+        self.scale_bar = ScaleBar(self.graphics)
+        self.demo_banner = _banner("#E69F00")
+        self.notice_banner = _banner("#D55E00")
+        self._setup_layout()
         self.view.windowDragged.connect(self.windowDragged)
+        self.view.wheelStepped.connect(self.sliceStepped)
+        self.view.boxDrawn.connect(self._on_box_drawn)
+        self.view.emptyClicked.connect(self.selectionCleared)
+        self.view.sigRangeChanged.connect(self._update_scale_bar)
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.graphics)
+        self.view.sigRangeChangedManually.connect(self._on_manual_range)
         self._image: SliceImage | None = None
         self._window: Window | None = None
+        self._fitted = False  # the view shows the whole image, as fit() left it: keep it so when resized
+
+    def _setup_layout(self) -> None:
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.demo_banner)
+        layout.addWidget(self.notice_banner)
+        layout.addWidget(self.graphics, 1)
 
     @property
     def image(self) -> SliceImage | None:
         return self._image
 
+    # -- image ------------------------------------------------------------------------------------------------------
     def set_slice(self, image: SliceImage, window: Window, *, fit: bool = False) -> None:
         """Show ``image`` through ``window``; keep the zoom unless ``fit`` or the size changed."""
         resized = self._image is None or self._image.pixels.shape != image.pixels.shape
         self._image = image
         self._window = window
-        pixels = np.ascontiguousarray(image.pixels, dtype=np.float32)
-        self.image_item.setImage(pixels, levels=(window.lower, window.upper), autoLevels=False)
+        pixels = image.pixels if image.pixels.dtype == np.float32 else image.pixels.astype(np.float32)
+        self.image_item.setImage(np.ascontiguousarray(pixels), levels=(window.lower, window.upper), autoLevels=False)
         row_mm, col_mm = image.spacing_mm or (1.0, 1.0)
         self.view.setAspectLocked(True, ratio=col_mm / row_mm if row_mm else 1.0)
         if fit or resized:
             self.fit()
+        self._update_scale_bar()
 
     def set_window(self, window: Window) -> None:
         self._window = window
         if self._image is not None:
             self.image_item.setLevels((window.lower, window.upper))
 
-    def set_annotation(self, annotation: SliceAnnotation | None) -> None:
-        self.overlay.show(annotation)
-
     def fit(self) -> None:
         if self._image is not None:
             self.view.setRange(
                 QtCore.QRectF(0, 0, self._image.width, self._image.height), padding=0.02, disableAutoRange=True
             )
+            self._fitted = True
+
+    def _on_manual_range(self, *args) -> None:
+        self._fitted = False
+
+    def zoom(self, factor: float) -> None:
+        """Zoom in (factor > 1) or out around the centre of the view."""
+        self.view.scaleBy((1 / factor, 1 / factor))
+        self._fitted = False
 
     def clear(self) -> None:
         self._image = None
         self.image_item.clear()
         self.overlay.clear()
+        self.scale_bar.measure(None)
+
+    # -- boxes ------------------------------------------------------------------------------------------------------
+    def show_boxes(self, mine: Sequence[Vertebra], others: Sequence[Vertebra] = (), *, selected: int | None = None,
+                   editable: bool = True, others_from_model: bool = True) -> None:
+        self.overlay.show(mine, others, selected=selected, mine_editable=editable,
+                          others_from_model=others_from_model)
+        self.view.drawing_enabled = editable and self._image is not None
+
+    def _on_box_drawn(self, rect: QtCore.QRectF) -> None:
+        try:
+            self.boxDrawn.emit(Box(rect.left(), rect.top(), rect.right(), rect.bottom()))
+        except ValueError:
+            pass  # a click, not a box
+
+    def _on_box_edit(self, index: int, box: Box | None, finished: bool) -> None:
+        if finished and box is not None:
+            self.boxEdited.emit(index, box)
+
+    # -- banners ----------------------------------------------------------------------------------------------------
+    def set_demo_banner(self, text: str | None) -> None:
+        self.demo_banner.setText(text or "")
+        self.demo_banner.setVisible(bool(text))
+
+    def set_notice(self, text: str | None) -> None:
+        self.notice_banner.setText(text or "")
+        self.notice_banner.setVisible(bool(text))
+
+    # -- geometry ---------------------------------------------------------------------------------------------------
+    def image_to_viewport(self, x: float, y: float) -> QtCore.QPoint:
+        """Where image pixel coordinates (x, y) are on the graphics viewport (for tests and benchmarks)."""
+        scene = self.view.mapViewToScene(QtCore.QPointF(x, y))
+        return self.graphics.mapFromScene(scene)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self._fitted:
+            QtCore.QTimer.singleShot(0, self, self.fit)
+        self._update_scale_bar()
+
+    def _update_scale_bar(self, *args) -> None:
+        image = self._image
+        if image is None or image.spacing_mm is None:
+            self.scale_bar.measure(None)
+            return
+        view_width = self.view.viewRect().width()
+        screen_width = self.view.sceneBoundingRect().width()
+        if view_width <= 0 or screen_width <= 0:
+            self.scale_bar.measure(None)
+            return
+        self.scale_bar.measure(view_width / screen_width * image.spacing_mm[1])
+        self.scale_bar.move(4, self.graphics.height() - self.scale_bar.height() - 4)
 
     def _on_mouse_moved(self, scene_pos: QtCore.QPointF) -> None:
         if self._image is None:

@@ -1,0 +1,158 @@
+"""The case list: cases with their slices, each slice with its status and findings; filters above it.
+
+Selecting a slice (mouse or arrow keys) emits ``sliceChosen``. Hidden (filtered-out) slices are skipped by
+:meth:`neighbour`, which the window uses for PageUp/PageDown and for "reviewed, next".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from core.review.filters import SliceFilter
+from core.review.status import SliceStatus
+from core.review.summary import SliceKey, SliceSummary
+from desktop.panels.filter_bar import FilterBar
+
+STATUS_COLOURS = {
+    SliceStatus.UNREAD: "#999999",
+    SliceStatus.PRE_ANNOTATED: "#56B4E9",
+    SliceStatus.IN_REVIEW: "#E69F00",
+    SliceStatus.REVIEWED: "#009E73",
+    SliceStatus.CONSENSUS: "#CC79A7",
+}
+PROBLEM_COLOUR = "#D55E00"
+_KEY_ROLE = QtCore.Qt.ItemDataRole.UserRole
+
+
+def _key(item: QtWidgets.QTreeWidgetItem) -> SliceKey | None:
+    value = item.data(0, _KEY_ROLE)
+    return (str(value[0]), str(value[1])) if value else None
+
+
+def findings_text(summary: SliceSummary) -> str:
+    codes = sorted(summary.diseases, key=lambda c: (c == "NORMAL", c))
+    marks = ("?" if summary.low_confidence else "") + ("≠" if summary.disagreement else "")
+    return " ".join([*codes, marks]).strip()
+
+
+class CaseListPanel(QtWidgets.QWidget):
+    sliceChosen = QtCore.Signal(object)  # SliceKey
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.filters = FilterBar()
+        self.tree = QtWidgets.QTreeWidget()
+        self.tree.setHeaderLabels(["Case / slice", "Status", "Findings"])
+        self.tree.setUniformRowHeights(True)
+        self.tree.setMinimumWidth(300)
+        self.tree.header().setStretchLastSection(True)
+        self.counts = QtWidgets.QLabel()
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.filters)
+        layout.addWidget(self.tree, 1)
+        layout.addWidget(self.counts)
+        self._items: dict[SliceKey, QtWidgets.QTreeWidgetItem] = {}
+        self._cases: dict[str, QtWidgets.QTreeWidgetItem] = {}
+        self._summaries: dict[SliceKey, SliceSummary] = {}
+        self._filter = SliceFilter()
+        self._silent = False
+        self.tree.currentItemChanged.connect(self._on_current)
+        self.filters.filterChanged.connect(self.set_filter)
+
+    # -- content ----------------------------------------------------------------------------------------------------
+    def set_slices(self, keys: Sequence[SliceKey], summaries: Mapping[SliceKey, SliceSummary]) -> None:
+        self._silent = True
+        self.tree.clear()
+        self._items.clear()
+        self._cases.clear()
+        self._summaries = dict(summaries)
+        for key in keys:
+            case_item = self._cases.get(key[0])
+            if case_item is None:
+                case_item = QtWidgets.QTreeWidgetItem(self.tree, [key[0]])
+                self._cases[key[0]] = case_item
+            item = QtWidgets.QTreeWidgetItem(case_item, [key[1]])
+            item.setData(0, _KEY_ROLE, key)
+            self._items[key] = item
+            self._paint(key)
+        self.tree.expandAll()
+        self.tree.resizeColumnToContents(0)
+        self._silent = False
+        self._apply_filter()
+
+    def update_summaries(self, summaries: Mapping[SliceKey, SliceSummary]) -> None:
+        for key, summary in summaries.items():
+            if key in self._items:
+                self._summaries[key] = summary
+                self._paint(key)
+        self._apply_filter()
+
+    def summary(self, key: SliceKey) -> SliceSummary | None:
+        return self._summaries.get(key)
+
+    def _paint(self, key: SliceKey) -> None:
+        item, summary = self._items[key], self._summaries.get(key, SliceSummary())
+        item.setText(1, ("⚠ " if summary.problem else "") + summary.status.value)
+        item.setForeground(1, QtGui.QBrush(QtGui.QColor(PROBLEM_COLOUR if summary.problem
+                                                        else STATUS_COLOURS[summary.status])))
+        item.setText(2, findings_text(summary))
+        item.setToolTip(0, summary.problem or "")
+        item.setToolTip(1, summary.problem or summary.status.value)
+        item.setForeground(0, QtGui.QBrush(QtGui.QColor(PROBLEM_COLOUR)) if summary.problem else QtGui.QBrush())
+
+    # -- filtering and moving ---------------------------------------------------------------------------------------
+    def set_filter(self, slice_filter: SliceFilter) -> None:
+        self._filter = slice_filter
+        self._apply_filter()
+
+    def _apply_filter(self) -> None:
+        shown = 0
+        for key, item in self._items.items():
+            visible = self._filter.matches(key, self._summaries.get(key, SliceSummary()))
+            item.setHidden(not visible)
+            shown += visible
+        for case_item in self._cases.values():
+            children = [case_item.child(i) for i in range(case_item.childCount())]
+            case_item.setHidden(all(c.isHidden() for c in children))
+            done = sum(self._summaries.get(_key(c), SliceSummary()).status
+                       in (SliceStatus.REVIEWED, SliceStatus.CONSENSUS) for c in children)
+            case_item.setText(1, f"{done}/{len(children)} reviewed")
+        reviewed = sum(s.status in (SliceStatus.REVIEWED, SliceStatus.CONSENSUS) for s in self._summaries.values())
+        self.counts.setText(f"{shown} of {len(self._items)} slices shown · {reviewed} reviewed")
+
+    def visible_keys(self) -> list[SliceKey]:
+        return [key for key, item in self._items.items() if not item.isHidden()]
+
+    def neighbour(self, key: SliceKey | None, delta: int) -> SliceKey | None:
+        """The visible slice ``delta`` steps from ``key`` (clamped), or None when no slice is visible."""
+        visible = self.visible_keys()
+        if not visible:
+            return None
+        if key not in visible:
+            return visible[0] if delta >= 0 else visible[-1]
+        return visible[max(0, min(len(visible) - 1, visible.index(key) + delta))]
+
+    def select(self, key: SliceKey) -> None:
+        item = self._items.get(key)
+        if item is not None:
+            self._silent = True
+            self.tree.setCurrentItem(item)
+            self.tree.scrollToItem(item)
+            self._silent = False
+
+    def _on_current(self, current: QtWidgets.QTreeWidgetItem | None, previous) -> None:
+        if self._silent or current is None:
+            return
+        key = _key(current)
+        if key is None and current.childCount():  # a case: go to its first visible slice
+            key = next((_key(c) for c in (current.child(i) for i in range(current.childCount()))
+                        if not c.isHidden()), None)
+        if key is not None:
+            self.sliceChosen.emit(key)
+
+    def focus_search(self) -> None:
+        self.filters.search.setFocus()
+        self.filters.search.selectAll()

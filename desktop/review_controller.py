@@ -1,0 +1,344 @@
+"""The review workspace's behaviour: shows slices, turns mouse and keys into edits of the core session, and keeps
+the case list, the selected-box panel and the model panel up to date. Widgets only display; the session (core)
+holds the state, the undo history and the saving."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from PySide6 import QtCore
+
+from core.annotations.model import LEVELS, Box, Disease, SliceAnnotation, Vertebra
+from core.errors import VertebraReviewError
+from core.review.models import DEMO_BANNER
+from core.review.opening import OpenedReview
+from core.review.session import ReviewSession
+from core.review.summary import SliceKey, SliceSummary, scan_study
+from desktop.dialogs.messages import error_text
+from desktop.model_runner import ModelRunner
+from desktop.panels.case_list import CaseListPanel
+from desktop.panels.model_panel import OVERLAY_BOTH, OVERLAY_CONSENSUS, OVERLAY_MINE, OVERLAY_MODES, ModelPanel
+from desktop.panels.vertebra_panel import VertebraPanel
+from desktop.panels.window_panel import WindowLevelPanel
+from desktop.viewer.slice_view import SliceView
+from desktop.workers import run_in_background, run_job
+
+READ_ONLY_NOTICE = ("This study folder cannot be written ({why}). Your edits are kept in memory and in the "
+                    "recovery journal; use File › Export to save them elsewhere.")
+
+
+class ReviewController(QtCore.QObject):
+    sliceShown = QtCore.Signal(object)  # SliceKey
+    message = QtCore.Signal(str)  # for the status bar
+    problemChanged = QtCore.Signal(str)  # the current slice's problem, or ""
+    saveFailed = QtCore.Signal(str)
+    scanFinished = QtCore.Signal()
+
+    def __init__(self, view: SliceView, cases: CaseListPanel, inspector: VertebraPanel,
+                 window_panel: WindowLevelPanel, model_panel: ModelPanel, runner: ModelRunner,
+                 parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        self.view, self.cases, self.inspector = view, cases, inspector
+        self.window_panel, self.model_panel, self.runner = window_panel, model_panel, runner
+        self.session: ReviewSession | None = None
+        self.key: SliceKey | None = None
+        self.selected: int | None = None
+        self.overlay_mode = OVERLAY_BOTH
+        self.editable = False
+        self._mine: SliceAnnotation | None = None
+        self._edited_during_scan: set[SliceKey] = set()
+        self._scanning = False
+        self._connect()
+
+    def _connect(self) -> None:
+        self.cases.sliceChosen.connect(self.show)
+        self.view.sliceStepped.connect(self.step)
+        self.view.boxDrawn.connect(self.add_box)
+        self.view.boxSelected.connect(self.select)
+        self.view.boxEdited.connect(self.move_box)
+        self.view.selectionCleared.connect(lambda: self.select(None))
+        self.inspector.diseaseToggled.connect(self.toggle_disease)
+        self.inspector.normalChosen.connect(self.set_normal)
+        self.inspector.levelChosen.connect(self.set_level)
+        self.inspector.deleteRequested.connect(self.delete_box)
+        self.inspector.acceptRequested.connect(self.accept_model)
+        self.inspector.reviewedRequested.connect(self.reviewed_next)
+        self.model_panel.overlayChanged.connect(self.set_overlay)
+        self.model_panel.runSliceRequested.connect(self.run_model_on_slice)
+        self.model_panel.runCaseRequested.connect(self.run_model_on_case)
+        self.model_panel.cancelRequested.connect(self.runner.cancel)
+        self.runner.progressed.connect(self.model_panel.show_progress)
+        self.runner.finished.connect(self._on_model_finished)
+        self.runner.cancelled.connect(self._on_model_cancelled)
+        self.runner.runFailed.connect(lambda text: self.message.emit(f"The model run failed: {text}"))
+
+    # -- session ----------------------------------------------------------------------------------------------------
+    def set_session(self, opened: OpenedReview) -> None:
+        if self.session is not None:
+            self.session.changed.disconnect(self._on_changed)
+            self.session.save_failed.disconnect(self._on_save_failed)
+        session = self.session = opened.session
+        session.changed.connect(self._on_changed)
+        session.save_failed.connect(self._on_save_failed)
+        self.key, self.selected = None, None
+        self.cases.set_slices(session.keys, opened.summaries)
+        self.view.set_demo_banner(f"⚠ {DEMO_BANNER}" if opened.model.demo else None)
+        self._update_notice()
+        self.runner.attach(opened.model)
+        for key in session.unsaved():  # recovered edits
+            self._refresh_summary(key)
+        first = next(iter(self.cases.visible_keys()), None)
+        if first is not None:
+            self.show(first, fit=True)
+        self._start_scan()
+
+    def _start_scan(self) -> None:
+        session = self.session
+        self._scanning, self._edited_during_scan = True, set()
+        run_job(scan_study(session.study, session.reader, session.model_id),
+                on_result=lambda found: self._on_scanned(session, found),
+                on_error=lambda error: self.message.emit(f"Could not read every slice's files: {error_text(error)}"),
+                on_finished=self._scan_done)
+
+    def _scan_done(self) -> None:
+        self._scanning = False
+        self.scanFinished.emit()
+
+    def _on_scanned(self, session: ReviewSession, found: dict[SliceKey, SliceSummary]) -> None:
+        if session is not self.session:
+            return
+        for key in self._edited_during_scan:
+            found[key] = session.summary(key)
+        self.cases.update_summaries(found)
+
+    def _update_notice(self) -> None:
+        session = self.session
+        read_only = session is not None and session.read_only
+        self.view.set_notice(READ_ONLY_NOTICE.format(why=session.save_problem) if read_only else None)
+
+    # -- showing ----------------------------------------------------------------------------------------------------
+    def show(self, key: SliceKey, *, fit: bool = False) -> None:
+        session = self.session
+        if session is None or key not in session.position:
+            return
+        if key != self.key:
+            self.selected = None
+        self.key = key
+        self.cases.select(key)
+        problems = []
+        try:
+            image = session.image(key)
+        except VertebraReviewError as error:
+            self.view.clear()
+            self._show_problem(key, f"image not shown: {error_text(error)}")
+            self.inspector.show_vertebra(None, editable=False)
+            self.sliceShown.emit(key)
+            return
+        self.view.set_slice(image, self.window_panel.set_image(image), fit=fit)
+        try:
+            self._mine = session.editor(key).state
+        except VertebraReviewError as error:
+            self._mine = None
+            problems.append(f"your annotation cannot be edited: {error_text(error)}")
+        problems += self._draw_boxes()
+        self._show_problem(key, "; ".join(problems))
+        self._read_ahead(key)
+        self.sliceShown.emit(key)
+
+    def _draw_boxes(self) -> list[str]:
+        """Draw the boxes the overlay mode asks for; returns problems with the model's or consensus files."""
+        session, key, problems = self.session, self.key, []
+        others: tuple[Vertebra, ...] = ()
+        from_model = self.overlay_mode != OVERLAY_CONSENSUS
+        try:
+            if self.overlay_mode in (OVERLAY_BOTH, "model"):
+                result = session.model_result(key)
+                others = result.vertebrae if result is not None else ()
+            elif self.overlay_mode == OVERLAY_CONSENSUS:
+                result = session.consensus(key)
+                others = result.vertebrae if result is not None else ()
+        except VertebraReviewError as error:
+            problems.append(f"{'model result' if from_model else 'consensus'} not shown: {error_text(error)}")
+        show_mine = self.overlay_mode in (OVERLAY_BOTH, OVERLAY_MINE) and self._mine is not None
+        mine = self._mine.vertebrae if show_mine else ()
+        self.editable = show_mine
+        if self.selected is not None and self.selected >= len(mine):
+            self.selected = None
+        self.view.show_boxes(mine, others, selected=self.selected, editable=self.editable,
+                             others_from_model=from_model)
+        self._update_inspector()
+        return problems
+
+    def _update_inspector(self) -> None:
+        mine = self._mine.vertebrae if self._mine is not None else ()
+        vertebra = mine[self.selected] if self.selected is not None and self.editable else None
+        self.inspector.show_vertebra(vertebra, self.selected or 0, len(mine), editable=self.editable)
+        has_model = self.session is not None and self.session.model_id is not None
+        self.inspector.set_actions_enabled(accept=has_model and self._mine is not None,
+                                           review=self._mine is not None)
+
+    def _show_problem(self, key: SliceKey, problem: str) -> None:
+        if problem:
+            summary = self.cases.summary(key) or SliceSummary()
+            self.cases.update_summaries({key: replace(summary, problem=problem)})
+        self.problemChanged.emit(f"⚠ {key[0]}/{key[1]}: {problem}" if problem else "")
+
+    def _read_ahead(self, key: SliceKey) -> None:
+        following = self.cases.neighbour(key, 1)
+        if following is not None and following != key:
+            run_in_background(self._read_quietly, self.session, following)
+
+    @staticmethod
+    def _read_quietly(session: ReviewSession, key: SliceKey) -> None:
+        try:
+            session.image(key)
+        except VertebraReviewError:
+            pass
+
+    def redraw(self) -> None:
+        if self.session is not None and self.key is not None:
+            self._draw_boxes()
+
+    # -- navigation and selection -----------------------------------------------------------------------------------
+    def step(self, delta: int) -> None:
+        following = self.cases.neighbour(self.key, delta)
+        if following is not None and following != self.key:
+            self.show(following)
+
+    def select(self, index: int | None) -> None:
+        self.selected = index
+        self.redraw()
+
+    def select_step(self, delta: int) -> None:
+        count = len(self._mine.vertebrae) if self._mine is not None and self.editable else 0
+        if count:
+            self.select(0 if self.selected is None else (self.selected + delta) % count)
+
+    def set_overlay(self, mode: str) -> None:
+        self.overlay_mode = mode
+        self.model_panel.set_overlay(mode)
+        self.redraw()
+
+    def cycle_overlay(self) -> None:
+        self.set_overlay(OVERLAY_MODES[(OVERLAY_MODES.index(self.overlay_mode) + 1) % len(OVERLAY_MODES)])
+
+    # -- editing ----------------------------------------------------------------------------------------------------
+    def _edit(self, action: Callable[[ReviewSession, SliceKey], Any], *, needs_box: bool = False) -> Any:
+        if self.session is None or self.key is None or not self.editable:
+            self.message.emit("This slice cannot be edited here" + ("" if self.session else ": open a study first")
+                              + ("; show your boxes (M)" if self.session and self._mine is not None else ""))
+            return None
+        if needs_box and self.selected is None:
+            self.message.emit("Select a box first: click it, or press Tab")
+            return None
+        try:
+            return action(self.session, self.key)
+        except VertebraReviewError as error:
+            self.message.emit(error_text(error))
+            return None
+
+    def add_box(self, box: Box) -> None:
+        index = self._edit(lambda s, k: s.add_box(k, box))
+        if index is not None:
+            self.select(index)
+
+    def move_box(self, index: int, box: Box) -> None:
+        self._edit(lambda s, k: s.move_box(k, index, box))
+
+    def delete_box(self) -> None:
+        self._edit(lambda s, k: s.delete_box(k, self.selected), needs_box=True)
+
+    def toggle_disease(self, disease: Disease) -> None:
+        self._edit(lambda s, k: s.toggle_disease(k, self.selected, disease), needs_box=True)
+
+    def set_normal(self) -> None:
+        self._edit(lambda s, k: s.set_diseases(k, self.selected, ()), needs_box=True)
+
+    def set_level(self, level: str | None) -> None:
+        self._edit(lambda s, k: s.set_level(k, self.selected, level), needs_box=True)
+
+    def step_level(self, delta: int) -> None:
+        if self.selected is None or self._mine is None or self.selected >= len(self._mine.vertebrae):
+            self.message.emit("Select a box first: click it, or press Tab")
+            return
+        level = self._mine.vertebrae[self.selected].level
+        index = LEVELS.index(level) + delta if level else LEVELS.index("L1")
+        self.set_level(LEVELS[max(0, min(len(LEVELS) - 1, index))])
+
+    def accept_model(self) -> None:
+        if self._edit(lambda s, k: s.accept_model(k) or True):
+            self.message.emit("Accepted the model's result for this slice (Ctrl+Z undoes it)")
+
+    def reviewed_next(self) -> None:
+        done = self._edit(lambda s, k: s.mark_reviewed(k))
+        if done is None:
+            return
+        following = self.cases.neighbour(self.key, 1)
+        if following is not None and following != self.key:
+            self.show(following)
+            self.message.emit(f"{done.capitalize()}; now {following[0]}/{following[1]}")
+        else:
+            self.message.emit(f"{done.capitalize()}; that was the last slice in the list")
+
+    def undo(self) -> None:
+        if self.session is not None and self.key is not None and not self.session.undo(self.key):
+            self.message.emit("Nothing to undo on this slice")
+
+    def redo(self) -> None:
+        if self.session is not None and self.key is not None and not self.session.redo(self.key):
+            self.message.emit("Nothing to redo on this slice")
+
+    def _on_changed(self, key: SliceKey, state: SliceAnnotation) -> None:
+        if key == self.key:
+            self._mine = state
+            self._draw_boxes()
+        if self._scanning:
+            self._edited_during_scan.add(key)
+        self._refresh_summary(key)
+
+    def _refresh_summary(self, key: SliceKey) -> None:
+        self.cases.update_summaries({key: self.session.summary(key)})
+
+    def _on_save_failed(self, key: SliceKey, error: BaseException) -> None:
+        self._update_notice()
+        self.saveFailed.emit(error_text(error))
+
+    # -- the model --------------------------------------------------------------------------------------------------
+    def run_model_on_slice(self) -> None:
+        if self.key is not None:
+            self._run_model([self.key])
+
+    def run_model_on_case(self) -> None:
+        if self.key is not None:
+            self._run_model([k for k in self.session.keys if k[0] == self.key[0]])
+
+    def _run_model(self, keys: list[SliceKey]) -> None:
+        if self.runner.pipeline is None:
+            self.message.emit("No model is ready: " + self.model_panel.description.text())
+        elif self.runner.busy:
+            self.message.emit("The model is already running; wait for it or press Cancel")
+        else:
+            self.runner.run(self.session.study, keys)
+
+    def _model_wrote(self, keys: list[SliceKey]) -> None:
+        session = self.session
+        if session is None:
+            return
+        if session.model_id != self.runner.pipeline.model_id:
+            session.set_model(self.runner.pipeline.model_id)
+        session.forget_model_results(keys)
+        self.cases.update_summaries({key: session.summary(key) for key in keys})
+        if self.key in keys:
+            self.redraw()
+
+    def _on_model_finished(self, report: Any, keys: list[SliceKey]) -> None:
+        self._model_wrote(keys)
+        errors = getattr(report, "errors", [])
+        text = f"The model diagnosed {getattr(report, 'slices', len(keys))} slice(s)"
+        self.message.emit(text + (f"; {len(errors)} could not be read: {errors[0][1]}" if errors else ""))
+
+    def _on_model_cancelled(self, keys: list[SliceKey]) -> None:
+        self._model_wrote(keys)
+        self.message.emit("Model run cancelled; the slices it finished keep their results")

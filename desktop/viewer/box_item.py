@@ -1,0 +1,196 @@
+"""One vertebra box on the image: outline coloured by diagnosis, a label chip, and (when editable and selected)
+eight handles. Dragging inside moves the box, dragging a handle or an edge resizes it; the edit is reported once,
+when the mouse is released, and the view redraws only this item while dragging."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui
+
+from core.annotations.colours import colour_for
+from core.annotations.model import Vertebra
+from desktop.viewer.label_chip import LabelChip
+
+LOW_CONFIDENCE_COLOUR = "#F0E442"  # Okabe-Ito yellow: not used by any diagnosis
+HANDLE_PX = 7
+GRAB_PX = 6  # how close (screen pixels) to an edge or corner a press counts as grabbing it
+_LEFT = QtCore.Qt.MouseButton.LeftButton
+
+
+@dataclass(frozen=True)
+class BoxStyle:
+    """How a box is drawn: a reader's box is solid and editable, the model's is dashed and read-only."""
+
+    editable: bool = True
+    dashed: bool = False
+    width: float = 2.0
+
+
+MINE = BoxStyle()
+MODEL = BoxStyle(editable=False, dashed=True, width=1.5)
+READ_ONLY = BoxStyle(editable=False)
+
+
+def _zone(rect: QtCore.QRectF, point: QtCore.QPointF, grab: float) -> str:
+    """Which part of ``rect`` a press at ``point`` grabs: ``l``/``r``/``t``/``b`` edges, corners, or ``move``."""
+    zone = ""
+    if abs(point.y() - rect.top()) <= grab:
+        zone += "t"
+    elif abs(point.y() - rect.bottom()) <= grab:
+        zone += "b"
+    if abs(point.x() - rect.left()) <= grab:
+        zone += "l"
+    elif abs(point.x() - rect.right()) <= grab:
+        zone += "r"
+    return zone or "move"
+
+
+def dragged_rect(start: QtCore.QRectF, zone: str, delta: QtCore.QPointF) -> QtCore.QRectF:
+    """``start`` moved (zone ``move``) or with the grabbed edges shifted by ``delta``; always normalised."""
+    if zone == "move":
+        return start.translated(delta)
+    left, top, right, bottom = start.left(), start.top(), start.right(), start.bottom()
+    if "l" in zone:
+        left += delta.x()
+    if "r" in zone:
+        right += delta.x()
+    if "t" in zone:
+        top += delta.y()
+    if "b" in zone:
+        bottom += delta.y()
+    return QtCore.QRectF(QtCore.QPointF(left, top), QtCore.QPointF(right, bottom)).normalized()
+
+
+_CURSORS = {
+    "move": QtCore.Qt.CursorShape.SizeAllCursor,
+    "l": QtCore.Qt.CursorShape.SizeHorCursor,
+    "r": QtCore.Qt.CursorShape.SizeHorCursor,
+    "t": QtCore.Qt.CursorShape.SizeVerCursor,
+    "b": QtCore.Qt.CursorShape.SizeVerCursor,
+    "tl": QtCore.Qt.CursorShape.SizeFDiagCursor,
+    "br": QtCore.Qt.CursorShape.SizeFDiagCursor,
+    "tr": QtCore.Qt.CursorShape.SizeBDiagCursor,
+    "bl": QtCore.Qt.CursorShape.SizeBDiagCursor,
+}
+
+
+class VertebraBoxItem(pg.GraphicsObject):
+    """A box in image pixel coordinates (the item itself has no transform)."""
+
+    def __init__(self, on_select: Callable[[VertebraBoxItem], None],
+                 on_edit: Callable[[VertebraBoxItem, QtCore.QRectF, bool], None]) -> None:
+        super().__init__()
+        self.index = -1
+        self.style = MINE
+        self.selected = False
+        self.low_confidence = False
+        self._rect = QtCore.QRectF()
+        self._pen = QtGui.QPen()
+        self._pad = 0.0
+        self._drag: tuple[str, QtCore.QRectF] | None = None
+        self._on_select, self._on_edit = on_select, on_edit
+        self.chip = LabelChip(self)
+        self.setZValue(10)
+        self.setAcceptHoverEvents(True)
+
+    # -- content ----------------------------------------------------------------------------------------------------
+    def show_vertebra(self, index: int, vertebra: Vertebra, text: str, style: BoxStyle, *, low_confidence: bool,
+                      selected: bool) -> None:
+        self.index, self.style, self.low_confidence = index, style, low_confidence
+        self.selected = selected and style.editable
+        colour = QtGui.QColor(colour_for(vertebra.diseases))
+        self._pen = QtGui.QPen(colour, style.width + (1.5 if self.selected else 0.0))
+        self._pen.setCosmetic(True)
+        if style.dashed:
+            self._pen.setStyle(QtCore.Qt.PenStyle.DashLine)
+        self.chip.set_label(text, colour, hollow=style.dashed, warn=low_confidence)
+        box = vertebra.box
+        self.set_rect(QtCore.QRectF(box.x1, box.y1, box.width, box.height))
+        self.setZValue(12 if self.selected else (10 if style.editable else 9))
+        self.setVisible(True)
+
+    def rect(self) -> QtCore.QRectF:
+        return QtCore.QRectF(self._rect)
+
+    def set_rect(self, rect: QtCore.QRectF) -> None:
+        self.prepareGeometryChange()
+        self._rect = QtCore.QRectF(rect)
+        self.chip.setPos(rect.left(), rect.center().y())
+        self.update()
+
+    # -- drawing ----------------------------------------------------------------------------------------------------
+    def viewTransformChanged(self) -> None:
+        super().viewTransformChanged()
+        length = self.pixelLength(QtCore.QPointF(1, 0))
+        self.prepareGeometryChange()
+        self._pad = (HANDLE_PX + 2) * length if length else 0.0
+
+    def boundingRect(self) -> QtCore.QRectF:
+        return self._rect.adjusted(-self._pad, -self._pad, self._pad, self._pad)
+
+    def shape(self) -> QtGui.QPainterPath:
+        path = QtGui.QPainterPath()
+        grab = self._pad * GRAB_PX / (HANDLE_PX + 2) if self.style.editable else 0.0
+        path.addRect(self._rect.adjusted(-grab, -grab, grab, grab))
+        return path
+
+    def paint(self, painter: QtGui.QPainter, *args) -> None:
+        if self.low_confidence:
+            halo = QtGui.QPen(QtGui.QColor(LOW_CONFIDENCE_COLOUR), self.style.width + 4)
+            halo.setCosmetic(True)
+            halo.setStyle(QtCore.Qt.PenStyle.DotLine)
+            painter.setPen(halo)
+            painter.drawRect(self._rect)
+        painter.setPen(self._pen)
+        painter.setBrush(QtCore.Qt.BrushStyle.NoBrush)
+        painter.drawRect(self._rect)
+        if self.selected:
+            handle = QtGui.QPen(QtGui.QColor("white"), HANDLE_PX)
+            handle.setCosmetic(True)
+            handle.setCapStyle(QtCore.Qt.PenCapStyle.SquareCap)
+            painter.setPen(handle)
+            r = self._rect
+            xs, ys = (r.left(), r.center().x(), r.right()), (r.top(), r.center().y(), r.bottom())
+            painter.drawPoints([QtCore.QPointF(x, y) for x in xs for y in ys if (x, y) != (xs[1], ys[1])])
+
+    # -- mouse ------------------------------------------------------------------------------------------------------
+    def _grab(self) -> float:
+        return GRAB_PX * (self.pixelLength(QtCore.QPointF(1, 0)) or 1.0)
+
+    def hoverEvent(self, ev) -> None:
+        if not self.style.editable or ev.isExit():
+            self.unsetCursor()
+            return
+        ev.acceptDrags(_LEFT)
+        ev.acceptClicks(_LEFT)
+        zone = _zone(self._rect, ev.pos(), self._grab()) if self.selected else "move"
+        self.setCursor(_CURSORS[zone])
+
+    def mouseClickEvent(self, ev) -> None:
+        if self.style.editable and ev.button() == _LEFT:
+            ev.accept()
+            self._on_select(self)
+        else:
+            ev.ignore()
+
+    def mouseDragEvent(self, ev) -> None:
+        if not self.style.editable or ev.button() != _LEFT:
+            ev.ignore()
+            return
+        ev.accept()
+        if ev.isStart():
+            zone = _zone(self._rect, ev.buttonDownPos(), self._grab()) if self.selected else "move"
+            self._drag = (zone, QtCore.QRectF(self._rect))
+            if not self.selected:
+                self._on_select(self)
+        if self._drag is None:
+            return
+        zone, start = self._drag
+        rect = dragged_rect(start, zone, ev.pos() - ev.buttonDownPos())
+        self.set_rect(rect)
+        self._on_edit(self, rect, ev.isFinish())
+        if ev.isFinish():
+            self._drag = None
