@@ -71,3 +71,8 @@ class DeviceError(VertebraReviewError):
 
 class ReviewError(VertebraReviewError):
     """A review action is not possible here (nothing to accept, a slice that cannot be edited, …)."""
+
+
+class ConsensusError(VertebraReviewError):
+    """The readers' annotations cannot be compared or merged (unknown reader, image sizes that differ, a conflict
+    that needs an explicit choice, a finalised consensus that cannot be changed, …)."""
