@@ -121,7 +121,8 @@ def cohen_estimate(first: np.ndarray, second: np.ndarray, cases: np.ndarray, wei
                               "table": table.astype(int).tolist()}
     if first.size == 0 or not np.isfinite(_cohen_from_cells(*table.ravel())):
         return result
-    fitted = cohens_kappa(table, return_results=True)
+    with np.errstate(divide="ignore", invalid="ignore"):  # its z test divides by 0 when the null variance is 0
+        fitted = cohens_kappa(table, return_results=True)
     result["kappa"] = _r(fitted.kappa)
     result["ci95"] = [_r(fitted.kappa_low), _r(fitted.kappa_upp)]
     if weights.shape[1] >= 2:

@@ -54,7 +54,9 @@ def csv_text(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _fmt(value: Any) -> str:
-    return "–" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return f"{value + 0.0:.3f}".replace("-0.000", "0.000")
+    return "–" if value is None else str(value)
 
 
 def _ci(estimate: Mapping[str, Any], key: str = "ci95") -> str:
@@ -62,7 +64,7 @@ def _ci(estimate: Mapping[str, Any], key: str = "ci95") -> str:
     return "–" if not interval else f"{_fmt(interval[0])} to {_fmt(interval[1])}"
 
 
-def boxes_svg(group: VertebraGroup, readers: Sequence[str], size: int = 120) -> str:
+def boxes_svg(group: VertebraGroup, readers: Sequence[str], size: int = 72) -> str:
     """The readers' boxes of one group, each in its reader's colour and line style, around the group."""
     drawn = [(r, group.versions[r]) for r in readers if group.versions.get(r) is not None]
     xs = [c for _, v in drawn for c in (v.box.x1, v.box.x2)]
@@ -113,7 +115,9 @@ def _summary_section(check: ConsistencyCheck, stats: Mapping[str, Any], notes: S
         ("slices missing a reader's file", len({(c, s) for _, c, s in check.missing})),
         ("slices no reader has annotated", len(check.unread)),
     ]
-    body = table(["", ""], rows)
+    body = "<table><tbody>" + "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows
+    ) + "</tbody></table>"
     if notes:
         body += "".join(f'<p class="notice">{html.escape(n)}</p>' for n in notes)
     return "<h2>Summary</h2>" + body
@@ -189,6 +193,15 @@ def _disagreement_section(check: ConsistencyCheck, rows: Sequence[Mapping[str, A
     return "".join(out)
 
 
+def _progress_section(stats: Mapping[str, Any]) -> str:
+    progress = stats.get("reading_progress")
+    if not progress:
+        return ""
+    rows = [(reader, f"{p['cases_done']} / {p['cases']}", f"{p['annotated']} / {p['slices']}",
+             f"{p['reviewed']} / {p['slices']}") for reader, p in progress.items()]
+    return "<h2>Reading progress</h2>" + table(["reader", "cases done", "slices annotated", "slices reviewed"], rows)
+
+
 def _problems_section(check: ConsistencyCheck) -> str:
     items = [f"{reader} has no annotation for {case}/{slice_id}" for reader, case, slice_id in check.missing]
     items += [f"{path}: {why}" for path, why in check.skipped]
@@ -201,7 +214,8 @@ def _problems_section(check: ConsistencyCheck) -> str:
 
 def render_html(check: ConsistencyCheck, stats: Mapping[str, Any], rows: Sequence[Mapping[str, Any]],
                 inconsistencies: Sequence[Mapping[str, Any]], notes: Sequence[str] = (), title: str = "") -> str:
-    body = [_CSS, _summary_section(check, stats, notes), _problems_section(check), _kappa_section(stats),
+    body = [_CSS, _summary_section(check, stats, notes), _problems_section(check), _progress_section(stats),
+            _kappa_section(stats),
             _consensus_section(stats), _disagreement_section(check, rows, inconsistencies)]
     return html_page(title or "Reader consistency check", body)
 

@@ -127,7 +127,7 @@ class ConsensusSession:
         return cls(study, check, consulting=consulting, clock=clock)
 
     # -- reading ----------------------------------------------------------------------------------------------------
-    def keys(self) -> list[SliceKey]:
+    def slice_keys(self) -> list[SliceKey]:
         return list(self._states)
 
     def state(self, key: SliceKey) -> SliceState:
@@ -233,7 +233,7 @@ class ConsensusSession:
         Majorities and conflicts are left for an explicit choice. Returns how many were accepted."""
         accepted = 0
         at = timestamp(self.clock)
-        for key in list(keys) if keys is not None else self.keys():
+        for key in list(keys) if keys is not None else self.slice_keys():
             state = self.state(key)
             if state.record.locked:
                 continue
@@ -255,7 +255,7 @@ class ConsensusSession:
         nobody yet). Conflicts stay open; finalised and external consensus files are never touched."""
         report = ProposalReport()
         at = timestamp(self.clock)
-        for key in list(keys) if keys is not None else self.keys():
+        for key in list(keys) if keys is not None else self.slice_keys():
             state = self.state(key)
             if state.record.locked:
                 why = "finalised" if state.record.finalised else "made outside the consensus workflow"
@@ -340,8 +340,8 @@ class ConsensusSession:
     def _commit(self, state: SliceState, resolved: Mapping[int, Resolution], history: Sequence[Mapping[str, Any]],
                 *, record: ConsensusRecord | None = None) -> None:
         """Write the slice's consensus, then (only when the write succeeded) take it as the new state."""
-        at = timestamp(self.clock)
         base = record if record is not None else state.record
+        at = timestamp(self.clock) if state.stale else ""
         stale = [_superseded(r, at, "the readers' annotations changed since") for r in state.stale]
         record = base.with_changes(
             readers=state.match.readers,

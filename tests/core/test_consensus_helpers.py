@@ -81,7 +81,7 @@ def phantom_study(root: Path, *, cases: int = 2, slices: int = 2, seed: int = 1,
                   keep_consensus: bool = False, prevalence: dict | None = None) -> Study:
     """A phantom study with three simulated readers; its truth consensus is removed unless asked for."""
     options = SynthOptions(cases=cases, seed=seed, slices_per_case=slices, readers=3, disagreement=disagreement,
-                           **({"prevalence": prevalence} if prevalence else {}))
+                           **({"prevalence": {Disease(k): v for k, v in prevalence.items()}} if prevalence else {}))
     run(generate_study(root, options))
     if not keep_consensus:
         shutil.rmtree(root / "consensus")
