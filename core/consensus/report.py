@@ -22,13 +22,12 @@ from core.consensus.inconsistencies import (
     inconsistency_rows,
 )
 from core.consensus.matching import VertebraGroup
+from core.consensus.styles import reader_style
 from core.evaluation.html import html_page, table
 from core.fileio import atomic_write_json, atomic_write_text
 
 #: The HTML lists at most this many disagreements; the CSV has them all.
 HTML_ROWS = 400
-READER_STYLES = (("#000000", ""), ("#D55E00", "6 3"), ("#0072B2", "2 2"), ("#009E73", "8 3 2 3"),
-                 ("#CC79A7", "4 4"), ("#E69F00", "1 3"))
 _CSS = """<style>
 .status-conflict { color: #b00020; font-weight: 600; } .status-majority { color: #8a5a00; }
 .status-missing { color: #0b5394; } svg.boxes { background: #f7f7f7; border: 1px solid #ddd; }
@@ -74,26 +73,26 @@ def boxes_svg(group: VertebraGroup, readers: Sequence[str], size: int = 72) -> s
     span = max(max(xs) - min(xs), max(ys) - min(ys)) + 2 * pad
     parts = []
     for reader, vertebra in drawn:
-        colour, dash = READER_STYLES[readers.index(reader) % len(READER_STYLES)]
+        style = reader_style(readers, reader)
         b = vertebra.box
-        scale = span / size
+        width = span / size * 1.6
         parts.append(f'<rect x="{b.x1 - x0:.1f}" y="{b.y1 - y0:.1f}" width="{b.width:.1f}" height="{b.height:.1f}" '
-                     f'fill="none" stroke="{colour}" stroke-width="{scale * 1.6:.2f}" '
-                     f'stroke-dasharray="{_scaled_dash(dash, scale)}"><title>{html.escape(reader)}</title></rect>')
+                     f'fill="none" stroke="{style.colour}" stroke-width="{width:.2f}" '
+                     f'stroke-dasharray="{_dasharray(style.dash, width)}"><title>{html.escape(reader)}</title></rect>')
     return (f'<svg class="boxes" width="{size}" height="{size}" viewBox="0 0 {span:.1f} {span:.1f}" '
             f'xmlns="http://www.w3.org/2000/svg">{"".join(parts)}</svg>')
 
 
-def _scaled_dash(dash: str, scale: float) -> str:
-    return " ".join(f"{float(p) * scale:.2f}" for p in dash.split()) if dash else "none"
+def _dasharray(dash: tuple[float, ...], line_width: float) -> str:
+    return " ".join(f"{p * line_width:.2f}" for p in dash) if dash else "none"
 
 
 def _legend(readers: Sequence[str]) -> str:
     items = []
-    for i, reader in enumerate(readers):
-        colour, dash = READER_STYLES[i % len(READER_STYLES)]
-        line = (f'<svg width="34" height="10"><line x1="0" y1="5" x2="34" y2="5" stroke="{colour}" stroke-width="2" '
-                f'stroke-dasharray="{dash or "none"}"/></svg>')
+    for reader in readers:
+        style = reader_style(readers, reader)
+        line = (f'<svg width="34" height="10"><line x1="0" y1="5" x2="34" y2="5" stroke="{style.colour}" '
+                f'stroke-width="2" stroke-dasharray="{_dasharray(style.dash, 2.0)}"/></svg>')
         items.append(f"<span>{line} {html.escape(reader)}</span>")
     return f'<p class="legend">{"".join(items)}</p>'
 

@@ -84,3 +84,13 @@ def test_missing_files_are_listed_in_the_report(tmp_path):
 def test_csv_text_quotes_what_needs_quoting():
     text = csv_text(["a", "b"], [{"a": 'x, "y"', "b": 1, "ignored": 2}])
     assert text == 'a,b\n"x, ""y""",1\n'
+
+
+def test_each_reader_has_its_own_colour_and_line_style():
+    from core.consensus.styles import reader_style
+
+    readers = ["r1", "r2", "r3", "r4"]
+    styles = [reader_style(readers, r) for r in readers]
+    assert len({s.colour for s in styles}) == 4 and len({s.dash for s in styles}) == 4
+    assert reader_style(readers, "r2") == reader_style(["r1", "r2"], "r2")
+    assert all(len(s.dash) % 2 == 0 for s in styles)  # dash and gap pairs
