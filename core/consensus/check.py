@@ -60,6 +60,7 @@ class SliceMatch:
     groups: tuple[VertebraGroup, ...]
     annotations: Mapping[str, SliceAnnotation] = field(repr=False)
     consensus: SliceAnnotation | None = field(default=None, repr=False)
+    consensus_problem: str | None = None  # why the slice's consensus file could not be read
 
     @property
     def key(self) -> SliceKey:
@@ -129,8 +130,9 @@ def _check_sizes(study: Study, case: str, slice_id: str, files: Mapping[str, tup
 
 def load_slice(
     study: Study, case: str, slice_id: str, readers: Sequence[str], result: ConsistencyCheck
-) -> tuple[dict[str, SliceAnnotation], SliceAnnotation | None]:
-    """The readers' annotations of one slice (and the consensus), recording missing and unreadable files."""
+) -> tuple[dict[str, SliceAnnotation], SliceAnnotation | None, str | None]:
+    """The readers' annotations of one slice, the consensus, and why the consensus could not be read (if so);
+    missing and unreadable files are recorded in ``result``."""
     files: dict[str, tuple[Path, SliceAnnotation]] = {}
     no_file = []
     for reader in readers:
@@ -142,7 +144,7 @@ def load_slice(
             files[reader] = (path, read_labelme(path))
         except AnnotationFileError as exc:
             result.skipped.append((str(path), exc.message))
-    consensus = None
+    consensus = problem = None
     consensus_path = study.consensus_path(case, slice_id)
     if consensus_path.is_file():
         try:
@@ -150,11 +152,12 @@ def load_slice(
             files["consensus"] = (consensus_path, consensus)
         except AnnotationFileError as exc:
             result.skipped.append((str(consensus_path), exc.message))
+            problem = exc.message
     _check_sizes(study, case, slice_id, files)
     annotations = {r: files[r][1] for r in readers if r in files}
     if annotations:  # a slice nobody has read yet is "unread", not missing for each reader
         result.missing.extend((r, case, slice_id) for r in no_file)
-    return annotations, consensus
+    return annotations, consensus, problem
 
 
 def match_slice(
@@ -164,6 +167,7 @@ def match_slice(
     annotations: Mapping[str, SliceAnnotation],
     settings: MatchSettings,
     consensus: SliceAnnotation | None = None,
+    consensus_problem: str | None = None,
 ) -> SliceMatch:
     present = tuple(r for r in readers if r in annotations)
     first = annotations[present[0]]
@@ -177,6 +181,7 @@ def match_slice(
         tuple(groups),
         dict(annotations),
         consensus,
+        consensus_problem,
     )
 
 
@@ -192,10 +197,10 @@ def check_study(
     keys = study.all_slices()
     for number, (case, slice_id) in enumerate(keys):
         yield Progress("consistency check", number, len(keys), f"{case}/{slice_id}")
-        annotations, consensus = load_slice(study, case, slice_id, chosen, result)
+        annotations, consensus, problem = load_slice(study, case, slice_id, chosen, result)
         if not annotations:
             result.unread.append((case, slice_id))
             continue
-        result.slices.append(match_slice(case, slice_id, chosen, annotations, settings, consensus))
+        result.slices.append(match_slice(case, slice_id, chosen, annotations, settings, consensus, problem))
     yield Progress("consistency check", len(keys), len(keys), "done")
     return result

@@ -60,6 +60,7 @@ class SliceState:
     resolved: Mapping[int, Resolution]
     stale: tuple[Resolution, ...] = ()  # decisions made from versions the readers have since changed
     annotation: SliceAnnotation | None = field(default=None, repr=False)  # the consensus file as on disk
+    problem: str | None = None  # why the consensus file cannot be read: the slice is locked until it is fixed
 
     @property
     def key(self) -> SliceKey:
@@ -73,7 +74,13 @@ class SliceState:
 
 def slice_state(match: SliceMatch) -> SliceState:
     """Tie the stored decisions to the current groups by the versions they were made from."""
-    record = read_record(match.consensus, f"{match.case}/{match.slice_id}")
+    problem = match.consensus_problem
+    try:
+        record = read_record(match.consensus, f"{match.case}/{match.slice_id}")
+    except ConsensusError as exc:
+        problem = exc.message
+    if problem is not None:
+        return SliceState(match, ConsensusRecord(external=True), {}, (), match.consensus, problem)
     unused = list(match.groups)
     resolved: dict[int, Resolution] = {}
     stale = []
@@ -179,7 +186,9 @@ class ConsensusSession:
         for key, state in self._states.items():
             for group in state.match.groups:
                 resolution = state.resolved.get(group.index)
-                if state.record.external:
+                if state.problem is not None:
+                    text = "unreadable consensus"
+                elif state.record.external:
                     text = "external consensus"
                 elif resolution is None:
                     continue
@@ -258,7 +267,8 @@ class ConsensusSession:
         for key in list(keys) if keys is not None else self.slice_keys():
             state = self.state(key)
             if state.record.locked:
-                why = "finalised" if state.record.finalised else "made outside the consensus workflow"
+                why = ("finalised" if state.record.finalised else "unreadable" if state.problem
+                       else "made outside the consensus workflow")
                 report.skipped.append((key, why))
                 continue
             decided = dict(state.resolved)
@@ -297,6 +307,7 @@ class ConsensusSession:
         """Unlock a finalised slice, or start the workflow over an external consensus file (its content is kept
         in the history)."""
         state = self.state(key)
+        self._check_readable(state)
         at = timestamp(self.clock)
         if state.record.external and state.annotation is not None:
             entry = external_history(state.annotation, at, note or "reopened an external consensus file")
@@ -310,8 +321,15 @@ class ConsensusSession:
             self._commit(state, dict(state.resolved), [], record=record)
 
     # -- internals --------------------------------------------------------------------------------------------------
+    @staticmethod
+    def _check_readable(state: SliceState) -> None:
+        if state.problem is not None:
+            raise ConsensusError(f"the consensus file of {state.key[0]}/{state.key[1]} cannot be read "
+                                 f"({state.problem}); fix or remove it first")
+
     def _unlocked(self, key: SliceKey) -> SliceState:
         state = self.state(key)
+        self._check_readable(state)
         if state.record.finalised:
             raise ConsensusError(f"the consensus of {key[0]}/{key[1]} is finalised; reopen it to change it")
         if state.record.external:

@@ -261,3 +261,20 @@ def test_the_session_on_phantom_readers_reaches_a_full_consensus(tmp_path):
     assert session.summary()["finalised"] == 4 and session.summary()["open"] == 0
     check = run(check_study(study))
     assert all(item.consensus is not None and item.consensus.reviewed for item in check.slices)
+
+
+@pytest.mark.parametrize("content", ["{not json", json.dumps({"version": "5.0.1", "shapes": [], "imageWidth": 200,
+                                                              "imageHeight": 400, "consensus": {"format": 99}})])
+def test_an_unreadable_consensus_file_is_never_overwritten(study, content):
+    path = study.consensus_path(*KEY)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content)
+    session = open_session(study)
+    assert session.state(KEY).problem
+    assert session.propose().skipped == [(KEY, "unreadable")]
+    assert session.accept_unanimous() == 0
+    for action in (lambda: session.take_majority(GroupRef(*KEY, 2)), lambda: session.reopen(KEY)):
+        with pytest.raises(ConsensusError, match="cannot be read"):
+            action()
+    assert path.read_text() == content
+    assert set(session.decision_labels().values()) == {"unreadable consensus"}
