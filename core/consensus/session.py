@@ -180,6 +180,18 @@ class ConsensusSession:
             "open": len(disagreements) - decided,
         }
 
+    def current_check(self) -> ConsistencyCheck:
+        """The check with each slice's consensus as it is now (after the decisions of this session)."""
+        slices = [replace(s.match, consensus=s.annotation) for s in self._states.values()]
+        return replace(self.check, slices=slices)
+
+    def statistics(self, **options: Any) -> dict[str, Any]:
+        """The agreement statistics, each reader against the consensus as it is now (see
+        :func:`core.consensus.agreement.agreement_statistics` for ``options``)."""
+        from core.consensus.agreement import agreement_statistics
+
+        return agreement_statistics(self.current_check(), **options)
+
     def decision_labels(self) -> dict[tuple[str, str, int], str]:
         """(case, slice, vertebra) → how it was decided, for reports (``reader r2``, ``proposed (majority)``, …)."""
         labels: dict[tuple[str, str, int], str] = {}

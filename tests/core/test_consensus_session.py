@@ -278,3 +278,17 @@ def test_an_unreadable_consensus_file_is_never_overwritten(study, content):
             action()
     assert path.read_text() == content
     assert set(session.decision_labels().values()) == {"unreadable consensus"}
+
+
+def test_statistics_follow_the_consensus_the_session_writes(study):
+    session = open_session(study)
+    assert session.statistics(bootstrap=0)["reader_vs_consensus"]["slices_with_consensus"] == 0
+    session.accept_unanimous()
+    for ref in session.disagreements():
+        session.take_reader(ref, "r3")
+    stats = session.statistics(bootstrap=0)
+    versus = stats["reader_vs_consensus"]
+    assert versus["slices_with_consensus"] == 1
+    assert versus["readers"]["r3"]["OVCF"]["sensitivity"]["value"] is None  # r3 called no OVCF, nor did we
+    assert versus["readers"]["r1"]["OVCF"]["fp"] == 2 and versus["readers"]["r3"]["KD"]["tp"] == 1
+    assert session.check.slices[0].consensus is None  # the check itself is what was read at the start
