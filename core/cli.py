@@ -33,6 +33,7 @@ class ProgressBar:
         self.stream = stream if stream is not None else sys.stderr
         self.width = width
         self.active = self.stream.isatty()
+        self.silent = os.environ.get("RANK", "0") != "0"  # under torchrun only rank 0 reports progress
         self._stage: tuple[str, int] | None = None
         self._started = time.monotonic()
         self._logged_tenth = -1
@@ -45,7 +46,7 @@ class ProgressBar:
         return f"{left / 60:4.1f} min left" if left >= 90 else f"{left:4.0f} s left"
 
     def __call__(self, event: Progress) -> None:
-        if not event.total:
+        if not event.total or self.silent:
             return
         if self._stage != (event.stage, event.total) or event.step < 1:
             self._stage = (event.stage, event.total)
@@ -267,12 +268,13 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--workers", type=int, default=0, help="processes to render with (default: one per CPU)")
     synth.set_defaults(func=cmd_synth)
 
-    from core.cli_commands import consensus, demo, detection, diagnosis
+    from core.cli_commands import consensus, demo, detection, diagnosis, retrain
 
     groups = detection.register(commands)
     diagnosis.register(commands, **groups)
     consensus.register(commands)
     demo.register(commands)
+    retrain.register(commands)
 
     gui = commands.add_parser("gui", help="open the desktop app")
     gui.add_argument("path", nargs="?", type=Path, help="a study, DICOM folder, NIfTI or image to open")

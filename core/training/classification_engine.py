@@ -35,6 +35,7 @@ from core.models.package import write_package
 from core.models.registry import DEMO_NOTICE
 from core.models.weights import find_imagenet
 from core.progress import Progress, ProgressGenerator
+from core.training import distributed
 from core.training.checkpoints import load_checkpoint, save_checkpoint
 from core.training.classification_data import (
     Augmentation,
@@ -198,17 +199,11 @@ def train_classifier(
     *,
     detector: str | Path | None = None,
     validation: Sequence[str | Path] = (),
-    model_id: str | None = None,
-    parent: str | None = None,
-    resume: bool = False,
-    demo: bool = False,
-    initial_state: dict[str, torch.Tensor] | None = None,
+    **options: Any,
 ) -> ProgressGenerator[TrainedClassifier]:
-    """Train on the annotated vertebrae of ``studies``; publish the best epoch as ``models_dir/<model_id>``.
-
-    ``initial_state`` fine-tunes from earlier weights (a retrain) instead of ImageNet or random weights."""
+    """Train on the annotated vertebrae of ``studies`` (validation: ``validation`` studies, or held-out cases);
+    publish the best epoch as ``models_dir/<model_id>``. ``options`` are those of :func:`train_classifier_on`."""
     settings = settings or PRESETS["paper"]
-    started = time.perf_counter()
     studies = [Path(s) for s in studies]
     records = collect_records(studies, settings.source)
     if validation:
@@ -218,28 +213,55 @@ def train_classifier(
     if settings.normals == "detector":
         yield from _add_detector_normals(train, Path(detector) if detector else None, settings.device)
         yield from _add_detector_normals(val, Path(detector) if detector else None, settings.device)
-    samples = box_samples(train)
-    if not samples:
+    if not box_samples(train):
         raise TrainingError(f"no annotated vertebrae to train on in {', '.join(map(str, studies))}")
-    val = val or train[:50]
-    config = settings.architecture()
-    compute = training_compute(settings.device, settings.precision)
+    return (yield from train_classifier_on(train, val, models_dir, settings, studies=studies, **options))
+
+
+def _model(config: ClassifierConfig, settings: ClassifierTraining, compute: Compute,
+           initial_state: dict[str, torch.Tensor] | None) -> torch.nn.Module:
     torch.manual_seed(settings.seed)
     model = build_classifier(config, Path(settings.imagenet) if settings.imagenet else None,
                              use_imagenet=initial_state is None)
     if initial_state is not None:
         model.load_state_dict(initial_state)
     model = model.to(compute.device)
-    if compute.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    return model.to(memory_format=torch.channels_last) if compute.channels_last else model
+
+
+def train_classifier_on(
+    train: Sequence[SliceRecord],
+    val: Sequence[SliceRecord],
+    models_dir: str | Path,
+    settings: ClassifierTraining,
+    *,
+    model_id: str | None = None,
+    parent: str | None = None,
+    resume: bool = False,
+    demo: bool = False,
+    architecture: ClassifierConfig | None = None,
+    initial_state: dict[str, torch.Tensor] | None = None,
+    studies: Sequence[Path] = (),
+) -> ProgressGenerator[TrainedClassifier]:
+    """Train on ``train`` records, validate on ``val``. ``architecture`` and ``initial_state`` fine-tune an existing
+    model (a retrain) instead of starting from ImageNet or random weights."""
+    started = time.perf_counter()
+    samples = box_samples(train)
+    if not samples:
+        raise TrainingError("no annotated vertebrae to train on")
+    val = list(val) or list(train[:50])
+    config = architecture or settings.architecture()
+    compute = training_compute(settings.device, settings.precision)
+    distributed.start(compute.device)
+    compute = replace(compute, device=distributed.local_device(compute.device))
+    model = _model(config, settings, compute, initial_state)
     cache = SliceCache(config.window)
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=settings.lr,
                                 momentum=settings.momentum, weight_decay=settings.weight_decay)
-    steps = len(_epoch_batches(samples, settings, 0))
-    scheduler = _scheduler(optimizer, settings, steps)
+    scheduler = _scheduler(optimizer, settings, len(distributed.shard(_epoch_batches(samples, settings, 0))))
     scaler = torch.amp.GradScaler("cuda", enabled=compute.kind == "cuda" and compute.autocast_dtype is not None)
     models_dir = Path(models_dir)
-    model_id = model_id or f"classifier-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}"
+    model_id = model_id or distributed.share(f"classifier-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}")
     work = models_dir / ".training" / model_id
     first_epoch, history, best, best_state, best_probabilities = 0, [], None, None, None
     checkpoint = load_checkpoint(work) if resume else None
@@ -252,14 +274,17 @@ def train_classifier(
         best_state, best_probabilities = checkpoint["best_state"], checkpoint["best_probabilities"].numpy()
         log.info("resuming %s after epoch %d", model_id, first_epoch)
     truth = _truth(val)
-    log.info("training %s on %s: %d boxes on %d slices, %d validation boxes", model_id, compute.describe(),
-             len(samples), len(train), len(truth))
-    geometry = config.patch
+    log.info("training %s on %s: %d boxes on %d slices, %d validation boxes%s", model_id, compute.describe(),
+             len(samples), len(train), len(truth),
+             f", {distributed.size()} processes" if distributed.active() else "")
+    trained = distributed.wrap(model, compute.device)
     for epoch in range(first_epoch, settings.epochs):
-        batches = _epoch_batches(samples, settings, epoch)
-        yield from _train_epoch(model, batches, train, cache, optimizer, scheduler, scaler, compute, settings,
-                                geometry, epoch)
-        probabilities = predict_records(VertebraClassifier(model, config, compute), val, cache)
+        batches = distributed.shard(_epoch_batches(samples, settings, epoch))
+        yield from _train_epoch(trained, batches, train, cache, optimizer, scheduler, scaler, compute, settings,
+                                config.patch, epoch)
+        probabilities = distributed.share(predict_records(VertebraClassifier(model, config, compute), val, cache)
+                                          if distributed.is_main() else None)
+        model.train()
         score = _score(truth, probabilities)
         loss = float(torch.nn.functional.binary_cross_entropy(
             torch.from_numpy(probabilities).clamp(1e-6, 1 - 1e-6), torch.from_numpy(truth).float()))
@@ -268,12 +293,13 @@ def train_classifier(
             best = history[-1]
             best_state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
             best_probabilities = probabilities
-        save_checkpoint(work, {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict(), "epoch": epoch + 1, "history": history, "best": best,
-            "best_state": best_state, "best_probabilities": torch.from_numpy(np.asarray(best_probabilities)),
-            "settings": asdict(settings),
-        })
+        if distributed.is_main():
+            save_checkpoint(work, {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "epoch": epoch + 1,
+                "history": history, "best": best, "best_state": best_state,
+                "best_probabilities": torch.from_numpy(np.asarray(best_probabilities)), "settings": asdict(settings),
+            })
         yield Progress("validate", epoch + 1, settings.epochs,
                        f"epoch {epoch + 1}: mean AUC {score:.3f}, loss {loss:.3f}", history[-1])
     assert best is not None and best_state is not None and best_probabilities is not None
@@ -281,18 +307,27 @@ def train_classifier(
     metrics = classification_metrics(truth, best_probabilities, calls_from(best_probabilities, thresholds))
     config = config.with_thresholds(thresholds)
     seconds = time.perf_counter() - started
-    package = write_package(
-        models_dir / model_id, kind="classifier", state=best_state, architecture=config.to_json(),
-        classes=list(CLASS_CODES), input_spec={"canvas": config.patch.canvas, "size": config.patch.size,
-                                               "window": config.window, "channels": 3},
-        training={"settings": asdict(settings), "studies": [str(s) for s in studies], "slices": len(train),
-                  "boxes": len(samples), "validation_slices": len(val), "validation_boxes": len(truth),
-                  "epochs": settings.epochs, "best_epoch": best["epoch"], "history": history,
-                  "seconds": round(seconds, 1), "device": compute.describe(),
-                  "threshold_rule": "per class, the highest threshold with the best F1 on the validation split"},
-        metrics={"validation": {k: v for k, v in metrics.items() if k != "per_class"} | {
-            "per_class": {c: {k: v for k, v in m.items() if k != "roc"} for c, m in metrics["per_class"].items()}}},
-        parent=parent, demo=demo, notes=DEMO_NOTICE if demo else "", half=demo,
-    )
-    shutil.rmtree(work, ignore_errors=True)
+    package = models_dir / model_id
+    if distributed.is_main():
+        write_package(
+            package, kind="classifier", state=best_state, architecture=config.to_json(),
+            classes=list(CLASS_CODES), input_spec={"canvas": config.patch.canvas, "size": config.patch.size,
+                                                   "window": config.window, "channels": 3},
+            training={"settings": asdict(settings), "studies": [str(s) for s in studies], "slices": len(train),
+                      "boxes": len(samples), "validation_slices": len(val), "validation_boxes": len(truth),
+                      "epochs": settings.epochs, "best_epoch": best["epoch"], "history": history,
+                      "seconds": round(seconds, 1), "device": compute.describe(), "processes": distributed.size(),
+                      "fine_tuned": initial_state is not None,
+                      "threshold_rule": "per class, the highest threshold with the best F1 on the validation split"},
+            metrics={"validation": _stored_metrics(metrics)}, parent=parent, demo=demo,
+            notes=DEMO_NOTICE if demo else "", half=demo,
+        )
+        shutil.rmtree(work, ignore_errors=True)
+    distributed.barrier()
     return TrainedClassifier(package, best["epoch"], metrics, thresholds, history, seconds)
+
+
+def _stored_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The validation metrics without the ROC curves (kept out of the manifest)."""
+    per_class = {c: {k: v for k, v in m.items() if k != "roc"} for c, m in metrics["per_class"].items()}
+    return {k: v for k, v in metrics.items() if k != "per_class"} | {"per_class": per_class}

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, DistributedSampler
 
 from core.errors import TrainingError
 from core.evaluation.detection import ImageDetections, detection_metrics
@@ -35,8 +35,9 @@ from core.models.package import write_package
 from core.models.registry import DEMO_NOTICE
 from core.models.weights import find_imagenet
 from core.progress import Progress, ProgressGenerator
+from core.training import distributed
 from core.training.checkpoints import load_checkpoint, save_checkpoint
-from core.training.datasets import DetectionDataset, collate, collect_records, split_by_case
+from core.training.datasets import DetectionDataset, SliceRecord, collate, collect_records, split_by_case
 from core.training.transforms import InputGeometry
 
 log = logging.getLogger(__name__)
@@ -146,20 +147,44 @@ def _train_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch.op
                        {"loss": value, "lr": optimizer.param_groups[0]["lr"], "epoch": epoch + 1})
 
 
+def _optimizer(model: torch.nn.Module, settings: DetectorTraining, steps: int) -> tuple[Any, Any]:
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(params, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay)
+    warmup = max(1, min(settings.warmup_steps, steps * settings.epochs))
+    drops = [max(1, e * steps - warmup) for e in settings.lr_drop_epochs]
+    scheduler = torch.optim.lr_scheduler.SequentialLR(
+        optimizer,
+        [torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1e-3, total_iters=warmup),
+         torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=drops, gamma=0.1)],
+        milestones=[warmup],
+    )
+    return optimizer, scheduler
+
+
+def _loader(dataset: DetectionDataset, settings: DetectorTraining, epoch: int) -> DataLoader:
+    """This epoch's batches (this rank's share of them when training on several processes)."""
+    torch.manual_seed(settings.seed * 1000 + epoch + 7919 * distributed.rank())  # this epoch's augmentation
+    if distributed.active():
+        sampler = DistributedSampler(dataset, shuffle=True, seed=settings.seed, drop_last=True)
+        sampler.set_epoch(epoch)
+        return DataLoader(dataset, batch_size=settings.batch_size, sampler=sampler, collate_fn=collate,
+                          num_workers=settings.workers)
+    shuffle = torch.Generator().manual_seed(settings.seed + epoch)
+    return DataLoader(dataset, batch_size=settings.batch_size, shuffle=True, collate_fn=collate,
+                      num_workers=settings.workers, generator=shuffle)
+
+
 def train_detector(
     studies: Sequence[str | Path],
     models_dir: str | Path,
     settings: DetectorTraining | None = None,
     *,
     validation: Sequence[str | Path] = (),
-    model_id: str | None = None,
-    parent: str | None = None,
-    resume: bool = False,
-    demo: bool = False,
+    **options: Any,
 ) -> ProgressGenerator[TrainedModel]:
-    """Train on the annotated slices of ``studies``; publish the best epoch as ``models_dir/<model_id>``."""
+    """Train on the annotated slices of ``studies`` (validation: ``validation`` studies, or held-out cases); publish
+    the best epoch as ``models_dir/<model_id>``. ``options`` are those of :func:`train_detector_on`."""
     settings = settings or PRESETS["paper"]
-    started = time.perf_counter()
     studies = [Path(s) for s in studies]
     records = collect_records(studies, settings.source)
     if validation:
@@ -170,29 +195,45 @@ def train_detector(
         train = train[: settings.max_slices]
     if not train:
         raise TrainingError(f"no annotated slices to train on in {', '.join(map(str, studies))}")
-    config = settings.architecture()
+    return (yield from train_detector_on(train, val, models_dir, settings, studies=studies, **options))
+
+
+def train_detector_on(
+    train: Sequence[SliceRecord],
+    val: Sequence[SliceRecord],
+    models_dir: str | Path,
+    settings: DetectorTraining,
+    *,
+    model_id: str | None = None,
+    parent: str | None = None,
+    resume: bool = False,
+    demo: bool = False,
+    architecture: DetectorConfig | None = None,
+    initial_state: dict[str, torch.Tensor] | None = None,
+    studies: Sequence[Path] = (),
+) -> ProgressGenerator[TrainedModel]:
+    """Train on ``train`` records, validate on ``val``. ``architecture`` and ``initial_state`` fine-tune an existing
+    model (a retrain) instead of starting from ImageNet or random weights."""
+    started = time.perf_counter()
+    config = architecture or settings.architecture()
     geometry = config.geometry
     train_set = DetectionDataset(train, geometry, settings.augment, config.window)
     val_set = DetectionDataset(val or train[:50], geometry, "none", config.window)
     compute = training_compute(settings.device, settings.precision)
+    distributed.start(compute.device)
+    compute = replace(compute, device=distributed.local_device(compute.device))
     torch.manual_seed(settings.seed)
-    model = build_detector(config, Path(settings.imagenet) if settings.imagenet else None).to(compute.device)
+    model = build_detector(config, Path(settings.imagenet) if settings.imagenet else None,
+                           use_imagenet=initial_state is None)
+    if initial_state is not None:
+        model.load_state_dict(initial_state)
+    model = model.to(compute.device)
     if compute.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(params, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay)
-    steps = math.ceil(len(train_set) / settings.batch_size)
-    warmup = max(1, min(settings.warmup_steps, steps * settings.epochs))
-    drops = [max(1, e * steps - warmup) for e in settings.lr_drop_epochs]
-    scheduler = torch.optim.lr_scheduler.SequentialLR(
-        optimizer,
-        [torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1e-3, total_iters=warmup),
-         torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=drops, gamma=0.1)],
-        milestones=[warmup],
-    )
+    optimizer, scheduler = _optimizer(model, settings, len(_loader(train_set, settings, 0)))
     scaler = torch.amp.GradScaler("cuda", enabled=compute.kind == "cuda" and compute.autocast_dtype is not None)
     models_dir = Path(models_dir)
-    model_id = model_id or f"detector-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}"
+    model_id = model_id or distributed.share(f"detector-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}")
     work = models_dir / ".training" / model_id
     first_epoch, history, best = 0, [], None
     best_state: dict[str, torch.Tensor] | None = None
@@ -205,56 +246,48 @@ def train_detector(
         first_epoch, history, best = checkpoint["epoch"], checkpoint["history"], checkpoint["best"]
         best_state = checkpoint.get("best_state")
         log.info("resuming %s after epoch %d", model_id, first_epoch)
-    log.info("training %s on %s: %d training, %d validation slices", model_id, compute.describe(), len(train), len(val))
+    log.info("training %s on %s: %d training, %d validation slices%s", model_id, compute.describe(), len(train),
+             len(val), f", {distributed.size()} processes" if distributed.active() else "")
+    trained = distributed.wrap(model, compute.device)
     for epoch in range(first_epoch, settings.epochs):
-        torch.manual_seed(settings.seed * 1000 + epoch)  # the shuffle and the augmentation of this epoch
-        shuffle = torch.Generator().manual_seed(settings.seed + epoch)
-        loader = DataLoader(train_set, batch_size=settings.batch_size, shuffle=True, collate_fn=collate,
-                            num_workers=settings.workers, generator=shuffle)
-        yield from _train_epoch(model, loader, optimizer, scheduler, scaler, compute, settings, epoch)
-        metrics = _validate(model, val_set, compute, settings.batch_size, config)
+        yield from _train_epoch(trained, _loader(train_set, settings, epoch), optimizer, scheduler, scaler, compute,
+                                settings, epoch)
+        metrics = distributed.share(_validate(model, val_set, compute, settings.batch_size, config)
+                                    if distributed.is_main() else None)
         metrics["epoch"] = epoch + 1
         history.append(metrics)
         if best is None or metrics["ap50"] > best["ap50"]:
             best = metrics
             best_state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
-        save_checkpoint(work, {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict(), "epoch": epoch + 1, "history": history, "best": best,
-            "best_state": best_state, "settings": asdict(settings),
-        })
+        if distributed.is_main():
+            save_checkpoint(work, {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(), "epoch": epoch + 1, "history": history, "best": best,
+                "best_state": best_state, "settings": asdict(settings),
+            })
         yield Progress("validate", epoch + 1, settings.epochs,
                        f"epoch {epoch + 1}: AP50 {metrics['ap50']:.3f}, FP {metrics['fp_rate']:.1%}, "
                        f"FN {metrics['fn_rate']:.1%}", {k: v for k, v in metrics.items() if isinstance(v, float)})
     assert best is not None and best_state is not None
     seconds = time.perf_counter() - started
-    config = replace(config, sacrum=fit_sacrum_model([(r.boxes, r.levels) for r in train]))
-    package = write_package(
-        models_dir / model_id,
-        kind="detector",
-        state=best_state,
-        architecture=config.to_json(),
-        classes=list(CLASSES),
-        input_spec={**geometry.to_json(), "window": config.window, "channels": 3},
-        training={
-            "settings": asdict(settings),
-            "studies": [str(s) for s in studies],
-            "slices": len(train),
-            "validation_slices": len(val),
-            "validation": "held-out cases" if val else "training slices (no held-out cases)",
-            "epochs": settings.epochs,
-            "best_epoch": best["epoch"],
-            "history": history,
-            "seconds": round(seconds, 1),
-            "device": compute.describe(),
-        },
-        metrics={"validation": best},
-        parent=parent,
-        demo=demo,
-        notes=DEMO_NOTICE if demo else "",
-        half=demo,
-    )
-    shutil.rmtree(work, ignore_errors=True)
+    config = replace(config, sacrum=fit_sacrum_model([(r.boxes, r.levels) for r in train]) or config.sacrum)
+    package = models_dir / model_id
+    if distributed.is_main():
+        write_package(
+            package, kind="detector", state=best_state, architecture=config.to_json(), classes=list(CLASSES),
+            input_spec={**geometry.to_json(), "window": config.window, "channels": 3},
+            training={
+                "settings": asdict(settings), "studies": [str(s) for s in studies], "slices": len(train),
+                "validation_slices": len(val),
+                "validation": "held-out cases" if val else "training slices (no held-out cases)",
+                "epochs": settings.epochs, "best_epoch": best["epoch"], "history": history,
+                "seconds": round(seconds, 1), "device": compute.describe(), "processes": distributed.size(),
+                "fine_tuned": initial_state is not None,
+            },
+            metrics={"validation": best}, parent=parent, demo=demo, notes=DEMO_NOTICE if demo else "", half=demo,
+        )
+        shutil.rmtree(work, ignore_errors=True)
+    distributed.barrier()
     return TrainedModel(package, best["epoch"], best, history, seconds)
 
 
