@@ -300,6 +300,7 @@ class MainWindow(QtWidgets.QMainWindow):
             event.ignore()
             return
         self.runner.cancel()
+        self.controller.stop_scan()
         self._release_lock()
         self.preferences.overlay = self.controller.overlay_mode
         self._remember()

@@ -50,6 +50,8 @@ class ReviewController(QtCore.QObject):
         self._mine: SliceAnnotation | None = None
         self._edited_during_scan: set[SliceKey] = set()
         self._scanning = False
+        self._scan_worker = None
+        self._scan_generation = 0
         self._connect()
 
     def _connect(self) -> None:
@@ -76,6 +78,7 @@ class ReviewController(QtCore.QObject):
 
     # -- session ----------------------------------------------------------------------------------------------------
     def set_session(self, opened: OpenedReview) -> None:
+        self.stop_scan()
         if self.session is not None:
             self.session.changed.disconnect(self._on_changed)
             self.session.save_failed.disconnect(self._on_save_failed)
@@ -97,14 +100,22 @@ class ReviewController(QtCore.QObject):
     def _start_scan(self) -> None:
         session = self.session
         self._scanning, self._edited_during_scan = True, set()
-        run_job(scan_study(session.study, session.reader, session.model_id),
+        self._scan_generation += 1
+        generation = self._scan_generation
+        self._scan_worker = run_job(scan_study(session.study, session.reader, session.model_id),
                 on_result=lambda found: self._on_scanned(session, found),
                 on_error=lambda error: self.message.emit(f"Could not read every slice's files: {error_text(error)}"),
-                on_finished=self._scan_done)
+                on_finished=lambda: self._scan_done(generation))
 
-    def _scan_done(self) -> None:
-        self._scanning = False
-        self.scanFinished.emit()
+    def _scan_done(self, generation: int) -> None:
+        if generation == self._scan_generation:
+            self._scanning, self._scan_worker = False, None
+            self.scanFinished.emit()
+
+    def stop_scan(self) -> None:
+        """Stop reading the slices' files (a new study, or the window closes)."""
+        if self._scan_worker is not None:
+            self._scan_worker.quit()
 
     def _on_scanned(self, session: ReviewSession, found: dict[SliceKey, SliceSummary]) -> None:
         if session is not self.session:
@@ -188,14 +199,7 @@ class ReviewController(QtCore.QObject):
     def _read_ahead(self, key: SliceKey) -> None:
         following = self.cases.neighbour(key, 1)
         if following is not None and following != key:
-            run_in_background(self._read_quietly, self.session, following)
-
-    @staticmethod
-    def _read_quietly(session: ReviewSession, key: SliceKey) -> None:
-        try:
-            session.image(key)
-        except VertebraReviewError:
-            pass
+            run_in_background(self.session.read_ahead, following)
 
     def redraw(self) -> None:
         if self.session is not None and self.key is not None:

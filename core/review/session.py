@@ -73,6 +73,7 @@ class ReviewSession:
         self._images: OrderedDict[SliceKey, SliceImage] = OrderedDict()
         self._images_lock = threading.Lock()
         self._model_cache: dict[SliceKey, SliceAnnotation | None] = {}
+        self._read_ahead: dict[SliceKey, SliceAnnotation | VertebraReviewError | None] = {}
 
     # -- reading ----------------------------------------------------------------------------------------------------
     def image(self, key: SliceKey) -> SliceImage:
@@ -98,10 +99,28 @@ class ReviewSession:
         if key in self._editors:
             return self._editors[key]
         size = self.image_size(key)
-        state = self.study.load_annotation(*key, reader=self.reader, image_size=size)
+        state = self._read_ahead.pop(key, False)
+        if state is False:
+            state = self.study.load_annotation(*key, reader=self.reader, image_size=size)
+        elif isinstance(state, VertebraReviewError):
+            raise state
         if state is None:
             state = SliceAnnotation(size[0], size[1], reader=self.reader)
         return self._adopt(key, AnnotationEditor(state))
+
+    def read_ahead(self, key: SliceKey) -> None:
+        """Read a slice's image, the reader's file and the model's result before they are needed (from a worker
+        thread), so that showing the slice reads nothing from disk. Problems are kept for when it is shown."""
+        try:
+            size = self.image_size(key)
+            if key not in self._editors and key not in self._read_ahead:
+                try:
+                    self._read_ahead[key] = self.study.load_annotation(*key, reader=self.reader, image_size=size)
+                except VertebraReviewError as exc:
+                    self._read_ahead[key] = exc
+            self.model_result(key)
+        except VertebraReviewError:
+            pass  # the image or the model's file: reported when the slice is shown
 
     def _adopt(self, key: SliceKey, editor: AnnotationEditor) -> AnnotationEditor:
         self._editors[key] = editor

@@ -70,6 +70,7 @@ class ModelPanel(QtWidgets.QGroupBox):
         self.progress.setVisible(state == "running")
         if state != "running":
             self.progress.reset()
+            self.progress_text.clear()
 
     def show_progress(self, progress: Progress) -> None:
         self.progress.setMaximum(max(1, progress.total))

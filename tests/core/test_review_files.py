@@ -12,7 +12,7 @@ from PIL import Image
 
 from core.annotations.labelme_io import read_labelme
 from core.annotations.model import Box, Disease, SliceAnnotation, Vertebra
-from core.errors import ModelPackageError, StudyError
+from core.errors import ImageReadError, ModelPackageError, StudyError
 from core.progress import run
 from core.review.export import FINDINGS_FILE, export_review
 from core.review.findings import COLUMNS, findings_csv
@@ -180,3 +180,22 @@ def test_demo_banner_is_the_registrys_notice():
     from core.models.registry import DEMO_NOTICE
 
     assert DEMO_BANNER == DEMO_NOTICE
+
+
+def test_open_review_gives_a_session_quick_statuses_and_the_model(study, dirs, tmp_path):
+    from core.review.opening import open_review
+    from core.review.status import SliceStatus
+
+    study.save_annotation(SliceAnnotation(90, 60, vertebrae()), "case-0001", "s002", model="v2")
+    models = study.root / "models"
+    (models / "v2").mkdir(parents=True)
+    (models / "v2" / "manifest.json").write_text(json.dumps({"kind": "model-set", "demo": False}))
+    (models / "active").write_text(json.dumps({"id": "v2"}))
+    events = []
+    opened = run(open_review(study.root, "r1", dirs=dirs), events.append)
+    assert opened.session.keys == [("case-0001", "s001"), ("case-0001", "s002")] and opened.imported is None
+    assert opened.model == ModelLink("v2", models / "v2") and opened.session.model_id == "v2"
+    assert [s.status for s in opened.summaries.values()] == [SliceStatus.UNREAD, SliceStatus.PRE_ANNOTATED]
+    assert opened.session.journal.path.parent == dirs.state / "journal" and events[-1].message.startswith("opened")
+    with pytest.raises(ImageReadError, match="no such file"):
+        run(open_review(tmp_path / "missing", "r1", dirs=dirs))

@@ -217,3 +217,18 @@ def test_two_readers_write_only_their_own_files(study, dirs):
     second.toggle_disease(KEY, 0, Disease.OF)
     assert read_labelme(study.reader_path("r1", *KEY)).vertebrae[0].diseases == frozenset()
     assert read_labelme(study.reader_path("r2", *KEY)).vertebrae[0].diseases == {Disease.OF}
+
+
+def test_read_ahead_reads_files_before_they_are_shown(study, dirs):
+    study.save_annotation(SliceAnnotation(90, 60, (Vertebra(Box(1, 1, 20, 20)),)), *KEY, reader="r1")
+    bad = study.reader_path("r1", *KEY2)
+    bad.write_text("{")
+    model_prediction(study, KEY)
+    session = session_for(study, dirs, model_id="m1")
+    session.read_ahead(KEY)
+    session.read_ahead(KEY2)
+    study.reader_path("r1", *KEY).unlink()  # showing it now reads nothing from disk
+    study.prediction_path("m1", *KEY).unlink()
+    assert len(session.editor(KEY).state.vertebrae) == 1 and len(session.model_result(KEY).vertebrae) == 2
+    with pytest.raises(AnnotationFileError, match=r"s002\.json"):
+        session.editor(KEY2)
