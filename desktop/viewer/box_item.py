@@ -106,7 +106,7 @@ class VertebraBoxItem(pg.GraphicsObject):
         self._pen.setCosmetic(True)
         if style.dashed:
             self._pen.setStyle(QtCore.Qt.PenStyle.DashLine)
-        self.chip.set_label(text, colour, hollow=style.dashed, warn=low_confidence)
+        self.chip.set_label(text, colour, hollow=style.dashed, warn=low_confidence, right=style.dashed)
         box = vertebra.box
         self.set_rect(QtCore.QRectF(box.x1, box.y1, box.width, box.height))
         self.setZValue(12 if self.selected else (10 if style.editable else 9))
@@ -118,7 +118,7 @@ class VertebraBoxItem(pg.GraphicsObject):
     def set_rect(self, rect: QtCore.QRectF) -> None:
         self.prepareGeometryChange()
         self._rect = QtCore.QRectF(rect)
-        self.chip.setPos(rect.left(), rect.center().y())
+        self.chip.setPos(rect.right() if self.style.dashed else rect.left(), rect.center().y())
         self.update()
 
     # -- drawing ----------------------------------------------------------------------------------------------------

@@ -25,8 +25,9 @@ def call_probability(vertebra: Vertebra) -> float | None:
 
 
 def chip_text(vertebra: Vertebra) -> str:
-    """``L1 · OVCF+KD 0.93``: level tag, codes, and the probability when a model gave one."""
-    probability = call_probability(vertebra)
+    """``L1 · OVCF+KD 0.93``: level tag, codes, and the probability when the label is the model's own (a box a
+    reader has changed keeps the model's probabilities in its data, but they no longer describe its label)."""
+    probability = call_probability(vertebra) if vertebra.source == MODEL_SOURCE else None
     label = vertebra.label if probability is None else f"{vertebra.label} {probability:.2f}"
     return f"{vertebra.level} · {label}" if vertebra.level else label
 

@@ -8,8 +8,9 @@ _PADDING = 3
 
 
 class LabelChip(QtWidgets.QGraphicsItem):
-    """Ignores the view's zoom; its right edge is centred on its position (a box's left edge: on a sagittal slice
-    the patient faces left, so the chips sit over the soft tissue in front of the spine, not over other boxes)."""
+    """Ignores the view's zoom and sits beside a box, vertically centred: on the left for the reader's boxes (on a
+    sagittal slice the patient faces left, so these chips lie over the soft tissue in front of the spine), on the
+    right for the model's, so that the two never cover each other when the boxes coincide."""
 
     _font: QtGui.QFont | None = None
     _metrics: QtGui.QFontMetricsF | None = None
@@ -28,13 +29,14 @@ class LabelChip(QtWidgets.QGraphicsItem):
         self._hollow = False
         self._rect = QtCore.QRectF()
 
-    def set_label(self, text: str, colour: QtGui.QColor, *, hollow: bool = False, warn: bool = False) -> None:
+    def set_label(self, text: str, colour: QtGui.QColor, *, hollow: bool = False, warn: bool = False,
+                  right: bool = False) -> None:
         self.prepareGeometryChange()
         self.text = ("? " if warn else "") + text
         self._fill, self._hollow = colour, hollow
         width = self._metrics.horizontalAdvance(self.text) + 2 * _PADDING
         height = self._metrics.height() + _PADDING
-        self._rect = QtCore.QRectF(-width - 2, -height / 2, width, height)
+        self._rect = QtCore.QRectF(2 if right else -width - 2, -height / 2, width, height)
         self.update()
 
     def boundingRect(self) -> QtCore.QRectF:

@@ -230,3 +230,16 @@ def test_help_panel_lists_the_shortcuts(qtbot, window):
     assert shown()
     qtbot.keyClick(window.viewer, Key.Key_F1)
     assert not shown()
+
+
+def test_arrow_keys_in_the_case_list_move_through_slices(qtbot, window):
+    tree = window.case_list.tree
+    tree.setFocus()
+    qtbot.keyClick(tree, Key.Key_Down)
+    assert window.controller.key == (CASES[0], SLICES[1])
+    qtbot.keyClick(tree, Key.Key_Down)  # onto case-0002 itself: its first slice is shown and selected
+    assert window.controller.key == (CASES[1], SLICES[0]) and tree.currentItem().text(0) == SLICES[0]
+    qtbot.keyClick(tree, Key.Key_Down)
+    assert window.controller.key == (CASES[1], SLICES[1])
+    qtbot.keyClick(tree, Key.Key_Up)
+    assert window.controller.key == (CASES[1], SLICES[0])
