@@ -2,19 +2,24 @@
 
 An imported source goes to the study the user chose, or by default to a study of its own in the per-user data
 folder, named after the source (the same source opened again finds its study, and the importer skips what is
-already there). The demo is the bundled CT sample, imported once the same way.
+already there). The demo is the bundled demo study (``resources/demo``, with its demo models) when the app has one,
+reviewed in a copy in the per-user data folder so that the bundle is never written; without it, the bundled CT
+sample is imported once the same way.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import StudyError, VertebraReviewError
 from core.progress import Progress, ProgressGenerator
-from core.resources import sample_nifti
+from core.resources import resources_dir, sample_nifti
 from core.review.journal import RecoveryJournal
 from core.review.models import ModelLink, peek_active_model
 from core.review.preferences import AppDirs, app_dirs
@@ -24,6 +29,8 @@ from core.study.importer import ImportOptions, ImportReport, import_source
 from core.study.layout import Study
 
 DEMO_STUDY = "demo-study"
+DEMO_SAMPLE_STUDY = "demo-sample-study"
+BUNDLED_DEMO = "demo"
 
 
 def default_study_for(source: str | Path, dirs: AppDirs | None = None) -> Path:
@@ -51,11 +58,43 @@ def import_as_study(
     return study_root, report
 
 
-def demo_source(dirs: AppDirs | None = None) -> tuple[Path, Path | None]:
-    """What ``--demo`` opens: the demo study when it was made already, else the bundled CT sample with the study
-    to import it into."""
-    target = (dirs or app_dirs()).data / DEMO_STUDY
-    return (target, None) if Study.is_study(target) else (sample_nifti(), target)
+def demo_source(dirs: AppDirs | None = None) -> tuple[Path, Path]:
+    """What ``--demo`` opens, and where: the bundled demo study, worked on in a copy; else the bundled CT sample,
+    imported into a study of its own."""
+    data = (dirs or app_dirs()).data
+    bundled = resources_dir() / BUNDLED_DEMO
+    if Study.is_study(bundled):
+        return bundled, data / DEMO_STUDY
+    return sample_nifti(), data / DEMO_SAMPLE_STUDY
+
+
+def _link_or_copy(source: str, target: str) -> str:
+    try:
+        os.link(source, target)  # model weights are never written in place, so sharing them is safe
+    except OSError:
+        shutil.copy2(source, target)
+    return target
+
+
+def working_copy(study_root: str | Path, target: str | Path) -> ProgressGenerator[Path]:
+    """A copy of the study at ``target`` (made once; an existing copy is reused). Written beside ``target`` and
+    renamed, so that a half-made copy is never taken for a study."""
+    target = Path(target)
+    if Study.is_study(target):
+        return target
+    yield Progress("copy", 0, 1, f"copying {Path(study_root).name} to {target}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        shutil.copytree(study_root, staging / "study", copy_function=_link_or_copy,
+                        ignore=shutil.ignore_patterns(".locks", ".*.tmp"))
+        os.replace(staging / "study", target)
+    except OSError as exc:
+        raise StudyError(f"cannot make a working copy here: {exc.strerror or exc}", target) from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    yield Progress("copy", 1, 1, "copied")
+    return target
 
 
 @dataclass
@@ -72,11 +111,14 @@ class OpenedReview:
 def open_review(
     path: str | Path, reader: str, *, import_into: str | Path | None = None, dirs: AppDirs | None = None
 ) -> ProgressGenerator[OpenedReview]:
-    """Open the study at ``path`` for ``reader``, importing ``path`` first when it is not a study. The first
-    slice's image is read too, so that the view can show it at once."""
+    """Open the study at ``path`` for ``reader``, importing ``path`` first when it is not a study (into
+    ``import_into`` when given). A study with ``import_into`` is opened in a working copy there. The first slice's
+    image is read too, so that the view can show it at once."""
     imported = None
     root = Path(path)
-    if not Study.is_study(root):
+    if Study.is_study(root) and import_into is not None:
+        root = yield from working_copy(root, import_into)
+    elif not Study.is_study(root):
         yield Progress("import", 0, 1, f"importing {root.name} into a study")
         root, imported = yield from import_as_study(root, import_into, dirs)
     study = Study.open(root)

@@ -199,3 +199,16 @@ def test_open_review_gives_a_session_quick_statuses_and_the_model(study, dirs, t
     assert opened.session.journal.path.parent == dirs.state / "journal" and events[-1].message.startswith("opened")
     with pytest.raises(ImageReadError, match="no such file"):
         run(open_review(tmp_path / "missing", "r1", dirs=dirs))
+
+
+def test_a_study_opened_into_a_folder_is_worked_on_in_a_copy(study, dirs, tmp_path):
+    from core.review.opening import open_review, working_copy
+
+    copy = tmp_path / "copies" / "mine"
+    opened = run(open_review(study.root, "r1", import_into=copy, dirs=dirs))
+    assert opened.session.study.root == copy and len(opened.session.keys) == 2
+    opened.session.add_box(("case-0001", "s001"), Box(1, 1, 30, 30))
+    assert (copy / "readers" / "r1" / "case-0001" / "s001.json").is_file()
+    assert not study.reader_path("r1", "case-0001", "s001").exists()
+    assert run(working_copy(study.root, copy)) == copy  # made once, then reused
+    assert not [p for p in copy.parent.iterdir() if p.name.startswith(".")]  # no staging folder left

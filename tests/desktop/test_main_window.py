@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 
 from core.imaging.windowing import BONE, SOFT_TISSUE
-from core.review.opening import DEMO_STUDY
+from core.resources import resources_dir
+from core.review.opening import DEMO_SAMPLE_STUDY, DEMO_STUDY
 from core.review.preferences import app_dirs
 from desktop.main_window import MainWindow
 from desktop.panels.window_panel import PRESET_MIN_MAX, PRESET_SOFT
+from tests.desktop.workspace_helpers import FakePipeline, make_study
 
 
 @pytest.fixture()
@@ -20,11 +22,15 @@ def window(qtbot):
     return win
 
 
-def test_the_demo_imports_the_bundled_ct_once_then_opens_it(qtbot, window):
+def test_without_a_demo_study_the_demo_imports_the_bundled_ct_once(qtbot, window, tmp_path, monkeypatch):
+    resources = tmp_path / "resources"
+    resources.mkdir()
+    (resources / "sample").symlink_to(resources_dir() / "sample")
+    monkeypatch.setenv("VERTEBRA_REVIEW_RESOURCES", str(resources))
     with qtbot.waitSignal(window.studyOpened, timeout=60_000) as opened:
         window.open_demo()
     session = opened.args[0].session
-    assert session.study.root == app_dirs().data / DEMO_STUDY and len(session.keys) == 11
+    assert session.study.root == app_dirs().data / DEMO_SAMPLE_STUDY and len(session.keys) == 11
     assert opened.args[0].imported is not None and opened.args[0].imported.slice_count == 11
     image = window.viewer.image
     assert image.hu and image.orientation == "sagittal"
@@ -32,7 +38,27 @@ def test_the_demo_imports_the_bundled_ct_once_then_opens_it(qtbot, window):
     assert window.runner.state == "none" and "manual annotation" in window.model_panel.description.text()
     with qtbot.waitSignal(window.studyOpened, timeout=60_000) as again:
         window.open_demo()
-    assert again.args[0].imported is None and again.args[0].session.study.root == session.study.root
+    assert again.args[0].imported.duplicates and again.args[0].session.study.root == session.study.root
+    assert len(again.args[0].session.keys) == 11
+
+
+def test_the_bundled_demo_study_is_reviewed_in_a_copy(qtbot, tmp_path, monkeypatch):
+    resources = tmp_path / "resources"
+    bundled = make_study(resources / "demo").root
+    before = sorted(p.relative_to(bundled) for p in bundled.rglob("*"))
+    monkeypatch.setenv("VERTEBRA_REVIEW_RESOURCES", str(resources))
+    win = MainWindow(reader="r1", pipeline_loader=lambda path: FakePipeline())
+    qtbot.addWidget(win)
+    win.show()
+    with qtbot.waitSignal(win.studyOpened, timeout=60_000) as opened:
+        win.open_demo()
+    session = opened.args[0].session
+    assert session.study.root == app_dirs().data / DEMO_STUDY and len(session.keys) == 4
+    assert win.viewer.demo_banner.isVisible() and len(win.viewer.overlay.other_items()) == 2
+    win.controller.accept_model()
+    assert session.study.reader_path("r1", "case-0001", "s001").is_file()
+    assert sorted(p.relative_to(bundled) for p in bundled.rglob("*")) == before  # the bundle is never written
+    qtbot.waitUntil(lambda: win.runner.state == "ready", timeout=10_000)
 
 
 def test_an_axial_dicom_series_becomes_sagittal_slabs(qtbot, window, dicom_series_dir):
