@@ -87,15 +87,19 @@ class ModelRunner(QtCore.QObject):
         """Diagnose ``slices`` in the background; False when no model is ready or a run is going on."""
         if self.pipeline is None or self.busy or not slices:
             return False
-        keys = list(slices)
+        keys, generation = list(slices), self._generation
         job = self.pipeline.diagnose_study(study, slices=keys)
         self._set("running", f"Running {self.pipeline.model_id} on {len(keys)} slice(s) …")
+
+        def current(signal):  # answers about a study that has been closed meanwhile are dropped
+            return lambda *args: signal.emit(*args) if generation == self._generation else None
+
         self._worker = run_job(
             job,
-            on_progress=self.progressed.emit,
-            on_result=lambda report: self.finished.emit(report, keys),
-            on_error=lambda error: self.runFailed.emit(error_text(error)),
-            on_aborted=lambda: self.cancelled.emit(keys),
+            on_progress=current(self.progressed),
+            on_result=lambda report: current(self.finished)(report, keys),
+            on_error=lambda error: current(self.runFailed)(error_text(error)),
+            on_aborted=lambda: current(self.cancelled)(keys),
             on_finished=self._on_run_finished,
         )
         return True

@@ -19,7 +19,14 @@ from core.review.summary import SliceKey, SliceSummary, scan_study
 from desktop.dialogs.messages import error_text
 from desktop.model_runner import ModelRunner
 from desktop.panels.case_list import CaseListPanel
-from desktop.panels.model_panel import OVERLAY_BOTH, OVERLAY_CONSENSUS, OVERLAY_MINE, OVERLAY_MODES, ModelPanel
+from desktop.panels.model_panel import (
+    OVERLAY_BOTH,
+    OVERLAY_CONSENSUS,
+    OVERLAY_MINE,
+    OVERLAY_MODEL,
+    OVERLAY_MODES,
+    ModelPanel,
+)
 from desktop.panels.vertebra_panel import VertebraPanel
 from desktop.panels.window_panel import WindowLevelPanel
 from desktop.viewer.slice_view import SliceView
@@ -164,7 +171,7 @@ class ReviewController(QtCore.QObject):
         others: tuple[Vertebra, ...] = ()
         from_model = self.overlay_mode != OVERLAY_CONSENSUS
         try:
-            if self.overlay_mode in (OVERLAY_BOTH, "model"):
+            if self.overlay_mode in (OVERLAY_BOTH, OVERLAY_MODEL):
                 result = session.model_result(key)
                 others = result.vertebrae if result is not None else ()
             elif self.overlay_mode == OVERLAY_CONSENSUS:
@@ -221,8 +228,8 @@ class ReviewController(QtCore.QObject):
             self.select(0 if self.selected is None else (self.selected + delta) % count)
 
     def set_overlay(self, mode: str) -> None:
-        self.overlay_mode = mode
-        self.model_panel.set_overlay(mode)
+        self.overlay_mode = mode if mode in OVERLAY_MODES else OVERLAY_BOTH
+        self.model_panel.set_overlay(self.overlay_mode)
         self.redraw()
 
     def cycle_overlay(self) -> None:

@@ -1,4 +1,4 @@
-"""Per-user settings: the reader identity (chosen once), recent studies, display choices.
+"""Per-user settings: the reader identity (chosen once), recent studies, which boxes are shown.
 
 They live in the user's configuration folder (platformdirs), or under ``$VERTEBRA_REVIEW_CONFIG_DIR`` when it is
 set (tests, portable installs), which then also holds the recovery journals and imported studies.
@@ -52,12 +52,11 @@ class Preferences:
 
     reader: str | None = None
     recent: list[str] = field(default_factory=list)
-    window_preset: str | None = None
     overlay: str = "both"
     extra: dict[str, Any] = field(default_factory=dict)
     problem: str | None = None
 
-    _KEYS = ("reader", "recent", "window_preset", "overlay")
+    _KEYS = ("reader", "recent", "overlay")
 
     @staticmethod
     def path(dirs: AppDirs | None = None) -> Path:
@@ -87,11 +86,11 @@ class Preferences:
         recent = data.get("recent", [])
         if not isinstance(recent, list):
             raise ValueError("'recent' is not a list")
-        preset, overlay = data.get("window_preset"), data.get("overlay", "both")
-        if (preset is not None and not isinstance(preset, str)) or not isinstance(overlay, str):
-            raise ValueError("'window_preset' and 'overlay' must be strings")
+        overlay = data.get("overlay", "both")
+        if not isinstance(overlay, str):
+            raise ValueError("'overlay' must be a string")
         extra = {k: v for k, v in data.items() if k not in cls._KEYS}
-        return cls(reader, [r for r in recent if isinstance(r, str)][:MAX_RECENT], preset, overlay, extra)
+        return cls(reader, [r for r in recent if isinstance(r, str)][:MAX_RECENT], overlay, extra)
 
     def save(self, dirs: AppDirs | None = None) -> Path:
         """Write atomically. Raises :class:`~core.errors.FileWriteError`."""
