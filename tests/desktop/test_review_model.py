@@ -131,3 +131,19 @@ def test_a_missing_active_model_is_reported(qtbot, tmp_path, message_boxes, acti
     win = open_window(qtbot, study.root, lambda path: FakePipeline())
     assert win.runner.state == "failed" and "cannot be used" in win.model_panel.description.text()
     assert message_boxes and message_boxes[-1][1] == "Model not available"
+
+
+def test_opening_another_study_during_a_run_stops_it_and_ignores_its_answers(qtbot, tmp_path):
+    first = make_study(tmp_path / "first", predictions=False)
+    second = make_study(tmp_path / "second", model=False, predictions=False)
+    win = open_window(qtbot, first.root, lambda path: FakePipeline(delay=0.2))
+    qtbot.waitUntil(lambda: win.runner.state == "ready", timeout=10_000)
+    finished = []
+    win.runner.finished.connect(lambda *args: finished.append(args))
+    win.runner.cancelled.connect(lambda *args: finished.append(args))
+    assert win.runner.run(first, [(c, s) for c in CASES for s in SLICES])
+    with qtbot.waitSignal(win.studyOpened, timeout=20_000):
+        win.open_path(second.root)
+    qtbot.waitUntil(lambda: not active_workers(), timeout=10_000)
+    assert finished == [] and win.controller.session.study.root == second.root
+    assert win.runner.state == "none" and win.model_panel.description.text() == NO_MODEL
