@@ -156,3 +156,35 @@ def test_data_parallel_under_torchrun_with_gloo_and_two_processes(study):
     classifier = json.loads((study / "models" / "v2" / "classifier" / "manifest.json").read_text())
     assert detector["training"]["processes"] == 2 and classifier["training"]["processes"] == 2
     assert _versions(study) == ["tiny-v1", "v2"]
+
+
+def test_the_child_process_body_reports_progress_and_the_result_through_its_pipe(study):
+    import multiprocessing
+
+    from core.training.retrain_child import run_retrain
+
+    parent, child = multiprocessing.Pipe()
+    run_retrain(child, str(study), {"epochs": 1, "batch_size": 2, "precision": "fp32", "margin": 1.0,
+                                    "detector": False})
+    messages = []
+    while True:
+        try:
+            messages.append(parent.recv())
+        except EOFError:  # the child's end is closed once it is done
+            break
+    kinds = [kind for kind, _ in messages]
+    assert kinds[-1] == "result" and "progress" in kinds and "error" not in kinds
+    result = messages[-1][1]
+    assert result["activated"] and result["model_id"] == "v2" and result["previous"] == "tiny-v1"
+    assert result["gate"][0]["component"] == "classifier"
+
+
+def test_the_child_process_body_reports_errors_in_one_line(tmp_path):
+    import multiprocessing
+
+    from core.training.retrain_child import run_retrain
+
+    parent, child = multiprocessing.Pipe()
+    run_retrain(child, str(tmp_path / "nowhere"), {})
+    kind, message = parent.recv()
+    assert kind == "error" and "not a study folder" in message and "\n" not in message
