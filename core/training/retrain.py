@@ -174,46 +174,33 @@ def _with_oom_retry(make_job: Any, batch_size: int) -> Iterator[Progress]:
         return (yield from make_job(smaller))
 
 
-def _train_detector(train: list, val: list, staging: Path, options: RetrainOptions,
-                    active: ModelSet | None) -> Iterator[Progress]:
-    from core.models.detector import DetectorConfig
-    from core.training.detection_engine import PRESETS, train_detector_on
+def _train_component(kind: str, train: list, val: list, staging: Path, options: RetrainOptions,
+                     active: ModelSet | None) -> Iterator[Progress]:
+    """Train the ``detector`` or the ``classifier`` into ``staging/<kind>``, fine-tuning the active one's weights."""
+    if kind == "detector":
+        from core.models.detector import DetectorConfig as Config
+        from core.training.detection_engine import PRESETS
+        from core.training.detection_engine import train_detector_on as train_on
 
-    settings = PRESETS[options.preset]
+        current = active.detector if active else None
+    else:
+        from core.models.classifier import ClassifierConfig as Config
+        from core.training.classification_engine import PRESETS
+        from core.training.classification_engine import train_classifier_on as train_on
+
+        current = active.classifier if active else None
     changes = {"device": options.device, "precision": options.precision, "seed": options.seed,
                "epochs": options.epochs}
-    settings = replace(settings, **{k: v for k, v in changes.items() if v is not None})
+    settings = replace(PRESETS[options.preset], **{k: v for k, v in changes.items() if v is not None})
     architecture = initial = None
-    if active is not None and not options.from_scratch:
-        architecture = DetectorConfig.from_json(read_manifest(active.detector).architecture)
-        initial = read_weights(active.detector)
+    if current is not None and not options.from_scratch:
+        architecture = Config.from_json(read_manifest(current).architecture)
+        initial = read_weights(current)
 
     def job(batch: int) -> Iterator[Progress]:
-        return train_detector_on(train, val, staging, replace(settings, batch_size=batch), model_id="detector",
-                                 parent=active.model_id if active else None, architecture=architecture,
-                                 initial_state=initial)
-
-    return (yield from _with_oom_retry(job, options.batch_size or settings.batch_size))
-
-
-def _train_classifier(train: list, val: list, staging: Path, options: RetrainOptions,
-                      active: ModelSet | None) -> Iterator[Progress]:
-    from core.models.classifier import ClassifierConfig
-    from core.training.classification_engine import PRESETS, train_classifier_on
-
-    settings = PRESETS[options.preset]
-    changes = {"device": options.device, "precision": options.precision, "seed": options.seed,
-               "epochs": options.epochs}
-    settings = replace(settings, **{k: v for k, v in changes.items() if v is not None})
-    architecture = initial = None
-    if active is not None and active.classifier is not None and not options.from_scratch:
-        architecture = ClassifierConfig.from_json(read_manifest(active.classifier).architecture)
-        initial = read_weights(active.classifier)
-
-    def job(batch: int) -> Iterator[Progress]:
-        return train_classifier_on(train, val, staging, replace(settings, batch_size=batch), model_id="classifier",
-                                   parent=active.model_id if active else None, architecture=architecture,
-                                   initial_state=initial)
+        return train_on(train, val, staging, replace(settings, batch_size=batch), model_id=kind,
+                        parent=active.model_id if active else None, architecture=architecture,
+                        initial_state=initial)
 
     return (yield from _with_oom_retry(job, options.batch_size or settings.batch_size))
 
@@ -258,9 +245,9 @@ def _retrain_locked(study: Study, registry: Registry, options: RetrainOptions) -
     try:
         detector = classifier = None
         if options.detector:
-            detector = (yield from _train_detector(train, val, staging, options, active)).package
+            detector = (yield from _train_component("detector", train, val, staging, options, active)).package
         if options.classifier:
-            classifier = (yield from _train_classifier(train, val, staging, options, active)).package
+            classifier = (yield from _train_component("classifier", train, val, staging, options, active)).package
         if not distributed.is_main():
             return None
         yield Progress("gate", 0, 1, "comparing the new model with the active one on the validation split")
