@@ -192,6 +192,16 @@ def cmd_gui(args: argparse.Namespace) -> int:
     return int(app.main(path=args.path, demo=args.demo, reader=args.reader))
 
 
+def cmd_smoke_test(args: argparse.Namespace) -> int:
+    # Loaded by name, as the desktop app is, so that ``core`` never imports Qt (see ``desktop/smoke.py``).
+    try:
+        smoke = importlib.import_module("desktop.smoke")
+    except ImportError as exc:
+        raise VertebraReviewError(f"smoke test failed: the desktop app cannot start: {exc}") from exc
+    say(smoke.run_smoke_test(args.smoke_test or None).summary())
+    return EXIT_OK
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from core.benchmarks import run_benchmark
 
@@ -212,6 +222,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"vertebra-review {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    parser.add_argument(
+        "--smoke-test",
+        nargs="?",
+        const="",
+        metavar="STUDY",
+        help="start the app offscreen on the demo study (or STUDY), run its models on one slice, exit 0 if all works",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     inspect = commands.add_parser("inspect", help="describe an image, DICOM folder, NIfTI, LabelMe JSON or study")
@@ -301,7 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "command", None):
+    if args.smoke_test is not None:
+        args.func = cmd_smoke_test
+    elif not getattr(args, "command", None):
         parser.print_help()
         return EXIT_OK
     func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
