@@ -302,10 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="run a benchmark and print the figures")
     bench.add_argument(
         "what",
-        choices=["io", "synth", "detect", "diagnose"],
+        choices=["io", "synth", "detect", "diagnose", "gui"],
         help="io: DICOM reading, windowing and sagittal reformat; synth: phantom slices per second; "
         "detect: detector latency, FLOPs and the share of the matmul peak; diagnose: a whole slice through "
-        "detection, extraction and classification",
+        "detection, extraction and classification; gui: slice switch, box drag, study open and GUI blocking, offscreen",
     )
     bench.add_argument("--preset", choices=["paper", "fast"], default="paper", help="diagnose: model sizes")
     bench.add_argument("--repeats", type=int, default=5)

@@ -8,7 +8,7 @@
   pipeline (random weights, the app's CPU configuration) ran in the background; ``gui_block_paging_ms`` the same
   while the reader pages through slices every 100 ms (the gaps then include the switches' own work).
 
-Each is the median over the runs, with the worst run as ``*_max_ms``. Figures, never pass/fail.
+Each is the median over the runs, with the worst run as ``*_ms_max``. Figures, never pass/fail.
 """
 
 from __future__ import annotations
@@ -163,7 +163,7 @@ def _gui_block(app, window, pipeline, slices: int, *, paging: bool) -> float:
 
 
 def _summary(name: str, values: list[float], unit: str = "ms") -> dict[str, float]:
-    return {f"{name}_{unit}": round(statistics.median(values), 2), f"{name}_max_{unit}": round(max(values), 2)}
+    return {f"{name}_{unit}": round(statistics.median(values), 2), f"{name}_{unit}_max": round(max(values), 2)}
 
 
 def bench_gui(repeats: int = 5, *, model_slices: int = 3) -> dict[str, Any]:
@@ -215,7 +215,7 @@ def _lines(result: dict[str, Any], repeats: int) -> list[str]:
     for key, text in rows:
         if f"{key}_ms" in result:
             aim = f"  (aim <= {AIMS[key]:g} ms)" if key in AIMS else ""
-            lines.append(f"{text}: {result[f'{key}_ms']:.1f} ms, max {result[f'{key}_max_ms']:.1f} ms{aim}")
+            lines.append(f"{text}: {result[f'{key}_ms']:.1f} ms, max {result[f'{key}_ms_max']:.1f} ms{aim}")
         else:
             lines.append(f"{text}: not measured (the model code is not available)")
     return lines

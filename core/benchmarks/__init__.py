@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 
@@ -22,4 +23,7 @@ def run_benchmark(what: str, *, repeats: int = 5, device: str = "cpu", preset: s
         from core.benchmarks.diagnose import bench_diagnose
 
         return bench_diagnose(repeats=repeats, device=device, preset=preset)
+    if what == "gui":
+        # The GUI benchmark lives with the GUI; loaded by name so that core never imports Qt.
+        return importlib.import_module("desktop.benchmark").bench_gui(repeats=repeats)
     raise ValueError(f"unknown benchmark {what!r}")
