@@ -6,8 +6,8 @@ Presets:
 - ``paper``: ResNet50 at 224 x 224 from a 196 x 196 canvas, SGD with momentum, learning rate 1e-2 multiplied by
   0.2 every 5 epochs, 15 epochs, batch 64, five jittered patches per box and epoch, the paper's resampling and
   augmentation. Mixed precision on CUDA. For a GPU.
-- ``cpu``: ResNet18 at 160 x 160 from the same canvas, two fresh random patches per box and epoch, and otherwise
-  the paper's schedule. Trains on 360 slices in about half an hour on two cores.
+- ``cpu``: ResNet18 at 128 x 128 from the same canvas, two fresh random patches per box and epoch, 10 epochs with
+  the learning rate multiplied by 0.2 every 4. Trains on 360 slices in well under an hour on two cores.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ class ClassifierTraining:
 
 PRESETS: dict[str, ClassifierTraining] = {
     "paper": ClassifierTraining(),
-    "cpu": ClassifierTraining(arch="resnet18", size=160, patches_per_box=2),
+    "cpu": ClassifierTraining(arch="resnet18", size=128, epochs=10, lr_step=4, patches_per_box=2),
 }
 
 
