@@ -104,7 +104,8 @@ def _train_parser(train: argparse._SubParsersAction) -> None:
     cls.add_argument("--detector", type=Path, help="a detector package (for --normals detector)")
     cls.add_argument("--preset", choices=["paper", "cpu"], default="paper",
                      help="paper: ResNet50 at 224 px, lr 1e-2 x0.2 every 5 epochs, 15 epochs, batch 64, 5 patches per "
-                          "box (for a GPU); cpu: ResNet18 at 128 px, 10 epochs, 2 patches per box (under an hour on a CPU)")
+                          "box (for a GPU); cpu: ResNet18 at 128 px, 10 epochs, 2 patches per box (under an hour "
+                          "on a CPU)")
     cls.add_argument("--arch", choices=["resnet18", "resnet34", "resnet50"])
     cls.add_argument("--epochs", type=int)
     cls.add_argument("--batch-size", type=int)

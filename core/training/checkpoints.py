@@ -7,6 +7,7 @@ are still read with ``weights_only=True``, which refuses anything but tensors an
 from __future__ import annotations
 
 import io
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -37,3 +38,51 @@ def load_checkpoint(folder: Path) -> dict[str, Any] | None:
     if not isinstance(state, dict) or "model" not in state or "epoch" not in state:
         raise TrainingError("not a training checkpoint of this app", path)
     return state
+
+
+class TrainingRun:
+    """The bookkeeping both training engines share: resuming from a checkpoint, the history of validation
+    metrics, the best epoch's weights (and any extra tensors kept with it), a checkpoint after every epoch and
+    the clean-up after publishing. Under several processes only rank 0 writes."""
+
+    def __init__(self, work: Path, parts: Mapping[str, Any], *, score: str, resume: bool) -> None:
+        from core.training import distributed
+
+        self.work = work
+        self.parts = dict(parts)  # model, optimizer, scheduler, scaler: anything with state_dict()
+        self.score = score
+        self.main = distributed.is_main()
+        self.first_epoch, self.history, self.best = 0, [], None
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.best_extra: dict[str, torch.Tensor] = {}
+        checkpoint = load_checkpoint(work) if resume else None
+        if checkpoint is not None:
+            for name, part in self.parts.items():
+                part.load_state_dict(checkpoint[name])
+            self.first_epoch, self.history, self.best = checkpoint["epoch"], checkpoint["history"], checkpoint["best"]
+            self.best_state, self.best_extra = checkpoint["best_state"], checkpoint.get("best_extra", {})
+
+    @property
+    def resumed(self) -> bool:
+        return self.first_epoch > 0
+
+    def end_epoch(self, epoch: int, metrics: dict[str, Any], settings: Mapping[str, Any],
+                  **extra: torch.Tensor) -> None:
+        """Record epoch ``epoch``'s validation ``metrics``; keep the weights if they are the best so far; save."""
+        metrics["epoch"] = epoch + 1
+        self.history.append(metrics)
+        if self.best is None or metrics[self.score] > self.best[self.score]:
+            self.best = metrics
+            model = self.parts["model"]
+            self.best_state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
+            self.best_extra = dict(extra)
+        if self.main:
+            state = {name: part.state_dict() for name, part in self.parts.items()}
+            save_checkpoint(self.work, {**state, "epoch": epoch + 1, "history": self.history, "best": self.best,
+                                        "best_state": self.best_state, "best_extra": self.best_extra,
+                                        "settings": dict(settings)})
+
+    def finish(self) -> None:
+        """After the package is published: the checkpoint is no longer needed."""
+        if self.main:
+            shutil.rmtree(self.work, ignore_errors=True)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-import shutil
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -36,7 +35,7 @@ from core.models.registry import DEMO_NOTICE
 from core.models.weights import find_imagenet
 from core.progress import Progress, ProgressGenerator
 from core.training import distributed
-from core.training.checkpoints import load_checkpoint, save_checkpoint
+from core.training.checkpoints import TrainingRun
 from core.training.classification_data import (
     Augmentation,
     BoxSample,
@@ -262,47 +261,30 @@ def train_classifier_on(
     scaler = torch.amp.GradScaler("cuda", enabled=compute.kind == "cuda" and compute.autocast_dtype is not None)
     models_dir = Path(models_dir)
     model_id = model_id or distributed.share(f"classifier-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}")
-    work = models_dir / ".training" / model_id
-    first_epoch, history, best, best_state, best_probabilities = 0, [], None, None, None
-    checkpoint = load_checkpoint(work) if resume else None
-    if checkpoint is not None:
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
-        scaler.load_state_dict(checkpoint["scaler"])
-        first_epoch, history, best = checkpoint["epoch"], checkpoint["history"], checkpoint["best"]
-        best_state, best_probabilities = checkpoint["best_state"], checkpoint["best_probabilities"].numpy()
-        log.info("resuming %s after epoch %d", model_id, first_epoch)
+    run = TrainingRun(models_dir / ".training" / model_id,
+                      {"model": model, "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler},
+                      score="mean_auc", resume=resume)
+    if run.resumed:
+        log.info("resuming %s after epoch %d", model_id, run.first_epoch)
     truth = _truth(val)
     log.info("training %s on %s: %d boxes on %d slices, %d validation boxes%s", model_id, compute.describe(),
              len(samples), len(train), len(truth),
              f", {distributed.size()} processes" if distributed.active() else "")
     trained = distributed.wrap(model, compute.device)
-    for epoch in range(first_epoch, settings.epochs):
+    for epoch in range(run.first_epoch, settings.epochs):
         batches = distributed.shard(_epoch_batches(samples, settings, epoch))
         yield from _train_epoch(trained, batches, train, cache, optimizer, scheduler, scaler, compute, settings,
                                 config.patch, epoch)
         probabilities = distributed.share(predict_records(VertebraClassifier(model, config, compute), val, cache)
                                           if distributed.is_main() else None)
-        model.train()
         score = _score(truth, probabilities)
         loss = float(torch.nn.functional.binary_cross_entropy(
             torch.from_numpy(probabilities).clamp(1e-6, 1 - 1e-6), torch.from_numpy(truth).float()))
-        history.append({"epoch": epoch + 1, "mean_auc": score, "val_loss": loss})
-        if best is None or score > best["mean_auc"]:
-            best = history[-1]
-            best_state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
-            best_probabilities = probabilities
-        if distributed.is_main():
-            save_checkpoint(work, {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "epoch": epoch + 1,
-                "history": history, "best": best, "best_state": best_state,
-                "best_probabilities": torch.from_numpy(np.asarray(best_probabilities)), "settings": asdict(settings),
-            })
+        run.end_epoch(epoch, {"mean_auc": score, "val_loss": loss}, asdict(settings),
+                      probabilities=torch.from_numpy(np.asarray(probabilities)))
         yield Progress("validate", epoch + 1, settings.epochs,
-                       f"epoch {epoch + 1}: mean AUC {score:.3f}, loss {loss:.3f}", history[-1])
-    assert best is not None and best_state is not None and best_probabilities is not None
+                       f"epoch {epoch + 1}: mean AUC {score:.3f}, loss {loss:.3f}", run.history[-1])
+    best, best_probabilities = run.best, run.best_extra["probabilities"].numpy()
     thresholds = choose_thresholds(truth, best_probabilities)
     metrics = classification_metrics(truth, best_probabilities, calls_from(best_probabilities, thresholds))
     config = config.with_thresholds(thresholds)
@@ -310,21 +292,21 @@ def train_classifier_on(
     package = models_dir / model_id
     if distributed.is_main():
         write_package(
-            package, kind="classifier", state=best_state, architecture=config.to_json(),
+            package, kind="classifier", state=run.best_state, architecture=config.to_json(),
             classes=list(CLASS_CODES), input_spec={"canvas": config.patch.canvas, "size": config.patch.size,
                                                    "window": config.window, "channels": 3},
             training={"settings": asdict(settings), "studies": [str(s) for s in studies], "slices": len(train),
                       "boxes": len(samples), "validation_slices": len(val), "validation_boxes": len(truth),
-                      "epochs": settings.epochs, "best_epoch": best["epoch"], "history": history,
+                      "epochs": settings.epochs, "best_epoch": best["epoch"], "history": run.history,
                       "seconds": round(seconds, 1), "device": compute.describe(), "processes": distributed.size(),
                       "fine_tuned": initial_state is not None,
                       "threshold_rule": "per class, the highest threshold with the best F1 on the validation split"},
             metrics={"validation": _stored_metrics(metrics)}, parent=parent, demo=demo,
             notes=DEMO_NOTICE if demo else "", half=demo,
         )
-        shutil.rmtree(work, ignore_errors=True)
+    run.finish()
     distributed.barrier()
-    return TrainedClassifier(package, best["epoch"], metrics, thresholds, history, seconds)
+    return TrainedClassifier(package, best["epoch"], metrics, thresholds, run.history, seconds)
 
 
 def _stored_metrics(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-import shutil
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -36,7 +35,7 @@ from core.models.registry import DEMO_NOTICE
 from core.models.weights import find_imagenet
 from core.progress import Progress, ProgressGenerator
 from core.training import distributed
-from core.training.checkpoints import load_checkpoint, save_checkpoint
+from core.training.checkpoints import TrainingRun
 from core.training.datasets import DetectionDataset, SliceRecord, collate, collect_records, split_by_case
 from core.training.transforms import InputGeometry
 
@@ -234,61 +233,44 @@ def train_detector_on(
     scaler = torch.amp.GradScaler("cuda", enabled=compute.kind == "cuda" and compute.autocast_dtype is not None)
     models_dir = Path(models_dir)
     model_id = model_id or distributed.share(f"detector-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}")
-    work = models_dir / ".training" / model_id
-    first_epoch, history, best = 0, [], None
-    best_state: dict[str, torch.Tensor] | None = None
-    checkpoint = load_checkpoint(work) if resume else None
-    if checkpoint is not None:
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
-        scaler.load_state_dict(checkpoint["scaler"])
-        first_epoch, history, best = checkpoint["epoch"], checkpoint["history"], checkpoint["best"]
-        best_state = checkpoint.get("best_state")
-        log.info("resuming %s after epoch %d", model_id, first_epoch)
+    run = TrainingRun(models_dir / ".training" / model_id,
+                      {"model": model, "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler},
+                      score="ap50", resume=resume)
+    if run.resumed:
+        log.info("resuming %s after epoch %d", model_id, run.first_epoch)
     log.info("training %s on %s: %d training, %d validation slices%s", model_id, compute.describe(), len(train),
              len(val), f", {distributed.size()} processes" if distributed.active() else "")
     trained = distributed.wrap(model, compute.device)
-    for epoch in range(first_epoch, settings.epochs):
+    for epoch in range(run.first_epoch, settings.epochs):
         yield from _train_epoch(trained, _loader(train_set, settings, epoch), optimizer, scheduler, scaler, compute,
                                 settings, epoch)
         metrics = distributed.share(_validate(model, val_set, compute, settings.batch_size, config)
                                     if distributed.is_main() else None)
-        metrics["epoch"] = epoch + 1
-        history.append(metrics)
-        if best is None or metrics["ap50"] > best["ap50"]:
-            best = metrics
-            best_state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
-        if distributed.is_main():
-            save_checkpoint(work, {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(), "epoch": epoch + 1, "history": history, "best": best,
-                "best_state": best_state, "settings": asdict(settings),
-            })
+        run.end_epoch(epoch, metrics, asdict(settings))
         yield Progress("validate", epoch + 1, settings.epochs,
                        f"epoch {epoch + 1}: AP50 {metrics['ap50']:.3f}, FP {metrics['fp_rate']:.1%}, "
                        f"FN {metrics['fn_rate']:.1%}", {k: v for k, v in metrics.items() if isinstance(v, float)})
-    assert best is not None and best_state is not None
+    best = run.best
     seconds = time.perf_counter() - started
     config = replace(config, sacrum=fit_sacrum_model([(r.boxes, r.levels) for r in train]) or config.sacrum)
     package = models_dir / model_id
     if distributed.is_main():
         write_package(
-            package, kind="detector", state=best_state, architecture=config.to_json(), classes=list(CLASSES),
+            package, kind="detector", state=run.best_state, architecture=config.to_json(), classes=list(CLASSES),
             input_spec={**geometry.to_json(), "window": config.window, "channels": 3},
             training={
                 "settings": asdict(settings), "studies": [str(s) for s in studies], "slices": len(train),
                 "validation_slices": len(val),
                 "validation": "held-out cases" if val else "training slices (no held-out cases)",
-                "epochs": settings.epochs, "best_epoch": best["epoch"], "history": history,
+                "epochs": settings.epochs, "best_epoch": best["epoch"], "history": run.history,
                 "seconds": round(seconds, 1), "device": compute.describe(), "processes": distributed.size(),
                 "fine_tuned": initial_state is not None,
             },
             metrics={"validation": best}, parent=parent, demo=demo, notes=DEMO_NOTICE if demo else "", half=demo,
         )
-        shutil.rmtree(work, ignore_errors=True)
+    run.finish()
     distributed.barrier()
-    return TrainedModel(package, best["epoch"], best, history, seconds)
+    return TrainedModel(package, best["epoch"], best, run.history, seconds)
 
 
 def with_overrides(preset: str, **changes: Any) -> DetectorTraining:
