@@ -39,7 +39,7 @@ BUNDLE = DIST / bundle_rules.APP_NAME
 REPORT = DIST / "build-report.json"
 SPEC = HERE / "vertebra-review.spec"
 MIN_FREE_GB = {"cpu": 12, "cuda": 20}
-TORCH_PACKAGES = ("torch", "torchvision", "triton")
+TORCH_PACKAGES = ("torch", "torchvision", "triton", "nvidia-", "cuda-")  # torch and its CUDA parts
 
 
 def say(text: str) -> None:
@@ -86,7 +86,7 @@ def make_build_env(variant: str, index: str | None, wheels: Path | None, locked:
     exported = subprocess.run([uv, "export", "--frozen", "--no-hashes", "--no-emit-project", "--no-dev",
                                "--group", "installer"], cwd=ROOT, check=True, capture_output=True, text=True).stdout
     keep = [line for line in exported.splitlines() if line.strip() and not line.lstrip().startswith("#")
-            and not line.split("==")[0].strip().lower().startswith((*TORCH_PACKAGES, "nvidia-"))]
+            and not line.split("==")[0].strip().lower().startswith(TORCH_PACKAGES)]
     requirements.write_text("\n".join(keep) + "\n", encoding="utf-8")
     subprocess.run([uv, "pip", "install", "--python", python, "-r", str(requirements)], check=True)
     return python
@@ -183,17 +183,26 @@ def _isolated_env(home: Path) -> dict[str, str]:
     return env
 
 
-def _without_network() -> list[str]:
-    """``unshare -rn`` where it works (Linux): the smoke test then runs with no network at all."""
+def _isolation(hide: list[Path]) -> tuple[list[str], str]:
+    """A command prefix that runs the bundle with no network and with the build environments hidden (an empty
+    folder mounted over each), so that it can use nothing but itself; Linux user namespaces, where they work."""
     unshare = shutil.which("unshare")
-    if unshare and subprocess.run([unshare, "-rn", "true"], capture_output=True).returncode == 0:
-        return [unshare, "-rn"]
-    return []
+    if unshare is None:
+        return [], "none"
+    hidden = [str(p) for p in hide if p.is_dir()]
+    mounts = " && ".join(f'mount -t tmpfs none "${i + 1}"' for i in range(len(hidden))) or "true"
+    script = f'{mounts} && shift {len(hidden)} && exec "$@"'
+    prefix = [unshare, "-rmn", "sh", "-c", script, "sh", *hidden]
+    if subprocess.run([*prefix, "true"], capture_output=True).returncode == 0:
+        return prefix, "no network; build environment hidden: " + ", ".join(hidden)
+    if subprocess.run([unshare, "-rn", "true"], capture_output=True).returncode == 0:
+        return [unshare, "-rn"], "no network"
+    return [], "none"
 
 
-def smoke_runs(runs: int, study: Path | None, timeout_s: float) -> dict:
+def smoke_runs(runs: int, study: Path | None, timeout_s: float, hide: list[Path]) -> dict:
     """Run the bundle's ``--smoke-test`` ``runs`` times; times are from start to exit."""
-    prefix = _without_network()
+    prefix, isolation = _isolation(hide)
     command = [*prefix, str(executable()), "--smoke-test", *([str(study)] if study else [])]
     seconds, summary = [], ""
     with tempfile.TemporaryDirectory(prefix="vertebra-review-bundle-home-") as home:
@@ -208,7 +217,7 @@ def smoke_runs(runs: int, study: Path | None, timeout_s: float) -> dict:
             summary = done.stdout.strip().splitlines()[-1]
             say(f"smoke test {run + 1}/{runs}: {seconds[-1]:.1f} s")
     return {"command": " ".join(command), "runs_s": seconds, "median_s": statistics.median(seconds),
-            "no_network": bool(prefix), "summary": summary}
+            "isolation": isolation, "summary": summary}
 
 
 # -- main -------------------------------------------------------------------------------------------------------------
@@ -251,7 +260,9 @@ def main(argv: list[str] | None = None) -> int:
             raise BuildError(f"{executable()}: no bundle to measure; build it first")
         write_desktop_entry()
         report["size_bytes"] = size_breakdown()
-        report["smoke_test"] = smoke_runs(max(1, args.smoke_runs), args.study, args.timeout)
+        venv = [Path(sys.prefix)] if sys.prefix != sys.base_prefix else []  # never hide a system Python
+        hide = [*venv, *WORK.glob("venv-*")]
+        report["smoke_test"] = smoke_runs(max(1, args.smoke_runs), args.study, args.timeout, hide)
     except (BuildError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         print(f"build: error: {exc}", file=sys.stderr)
         return 1

@@ -58,7 +58,8 @@ EXCLUDED_MODULES = (
     "PySide2",
     "labelme",
 )
-CPU_EXCLUDED_MODULES = ("nvidia",)  # keeps the nvidia.* hooks from collecting every CUDA library
+# The nvidia.* hooks would collect every CUDA library; cuda.bindings are NVIDIA's Python bindings of the driver.
+CPU_EXCLUDED_MODULES = ("nvidia", "cuda")
 
 # Distributions whose metadata the app reads at run time (entry points of the DICOM decoder plugins, versions).
 METADATA = (
