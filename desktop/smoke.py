@@ -28,12 +28,12 @@ from typing import Any
 
 from core.errors import VertebraReviewError
 from core.resources import resources_dir
+from core.review.preferences import CONFIG_ENV
 
 STUDY_ENV = "VERTEBRA_REVIEW_SMOKE_STUDY"
 THRESHOLD_ENV = "VERTEBRA_REVIEW_SMOKE_THRESHOLD"
 TIMEOUT_ENV = "VERTEBRA_REVIEW_SMOKE_TIMEOUT"
 DISPLAY_ENV = "VERTEBRA_REVIEW_SMOKE_DISPLAY"
-CONFIG_ENV = "VERTEBRA_REVIEW_CONFIG_DIR"  # core.review.preferences.CONFIG_ENV
 DEFAULT_TIMEOUT_S = 120.0
 SMOKE_READER = "smoke-test"
 
