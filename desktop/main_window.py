@@ -14,22 +14,28 @@ from core.errors import VertebraReviewError
 from core.imaging.windowing import Window
 from core.review.opening import OpenedReview, demo_source
 from core.review.preferences import AppDirs, Preferences
+from desktop.consensus_controller import ConsensusController
 from desktop.dialogs.messages import confirm, show_error
 from desktop.dialogs.reader_dialog import ask_reader
 from desktop.export_actions import ExportActions
 from desktop.model_runner import Loader, ModelRunner
 from desktop.panels.case_list import CaseListPanel
+from desktop.panels.consensus_panel import ConsensusPanel
 from desktop.panels.help_panel import HelpPanel
 from desktop.panels.model_panel import ModelPanel
+from desktop.panels.retrain_panel import RetrainPanel
 from desktop.panels.vertebra_panel import VertebraPanel
 from desktop.panels.window_panel import WindowLevelPanel
+from desktop.retrain_controller import RetrainController
+from desktop.retrain_runner import RetrainRunner
 from desktop.review_controller import ReviewController
-from desktop.shortcuts import SHORTCUTS
+from desktop.shortcuts import CONSENSUS_SHORTCUTS, SHORTCUTS
 from desktop.study_opener import StudyOpener
 from desktop.viewer.slice_view import SliceView
 
 APP_NAME = "Vertebra Review"
 _LEFT, _RIGHT = QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, QtCore.Qt.DockWidgetArea.RightDockWidgetArea
+_BOTTOM = QtCore.Qt.DockWidgetArea.BottomDockWidgetArea
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -75,9 +81,26 @@ class MainWindow(QtWidgets.QMainWindow):
         display = self._add_dock("Window / level", self.window_panel, _RIGHT)
         self.help_dock = self._add_dock("Shortcuts", self.help_panel, _RIGHT)
         self.tabifyDockWidget(display, self.help_dock)
+        self.review_docks = [self.findChild(QtWidgets.QDockWidget, f"dock-{name}")
+                             for name in ("selected-box", "model")]
+        self.consensus_panel = ConsensusPanel()
+        self.consensus_dock = self._add_dock("Consensus", self._scrolled(self.consensus_panel), _RIGHT)
+        self.tabifyDockWidget(self.help_dock, self.consensus_dock)
+        self.consensus_dock.hide()
         display.raise_()
+        self.retrain_panel = RetrainPanel()
+        self.retrain_dock = self._add_dock("Retrain", self.retrain_panel, _BOTTOM)
+        self.retrain_dock.hide()
         self.window_panel.windowChanged.connect(self.viewer.set_window)
         self.viewer.windowDragged.connect(self.window_panel.nudge)
+
+    @staticmethod
+    def _scrolled(widget: QtWidgets.QWidget) -> QtWidgets.QScrollArea:
+        area = QtWidgets.QScrollArea()
+        area.setWidget(widget)
+        area.setWidgetResizable(True)
+        area.setMinimumWidth(430)
+        return area
 
     def _add_dock(self, title: str, widget: QtWidgets.QWidget, area: QtCore.Qt.DockWidgetArea) -> QtWidgets.QDockWidget:
         dock = QtWidgets.QDockWidget(title, self)
@@ -97,6 +120,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controller = ReviewController(self.viewer, self.case_list, self.inspector, self.window_panel,
                                            self.model_panel, self.runner, self)
         self.controller.set_overlay(self.preferences.overlay)
+        self.consensus = ConsensusController(self.controller, self.consensus_panel, self)
+        self.consensus.modeChanged.connect(self._on_consensus_mode)
+        self.retrain_runner = RetrainRunner(parent=self)
+        self.retrain = RetrainController(self, self.retrain_panel, self.retrain_runner, self._study,
+                                         self._show_retrain_panel, self)
+        self.retrain.modelSwitched.connect(self.controller.switch_model)
+        self.model_panel.retrainRequested.connect(self.retrain.ask_retrain)
+        self.model_panel.versionsRequested.connect(self.retrain.show_versions)
         self.opener = StudyOpener(self, self.dirs)
         self.opener.opened.connect(self._on_opened)
         self.opener.failed.connect(self._on_open_failed)
@@ -105,10 +136,14 @@ class MainWindow(QtWidgets.QMainWindow):
                                      self.current_window, self.dirs)
 
     def _action(self, menu: QtWidgets.QMenu, text: str, slot, name: str | None = None,
-                keys: QtGui.QKeySequence.StandardKey | None = None) -> QtGui.QAction:
+                keys: QtGui.QKeySequence.StandardKey | None = None,
+                group: list[QtGui.QAction] | None = None) -> QtGui.QAction:
         action = QtGui.QAction(text, self)
+        if group is not None:
+            group.append(action)
         if name is not None:
-            action.setShortcuts([QtGui.QKeySequence(k) for k in SHORTCUTS[name].keys])
+            table = CONSENSUS_SHORTCUTS if name in CONSENSUS_SHORTCUTS else SHORTCUTS
+            action.setShortcuts([QtGui.QKeySequence(k) for k in table[name].keys])
         elif keys is not None:
             action.setShortcut(QtGui.QKeySequence(keys))
         action.triggered.connect(slot)
@@ -131,25 +166,31 @@ class MainWindow(QtWidgets.QMainWindow):
         file.addSeparator()
         self._action(file, "Change &reader…", self._ask_reader)
         self._action(file, "&Quit", self.close, keys=keys.Quit)
+        self.review_actions: list[QtGui.QAction] = []
+        review = self.review_actions
         edit = self.menuBar().addMenu("&Edit")
-        self.undo_action = self._action(edit, "&Undo", c.undo, "undo")
-        self.redo_action = self._action(edit, "&Redo", c.redo, "redo")
+        self.undo_action = self._action(edit, "&Undo", c.undo, "undo", group=review)
+        self.redo_action = self._action(edit, "&Redo", c.redo, "redo", group=review)
         edit.addSeparator()
-        self._action(edit, "&Accept the model's result", c.accept_model, "accept")
-        self._action(edit, "Reviewed, &next slice", c.reviewed_next, "reviewed_next")
-        self._action(edit, "&Delete box", c.delete_box, "delete")
+        self._action(edit, "&Accept the model's result", c.accept_model, "accept", group=review)
+        self._action(edit, "Reviewed, &next slice", c.reviewed_next, "reviewed_next", group=review)
+        self._action(edit, "&Delete box", c.delete_box, "delete", group=review)
         for disease in DISEASES:
-            self._action(edit, f"Toggle {disease.value}", partial(c.toggle_disease, disease), f"disease_{disease}")
-        self._action(edit, "Set NORMAL", c.set_normal, "normal")
-        self._action(edit, "Level down the spine", partial(c.step_level, 1), "level_up")
-        self._action(edit, "Level up the spine", partial(c.step_level, -1), "level_down")
-        self._action(edit, "Next box", partial(c.select_step, 1), "next_box")
-        self._action(edit, "Previous box", partial(c.select_step, -1), "previous_box")
+            self._action(edit, f"Toggle {disease.value}", partial(c.toggle_disease, disease), f"disease_{disease}",
+                         group=review)
+        self._action(edit, "Set NORMAL", c.set_normal, "normal", group=review)
+        self._action(edit, "Level down the spine", partial(c.step_level, 1), "level_up", group=review)
+        self._action(edit, "Level up the spine", partial(c.step_level, -1), "level_down", group=review)
+        self._action(edit, "Next box", partial(c.select_step, 1), "next_box", group=review)
+        self._action(edit, "Previous box", partial(c.select_step, -1), "previous_box", group=review)
+        edit.addSeparator()
+        self._action(edit, "Mark this case &done (my reading)", c.mark_case_done, "mark_done", group=review)
         view = self.menuBar().addMenu("&View")
-        self._action(view, "&Next slice", partial(c.step, 1), "next_slice")
-        self._action(view, "&Previous slice", partial(c.step, -1), "previous_slice")
+        self._action(view, "&Next slice", partial(c.step, 1), "next_slice", group=review)
+        self._action(view, "&Previous slice", partial(c.step, -1), "previous_slice", group=review)
         self._action(view, "&Search case…", self.case_list.focus_search, "search")
-        self._action(view, "&Boxes shown: mine / model / both / consensus", c.cycle_overlay, "overlay")
+        self._action(view, "&Boxes shown: mine / model / both / consensus / readers", c.cycle_overlay, "overlay",
+                     group=review)
         self._action(view, "&Fit to window", self.viewer.fit, "fit")
         self._action(view, "Zoom &in", partial(self.viewer.zoom, 1.25), "zoom_in")
         self._action(view, "Zoom &out", partial(self.viewer.zoom, 0.8), "zoom_out")
@@ -157,9 +198,60 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(model, "Run on this &slice", c.run_model_on_slice, "run_slice")
         self._action(model, "Run on this &case", c.run_model_on_case, "run_case")
         self._action(model, "&Cancel the run", self.runner.cancel)
+        model.addSeparator()
+        self.retrain_action = self._action(model, "&Retrain…", self.retrain.ask_retrain, "retrain")
+        self._action(model, "Cancel the re&train", self.retrain.cancel)
+        self._action(model, "Model &versions…", self.retrain.show_versions, "versions")
+        self.retrain.busyChanged.connect(lambda busy: self.retrain_action.setEnabled(not busy))
+        self._setup_consensus_actions()
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "&Shortcuts", self.toggle_help, "help")
         self._action(help_menu, "&About", self._about)
+
+    def _setup_consensus_actions(self) -> None:
+        k, menu = self.consensus, self.menuBar().addMenu("&Consensus")
+        self.consensus_mode_action = self._action(menu, "&Consensus mode", self.consensus.set_active, "consensus_mode")
+        self.consensus_mode_action.setCheckable(True)
+        menu.addSeparator()
+        self.consensus_actions: list[QtGui.QAction] = []
+        group = self.consensus_actions
+        self._action(menu, "&Next disagreement", partial(k.step, 1), "next_disagreement", group=group)
+        self._action(menu, "&Previous disagreement", partial(k.step, -1), "previous_disagreement", group=group)
+        for number in range(1, 10):
+            self._action(menu, f"Take reader {number}'s version", partial(k.take_reader_number, number),
+                         f"take_reader_{number}", group=group).setVisible(number <= 3)
+        self._action(menu, "Take the &majority", k.take_majority, "take_majority", group=group)
+        self._action(menu, "&Edit the result", k.start_edit, "edit_result", group=group)
+        self._action(menu, "&Record the edited result", k.record_edit, "record_edit", group=group)
+        self._action(menu, "Cancel the edit", k.cancel_edit, "cancel_edit", group=group)
+        self._action(menu, "&Clear the decision", k.clear, "clear_decision", group=group)
+        self._action(menu, "Accept all &unanimous vertebrae", k.accept_unanimous, "accept_unanimous", group=group)
+        self._action(menu, "&Finalise this slice", k.finalise, "finalise", group=group)
+        self._action(menu, "Re&open this slice", k.reopen, group=group)
+        self._action(menu, "Agreement &statistics…", k.show_statistics, group=group)
+        for action in group:
+            action.setEnabled(False)
+
+    def _on_consensus_mode(self, on: bool) -> None:
+        """The consensus mode has the viewer: its keys are on and the review's editing keys are off (and back)."""
+        for action in self.review_actions:
+            action.setEnabled(not on)
+        for action in self.consensus_actions:
+            action.setEnabled(on)
+        self.consensus_mode_action.setChecked(on)
+        self.consensus_dock.setVisible(on)
+        for dock in self.review_docks:
+            dock.setVisible(not on)
+        if on:
+            self.consensus_dock.raise_()
+
+    def _study(self):
+        session = self.controller.session
+        return session.study if session is not None else None
+
+    def _show_retrain_panel(self) -> None:
+        self.retrain_dock.show()
+        self.retrain_dock.raise_()
 
     def _setup_status(self) -> None:
         self.problem_label = QtWidgets.QLabel()
@@ -170,6 +262,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.viewer.cursorMoved.connect(self._on_cursor)
         self.controller.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.exports.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.consensus.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.retrain.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.controller.problemChanged.connect(self.problem_label.setText)
         self.controller.saveFailed.connect(self._on_save_failed)
         self.statusBar().showMessage("Open a study, or images, DICOM or NIfTI to import (File menu).")
@@ -223,6 +317,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.open_path(path, import_into=target)
 
     def _on_opened(self, opened: OpenedReview, lock) -> None:
+        self.consensus.leave()
         self._release_lock()
         self.runner.cancel()
         self.opened, self.lock = opened, lock
@@ -299,6 +394,15 @@ class MainWindow(QtWidgets.QMainWindow):
         ):
             event.ignore()
             return
+        if self.retrain_runner.busy and not confirm(
+            self, "Retrain running",
+            "A retrain is running. Closing the window stops it; nothing is activated and the active model stays. "
+            "Close anyway?",
+        ):
+            event.ignore()
+            return
+        self.retrain_runner.cancel()
+        self.consensus.leave()
         self.runner.cancel()
         self.controller.stop_scan()
         self._release_lock()

@@ -38,16 +38,19 @@ class ModelRunner(QtCore.QObject):
         self.pipeline: Any = None
         self.state = "none"
         self._worker = None
+        self._on_ready: Callable[[], Any] | None = None
         self._generation = 0  # a newer study makes late answers about an older one irrelevant
 
     def _set(self, state: str, message: str) -> None:
         self.state = state
         self.stateChanged.emit(state, message)
 
-    def attach(self, link: ModelLink) -> None:
-        """Load the model of a newly opened study in the background (or say why there is none)."""
+    def attach(self, link: ModelLink, on_ready: Callable[[], Any] | None = None) -> None:
+        """Load the model of a newly opened study (or a newly activated model) in the background, or say why there
+        is none; ``on_ready()`` follows once it is loaded."""
         self.cancel()
         self._generation += 1
+        self._on_ready = on_ready
         self.pipeline = None
         if link.path is None:
             if link.problem:
@@ -69,6 +72,9 @@ class ModelRunner(QtCore.QObject):
             return
         self.pipeline = pipeline
         self._set("ready", pipeline.describe())
+        on_ready, self._on_ready = self._on_ready, None
+        if on_ready is not None:
+            on_ready()
 
     def _on_load_error(self, generation: int, error: BaseException) -> None:
         if generation == self._generation:

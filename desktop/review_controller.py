@@ -12,7 +12,7 @@ from PySide6 import QtCore
 
 from core.annotations.model import LEVELS, Box, Disease, SliceAnnotation, Vertebra
 from core.errors import VertebraReviewError
-from core.review.models import DEMO_BANNER
+from core.review.models import DEMO_BANNER, ModelLink
 from core.review.opening import OpenedReview
 from core.review.session import ReviewSession
 from core.review.summary import SliceKey, SliceSummary, scan_study
@@ -25,10 +25,12 @@ from desktop.panels.model_panel import (
     OVERLAY_MINE,
     OVERLAY_MODEL,
     OVERLAY_MODES,
+    OVERLAY_READERS,
     ModelPanel,
 )
 from desktop.panels.vertebra_panel import VertebraPanel
 from desktop.panels.window_panel import WindowLevelPanel
+from desktop.reading_view import BLINDED, ReadingView
 from desktop.viewer.slice_view import SliceView
 from desktop.workers import run_in_background, run_job
 
@@ -59,15 +61,39 @@ class ReviewController(QtCore.QObject):
         self._scanning = False
         self._scan_worker = None
         self._scan_generation = 0
+        self.reading = ReadingView()
+        self.suspended = False
         self._connect()
 
+    def _view_links(self) -> list[tuple[Any, Callable[..., Any]]]:
+        """The view's and the case list's signals this controller follows (not while suspended)."""
+        return [(self.cases.sliceChosen, self.show), (self.view.sliceStepped, self.step),
+                (self.view.boxDrawn, self.add_box), (self.view.boxSelected, self.select),
+                (self.view.boxEdited, self.move_box), (self.view.selectionCleared, self._clear_selection)]
+
+    def _clear_selection(self) -> None:
+        self.select(None)
+
+    def suspend(self) -> None:
+        """Hand the viewer and the case list over (to the consensus mode); edits, the scan and model runs stay."""
+        if not self.suspended:
+            self.suspended = True
+            for signal, slot in self._view_links():
+                signal.disconnect(slot)
+
+    def resume(self) -> None:
+        """Take the viewer back and show the current slice again."""
+        if self.suspended:
+            self.suspended = False
+            for signal, slot in self._view_links():
+                signal.connect(slot)
+            self.view.show_readers(())
+            if self.session is not None and self.key is not None:
+                self.show(self.key)
+
     def _connect(self) -> None:
-        self.cases.sliceChosen.connect(self.show)
-        self.view.sliceStepped.connect(self.step)
-        self.view.boxDrawn.connect(self.add_box)
-        self.view.boxSelected.connect(self.select)
-        self.view.boxEdited.connect(self.move_box)
-        self.view.selectionCleared.connect(lambda: self.select(None))
+        for signal, slot in self._view_links():
+            signal.connect(slot)
         self.inspector.diseaseToggled.connect(self.toggle_disease)
         self.inspector.normalChosen.connect(self.set_normal)
         self.inspector.levelChosen.connect(self.set_level)
@@ -93,7 +119,11 @@ class ReviewController(QtCore.QObject):
         session.changed.connect(self._on_changed)
         session.save_failed.connect(self._on_save_failed)
         self.key, self.selected = None, None
-        self.cases.set_slices(session.keys, opened.summaries)
+        self.reading.attach(session)
+        if self.reading.blinding.problem:
+            self.message.emit(f"Your done marks cannot be read ({self.reading.blinding.problem}); every case counts "
+                              "as not done")
+        self.cases.set_slices(session.keys, self.reading.summaries(opened.summaries))
         self.view.set_demo_banner(f"⚠ {DEMO_BANNER}" if opened.model.demo else None)
         self._update_notice()
         self.runner.attach(opened.model)
@@ -129,7 +159,7 @@ class ReviewController(QtCore.QObject):
             return
         for key in self._edited_during_scan:
             found[key] = session.summary(key)
-        self.cases.update_summaries(found)
+        self.cases.update_summaries(self.reading.summaries(found))
 
     def _update_notice(self) -> None:
         session = self.session
@@ -169,17 +199,22 @@ class ReviewController(QtCore.QObject):
         """Draw the boxes the overlay mode asks for; returns problems with the model's or consensus files."""
         session, key, problems = self.session, self.key, []
         others: tuple[Vertebra, ...] = ()
-        from_model = self.overlay_mode != OVERLAY_CONSENSUS
+        from_model = self.overlay_mode not in (OVERLAY_CONSENSUS, OVERLAY_READERS)
+        readers = []
         try:
             if self.overlay_mode in (OVERLAY_BOTH, OVERLAY_MODEL):
                 result = session.model_result(key)
                 others = result.vertebrae if result is not None else ()
-            elif self.overlay_mode == OVERLAY_CONSENSUS:
+            elif self.overlay_mode == OVERLAY_CONSENSUS and not self.reading.blinded(key[0]):
                 result = session.consensus(key)
                 others = result.vertebrae if result is not None else ()
         except VertebraReviewError as error:
             problems.append(f"{'model result' if from_model else 'consensus'} not shown: {error_text(error)}")
-        show_mine = self.overlay_mode in (OVERLAY_BOTH, OVERLAY_MINE) and self._mine is not None
+        if self.overlay_mode == OVERLAY_READERS:
+            readers, unreadable = self.reading.other_readers(key)
+            problems += unreadable
+        self.view.show_readers(readers)
+        show_mine = self.overlay_mode in (OVERLAY_BOTH, OVERLAY_MINE, OVERLAY_READERS) and self._mine is not None
         mine = self._mine.vertebrae if show_mine else ()
         self.editable = show_mine
         if self.selected is not None and self.selected >= len(mine):
@@ -209,7 +244,7 @@ class ReviewController(QtCore.QObject):
             run_in_background(self.session.read_ahead, following)
 
     def redraw(self) -> None:
-        if self.session is not None and self.key is not None:
+        if self.session is not None and self.key is not None and not self.suspended:
             self._draw_boxes()
 
     # -- navigation and selection -----------------------------------------------------------------------------------
@@ -231,6 +266,20 @@ class ReviewController(QtCore.QObject):
         self.overlay_mode = mode if mode in OVERLAY_MODES else OVERLAY_BOTH
         self.model_panel.set_overlay(self.overlay_mode)
         self.redraw()
+        if self.key is not None and self.overlay_mode in (OVERLAY_CONSENSUS, OVERLAY_READERS) \
+                and self.reading.blinded(self.key[0]):
+            self.message.emit(BLINDED.format(case=self.key[0]))
+
+    def mark_case_done(self) -> None:
+        """Mark the current case done in the reader's own reading (blinding lifts for it)."""
+        if self.session is None or self.key is None:
+            self.message.emit("Open a study first")
+            return
+        text = self.reading.mark_done(self.key[0], self.view)
+        if text:
+            self.message.emit(text)
+            self.refresh_summaries([k for k in self.session.keys if k[0] == self.key[0]])
+            self.redraw()
 
     def cycle_overlay(self) -> None:
         self.set_overlay(OVERLAY_MODES[(OVERLAY_MODES.index(self.overlay_mode) + 1) % len(OVERLAY_MODES)])
@@ -304,13 +353,16 @@ class ReviewController(QtCore.QObject):
     def _on_changed(self, key: SliceKey, state: SliceAnnotation) -> None:
         if key == self.key:
             self._mine = state
-            self._draw_boxes()
+            self.redraw()
         if self._scanning:
             self._edited_during_scan.add(key)
         self._refresh_summary(key)
 
     def _refresh_summary(self, key: SliceKey) -> None:
-        self.cases.update_summaries({key: self.session.summary(key)})
+        self.refresh_summaries([key])
+
+    def refresh_summaries(self, keys: list[SliceKey]) -> None:
+        self.cases.update_summaries(self.reading.summaries({key: self.session.summary(key) for key in keys}))
 
     def _on_save_failed(self, key: SliceKey, error: BaseException) -> None:
         self._update_notice()
@@ -340,7 +392,7 @@ class ReviewController(QtCore.QObject):
         if session.model_id != self.runner.pipeline.model_id:
             session.set_model(self.runner.pipeline.model_id)
         session.forget_model_results(keys)
-        self.cases.update_summaries({key: session.summary(key) for key in keys})
+        self.refresh_summaries(keys)
         if self.key in keys:
             self.redraw()
 
@@ -350,6 +402,34 @@ class ReviewController(QtCore.QObject):
         text = f"The model diagnosed {getattr(report, 'slices', len(keys))} slice(s)"
         self.message.emit(text + (f"; {len(errors)} could not be read: {errors[0][1]}" if errors else ""))
 
+    def switch_model(self, link: ModelLink) -> None:
+        """Another model was activated (a retrain, by hand, a rollback): show its predictions, load it, and then
+        refresh the predictions of the unreviewed slices in the background (Cancel stops that as any run)."""
+        session = self.session
+        if session is None:
+            return
+        session.set_model(link.model_id)
+        self.view.set_demo_banner(f"⚠ {DEMO_BANNER}" if link.demo else None)
+
+        def refresh(keys: list[SliceKey]) -> None:
+            if session is self.session and keys and self.runner.pipeline is not None and not self.runner.busy:
+                self.message.emit(f"Refreshing the predictions of {len(keys)} unreviewed slice(s) with "
+                                  f"{link.model_id} …")
+                self.runner.run(session.study, keys)
+
+        self.runner.attach(link, on_ready=lambda: run_in_background(
+            unreviewed_slices, session.study, on_result=refresh,
+            on_error=lambda error: self.message.emit(f"Predictions not refreshed: {error_text(error)}")))
+        self.redraw()
+        self._start_scan()
+
     def _on_model_cancelled(self, keys: list[SliceKey]) -> None:
         self._model_wrote(keys)
         self.message.emit("Model run cancelled; the slices it finished keep their results")
+
+
+def unreviewed_slices(study) -> list[SliceKey]:
+    """The slices a new model's predictions are refreshed on (imported late: it loads the training code)."""
+    from core.training.retrain import unreviewed_slices as find
+
+    return find(study)

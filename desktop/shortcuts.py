@@ -36,7 +36,27 @@ SHORTCUTS: dict[str, Shortcut] = {
     "search": Shortcut(("Ctrl+F",), "Search case id"),
     "run_slice": Shortcut(("Ctrl+R",), "Run the model on this slice"),
     "run_case": Shortcut(("Ctrl+Shift+R",), "Run the model on this case"),
+    "mark_done": Shortcut(("Ctrl+D",), "Mark this case done in your reading (with blinding on, you then see the "
+                                       "other readers' boxes and the consensus of it)"),
+    "retrain": Shortcut(("Ctrl+Shift+T",), "Retrain the models from the reviewed and agreed slices"),
+    "versions": Shortcut(("Ctrl+Shift+V",), "Model versions: activate one, or roll back"),
+    "consensus_mode": Shortcut(("Ctrl+Shift+C",), "Enter or leave the consensus mode"),
     "help": Shortcut(("F1",), "Show or hide this list"),
+}
+
+#: The consensus mode's keys (on only while the mode is; the review keys are off then).
+CONSENSUS_SHORTCUTS: dict[str, Shortcut] = {
+    "next_disagreement": Shortcut(("PgDown", "N"), "Next disagreement (also the mouse wheel)"),
+    "previous_disagreement": Shortcut(("PgUp", "P"), "Previous disagreement"),
+    **{f"take_reader_{i}": Shortcut((str(i),), f"Take reader {i}'s version (row {i} of the table)")
+       for i in range(1, 10)},
+    "take_majority": Shortcut(("M",), "Take the majority (refused for a conflict)"),
+    "edit_result": Shortcut(("E",), "Edit the result: drag its box, tick its diseases"),
+    "record_edit": Shortcut(("Return", "Enter"), "Record the edited result"),
+    "cancel_edit": Shortcut(("Esc",), "Cancel the edit"),
+    "clear_decision": Shortcut(("Del", "Backspace"), "Clear this vertebra's decision"),
+    "accept_unanimous": Shortcut(("U",), "Accept all unanimous vertebrae (slices not final)"),
+    "finalise": Shortcut(("Ctrl+Return", "Ctrl+Enter"), "Finalise this slice"),
 }
 
 MOUSE: tuple[tuple[str, str], ...] = (

@@ -8,12 +8,14 @@ from PySide6 import QtCore, QtWidgets
 from core.progress import Progress
 
 OVERLAY_MINE, OVERLAY_MODEL, OVERLAY_BOTH, OVERLAY_CONSENSUS = "mine", "model", "both", "consensus"
-OVERLAY_MODES = (OVERLAY_BOTH, OVERLAY_MINE, OVERLAY_MODEL, OVERLAY_CONSENSUS)
+OVERLAY_READERS = "readers"
+OVERLAY_MODES = (OVERLAY_BOTH, OVERLAY_MINE, OVERLAY_MODEL, OVERLAY_CONSENSUS, OVERLAY_READERS)
 _OVERLAY_TEXT = {
     OVERLAY_BOTH: "Mine + model",
     OVERLAY_MINE: "Mine",
     OVERLAY_MODEL: "Model",
     OVERLAY_CONSENSUS: "Consensus",
+    OVERLAY_READERS: "Mine + other readers",
 }
 
 
@@ -22,6 +24,8 @@ class ModelPanel(QtWidgets.QGroupBox):
     runCaseRequested = QtCore.Signal()
     cancelRequested = QtCore.Signal()
     overlayChanged = QtCore.Signal(str)
+    retrainRequested = QtCore.Signal()
+    versionsRequested = QtCore.Signal()
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -30,6 +34,10 @@ class ModelPanel(QtWidgets.QGroupBox):
         self.run_slice = QtWidgets.QPushButton("Run on slice")
         self.run_case = QtWidgets.QPushButton("Run on case")
         self.cancel = QtWidgets.QPushButton("Cancel")
+        self.retrain = QtWidgets.QPushButton("Retrain…")
+        self.retrain.setToolTip("Train a new model version from the reviewed and agreed slices (Ctrl+Shift+T)")
+        self.versions = QtWidgets.QPushButton("Versions…")
+        self.versions.setToolTip("Every model version with its metrics; activate one or roll back")
         self.progress = QtWidgets.QProgressBar()
         self.progress.setTextVisible(True)
         self.progress_text = QtWidgets.QLabel()
@@ -41,6 +49,8 @@ class ModelPanel(QtWidgets.QGroupBox):
         self.run_slice.clicked.connect(self.runSliceRequested)
         self.run_case.clicked.connect(self.runCaseRequested)
         self.cancel.clicked.connect(self.cancelRequested)
+        self.retrain.clicked.connect(self.retrainRequested)
+        self.versions.clicked.connect(self.versionsRequested)
         self.overlay.currentIndexChanged.connect(lambda i: self.overlayChanged.emit(self.overlay.itemData(i)))
         self.set_state("none", "No study open.")
 
@@ -56,6 +66,10 @@ class ModelPanel(QtWidgets.QGroupBox):
         row.addWidget(self.cancel)
         layout.addLayout(row)
         layout.addWidget(self.progress_text)
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(self.retrain)
+        row.addWidget(self.versions)
+        layout.addLayout(row)
         form = QtWidgets.QFormLayout()
         form.addRow("Show", self.overlay)
         layout.addLayout(form)

@@ -30,13 +30,14 @@ class LabelChip(QtWidgets.QGraphicsItem):
         self._rect = QtCore.QRectF()
 
     def set_label(self, text: str, colour: QtGui.QColor, *, hollow: bool = False, warn: bool = False,
-                  right: bool = False) -> None:
+                  right: bool = False, row: float = 0.0) -> None:
+        """``row`` shifts the chip by that many chip heights (chips of boxes that lie over each other)."""
         self.prepareGeometryChange()
         self.text = ("? " if warn else "") + text
         self._fill, self._hollow = colour, hollow
         width = self._metrics.horizontalAdvance(self.text) + 2 * _PADDING
         height = self._metrics.height() + _PADDING
-        self._rect = QtCore.QRectF(2 if right else -width - 2, -height / 2, width, height)
+        self._rect = QtCore.QRectF(2 if right else -width - 2, -height / 2 + row * (height + 1), width, height)
         self.update()
 
     def boundingRect(self) -> QtCore.QRectF:

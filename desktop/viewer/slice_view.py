@@ -14,6 +14,8 @@ from core.imaging.image import SliceImage
 from core.imaging.windowing import Window
 from desktop.viewer.box_overlay import BoxOverlay
 from desktop.viewer.image_view_box import ImageViewBox
+from desktop.viewer.reader_box_item import DrawnVersion
+from desktop.viewer.reader_overlay import ReaderOverlay
 from desktop.viewer.scale_bar import ScaleBar
 
 
@@ -45,6 +47,7 @@ class SliceView(QtWidgets.QWidget):
         self.image_item = pg.ImageItem(axisOrder="row-major", autoDownsample=True)
         self.view.addItem(self.image_item)
         self.overlay = BoxOverlay(self.view, self.boxSelected.emit, self._on_box_edit)
+        self.readers = ReaderOverlay(self.view)
         self.scale_bar = ScaleBar(self.graphics)
         self.demo_banner = _banner("#E69F00")
         self.notice_banner = _banner("#D55E00")
@@ -101,6 +104,18 @@ class SliceView(QtWidgets.QWidget):
     def _on_manual_range(self, *args) -> None:
         self._fitted = False
 
+    def ensure_visible(self, box: Box, margin: float = 0.15) -> None:
+        """Pan (keeping the zoom) so that ``box`` lies inside the view, with a margin of the view's size."""
+        view = self.view.viewRect()
+        inner = view.adjusted(view.width() * margin, view.height() * margin, -view.width() * margin,
+                              -view.height() * margin)
+        target = QtCore.QRectF(box.x1, box.y1, box.width, box.height)
+        if inner.contains(target):
+            return
+        centre = target.center()
+        self.view.translateBy(x=centre.x() - view.center().x(), y=centre.y() - view.center().y())
+        self._fitted = False
+
     def zoom(self, factor: float) -> None:
         """Zoom in (factor > 1) or out around the centre of the view."""
         self.view.scaleBy((1 / factor, 1 / factor))
@@ -110,6 +125,7 @@ class SliceView(QtWidgets.QWidget):
         self._image = None
         self.image_item.clear()
         self.overlay.clear()
+        self.readers.clear()
         self.scale_bar.measure(None)
 
     # -- boxes ------------------------------------------------------------------------------------------------------
@@ -118,6 +134,10 @@ class SliceView(QtWidgets.QWidget):
         self.overlay.show(mine, others, selected=selected, mine_editable=editable,
                           others_from_model=others_from_model)
         self.view.drawing_enabled = editable and self._image is not None
+
+    def show_readers(self, versions: Sequence[DrawnVersion]) -> None:
+        """The readers' boxes in their own colours and line styles (co-annotation, or the other readers')."""
+        self.readers.show(versions)
 
     def _on_box_drawn(self, rect: QtCore.QRectF) -> None:
         try:

@@ -1,0 +1,67 @@
+"""Blinding as one reader's review workspace applies it (Qt-free): until the reader marks a case done, they see only
+their own annotations of it: not the other readers', not the consensus, and not whether the readers disagree.
+
+The rules are those of :mod:`core.consensus.reading`; this keeps the reader's done marks at hand (one read of
+``done.json`` per change, not one per slice) and hides what a case-list summary would give away.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from core.consensus.reading import done_cases, mark_case_done
+from core.errors import ConsensusError
+from core.review.status import SliceStatus
+from core.review.summary import SliceKey, SliceSummary
+from core.study.layout import Study
+
+
+class ReaderBlinding:
+    """What ``reader`` may see in ``study``. ``problem`` says why the done marks could not be read (then every
+    case counts as not done, the safe side)."""
+
+    def __init__(self, study: Study, reader: str) -> None:
+        self.study = study
+        self.reader = reader
+        self.problem: str | None = None
+        self._done: set[str] = set()
+        self.reload()
+
+    @property
+    def on(self) -> bool:
+        return bool(self.study.settings.blinding)
+
+    def reload(self) -> None:
+        try:
+            self._done = set(done_cases(self.study, self.reader))
+            self.problem = None
+        except ConsensusError as exc:
+            self._done, self.problem = set(), str(exc)
+
+    def is_done(self, case: str) -> bool:
+        return case in self._done
+
+    def blinded(self, case: str) -> bool:
+        """Whether the other readers' annotations and the consensus of ``case`` are hidden from the reader."""
+        return self.on and case not in self._done
+
+    def mark_done(self, case: str, *, allow_incomplete: bool = False) -> None:
+        """Mark the reader's case done (raises :class:`ConsensusError` when slices are unannotated and
+        ``allow_incomplete`` is false)."""
+        mark_case_done(self.study, self.reader, case, allow_incomplete=allow_incomplete)
+        self.reload()
+
+    def summary(self, key: SliceKey, summary: SliceSummary, model_id: str | None) -> SliceSummary:
+        """The summary as the reader may see it: in a blinded case no disagreement mark, and no findings taken
+        from the consensus (which a summary shows when the reader has no file and the model no result)."""
+        if not self.blinded(key[0]):
+            return summary
+        hidden = replace(summary, disagreement=False)
+        if summary.status is SliceStatus.CONSENSUS and not self._own_or_model(key, model_id):
+            hidden = replace(hidden, diseases=frozenset(), boxes=0)
+        return hidden
+
+    def _own_or_model(self, key: SliceKey, model_id: str | None) -> bool:
+        if self.study.reader_path(self.reader, *key).is_file():
+            return True
+        return bool(model_id) and self.study.prediction_path(model_id, *key).is_file()
