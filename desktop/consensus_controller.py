@@ -13,13 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore
 
-from core.annotations.model import NORMAL, Box, Disease, Vertebra
-from core.consensus.agreement import agreement_statistics
+from core.annotations.model import Vertebra
 from core.consensus.coannotation import (
     consulting_readers,
-    draft_result,
     first_on_slice,
     readers_with_annotations,
     step_disagreement,
@@ -30,11 +28,12 @@ from core.consensus.styles import reader_style
 from core.errors import VertebraReviewError
 from core.study.layout import Study
 from desktop.consensus_drawing import slice_position, slice_text, versions_on_slice
+from desktop.consensus_editing import AgreementStatistics, ResultEditing
 from desktop.dialogs.agreement_dialog import AgreementDialog
 from desktop.dialogs.messages import confirm, error_text
 from desktop.panels.consensus_panel import ConsensusPanel
 from desktop.review_controller import ReviewController
-from desktop.workers import run_in_background, run_job
+from desktop.workers import run_job
 
 SliceKey = tuple[str, str]
 
@@ -45,7 +44,7 @@ def open_consensus(study: Study, readers: list[str]):
     return session, progress_by_reader(reading_progress(study, readers))
 
 
-class ConsensusController(QtCore.QObject):
+class ConsensusController(ResultEditing, AgreementStatistics, QtCore.QObject):
     message = QtCore.Signal(str)
     modeChanged = QtCore.Signal(bool)
     opened = QtCore.Signal(object)  # ConsensusSession
@@ -323,57 +322,6 @@ class ConsensusController(QtCore.QObject):
             self._draw()
         return accepted
 
-    # -- editing the result -----------------------------------------------------------------------------------------
-    def start_edit(self) -> None:
-        if self.session is None or self.ref is None:
-            self.message.emit("Step to a disagreement first (PgDown)")
-            return
-        if self.session.state(self.ref.key).record.locked:
-            self.message.emit("This slice is final: reopen it to change it")
-            return
-        self.draft = draft_result(self.session.view(self.ref))
-        self._draw()
-        self.message.emit("Editing the result: drag its box, tick its diseases, then Record (Enter); Esc cancels")
-
-    def _change_draft(self, **changes: Any) -> None:
-        if self.draft is not None:
-            self.draft = self.draft.with_changes(**changes)
-            self._draw()
-
-    def toggle_draft_disease(self, code: str) -> None:
-        if self.draft is None:
-            return
-        if code == NORMAL:
-            self._change_draft(diseases=frozenset(), diagnosed=True)
-        else:
-            self._change_draft(diseases=self.draft.diseases ^ {Disease(code)}, diagnosed=True)
-
-    def set_draft_level(self, level: str | None) -> None:
-        self._change_draft(level=level)
-
-    def _on_box_edited(self, index: int, box: Box) -> None:
-        self._change_draft(box=box)
-
-    def _on_box_drawn(self, box: Box) -> None:
-        if self.draft is not None:
-            self._change_draft(box=box)
-
-    def record_edit(self) -> bool:
-        draft = self.draft
-        if draft is None:
-            return False
-        ref = self.ref
-        return self._decide(lambda by: self.session.set_result(ref, draft, agreed_by=by), "recorded an edited result")
-
-    def record_no_vertebra(self) -> bool:
-        ref = self.ref
-        return self._decide(lambda by: self.session.set_result(ref, None, agreed_by=by), "no vertebra here")
-
-    def cancel_edit(self) -> None:
-        if self.draft is not None:
-            self.draft = None
-            self._draw()
-
     # -- slices -----------------------------------------------------------------------------------------------------
     def finalise(self) -> bool:
         """Finalise the slice shown: refused while a disagreement on it is open; its undecided unanimous vertebrae
@@ -418,27 +366,3 @@ class ConsensusController(QtCore.QObject):
             self.message.emit(error_text(error))
             return
         self.message.emit(f"{self.key[0]}/{self.key[1]} reopened: its decisions can be changed")
-
-    # -- statistics -------------------------------------------------------------------------------------------------
-    def show_statistics(self) -> None:
-        """The agreement statistics against the consensus as it is now (computed in the background)."""
-        session = self.session
-        if session is None:
-            return
-        check, readers = session.current_check(), list(session.check.readers)
-        self.message.emit("Computing the agreement statistics …")
-
-        def compute() -> tuple[dict, dict]:
-            return agreement_statistics(check), progress_by_reader(reading_progress(session.study, readers))
-
-        run_in_background(compute, on_result=lambda found: self._show_statistics(*found),
-                          on_error=lambda error: self.message.emit(f"No statistics: {error_text(error)}"))
-
-    def _show_statistics(self, statistics: dict, progress: dict) -> None:
-        if self.statistics_dialog is None:
-            parent = self.panel.window() if isinstance(self.panel.window(), QtWidgets.QWidget) else None
-            self.statistics_dialog = AgreementDialog(parent)
-        self.statistics_dialog.show_statistics(statistics, progress)
-        self.statistics_dialog.show()
-        self.statistics_dialog.raise_()
-        self.statisticsShown.emit(statistics)

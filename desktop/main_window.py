@@ -15,6 +15,7 @@ from core.imaging.windowing import Window
 from core.review.opening import OpenedReview, demo_source
 from core.review.preferences import AppDirs, Preferences
 from desktop.consensus_controller import ConsensusController
+from desktop.consensus_menu import add_consensus_menu
 from desktop.dialogs.messages import confirm, show_error
 from desktop.dialogs.reader_dialog import ask_reader
 from desktop.export_actions import ExportActions
@@ -152,39 +153,11 @@ class MainWindow(QtWidgets.QMainWindow):
         return action
 
     def _setup_actions(self) -> None:
-        c, keys = self.controller, QtGui.QKeySequence.StandardKey
-        file = self.menuBar().addMenu("&File")
-        self._action(file, "&Open study…", self._ask_open_study, keys=keys.Open)
-        self._action(file, "Open &images, DICOM or NIfTI (import)…", self._ask_import)
-        self.recent_menu = file.addMenu("&Recent studies")
-        self.recent_menu.aboutToShow.connect(self._fill_recent)
-        self._action(file, "Open the &demo", self.open_demo)
-        file.addSeparator()
-        self._action(file, "&Export for labelme (PNG + JSON + CSV)…", self.exports.ask_export)
-        self._action(file, "Save findings as &CSV…", self.exports.ask_findings_csv)
-        self._action(file, "Open this slice in &labelme", self.exports.open_in_labelme)
-        file.addSeparator()
-        self._action(file, "Change &reader…", self._ask_reader)
-        self._action(file, "&Quit", self.close, keys=keys.Quit)
+        c = self.controller
         self.review_actions: list[QtGui.QAction] = []
         review = self.review_actions
-        edit = self.menuBar().addMenu("&Edit")
-        self.undo_action = self._action(edit, "&Undo", c.undo, "undo", group=review)
-        self.redo_action = self._action(edit, "&Redo", c.redo, "redo", group=review)
-        edit.addSeparator()
-        self._action(edit, "&Accept the model's result", c.accept_model, "accept", group=review)
-        self._action(edit, "Reviewed, &next slice", c.reviewed_next, "reviewed_next", group=review)
-        self._action(edit, "&Delete box", c.delete_box, "delete", group=review)
-        for disease in DISEASES:
-            self._action(edit, f"Toggle {disease.value}", partial(c.toggle_disease, disease), f"disease_{disease}",
-                         group=review)
-        self._action(edit, "Set NORMAL", c.set_normal, "normal", group=review)
-        self._action(edit, "Level down the spine", partial(c.step_level, 1), "level_up", group=review)
-        self._action(edit, "Level up the spine", partial(c.step_level, -1), "level_down", group=review)
-        self._action(edit, "Next box", partial(c.select_step, 1), "next_box", group=review)
-        self._action(edit, "Previous box", partial(c.select_step, -1), "previous_box", group=review)
-        edit.addSeparator()
-        self._action(edit, "Mark this case &done (my reading)", c.mark_case_done, "mark_done", group=review)
+        self._setup_file_menu()
+        self._setup_edit_menu(review)
         view = self.menuBar().addMenu("&View")
         self._action(view, "&Next slice", partial(c.step, 1), "next_slice", group=review)
         self._action(view, "&Previous slice", partial(c.step, -1), "previous_slice", group=review)
@@ -203,34 +176,47 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(model, "Cancel the re&train", self.retrain.cancel)
         self._action(model, "Model &versions…", self.retrain.show_versions, "versions")
         self.retrain.busyChanged.connect(lambda busy: self.retrain_action.setEnabled(not busy))
-        self._setup_consensus_actions()
+        self.consensus_mode_action, self.consensus_actions = add_consensus_menu(
+            self.menuBar(), self.consensus, self._action)
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "&Shortcuts", self.toggle_help, "help")
         self._action(help_menu, "&About", self._about)
 
-    def _setup_consensus_actions(self) -> None:
-        k, menu = self.consensus, self.menuBar().addMenu("&Consensus")
-        self.consensus_mode_action = self._action(menu, "&Consensus mode", self.consensus.set_active, "consensus_mode")
-        self.consensus_mode_action.setCheckable(True)
-        menu.addSeparator()
-        self.consensus_actions: list[QtGui.QAction] = []
-        group = self.consensus_actions
-        self._action(menu, "&Next disagreement", partial(k.step, 1), "next_disagreement", group=group)
-        self._action(menu, "&Previous disagreement", partial(k.step, -1), "previous_disagreement", group=group)
-        for number in range(1, 10):
-            self._action(menu, f"Take reader {number}'s version", partial(k.take_reader_number, number),
-                         f"take_reader_{number}", group=group).setVisible(number <= 3)
-        self._action(menu, "Take the &majority", k.take_majority, "take_majority", group=group)
-        self._action(menu, "&Edit the result", k.start_edit, "edit_result", group=group)
-        self._action(menu, "&Record the edited result", k.record_edit, "record_edit", group=group)
-        self._action(menu, "Cancel the edit", k.cancel_edit, "cancel_edit", group=group)
-        self._action(menu, "&Clear the decision", k.clear, "clear_decision", group=group)
-        self._action(menu, "Accept all &unanimous vertebrae", k.accept_unanimous, "accept_unanimous", group=group)
-        self._action(menu, "&Finalise this slice", k.finalise, "finalise", group=group)
-        self._action(menu, "Re&open this slice", k.reopen, group=group)
-        self._action(menu, "Agreement &statistics…", k.show_statistics, group=group)
-        for action in group:
-            action.setEnabled(False)
+    def _setup_file_menu(self) -> None:
+        keys = QtGui.QKeySequence.StandardKey
+        file = self.menuBar().addMenu("&File")
+        self._action(file, "&Open study…", self._ask_open_study, keys=keys.Open)
+        self._action(file, "Open &images, DICOM or NIfTI (import)…", self._ask_import)
+        self.recent_menu = file.addMenu("&Recent studies")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        self._action(file, "Open the &demo", self.open_demo)
+        file.addSeparator()
+        self._action(file, "&Export for labelme (PNG + JSON + CSV)…", self.exports.ask_export)
+        self._action(file, "Save findings as &CSV…", self.exports.ask_findings_csv)
+        self._action(file, "Open this slice in &labelme", self.exports.open_in_labelme)
+        file.addSeparator()
+        self._action(file, "Change &reader…", self._ask_reader)
+        self._action(file, "&Quit", self.close, keys=keys.Quit)
+
+    def _setup_edit_menu(self, review: list[QtGui.QAction]) -> None:
+        c = self.controller
+        edit = self.menuBar().addMenu("&Edit")
+        self.undo_action = self._action(edit, "&Undo", c.undo, "undo", group=review)
+        self.redo_action = self._action(edit, "&Redo", c.redo, "redo", group=review)
+        edit.addSeparator()
+        self._action(edit, "&Accept the model's result", c.accept_model, "accept", group=review)
+        self._action(edit, "Reviewed, &next slice", c.reviewed_next, "reviewed_next", group=review)
+        self._action(edit, "&Delete box", c.delete_box, "delete", group=review)
+        for disease in DISEASES:
+            self._action(edit, f"Toggle {disease.value}", partial(c.toggle_disease, disease), f"disease_{disease}",
+                         group=review)
+        self._action(edit, "Set NORMAL", c.set_normal, "normal", group=review)
+        self._action(edit, "Level down the spine", partial(c.step_level, 1), "level_up", group=review)
+        self._action(edit, "Level up the spine", partial(c.step_level, -1), "level_down", group=review)
+        self._action(edit, "Next box", partial(c.select_step, 1), "next_box", group=review)
+        self._action(edit, "Previous box", partial(c.select_step, -1), "previous_box", group=review)
+        edit.addSeparator()
+        self._action(edit, "Mark this case &done (my reading)", c.mark_case_done, "mark_done", group=review)
 
     def _on_consensus_mode(self, on: bool) -> None:
         """The consensus mode has the viewer: its keys are on and the review's editing keys are off (and back)."""
