@@ -230,6 +230,7 @@ class MainWindow(QtWidgets.QMainWindow):
             dock.setVisible(not on)
         if on:
             self.consensus_dock.raise_()
+            self.resizeDocks([self.consensus_dock], [470], QtCore.Qt.Orientation.Horizontal)
 
     def _study(self):
         session = self.controller.session

@@ -18,7 +18,7 @@ from core.training.retrain_plan import RetrainPlan, plan_retrain
 from core.training.retrain_progress import RetrainTracker
 from desktop.dialogs.messages import error_text, show_error, show_info
 from desktop.dialogs.model_versions_dialog import ModelVersionsDialog
-from desktop.dialogs.retrain_dialog import RetrainDialog
+from desktop.dialogs.retrain_dialog import RetrainDialog, summary_html
 from desktop.panels.retrain_panel import RetrainPanel
 from desktop.retrain_runner import RetrainRunner
 from desktop.workers import run_in_background
@@ -108,7 +108,8 @@ class RetrainController(QtCore.QObject):
         self.runner.start(plan.study_root, full)
         start = "from scratch" if full.get("from_scratch") or plan.active is None else f"fine-tuning {plan.active}"
         self.panel.start(f"Retraining the {' and the '.join(components)} on {plan.device}, {start}; "
-                         f"gate margin {full.get('margin', 0.01):g}. You can go on reviewing meanwhile.")
+                         f"gate margin {full.get('margin', 0.01):g}. You can go on reviewing meanwhile.",
+                         summary_html(plan))
         self._show_panel()
         self._set_busy(True)
         self.message.emit("Retraining in the background …")

@@ -10,7 +10,7 @@ from PySide6 import QtCore, QtWidgets
 
 from desktop.panels.reader_versions import fit_height
 
-PROGRESS_COLUMNS = ("reader", "cases done", "slices annotated", "reviewed")
+PROGRESS_COLUMNS = ("reader", "cases done", "annotated", "reviewed")
 
 
 class ConsensusOverview(QtWidgets.QGroupBox):

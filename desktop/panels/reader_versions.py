@@ -1,5 +1,5 @@
-"""The readers' versions of one vertebra side by side: each reader's line (colour and style, as on the image), label,
-level and box, the majority's marked, and a button that takes that reader's version."""
+"""The readers' versions of one vertebra side by side: each reader's line (colour and style, as on the image), label
+and level (the box in the tooltip), the majority's marked, and a button that takes that reader's version."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from core.consensus.coannotation import describe_version
 from core.consensus.styles import ReaderStyle
 from desktop.viewer.reader_box_item import reader_pens
 
-COLUMNS = ("reader", "label", "level", "box", "")
+COLUMNS = ("reader", "label", "level", "")
 
 
 def line_icon(style: ReaderStyle, width: int = 36, height: int = 12) -> QtGui.QIcon:
@@ -59,8 +59,9 @@ class ReaderVersionsTable(QtWidgets.QTableWidget):
             label, level, box = describe_version(vertebra)
             name = QtWidgets.QTableWidgetItem(line_icon(styles[reader]), reader)
             name.setToolTip(f"{reader}: {styles[reader].name} on the image")
-            cells = [name, QtWidgets.QTableWidgetItem(label), QtWidgets.QTableWidgetItem(level),
-                     QtWidgets.QTableWidgetItem(box)]
+            cells = [name, QtWidgets.QTableWidgetItem(label), QtWidgets.QTableWidgetItem(level)]
+            for cell in cells:
+                cell.setToolTip(f"{reader}: {label}" + (f", box {box} px" if box else ""))
             for column, item in enumerate(cells):
                 if reader in voters:
                     font = item.font()

@@ -13,6 +13,8 @@ from PySide6 import QtCore, QtWidgets
 from core.training.retrain_progress import KEY_METRIC, METRIC_NAMES, RetrainTracker, format_duration
 
 COMPONENT_COLOURS = {"detector": "#0072B2", "classifier": "#D55E00"}
+#: Line styles of the validation curves: the gate's metric solid with markers, the error rates dashed and dotted.
+METRIC_STYLES = {"fp_rate": QtCore.Qt.PenStyle.DashLine, "fn_rate": QtCore.Qt.PenStyle.DotLine}
 _STEPS = 1000
 
 
@@ -22,7 +24,9 @@ def _plot(title: str, y_label: str) -> pg.PlotWidget:
     plot.setLabel("bottom", "epoch", color="k")
     plot.setLabel("left", y_label, color="k")
     plot.showGrid(x=True, y=True, alpha=0.25)
-    plot.addLegend(offset=(-4, 4), labelTextColor="k")
+    legend = plot.addLegend(offset=(-4, 4), labelTextColor="k", labelTextSize="8pt", verSpacing=-6)
+    legend.setColumnCount(2)
+    plot.getAxis("left").enableAutoSIPrefix(False)
     plot.setMinimumHeight(150)
     plot.setMouseEnabled(x=False, y=False)
     return plot
@@ -67,14 +71,16 @@ class RetrainPanel(QtWidgets.QWidget):
         self.notes = QtWidgets.QLabel()
         self.notes.setStyleSheet("color: #D55E00")
         self.notes.setWordWrap(True)
-        self.result = QtWidgets.QLabel()
+        self.result = QtWidgets.QLabel("The new model against the active one shows here when the retrain ends.")
         self.result.setWordWrap(True)
+        self.result.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft)
         self.result.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.cancel = QtWidgets.QPushButton("Cancel the retrain")
         self.cancel.setEnabled(False)
         self.versions = QtWidgets.QPushButton("Model versions…")
         self.loss_plot = _plot("Training loss", "loss")
-        self.metric_plot = _plot("Validation", "score")
+        self.metric_plot = _plot("Validation (per epoch)", "score")
+        self.metric_plot.setYRange(0.0, 1.02, padding=0)
         self._curves: dict[str, pg.PlotDataItem] = {}
         self._setup_layout()
         self.cancel.clicked.connect(self.cancelRequested)
@@ -90,23 +96,28 @@ class RetrainPanel(QtWidgets.QWidget):
         layout.addLayout(row)
         layout.addWidget(self.status)
         layout.addWidget(self.notes)
-        plots = QtWidgets.QHBoxLayout()
-        plots.addWidget(self.loss_plot)
-        plots.addWidget(self.metric_plot)
-        layout.addLayout(plots, 1)
-        layout.addWidget(self.result)
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(self.loss_plot, 3)
+        row.addWidget(self.metric_plot, 3)
+        scroll = QtWidgets.QScrollArea()
+        scroll.setWidget(self.result)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        row.addWidget(scroll, 2)
+        layout.addLayout(row, 1)
 
     # -- a run ------------------------------------------------------------------------------------------------------
-    def start(self, heading: str) -> None:
+    def start(self, heading: str, details: str = "") -> None:
+        """A new run: ``heading`` says what trains where; ``details`` (rich text) what it learns from."""
         self.heading.setText(heading)
         self.progress.setValue(0)
         self.status.setText("Starting the training process …")
+        self.status.setStyleSheet("")
         self.notes.clear()
-        self.result.clear()
+        self.result.setText(details)
         self.cancel.setEnabled(True)
         for plot in (self.loss_plot, self.metric_plot):
             plot.clear()
-            plot.addLegend(offset=(-4, 4), labelTextColor="k")
         self._curves.clear()
 
     def show_progress(self, tracker: RetrainTracker) -> None:
@@ -126,13 +137,12 @@ class RetrainPanel(QtWidgets.QWidget):
                 key_metric = name == KEY_METRIC.get(component)
                 label = f"{component} {METRIC_NAMES[name]}"
                 item = self._curve(self.metric_plot, f"{component}:{name}", label, colour, symbol=key_metric,
-                                   dashed=not key_metric)
+                                   style=METRIC_STYLES.get(name, QtCore.Qt.PenStyle.SolidLine))
                 item.setData([p[0] for p in points], [p[1] for p in points])
 
     def _curve(self, plot: pg.PlotWidget, key: str, name: str, colour: str, *, symbol: bool = False,
-               dashed: bool = False) -> pg.PlotDataItem:
+               style: QtCore.Qt.PenStyle = QtCore.Qt.PenStyle.SolidLine) -> pg.PlotDataItem:
         if key not in self._curves:
-            style = QtCore.Qt.PenStyle.DashLine if dashed else QtCore.Qt.PenStyle.SolidLine
             pen = pg.mkPen(colour, width=2, style=style)
             options: dict[str, Any] = {"pen": pen, "name": name}
             if symbol:

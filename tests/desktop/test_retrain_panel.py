@@ -149,3 +149,26 @@ def test_no_study_no_retrain(qtbot):
     assert win.retrain_runner.child is None and win.retrain.versions_dialog is None
     assert "Open a study first" in win.statusBar().currentMessage()
     QtCore.QCoreApplication.processEvents()
+
+
+def test_an_activation_loads_the_model_and_refreshes_the_unreviewed_slices_in_the_background(qtbot, tmp_path):
+    from core.review.models import peek_active_model
+    from tests.desktop.workspace_helpers import CASES, SLICES
+
+    study = make_study(tmp_path / "study")
+    pipelines = []
+    win = MainWindow(reader="r1", pipeline_loader=lambda path: pipelines.append(FakePipeline()) or pipelines[-1])
+    qtbot.addWidget(win)
+    win.show()
+    with qtbot.waitSignal(win.studyOpened, timeout=20_000):
+        win.open_path(study.root)
+    qtbot.waitUntil(lambda: win.runner.state == "ready", timeout=10_000)
+    win.controller.reviewed_next()  # case-0001/s001 is reviewed: its prediction stays as it is
+    with qtbot.waitSignal(win.runner.finished, timeout=60_000) as finished:
+        win.retrain.modelSwitched.emit(peek_active_model(study))
+    refreshed = finished.args[1]
+    assert sorted(refreshed) == [(c, s) for c in CASES for s in SLICES if (c, s) != (CASES[0], SLICES[0])]
+    assert len(pipelines) == 2 and pipelines[-1].calls == [refreshed]
+    assert "Refreshing the predictions of 3 unreviewed slice(s)" in win.statusBar().currentMessage() or \
+        "diagnosed 3 slice(s)" in win.statusBar().currentMessage()
+    assert study.prediction_path("fake-v1", CASES[1], SLICES[1]).is_file()
