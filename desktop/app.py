@@ -6,7 +6,9 @@ import sys
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6 import QtWidgets
+from PySide6 import QtGui, QtWidgets
+
+from core.resources import resources_dir
 
 from desktop.main_window import APP_NAME, MainWindow
 from desktop.workers import stop_all_workers
@@ -16,18 +18,28 @@ def configure_pyqtgraph() -> None:
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
 
+def app_icon() -> QtGui.QIcon:
+    """The app's icon at every size that ships in ``resources/icons``."""
+    icon = QtGui.QIcon()
+    for png in sorted((resources_dir() / "icons").glob("vertebra-review-*.png")):
+        icon.addFile(str(png))
+    return icon
+
+
 def create_app(argv: list[str] | None = None) -> QtWidgets.QApplication:
     configure_pyqtgraph()
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(argv or [sys.argv[0]])
     app.setApplicationName(APP_NAME)
     app.setOrganizationName("VertebraReview")
+    app.setDesktopFileName("vertebra-review")  # matches installer/vertebra-review.desktop on Linux
+    app.setWindowIcon(app_icon())
     app.aboutToQuit.connect(stop_all_workers)
     return app
 
 
 def main(path: Path | None = None, demo: bool = False, reader: str | None = None) -> int:
     """``vertebra-review gui [PATH] [--demo] [--reader ID]``: a study opens as it is; images, DICOM and NIfTI are
-    imported into a study of their own first; ``--demo`` opens the bundled CT sample as a study."""
+    imported into a study of their own first; ``--demo`` opens a working copy of the bundled demo study."""
     app = create_app()
     window = MainWindow(reader=reader)
     window.show()

@@ -88,3 +88,12 @@ def test_a_missing_path_says_why(qtbot, window, tmp_path, message_boxes):
     with qtbot.waitSignal(window.openFailed, timeout=20_000) as failed:
         window.open_path(tmp_path / "nowhere")
     assert "nowhere" in failed.args[0] and message_boxes[-1][0] == "warning"
+
+
+def test_the_app_carries_its_icon_at_the_shipped_sizes(qapp):
+    from desktop.app import app_icon
+
+    icon = app_icon()
+    sizes = {(size.width(), size.height()) for size in icon.availableSizes()}
+    assert {(16, 16), (48, 48), (256, 256)} <= sizes
+    assert not icon.pixmap(32, 32).isNull()

@@ -106,6 +106,26 @@ def test_models_list_activate_and_rollback(study, capsys):
     assert "* tiny-v1" in capsys.readouterr().out
 
 
+def test_models_add_brings_packages_trained_elsewhere_into_the_study(study, capsys):
+    from core.models.registry import Registry, read_model_set
+
+    current = read_model_set(study / "models" / "tiny-v1")
+    assert main(["models", str(study), "add", "gpu-v2", "--detector", str(current.detector),
+                 "--classifier", str(current.classifier), "--activate"]) == 0
+    out = capsys.readouterr().out
+    assert "added: " in out and "* gpu-v2" in out
+    added = read_model_set(study / "models" / "gpu-v2")
+    assert added.parent == "tiny-v1" and not added.demo  # neither package is marked demo
+    assert Registry(study / "models").active_id() == "gpu-v2"
+    # a classifier given as the detector is refused before anything is written; the id must be new
+    result = vr("models", study, "add", "wrong", "--detector", current.classifier)
+    assert result.returncode == 1 and "not a detector" in result.stderr and str(current.classifier) in result.stderr
+    assert not (study / "models" / "wrong").exists()
+    result = vr("models", study, "add", "gpu-v2", "--detector", current.detector)
+    assert result.returncode == 1 and "already exists" in result.stderr
+    assert main(["models", str(study), "rollback"]) == 0 and Registry(study / "models").active_id() == "tiny-v1"
+
+
 def test_bad_inputs_give_one_line_naming_the_file(tmp_path):
     result = vr("diagnose", tmp_path, "--models", tmp_path / "nope", "--out", tmp_path / "o")
     assert result.returncode == 1
