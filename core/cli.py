@@ -302,14 +302,18 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="run a benchmark and print the figures")
     bench.add_argument(
         "what",
-        choices=["io", "synth", "detect", "diagnose", "gui"],
+        choices=["io", "synth", "detect", "diagnose", "train", "gui"],
         help="io: DICOM reading, windowing and sagittal reformat; synth: phantom slices per second; "
         "detect: detector latency, FLOPs and the share of the matmul peak; diagnose: a whole slice through "
-        "detection, extraction and classification; gui: slice switch, box drag, study open and GUI blocking, offscreen",
+        "detection, extraction and classification; train: training images/s of the detector and patches/s "
+        "of the classifier, with the time spent waiting for data; gui: slice switch, box drag, study open and GUI "
+        "blocking, offscreen",
     )
-    bench.add_argument("--preset", choices=["paper", "fast"], default="paper", help="diagnose: model sizes")
+    bench.add_argument("--preset", choices=["paper", "fast"], default="paper",
+                       help="diagnose and train: the paper's model sizes, or the CPU preset's (fast)")
     bench.add_argument("--repeats", type=int, default=5)
-    bench.add_argument("--device", default="cpu", help="detect: cpu, cuda, or all (the CPU and CUDA when present)")
+    bench.add_argument("--device", default="cpu", help="detect: cpu, cuda, or all (the CPU and CUDA when present); "
+                       "diagnose and train: cpu or cuda")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.set_defaults(func=cmd_bench)
     return parser

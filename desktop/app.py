@@ -9,7 +9,6 @@ import pyqtgraph as pg
 from PySide6 import QtGui, QtWidgets
 
 from core.resources import resources_dir
-
 from desktop.main_window import APP_NAME, MainWindow
 from desktop.workers import stop_all_workers
 

@@ -23,6 +23,10 @@ def run_benchmark(what: str, *, repeats: int = 5, device: str = "cpu", preset: s
         from core.benchmarks.diagnose import bench_diagnose
 
         return bench_diagnose(repeats=repeats, device=device, preset=preset)
+    if what == "train":
+        from core.benchmarks.train import bench_train
+
+        return bench_train(repeats=repeats, device=device, preset=preset)
     if what == "gui":
         # The GUI benchmark lives with the GUI; loaded by name so that core never imports Qt.
         return importlib.import_module("desktop.benchmark").bench_gui(repeats=repeats)

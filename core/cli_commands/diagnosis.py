@@ -184,7 +184,8 @@ def register(commands: argparse._SubParsersAction, *, train: argparse._SubParser
     report.add_argument("--json", action="store_true", help="print the summary as JSON")
     report.set_defaults(func=cmd_report)
 
-    models = commands.add_parser("models", help="list a study's model versions, activate one, roll back, or add packages trained elsewhere")
+    models = commands.add_parser(
+        "models", help="list a study's model versions, activate one, roll back, or add packages trained elsewhere")
     models.add_argument("study", type=Path, help="a study (or its models folder)")
     models.add_argument("action", nargs="?", choices=["list", "activate", "rollback", "add"], default="list")
     models.add_argument("model_id", nargs="?", help="the version to activate, or the id of the version to add")

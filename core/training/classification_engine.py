@@ -46,6 +46,7 @@ from core.training.classification_data import (
     resample,
 )
 from core.training.datasets import SliceRecord, collect_records, split_by_case
+from core.training.throughput import StepClock
 
 log = logging.getLogger(__name__)
 
@@ -160,9 +161,11 @@ def _train_epoch(model: torch.nn.Module, batches: list[list[BoxSample]], records
     augmentation = Augmentation() if settings.augment else None
     loss_fn = torch.nn.BCEWithLogitsLoss()
     running: list[float] = []
+    clock = StepClock()
     for step, batch in enumerate(batches, start=1):
-        patches, labels = patch_batch(batch, records, cache, geometry, compute.device, rng=rng,
-                                      augmentation=augmentation, generator=generator)
+        with clock.waiting():  # the patches are cut and augmented here, on the main thread
+            patches, labels = patch_batch(batch, records, cache, geometry, compute.device, rng=rng,
+                                          augmentation=augmentation, generator=generator)
         if compute.channels_last:
             patches = patches.contiguous(memory_format=torch.channels_last)
         with compute.autocast():
@@ -179,7 +182,7 @@ def _train_epoch(model: torch.nn.Module, batches: list[list[BoxSample]], records
         running.append(value)
         yield Progress("train", step, len(batches), f"epoch {epoch + 1}/{settings.epochs} loss "
                        f"{np.mean(running[-20:]):.3f}", {"loss": value, "lr": optimizer.param_groups[0]["lr"],
-                                                         "epoch": epoch + 1})
+                                                         "epoch": epoch + 1, **clock.step(len(patches))})
 
 
 def _scheduler(optimizer: torch.optim.Optimizer, settings: ClassifierTraining, steps: int) -> Any:

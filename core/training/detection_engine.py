@@ -37,6 +37,7 @@ from core.progress import Progress, ProgressGenerator
 from core.training import distributed
 from core.training.checkpoints import TrainingRun
 from core.training.datasets import DetectionDataset, SliceRecord, collate, collect_records, split_by_case
+from core.training.throughput import StepClock
 from core.training.transforms import InputGeometry
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,11 @@ def _train_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch.op
     params = [p for p in model.parameters() if p.requires_grad]
     total = len(loader)
     running = []
-    for step, (images, targets) in enumerate(loader, start=1):
+    clock = StepClock()
+    batches = iter(loader)
+    for step in range(1, total + 1):
+        with clock.waiting():
+            images, targets = next(batches)
         images = [image.to(compute.device, non_blocking=True) for image in images]
         targets = [{k: v.to(compute.device) for k, v in t.items()} for t in targets]
         with compute.autocast():
@@ -143,7 +148,8 @@ def _train_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch.op
         scheduler.step()
         running.append(value)
         yield Progress("train", step, total, f"epoch {epoch + 1}/{settings.epochs} loss {np.mean(running[-20:]):.3f}",
-                       {"loss": value, "lr": optimizer.param_groups[0]["lr"], "epoch": epoch + 1})
+                       {"loss": value, "lr": optimizer.param_groups[0]["lr"], "epoch": epoch + 1,
+                        **clock.step(len(images))})
 
 
 def _optimizer(model: torch.nn.Module, settings: DetectorTraining, steps: int) -> tuple[Any, Any]:

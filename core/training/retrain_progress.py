@@ -107,6 +107,10 @@ class RetrainTracker:
             self.finished = True
         who = f"{component}: " if component is not None and stage in ("train", "validate", "normals") else ""
         self.stage_text = f"{who}{message}" if message else stage
+        if stage == "train" and isinstance(metrics.get("items_per_s"), (int, float)):
+            unit = "patches" if component == "classifier" else "images"
+            self.stage_text += (f" · {metrics['items_per_s']:.1f} {unit}/s, "
+                                f"{float(metrics.get('data_wait') or 0.0):.0%} waiting for data")
 
     def _on_train(self, component: str, step: int, total: int, metrics: Mapping[str, Any]) -> None:
         if self._training_since is None:

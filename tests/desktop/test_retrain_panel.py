@@ -114,8 +114,10 @@ def test_the_tracker_gives_fraction_time_left_and_component_switches():
     assert tracker.component == "classifier" and tracker.fraction == pytest.approx(0.5)
     tracker.update({"stage": "note", "message": "out of GPU memory at batch 4: retrying with batch 2"})
     assert tracker.notes and "retrying" in tracker.stage_text
-    tracker.update({"stage": "train", "step": 1, "total": 1, "metrics": {"loss": 0.7, "epoch": 1}})
+    tracker.update({"stage": "train", "step": 1, "total": 1, "message": "epoch 1/1 loss 0.700",
+                    "metrics": {"loss": 0.7, "epoch": 1, "items_per_s": 41.25, "data_wait": 0.12}})
     assert tracker.curves["classifier"].loss == [(1.0, 0.7)] and tracker.curves["detector"].metrics["ap50"]
+    assert tracker.stage_text.endswith("41.2 patches/s, 12% waiting for data")
     tracker.update({"stage": "gate", "step": 1, "total": 1})
     assert tracker.fraction == 1.0 and tracker.eta_seconds() == 0.0
     with pytest.raises(ValueError):
