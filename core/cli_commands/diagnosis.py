@@ -14,7 +14,8 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
 
     settings = with_overrides(
         args.preset, arch=args.arch, epochs=args.epochs, device=args.device, precision=args.precision,
-        batch_size=args.batch_size, lr=args.lr, size=args.input_size, seed=args.seed, imagenet=args.imagenet,
+        batch_size=args.batch_size, lr=args.lr, size=args.input_size, canvas=args.canvas, seed=args.seed,
+        imagenet=args.imagenet,
         source=args.source, normals=args.normals, patches_per_box=args.patches_per_box,
     )
     result = drive(train_classifier(args.study, args.out, settings, detector=args.detector,
@@ -140,6 +141,8 @@ def _train_parser(train: argparse._SubParsersAction) -> None:
     cls.add_argument("--batch-size", type=int)
     cls.add_argument("--lr", type=float)
     cls.add_argument("--input-size", type=int, help="patch side given to the network (default 224)")
+    cls.add_argument("--canvas", type=int, help="side of the canvas the box is cut onto at its own scale, before the "
+                                                "resize to --input-size (default 196)")
     cls.add_argument("--patches-per-box", type=int, help="jittered patches per box and epoch (default 5)")
     cls.add_argument("--normals", choices=["annotated", "detector"],
                      help="annotated (default): every vertebra is boxed; detector: readers boxed only diseased "

@@ -5,10 +5,14 @@ PPV (TP / (TP + FP)), NPV (TN / (TN + FN)), F1, and the ROC curve with its AUC (
 denominator is zero is reported as null. NORMAL is scored as its own class: a box is called NORMAL when no disease
 is called. The paper's summary is the mean ± SD over OVCF, OF, KD and PS (SN is reported on its own).
 
-**Decision thresholds** are chosen per class on the validation split by :func:`choose_thresholds`: the threshold
-that maximises F1 (the harmonic mean of sensitivity and PPV), the highest such threshold on ties, and 0.5 for a
-class with no positive case in the validation split. F1 rather than Youden's J because the classes are rare: at
-80 % normal boxes J favours thresholds that cost many false positives.
+**Decision thresholds** are chosen per class on the validation split by :func:`choose_thresholds`: among the
+thresholds that keep the specificity at 0.95 or more (at most one normal vertebra in twenty falsely flagged with
+that class), the one that maximises F1 (the harmonic mean of sensitivity and PPV), the highest such threshold on
+ties. F1 rather than Youden's J because the classes are rare: at 80 % normal boxes J favours thresholds that cost many
+false positives; the specificity floor keeps a weak class from being called on most boxes, where F1 alone can prefer
+calling everything. A class with at least 5 positive cases whose validation AUC is below 0.6 has not been learnt:
+its threshold is 1.0, so it is never called, and :func:`unlearnt_classes` names it. A class with no positive case
+in the validation split gets 0.5; with too few cases to meet the floor, the floor is dropped.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_auc_score, roc_curve
+from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
 
 from core.annotations.model import CLASS_CODES, DISEASES
 from core.evaluation.detection import plain
@@ -66,6 +70,12 @@ def classification_metrics(truth: np.ndarray, probabilities: np.ndarray | None, 
                   "summary_classes": list(SUMMARY_CLASSES)})
 
 
+MIN_SPECIFICITY = 0.95
+MIN_AUC = 0.6
+MIN_POSITIVES_FOR_AUC = 5
+NOT_CALLED = 1.0
+
+
 def choose_thresholds(truth: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
     """Per-class decision thresholds on a validation split (the rule is in the module's description)."""
     truth = np.asarray(truth).reshape(-1, len(CLASS_CODES))
@@ -76,13 +86,26 @@ def choose_thresholds(truth: np.ndarray, probabilities: np.ndarray) -> dict[str,
         if positives.sum() == 0 or positives.all():
             chosen[code] = 0.5
             continue
-        precision, recall, thresholds = precision_recall_curve(positives, probabilities[:, i])
-        precision, recall = precision[:-1], recall[:-1]
+        if positives.sum() >= MIN_POSITIVES_FOR_AUC and roc_auc_score(positives, probabilities[:, i]) < MIN_AUC:
+            chosen[code] = NOT_CALLED
+            continue
+        fpr, tpr, thresholds = roc_curve(positives, probabilities[:, i], drop_intermediate=False)
+        fpr, tpr, thresholds = fpr[1:], tpr[1:], thresholds[1:]  # the first point is "call nothing" (+inf)
+        true_positives, false_positives = tpr * positives.sum(), fpr * (~positives).sum()
         with np.errstate(invalid="ignore", divide="ignore"):
-            f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+            f1 = np.where(true_positives > 0, 2 * true_positives / (2 * true_positives + false_positives
+                                                                      + (positives.sum() - true_positives)), 0.0)
+        allowed = 1.0 - fpr >= MIN_SPECIFICITY
+        if allowed.any():
+            f1 = np.where(allowed, f1, -1.0)
         best = np.flatnonzero(f1 >= f1.max() - 1e-12)
         chosen[code] = float(thresholds[best].max())
     return chosen
+
+
+def unlearnt_classes(thresholds: Mapping[str, float]) -> list[str]:
+    """The classes that :func:`choose_thresholds` found not learnt (never called)."""
+    return [code for code, value in thresholds.items() if value >= NOT_CALLED and code != "NORMAL"]
 
 
 def calls_from(probabilities: np.ndarray, thresholds: Mapping[str, float]) -> np.ndarray:

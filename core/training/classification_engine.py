@@ -26,7 +26,14 @@ import torch
 
 from core.annotations.model import CLASS_CODES, DISEASES
 from core.errors import TrainingError
-from core.evaluation.classification import calls_from, choose_thresholds, classification_metrics
+from core.evaluation.classification import (
+    MIN_AUC,
+    MIN_SPECIFICITY,
+    calls_from,
+    choose_thresholds,
+    classification_metrics,
+    unlearnt_classes,
+)
 from core.models.classifier import ClassifierConfig, VertebraClassifier, build_classifier
 from core.models.devices import Compute, training_compute
 from core.models.extraction import PatchGeometry
@@ -289,6 +296,10 @@ def train_classifier_on(
                        f"epoch {epoch + 1}: mean AUC {score:.3f}, loss {loss:.3f}", run.history[-1])
     best, best_probabilities = run.best, run.best_extra["probabilities"].numpy()
     thresholds = choose_thresholds(truth, best_probabilities)
+    unlearnt = unlearnt_classes(thresholds)
+    if unlearnt:
+        log.warning("%s not learnt (validation AUC below %.1f): never called by this model", ", ".join(unlearnt),
+                    MIN_AUC)
     metrics = classification_metrics(truth, best_probabilities, calls_from(best_probabilities, thresholds))
     config = config.with_thresholds(thresholds)
     seconds = time.perf_counter() - started
@@ -303,7 +314,9 @@ def train_classifier_on(
                       "epochs": settings.epochs, "best_epoch": best["epoch"], "history": run.history,
                       "seconds": round(seconds, 1), "device": compute.describe(), "processes": distributed.size(),
                       "fine_tuned": initial_state is not None,
-                      "threshold_rule": "per class, the highest threshold with the best F1 on the validation split"},
+                      "threshold_rule": "per class, the highest threshold with the best F1 on the validation split "
+                                        f"among those with specificity >= {MIN_SPECIFICITY}",
+                      "not_learnt": unlearnt},
             metrics={"validation": _stored_metrics(metrics)}, parent=parent, demo=demo,
             notes=DEMO_NOTICE if demo else "", half=demo,
         )

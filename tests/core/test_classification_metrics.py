@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
 
-from core.evaluation.classification import calls_from, choose_thresholds, class_metrics, classification_metrics
+from core.evaluation.classification import (
+    calls_from,
+    choose_thresholds,
+    class_metrics,
+    classification_metrics,
+    unlearnt_classes,
+)
 
 
 def test_hand_computed_confusion_matrix():
@@ -57,6 +63,22 @@ def test_thresholds_maximise_f1_and_prefer_the_higher_one():
     truth[:, 1] = [1, 0, 0, 0, 0, 0]
     probabilities[:, 1] = [0.6, 0.6, 0.1, 0.1, 0.1, 0.1]  # a tie at 0.6: F1 2/3 is the best possible
     assert choose_thresholds(truth, probabilities)["OF"] == pytest.approx(0.6)
+
+
+def test_thresholds_keep_specificity_and_never_call_an_unlearnt_class():
+    rng = np.random.default_rng(0)
+    truth = np.zeros((400, 6))
+    truth[:20, 2] = 1  # 20 Schmorl's nodes among 400 boxes
+    truth[:40, 0] = 1
+    probabilities = np.full((400, 6), 0.05)
+    probabilities[:, 2] = rng.uniform(0.05, 0.15, 400)  # SN not learnt: noise, whatever the truth
+    probabilities[:, 0] = np.where(truth[:, 0] > 0, rng.uniform(0.3, 0.9, 400), rng.uniform(0.0, 0.6, 400))
+    chosen = choose_thresholds(truth, probabilities)
+    assert chosen["SN"] == 1.0 and unlearnt_classes(chosen) == ["SN"]
+    assert calls_from(probabilities, chosen)[:, 2].sum() == 0
+    ovcf = probabilities[:, 0] >= chosen["OVCF"]
+    specificity = 1 - ovcf[40:].mean()
+    assert specificity >= 0.95 and ovcf[:40].mean() > 0.3  # the floor holds, and OVCF is still found
 
 
 def test_calls_normal_when_no_disease_reaches_its_threshold():
