@@ -1,7 +1,7 @@
 """The bundled demo: a small phantom study with three readers who disagree, one case already agreed, and demo
 models trained on other phantom studies, active and with their predictions written, so that a newcomer sees the
 whole workflow at once. ``vertebra-review demo build resources/demo`` makes it (about an hour on two cores, most of
-it training); ``--detector`` and ``--classifier`` reuse packages trained by the same recipe.
+it training the detector); ``--detector`` and ``--classifier`` reuse packages trained by the same recipe.
 
 The recipe (all seeds fixed): training study site A, 36 cases x 10 slices, seed 11; validation studies site A,
 seeds 14 (6 cases) and 15 (10 cases); ``train detector --preset cpu --seed 0 --validation <seed 14>``;

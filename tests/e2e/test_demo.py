@@ -73,8 +73,8 @@ def test_demo_build_refuses_a_folder_that_is_not_empty(tmp_path):
 BUNDLED = resources_dir() / "demo"
 
 
-@pytest.mark.skipif(not Study.is_study(BUNDLED), reason="the demo study has not been built into resources/ yet")
 def test_the_bundled_demo_is_small_and_marked_demo():
+    assert Study.is_study(BUNDLED), "resources/demo is missing: vertebra-review demo build resources/demo"
     registry = Registry(BUNDLED / "models")
     active = registry.active()
     assert active is not None and active.demo
