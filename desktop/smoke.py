@@ -134,13 +134,14 @@ def _diagnose_one_slice(root: Path, threshold: float | None) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _temporary_settings() -> Iterator[None]:
-    """Preferences and recovery journals go to a temporary folder: the smoke test leaves the user's alone."""
+def _temporary_settings() -> Iterator[Path]:
+    """Preferences and recovery journals go to a temporary folder (yielded): the smoke test leaves the user's
+    alone."""
     before = os.environ.get(CONFIG_ENV)
     with tempfile.TemporaryDirectory(prefix="vertebra-review-smoke-") as folder:
         os.environ[CONFIG_ENV] = folder
         try:
-            yield
+            yield Path(folder)
         finally:
             if before is None:
                 os.environ.pop(CONFIG_ENV, None)
@@ -179,7 +180,11 @@ def _dialogs_recorded() -> Iterator[list[str]]:
 
 def _show_study(root: Path, pipeline: Any, timeout_s: float) -> str:
     """Start the app, show the main window, open the study in it; returns the window title once it is open."""
-    with _temporary_settings():
+    with _temporary_settings() as scratch:
+        from core.progress import run
+        from core.review.opening import working_copy
+
+        root = run(working_copy(root, scratch / "study"))  # the study (perhaps in a read-only bundle) stays as it is
         app_module = importlib.import_module("desktop.app")
         from desktop.main_window import MainWindow
         from desktop.workers import active_workers, stop_all_workers
