@@ -31,6 +31,7 @@ from core.training.classification_engine import train_classifier
 from core.training.datasets import DetectionDataset, collate, collect_records
 from core.training.detection_engine import PRESETS as DETECTOR_PRESETS
 from core.training.detection_engine import train_detector
+from core.training.throughput import UNITS
 
 SINGULAR = {"images": "image", "patches": "patch"}
 STUDY = SynthOptions(cases=4, seed=3, slices_per_case=4, readers=0)
@@ -97,12 +98,12 @@ def bench_train(repeats: int = 5, device: str = "cpu", preset: str = "paper") ->
         peak = matmul_gflops(compute.device, peak_dtype, n=size)
         result["matmul_gflops"], result["matmul_dtype"] = peak, str(peak_dtype).removeprefix("torch.")
         steps = _train_steps(train_detector([work / "study"], work / "models", detector, model_id="d"), repeats + 1)
-        result["detector"] = {**_summary(steps, _detector_flops(detector, work / "study"), peak), "unit": "images",
-                              "input_px": detector.size}
+        result["detector"] = {**_summary(steps, _detector_flops(detector, work / "study"), peak),
+                              "unit": UNITS["detector"], "input_px": detector.size}
         steps = _train_steps(train_classifier([work / "study"], work / "models", classifier, model_id="c"),
                              repeats + 1)
-        result["classifier"] = {**_summary(steps, _classifier_flops(classifier), peak), "unit": "patches",
-                                "input_px": classifier.size, "arch": classifier.arch}
+        result["classifier"] = {**_summary(steps, _classifier_flops(classifier), peak),
+                                "unit": UNITS["classifier"], "input_px": classifier.size, "arch": classifier.arch}
     for model in ("detector", "classifier"):
         r = result[model]
         result[f"{model}_{r['unit']}_per_s"] = r["items_per_s"]

@@ -103,24 +103,17 @@ def cmd_models(args: argparse.Namespace) -> int:
 def _add_model_set(registry, args: argparse.Namespace) -> int:
     """``models STUDY add ID --detector PKG [--classifier PKG] [--activate]``: packages trained elsewhere (on a GPU
     machine, say) become a version of the study; the packages are checked before anything is written."""
-    from core.errors import ModelPackageError
     from core.models.package import read_manifest
     from core.models.registry import write_model_set
 
     if not args.model_id or args.detector is None:
         warn("vertebra-review: error: add needs a new model id and --detector PKG")
         return EXIT_ERROR
-    demo = False
-    for package, kind in ((args.detector, "detector"), (args.classifier, "classifier")):
-        if package is None:
-            continue
-        manifest = read_manifest(package)
-        if manifest.kind != kind:
-            raise ModelPackageError(f"this is a {manifest.kind} package, not a {kind}", package)
-        demo = demo or manifest.demo
+    packages = [p for p in (args.detector, args.classifier) if p is not None]
+    demo = any(read_manifest(p).demo for p in packages)  # write_model_set checks each package's kind
     added = write_model_set(registry.root, args.model_id, args.detector, args.classifier,
                             parent=registry.active_id(), demo=demo,
-                            data={"added_from": [str(p) for p in (args.detector, args.classifier) if p]})
+                            data={"added_from": [str(p) for p in packages]})
     say(f"added: {added.describe()}")
     if args.activate:
         say(f"active: {registry.activate(args.model_id).describe()}")

@@ -82,7 +82,7 @@ def read_manifest(path: str | Path, *, kind: str | None = None) -> Manifest:
     if found not in KINDS:
         raise ModelPackageError(f"unknown model kind {found!r}", file)
     if kind is not None and found != kind:
-        raise ModelPackageError(f"this is a {found} package, and a {kind} is needed here", file)
+        raise ModelPackageError(f"this is a {found} package, not a {kind}, which is needed here", file)
     for key, kind_of in (("architecture", dict), ("classes", list), ("input", dict)):
         if not isinstance(data.get(key), kind_of):
             raise ModelPackageError(f"manifest has no valid {key!r}", file)

@@ -156,8 +156,12 @@ def _copy_package(source: Path, target: Path) -> None:
 def write_model_set(models_dir: str | Path, model_id: str, detector: Path, classifier: Path | None, *,
                     parent: str | None = None, metrics: Mapping[str, Any] | None = None,
                     data: Mapping[str, Any] | None = None, demo: bool = False) -> ModelSet:
-    """Publish a new model set ``models_dir/model_id`` from two packages, atomically (a staging folder renamed)."""
+    """Publish a new model set ``models_dir/model_id`` from two packages, atomically (a staging folder renamed).
+    Each package is checked to be of its kind first, so nothing is written for a package that does not fit."""
     models_dir = Path(models_dir)
+    read_manifest(detector, kind="detector")
+    if classifier is not None:
+        read_manifest(classifier, kind="classifier")
     destination = models_dir / model_id
     if destination.exists():
         raise ModelPackageError("a model with this id already exists", destination)

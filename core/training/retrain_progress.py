@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.training.throughput import UNITS
+
 #: The validation metric drawn for each component (the one its gate compares).
 KEY_METRIC = {"detector": "ap50", "classifier": "mean_auc"}
 METRIC_NAMES = {"ap50": "AP50", "mean_auc": "mean AUC", "fp_rate": "FP rate", "fn_rate": "FN rate",
@@ -108,8 +110,7 @@ class RetrainTracker:
         who = f"{component}: " if component is not None and stage in ("train", "validate", "normals") else ""
         self.stage_text = f"{who}{message}" if message else stage
         if stage == "train" and isinstance(metrics.get("items_per_s"), (int, float)):
-            unit = "patches" if component == "classifier" else "images"
-            self.stage_text += (f" · {metrics['items_per_s']:.1f} {unit}/s, "
+            self.stage_text += (f" · {metrics['items_per_s']:.1f} {UNITS.get(component or '', 'items')}/s, "
                                 f"{float(metrics.get('data_wait') or 0.0):.0%} waiting for data")
 
     def _on_train(self, component: str, step: int, total: int, metrics: Mapping[str, Any]) -> None:

@@ -13,6 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+#: What one training item is, per component: the detector trains on slices, the classifier on patches.
+UNITS = {"detector": "images", "classifier": "patches"}
+
 
 @dataclass
 class StepClock:

@@ -26,22 +26,9 @@ os.environ["VERTEBRA_REVIEW_CONFIG_DIR"] = tempfile.mkdtemp(prefix="vr-screensho
 from PySide6 import QtCore, QtWidgets
 
 from desktop.app import create_app
-from desktop.main_window import MainWindow
-from tests.desktop.make_screenshots import capture, settle, wait
+from tests.desktop.make_screenshots import capture, open_window, settle, wait
 
 QtWidgets.QMessageBox.question = staticmethod(lambda *args, **kwargs: QtWidgets.QMessageBox.StandardButton.Yes)
-
-
-def open_window(app, study: Path, reader: str) -> MainWindow:
-    window = MainWindow(reader=reader)
-    window.setGeometry(0, 0, 1400, 900)
-    window.show()
-    opened = []
-    window.studyOpened.connect(opened.append)
-    window.open_path(study)
-    wait(app, lambda: opened)
-    wait(app, lambda: not window.controller._scanning)
-    return window
 
 
 def consensus_picture(app, study: Path, out: Path) -> None:
@@ -71,7 +58,6 @@ def consensus_picture(app, study: Path, out: Path) -> None:
 
 def retrain_picture(app, study: Path, out: Path) -> None:
     window = open_window(app, study, "dr-lee")
-    wait(app, lambda: window.runner.state in ("ready", "failed", "none"))
     window.retrain.ask_options = lambda parent, plan: {"detector": True, "classifier": True, "from_scratch": False,
                                                         "epochs": 3, "margin": 0.02}
     window.retrain.ask_retrain()
@@ -81,9 +67,7 @@ def retrain_picture(app, study: Path, out: Path) -> None:
          or not window.retrain_runner.busy)
     window.controller.step(1)  # reviewing goes on meanwhile
     capture(app, window, out)
-    wait(app, lambda: not window.retrain_runner.busy)
-    capture(app, window, out.with_name(out.stem + "-done.png"))
-    window.close()
+    window.close()  # stops the retrain
     settle(app, 0.3)
 
 

@@ -98,8 +98,9 @@ def second_picture(window) -> None:
         c.select(len(boxes) - 1)
 
 
-def picture(app, study: Path, scene, path: Path) -> None:
-    window = MainWindow(reader=READER)
+def open_window(app, study: Path, reader: str) -> MainWindow:
+    """The main window at the screenshots' size with ``study`` open, its model loaded and its slices scanned."""
+    window = MainWindow(reader=reader)
     window.setGeometry(0, 0, 1400, 900)
     window.show()
     opened = []
@@ -107,6 +108,12 @@ def picture(app, study: Path, scene, path: Path) -> None:
     window.open_path(study)
     wait(app, lambda: opened)
     wait(app, lambda: window.runner.state in ("ready", "failed", "none"))
+    wait(app, lambda: not window.controller._scanning)
+    return window
+
+
+def picture(app, study: Path, scene, path: Path) -> None:
+    window = open_window(app, study, READER)
     run_model_where_missing(app, window)
     wait(app, lambda: not window.controller._scanning)
     scene(window)
