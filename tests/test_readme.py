@@ -23,7 +23,7 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_run_command_opens_the_app():
-    command = _command_after("Run the app on the bundled sample:")
+    command = _command_after("Run the app on the demo study:")
     assert command.endswith("vertebra-review gui --demo")
 
 
