@@ -295,7 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     gui = commands.add_parser("gui", help="open the desktop app")
     gui.add_argument("path", nargs="?", type=Path, help="a study, DICOM folder, NIfTI or image to open")
-    gui.add_argument("--demo", action="store_true", help="open a working copy of the bundled demo study with its demo models")
+    gui.add_argument("--demo", action="store_true",
+                     help="open a working copy of the bundled demo study with its demo models")
     gui.add_argument("--reader", help="your reader id")
     gui.set_defaults(func=cmd_gui)
 

@@ -14,7 +14,8 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
 
     settings = with_overrides(
         args.preset, arch=args.arch, epochs=args.epochs, device=args.device, precision=args.precision,
-        batch_size=args.batch_size, lr=args.lr, size=args.input_size, canvas=args.canvas, seed=args.seed,
+        batch_size=args.batch_size, lr=args.lr, size=args.input_size, canvas=args.canvas, context=args.context,
+        seed=args.seed,
         imagenet=args.imagenet,
         source=args.source, normals=args.normals, patches_per_box=args.patches_per_box,
     )
@@ -136,6 +137,9 @@ def _train_parser(train: argparse._SubParsersAction) -> None:
     cls.add_argument("--input-size", type=int, help="patch side given to the network (default 224)")
     cls.add_argument("--canvas", type=int, help="side of the canvas the box is cut onto at its own scale, before the "
                                                 "resize to --input-size (default 196)")
+    cls.add_argument("--context", type=float,
+                     help="margin kept around each box, as a fraction of its width and height (default 0, the "
+                          "paper's crop); keeps endplate lesions such as Schmorl's nodes in the patch under jitter")
     cls.add_argument("--patches-per-box", type=int, help="jittered patches per box and epoch (default 5)")
     cls.add_argument("--normals", choices=["annotated", "detector"],
                      help="annotated (default): every vertebra is boxed; detector: readers boxed only diseased "

@@ -6,6 +6,10 @@ scale on a ``canvas`` x ``canvas`` square (196) centred on the box: zero-padded 
 from a large one, so the aspect ratio and the size in pixels are kept. The canvas is then resized to ``size`` (224)
 for the classifier.
 
+``context`` (0 in the paper) keeps a margin of that fraction of the jittered box's width and height on each side,
+instead of zeroing everything outside the box. Lesions that sit on an endplate, above all Schmorl's nodes, lie on
+the box's edge, and a jitter towards the body's centre cuts them off; with the margin they stay in the patch.
+
 All patches of a slice come from one batched :func:`torchvision.ops.roi_align` call (bilinear resampling of the
 canvas to the output grid) followed by a mask that zeroes what lies outside the box or the image: no Python loop
 over single crops. In training mode the jitter is random; in test mode it is a fixed pattern of ``count`` jitters
@@ -32,6 +36,11 @@ class PatchGeometry:
     shift: float = 10.0
     scale_min: float = 0.9
     scale_max: float = 1.1
+    context: float = 0.0  # margin kept around the box, as a fraction of its size (0: the paper's crop)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.context <= 1.0:
+            raise ValueError(f"the patch context margin must be between 0 and 1, not {self.context}")
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -76,7 +85,9 @@ def extract_patches(image: torch.Tensor, boxes: torch.Tensor | np.ndarray, geome
     xs = origin[:, 0:1] + steps  # (m, size)
     ys = origin[:, 1:2] + steps
     height, width = image.shape[-2:]
-    inside_x = (xs >= boxes[:, 0:1].clamp(min=0)) & (xs < boxes[:, 2:3].clamp(max=width))
-    inside_y = (ys >= boxes[:, 1:2].clamp(min=0)) & (ys < boxes[:, 3:4].clamp(max=height))
+    margin = (boxes[:, 2:] - boxes[:, :2]) * geometry.context  # (m, 2): x and y margins
+    kept = torch.cat([boxes[:, :2] - margin, boxes[:, 2:] + margin], dim=1)
+    inside_x = (xs >= kept[:, 0:1].clamp(min=0)) & (xs < kept[:, 2:3].clamp(max=width))
+    inside_y = (ys >= kept[:, 1:2].clamp(min=0)) & (ys < kept[:, 3:4].clamp(max=height))
     mask = inside_y[:, :, None] & inside_x[:, None, :]
     return patches * mask[:, None].to(patches.dtype)

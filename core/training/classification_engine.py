@@ -68,6 +68,7 @@ class ClassifierTraining:
     arch: str = "resnet50"
     size: int = 224
     canvas: int = 196
+    context: float = 0.0  # margin kept around each box, as a fraction of its size (0: the paper's crop)
     epochs: int = 15
     batch_size: int = 64
     lr: float = 1e-2
@@ -88,8 +89,8 @@ class ClassifierTraining:
 
     def architecture(self) -> ClassifierConfig:
         imagenet = find_imagenet(self.arch, Path(self.imagenet) if self.imagenet else None)
-        return ClassifierConfig(arch=self.arch, patch=PatchGeometry(canvas=self.canvas, size=self.size),
-                                norm="frozen" if imagenet else "batch")
+        patch = PatchGeometry(canvas=self.canvas, size=self.size, context=self.context)
+        return ClassifierConfig(arch=self.arch, patch=patch, norm="frozen" if imagenet else "batch")
 
 
 PRESETS: dict[str, ClassifierTraining] = {

@@ -91,3 +91,38 @@ def test_outside_the_image_is_zero():
 
 def test_no_boxes_gives_an_empty_batch():
     assert extract_patches(torch.rand(1, 50, 50), np.zeros((0, 4)), GEOMETRY).shape == (0, 1, 224, 224)
+
+
+def test_the_context_margin_keeps_an_endplate_lesion_that_the_jitter_would_cut_off():
+    """A bright mark just above the box's top edge (a Schmorl's node on the upper endplate, with the box jittered
+    down): the paper's crop zeroes it, a context margin of 0.2 keeps it, and the box's own pixels are the same."""
+    image = torch.zeros(1, 300, 300)
+    box = (100.0, 100.0, 180.0, 160.0)  # 80 x 60
+    image[0, 100:160, 100:180] = 0.5
+    image[0, 92:98, 130:150] = 1.0  # 2 to 8 px above the top edge
+    plain, = extract_patches(image, np.array([box]), PatchGeometry())
+    kept, = extract_patches(image, np.array([box]), PatchGeometry(context=0.2))
+    assert float(plain.max()) == pytest.approx(0.5, abs=0.05)
+    assert float(kept.max()) == pytest.approx(1.0, abs=0.05)
+    inner = slice(60, 164)  # inside the box in both (the box spans about 86..206 x 78..146 of the 224 patch)
+    assert torch.allclose(plain[:, 90:140, inner], kept[:, 90:140, inner])
+    # The margin is a fraction of the box: 0.2 of 60 px is 12 px above and below, 16 px left and right.
+    ones, = extract_patches(torch.ones(1, 300, 300), np.array([box]), PatchGeometry(context=0.2))
+    w, h = _extent(ones)
+    assert abs(w - 112 * 224 / 196) <= 2 and abs(h - 84 * 224 / 196) <= 2
+
+
+@pytest.mark.parametrize("context", [-0.1, 1.5])
+def test_a_context_margin_out_of_range_is_refused(context):
+    with pytest.raises(ValueError, match="context"):
+        PatchGeometry(context=context)
+
+
+def test_old_manifests_without_a_context_read_as_the_papers_crop():
+    from core.models.classifier import ClassifierConfig
+
+    config = ClassifierConfig.from_json({"arch": "resnet18", "patch": {"canvas": 128, "size": 128, "count": 5,
+                                                                         "shift": 10.0, "scale_min": 0.9,
+                                                                         "scale_max": 1.1}})
+    assert config.patch.context == 0.0
+    assert ClassifierConfig.from_json(config.to_json()).patch == config.patch
