@@ -3,10 +3,13 @@ models trained on other phantom studies, active and with their predictions writt
 whole workflow at once. ``vertebra-review demo build resources/demo`` makes it (about an hour on two cores, most of
 it training the detector); ``--detector`` and ``--classifier`` reuse packages trained by the same recipe.
 
-The recipe (all seeds fixed): training study site A, 36 cases x 10 slices, seed 11; validation studies site A,
-seeds 14 (6 cases) and 15 (10 cases); ``train detector --preset cpu --seed 0 --validation <seed 14>``;
-``train classifier --preset cpu --seed 0 --validation <seed 14> <seed 15>``. The demo study itself is site A, 6 cases
-of 10 slices, seed 5, readers r1-r3 with a disagreement rate of 0.15. DICOM slices are stored JPEG 2000 lossless.
+The recipe (all seeds fixed): training study site A, 36 cases x 10 slices, seed 11; a second training study of 100
+cases x 4 slices, seed 21, richer in Schmorl's nodes and Kummell's disease (prevalence per vertebra SN 0.05, KD 0.04
+instead of 0.013 and 0.008); validation studies site A at the paper's prevalence, seeds 14 (6 cases x 10 slices), 15
+(10 x 10) and 22 (60 x 4); ``train detector <seed 11> --preset cpu --seed 0 --validation <seed 14>``;
+``train classifier <seed 11> <seed 21> --preset cpu --seed 0 --validation <seed 14> <seed 15> <seed 22>``. The demo
+study itself is site A, 6 cases of 10 slices, seed 5, readers r1-r3 with a disagreement rate of 0.15. DICOM slices
+are stored JPEG 2000 lossless.
 """
 
 from __future__ import annotations
@@ -20,19 +23,24 @@ from pathlib import Path
 import pydicom
 from pydicom.uid import JPEG2000Lossless
 
+from core.annotations.model import Disease
 from core.errors import StudyError
 from core.fileio import atomic_write_bytes
 from core.models.package import read_manifest, read_weights, write_package
 from core.models.registry import DEMO_NOTICE, Registry, write_model_set
 from core.progress import Progress, ProgressGenerator
 from core.study.layout import Study
+from core.synthetic.diseases import PAPER_PREVALENCE
 from core.synthetic.generate import SynthOptions, generate_study
 
 DEMO_MODEL_ID = "demo-v1"
 AGREED_CASE = "case-0001"
 DEMO_STUDY = SynthOptions(cases=6, seed=5, slices_per_case=10, readers=3, disagreement=0.15)
-TRAINING = {"train": SynthOptions(cases=36, seed=11, readers=0), "val": SynthOptions(cases=6, seed=14, readers=0),
-            "val2": SynthOptions(cases=10, seed=15, readers=0)}
+RARE_ENRICHED = {**PAPER_PREVALENCE, Disease.SN: 0.05, Disease.KD: 0.04}
+TRAINING = {"train": SynthOptions(cases=36, seed=11, readers=0),
+            "train2": SynthOptions(cases=100, seed=21, readers=0, slices_per_case=4, prevalence=RARE_ENRICHED),
+            "val": SynthOptions(cases=6, seed=14, readers=0), "val2": SynthOptions(cases=10, seed=15, readers=0),
+            "val3": SynthOptions(cases=60, seed=22, readers=0, slices_per_case=4)}
 
 
 @dataclass
@@ -62,8 +70,8 @@ def _train_models(work: Path) -> Iterator[Progress]:
         yield from generate_study(work / name, options)
     yield from train_detector([work / "train"], work / "packages", DETECTOR_PRESETS["cpu"],
                               validation=[work / "val"], model_id="detector")
-    yield from train_classifier([work / "train"], work / "packages", CLASSIFIER_PRESETS["cpu"],
-                                validation=[work / "val", work / "val2"], model_id="classifier")
+    yield from train_classifier([work / "train", work / "train2"], work / "packages", CLASSIFIER_PRESETS["cpu"],
+                                validation=[work / "val", work / "val2", work / "val3"], model_id="classifier")
 
 
 def compress_dicom(study: Study) -> None:

@@ -318,8 +318,8 @@ def train_classifier_on(
                       "epochs": settings.epochs, "best_epoch": best["epoch"], "history": run.history,
                       "seconds": round(seconds, 1), "device": compute.describe(), "processes": distributed.size(),
                       "fine_tuned": initial_state is not None,
-                      "threshold_rule": "per class, the highest threshold with the best F1 on the validation split "
-                                        f"among those with specificity >= {MIN_SPECIFICITY}",
+                      "threshold_rule": "per class, the highest threshold with the best sensitivity on the "
+                                        f"validation split among those with specificity >= {MIN_SPECIFICITY}",
                       "not_learnt": unlearnt},
             metrics={"validation": _stored_metrics(metrics)}, parent=parent, demo=demo,
             notes=DEMO_NOTICE if demo else "", half=demo,
