@@ -1,7 +1,7 @@
 """The bundled demo: a small phantom study with three readers who disagree, one case already agreed, and demo
 models trained on other phantom studies, active and with their predictions written, so that a newcomer sees the
-whole workflow at once. ``vertebra-review demo build resources/demo`` makes it (about an hour on two cores, most of
-it training the detector); ``--detector`` and ``--classifier`` reuse packages trained by the same recipe.
+whole workflow at once. ``vertebra-review demo build resources/demo`` makes it (about two and a half hours on two
+cores, most of it training the detector); ``--detector`` and ``--classifier`` reuse packages trained by the same recipe.
 
 The recipe (all seeds fixed): training study site A, 36 cases x 10 slices, seed 11; a second training study of 100
 cases x 4 slices, seed 21, richer in Schmorl's nodes and Kummell's disease (prevalence per vertebra SN 0.05, KD 0.04
