@@ -15,9 +15,8 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
     settings = with_overrides(
         args.preset, arch=args.arch, epochs=args.epochs, device=args.device, precision=args.precision,
         batch_size=args.batch_size, lr=args.lr, size=args.input_size, canvas=args.canvas, context=args.context,
-        seed=args.seed,
-        imagenet=args.imagenet,
-        source=args.source, normals=args.normals, patches_per_box=args.patches_per_box,
+        seed=args.seed, imagenet=args.imagenet, source=args.source, normals=args.normals,
+        patches_per_box=args.patches_per_box,
     )
     result = drive(train_classifier(args.study, args.out, settings, detector=args.detector,
                                     validation=args.validation or (), model_id=args.model_id, resume=args.resume,
