@@ -23,6 +23,7 @@ from core.benchmarks.detect import _slice, _sync, matmul_gflops
 from core.models.classifier import ClassifierConfig, VertebraClassifier, build_classifier, normalise
 from core.models.detector import DetectorConfig, VertebraDetector, build_detector
 from core.models.devices import inference_compute, resolve_device
+from core.models.endplate import EndplateGeometry, EndplateNet
 from core.models.extraction import PatchGeometry, extract_patches, jitter_boxes
 from core.training.transforms import InputGeometry
 
@@ -34,7 +35,8 @@ def preset_configs(preset: str) -> tuple[DetectorConfig, ClassifierConfig]:
         return DetectorConfig().fast_test_time(), ClassifierConfig()
     if preset == "fast":
         detector = DetectorConfig(geometry=InputGeometry(1024, 512), fpn_channels=128, box_representation=256)
-        return detector.fast_test_time(), ClassifierConfig(arch="resnet18", patch=PatchGeometry(size=128))
+        return detector.fast_test_time(), ClassifierConfig(arch="resnet18", patch=PatchGeometry(size=128),
+                                                           endplate=EndplateGeometry())
     raise ValueError(f"unknown preset {preset!r}: use paper or fast")
 
 
@@ -51,6 +53,9 @@ def _flops(detector: DetectorConfig, classifier: ClassifierConfig) -> tuple[floa
         with FlopCounterMode(display=False) as counter:
             size = classifier.patch.size
             build_classifier(classifier).eval()(torch.rand(VERTEBRAE * classifier.patch.count, 3, size, size))
+            if classifier.endplate is not None:
+                bands = classifier.endplate
+                EndplateNet(bands).eval()(torch.rand(VERTEBRAE, 2, bands.height, bands.width))
         return detect, counter.get_total_flops() / 1e9
 
 
@@ -72,7 +77,8 @@ def bench_diagnose(repeats: int = 5, device: str = "cpu", preset: str = "paper")
     compute = inference_compute(device)
     torch.manual_seed(0)
     detector = VertebraDetector(build_detector(detector_config), detector_config, compute)
-    classifier = VertebraClassifier(build_classifier(classifier_config), classifier_config, compute)
+    head = EndplateNet(classifier_config.endplate) if classifier_config.endplate else None
+    classifier = VertebraClassifier(build_classifier(classifier_config), classifier_config, compute, endplate=head)
     image = _slice()
     boxes = _boxes()
     target = resolve_device(device)

@@ -15,7 +15,8 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
     settings = with_overrides(
         args.preset, arch=args.arch, epochs=args.epochs, device=args.device, precision=args.precision,
         batch_size=args.batch_size, lr=args.lr, size=args.input_size, canvas=args.canvas, context=args.context,
-        seed=args.seed, imagenet=args.imagenet, source=args.source, normals=args.normals,
+        fit=args.fit, endplate=args.endplate, endplate_steps=args.endplate_steps, seed=args.seed,
+        imagenet=args.imagenet, source=args.source, normals=args.normals,
         patches_per_box=args.patches_per_box,
     )
     result = drive(train_classifier(args.study, args.out, settings, detector=args.detector,
@@ -26,6 +27,19 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
     say(f"best epoch {result.best_epoch} ({result.seconds / 60:.1f} min); on the validation split, mean over "
         f"OVCF, OF, KD, PS: sensitivity {summary['sensitivity']['mean']}, specificity "
         f"{summary['specificity']['mean']}")
+    say("thresholds: " + ", ".join(f"{c} {t:.3f}" for c, t in result.thresholds.items()))
+    return EXIT_OK
+
+
+def cmd_train_endplate(args: argparse.Namespace) -> int:
+    from core.training.classification_engine import add_endplate_head
+
+    result = drive(add_endplate_head(args.classifier, args.study, args.out, validation=args.validation or (),
+                                     steps=args.steps, seed=args.seed, device=args.device, source=args.source))
+    say(f"model: {result.package}")
+    per_class = result.metrics["per_class"]["SN"]
+    say(f"on the validation split, SN: AUC {per_class['auc']}, sensitivity {per_class['sensitivity']}, PPV "
+        f"{per_class['ppv']}")
     say("thresholds: " + ", ".join(f"{c} {t:.3f}" for c, t in result.thresholds.items()))
     return EXIT_OK
 
@@ -139,6 +153,13 @@ def _train_parser(train: argparse._SubParsersAction) -> None:
     cls.add_argument("--context", type=float,
                      help="margin kept around each box, as a fraction of its width and height (default 0, the "
                           "paper's crop); keeps endplate lesions such as Schmorl's nodes in the patch under jitter")
+    cls.add_argument("--fit", action=argparse.BooleanOptionalAction, default=None,
+                     help="scale each box (with its --context margin) to fill the patch, and the jitter with it, "
+                          "instead of cutting it at its own scale onto the fixed canvas (the paper's crop)")
+    cls.add_argument("--endplate", action=argparse.BooleanOptionalAction, default=None,
+                     help="train the Schmorl's-node endplate head after the main network (default: on); it scores "
+                          "the upper and lower endplate bands of each box and gives the SN probability")
+    cls.add_argument("--endplate-steps", type=int, help="training steps of the endplate head (default 400)")
     cls.add_argument("--patches-per-box", type=int, help="jittered patches per box and epoch (default 5)")
     cls.add_argument("--normals", choices=["annotated", "detector"],
                      help="annotated (default): every vertebra is boxed; detector: readers boxed only diseased "
@@ -153,6 +174,20 @@ def _train_parser(train: argparse._SubParsersAction) -> None:
     cls.add_argument("--resume", action="store_true", help="resume the run with this --model-id from its checkpoint")
     cls.add_argument("--demo", action="store_true", help="mark the package as a demo model")
     cls.set_defaults(func=cmd_train_classifier)
+
+    head = train.add_parser("endplate", help="add (or train again) the Schmorl's-node endplate head of a classifier "
+                                             "package, keeping its main network")
+    head.add_argument("classifier", type=Path, help="the classifier package")
+    head.add_argument("study", type=Path, nargs="+", help="studies with consensus (or reader) labels")
+    head.add_argument("--out", type=Path, required=True, help="the new package (a new folder)")
+    head.add_argument("--validation", type=Path, nargs="*", help="validation studies (default: 20%% of the cases); "
+                                                                 "every class's threshold is chosen again on them")
+    head.add_argument("--steps", type=int, default=400, help="training steps (default 400)")
+    head.add_argument("--seed", type=int, default=0)
+    head.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
+    head.add_argument("--source", default="consensus",
+                      help="whose labels to learn: consensus (default), best, or a reader id")
+    head.set_defaults(func=cmd_train_endplate)
 
 
 def register(commands: argparse._SubParsersAction, *, train: argparse._SubParsersAction,

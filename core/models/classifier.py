@@ -2,6 +2,9 @@
 (OVCF, OF, SN, KD, PS, NORMAL), on the extraction module's patches. At test time a box's probabilities are the mean
 over its jittered patches, and a disease is called when its probability reaches the class's decision threshold
 (chosen on the validation split when the model was trained; see :mod:`core.training.thresholds`).
+
+A package may also hold an endplate head (:mod:`core.models.endplate`, its weights under ``endplate.``): then the SN
+probability is the head's, from the two endplate bands of each box.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from torchvision.ops import FrozenBatchNorm2d
 from core.annotations.model import CLASS_CODES, DISEASES, Disease
 from core.errors import ModelPackageError
 from core.models.devices import Compute, inference_compute
+from core.models.endplate import EndplateGeometry, EndplateNet, extract_bands
 from core.models.extraction import PatchGeometry, extract_patches, jitter_boxes
 from core.models.package import load_state, read_manifest
 from core.models.weights import imagenet_state
@@ -37,6 +41,7 @@ class ClassifierConfig:
     thresholds: Mapping[str, float] = field(default_factory=lambda: {c: 0.5 for c in CLASS_CODES})
     norm: str = "batch"
     window: str = "min-max"
+    endplate: EndplateGeometry | None = None  # the SN endplate head's bands, when the package has one
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
@@ -49,6 +54,7 @@ class ClassifierConfig:
         data["patch"] = self.patch.to_json()
         data["classes"] = list(self.classes)
         data["thresholds"] = dict(self.thresholds)
+        data["endplate"] = self.endplate.to_json() if self.endplate else None
         return data
 
     @classmethod
@@ -63,6 +69,10 @@ class ClassifierConfig:
         ):
             raise ValueError("thresholds must be numbers between 0 and 1 for each class")
         values["thresholds"] = {c: float(thresholds.get(c, 0.5)) for c in CLASS_CODES}
+        endplate = data.get("endplate")
+        if endplate is not None and not isinstance(endplate, Mapping):
+            raise ValueError("endplate must describe the head's bands or be null")
+        values["endplate"] = EndplateGeometry.from_json(endplate) if endplate else None
         return cls(**values)
 
     def with_thresholds(self, thresholds: Mapping[str, float]) -> ClassifierConfig:
@@ -102,16 +112,25 @@ def decide(probabilities: np.ndarray, thresholds: Mapping[str, float]) -> list[f
     return calls
 
 
+#: The prefix of the endplate head's tensors in a package's weights.
+ENDPLATE_PREFIX = "endplate."
+SN_COLUMN = CLASS_CODES.index(Disease.SN.value)
+
+
 class VertebraClassifier:
     """A trained classifier ready for inference on uint8 slices and boxes in slice pixels."""
 
-    def __init__(self, model: nn.Module, config: ClassifierConfig, compute: Compute, package: Path | None = None):
+    def __init__(self, model: nn.Module, config: ClassifierConfig, compute: Compute, package: Path | None = None,
+                 endplate: EndplateNet | None = None):
+        if (endplate is None) != (config.endplate is None):
+            raise ValueError("an endplate head needs its band geometry in the configuration, and the reverse")
         self.config = config
         self.compute = compute
         self.package = package
         self.model = model.to(compute.device).eval()
         if compute.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        self.endplate = endplate.to(compute.device).eval() if endplate is not None else None
 
     @classmethod
     def from_package(cls, path: str | Path, *, device: str = "auto", precision: str = "auto") -> VertebraClassifier:
@@ -121,8 +140,12 @@ class VertebraClassifier:
         except (TypeError, ValueError) as exc:
             raise ModelPackageError(f"the manifest describes an unknown classifier ({exc})", path) from exc
         model = build_classifier(config, use_imagenet=False)
-        load_state(model, path)
-        return cls(model, config, inference_compute(device, precision), Path(path))
+        load_state(model, path, exclude=ENDPLATE_PREFIX)
+        endplate = None
+        if config.endplate is not None:
+            endplate = EndplateNet(config.endplate)
+            load_state(endplate, path, prefix=ENDPLATE_PREFIX)
+        return cls(model, config, inference_compute(device, precision), Path(path), endplate)
 
     @torch.inference_mode()
     def predict(self, images: Sequence[np.ndarray], boxes: Sequence[np.ndarray], *,
@@ -130,13 +153,15 @@ class VertebraClassifier:
         """(n_i, 6) probabilities per slice: the mean over each box's test-time patches, one forward pass per
         ``chunk`` patches (all the patches of a slice or several slices together)."""
         geometry = self.config.patch
-        patches, counts = [], []
+        patches, bands, counts = [], [], []
         for image, slice_boxes in zip(images, boxes, strict=True):
             b = np.asarray(slice_boxes, dtype=np.float64).reshape(-1, 4)
             counts.append(len(b))
             if len(b):
                 tensor = grey_tensor(image, self.compute.device)
                 patches.append(extract_patches(tensor, jitter_boxes(b, geometry), geometry))
+                if self.config.endplate is not None:
+                    bands.append(extract_bands(tensor, b, self.config.endplate))
         if not patches:
             return [np.zeros((0, len(CLASS_CODES)), dtype=np.float32) for _ in counts]
         batch = normalise(torch.cat(patches))
@@ -147,5 +172,10 @@ class VertebraClassifier:
             for start in range(0, len(batch), chunk):
                 logits.append(self.model(batch[start : start + chunk]).float())
         probabilities = torch.sigmoid(torch.cat(logits)).view(-1, geometry.count, len(CLASS_CODES)).mean(dim=1)
+        if self.endplate is not None:
+            band_batch = torch.cat(bands)
+            node = torch.cat([self.endplate(band_batch[start : start + chunk]).float()
+                              for start in range(0, len(band_batch), chunk)])
+            probabilities[:, SN_COLUMN] = torch.sigmoid(node)
         per_box = probabilities.cpu().numpy()
         return list(np.split(per_box, np.cumsum(counts)[:-1]))

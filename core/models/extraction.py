@@ -10,6 +10,12 @@ for the classifier.
 instead of zeroing everything outside the box. Lesions that sit on an endplate, above all Schmorl's nodes, lie on
 the box's edge, and a jitter towards the body's centre cuts them off; with the margin they stay in the patch.
 
+``fit`` (off in the paper) scales each patch to its box instead: the canvas is the box's larger side plus the
+context margin, and the jitter's translation shrinks with it (``shift`` stays a share of ``canvas``), so every
+vertebra fills the patch whatever its size in pixels. The paper's slices show vertebrae of 100 to 200 pixels; the
+phantom's are 25 to 70, and at their own scale they fill a fifth of a 128 canvas, with a Schmorl's node of a few
+pixels that a ±10 px jitter cuts off.
+
 All patches of a slice come from one batched :func:`torchvision.ops.roi_align` call (bilinear resampling of the
 canvas to the output grid) followed by a mask that zeroes what lies outside the box or the image: no Python loop
 over single crops. In training mode the jitter is random; in test mode it is a fixed pattern of ``count`` jitters
@@ -37,6 +43,7 @@ class PatchGeometry:
     scale_min: float = 0.9
     scale_max: float = 1.1
     context: float = 0.0  # margin kept around the box, as a fraction of its size (0: the paper's crop)
+    fit: bool = False  # scale each box to fill the patch (False: the paper's fixed canvas, pixels at their own scale)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.context <= 1.0:
@@ -64,24 +71,37 @@ def jitter_boxes(boxes: np.ndarray, geometry: PatchGeometry, rng: np.random.Gene
     else:
         shifts = rng.uniform(-geometry.shift, geometry.shift, size=(len(b) * count, 2))
         scales = rng.uniform(geometry.scale_min, geometry.scale_max, size=len(b) * count)
+    if geometry.fit:  # the translation is a share of each box's own canvas, as it is of the fixed one
+        shifts = shifts * np.repeat(fit_canvas(half * 2, geometry) / geometry.canvas, count)[:, None]
     centre = np.repeat(centre, count, axis=0) + shifts
     half = np.repeat(half, count, axis=0) * scales[:, None]
     return np.concatenate([centre - half, centre + half], axis=1)
 
 
+def fit_canvas(sizes: np.ndarray | torch.Tensor, geometry: PatchGeometry) -> np.ndarray | torch.Tensor:
+    """The side of the canvas that boxes of ``sizes`` (m, 2: width, height) fill with their margin, in fit mode."""
+    larger = sizes.max(axis=1) if isinstance(sizes, np.ndarray) else sizes.max(dim=1).values
+    return larger * (1 + 2 * geometry.context)
+
+
 def extract_patches(image: torch.Tensor, boxes: torch.Tensor | np.ndarray, geometry: PatchGeometry) -> torch.Tensor:
     """Patches of ``image`` (C, H, W, float) for ``boxes`` (m, 4, already jittered): a (m, C, size, size) tensor."""
     boxes = torch.as_tensor(boxes, dtype=torch.float32, device=image.device).reshape(-1, 4)
-    size, canvas = geometry.size, float(geometry.canvas)
+    size = geometry.size
     if len(boxes) == 0:
         return image.new_zeros((0, image.shape[0], size, size))
+    if geometry.fit:
+        canvas = fit_canvas(boxes[:, 2:] - boxes[:, :2], geometry).clamp(min=1.0)[:, None]  # (m, 1)
+    else:
+        canvas = torch.full((len(boxes), 1), float(geometry.canvas), device=image.device)
     centre = (boxes[:, :2] + boxes[:, 2:]) / 2
     origin = centre - canvas / 2
     rois = torch.cat([torch.zeros(len(boxes), 1, device=image.device), origin, origin + canvas], dim=1)
-    patches = roi_align(image[None].float(), rois, output_size=(size, size), spatial_scale=1.0, sampling_ratio=1,
-                        aligned=True)
+    # sampling_ratio 1 at the fixed canvas (no shrinking); an adaptive average where a large box is shrunk to fit.
+    patches = roi_align(image[None].float(), rois, output_size=(size, size), spatial_scale=1.0,
+                        sampling_ratio=-1 if geometry.fit else 1, aligned=True)
     # Where each output pixel's centre falls in the slice: keep it only inside the box and inside the image.
-    steps = (torch.arange(size, device=image.device, dtype=torch.float32) + 0.5) * (canvas / size)
+    steps = (torch.arange(size, device=image.device, dtype=torch.float32) + 0.5) * (canvas / size)  # (m, size)
     xs = origin[:, 0:1] + steps  # (m, size)
     ys = origin[:, 1:2] + steps
     height, width = image.shape[-2:]

@@ -111,9 +111,12 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
         raise ModelPackageError(f"weights are not a valid safetensors file ({exc})", file) from exc
 
 
-def load_state(model: torch.nn.Module, path: str | Path) -> None:
-    """Load the package's weights into ``model``; every tensor must fit (names and shapes)."""
-    state = read_weights(path)
+def load_state(model: torch.nn.Module, path: str | Path, *, prefix: str = "", exclude: str | None = None) -> None:
+    """Load the package's weights into ``model``; every tensor must fit (names and shapes). ``prefix``: only the
+    tensors whose names start with it, without it (a part stored beside the main model); ``exclude``: leave out the
+    tensors whose names start with that."""
+    state = {name[len(prefix):]: tensor for name, tensor in read_weights(path).items()
+             if name.startswith(prefix) and not (exclude and name.startswith(exclude))}
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:

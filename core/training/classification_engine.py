@@ -37,8 +37,9 @@ from core.evaluation.classification import (
     classification_metrics,
     unlearnt_classes,
 )
-from core.models.classifier import ClassifierConfig, VertebraClassifier, build_classifier
+from core.models.classifier import ENDPLATE_PREFIX, SN_COLUMN, ClassifierConfig, VertebraClassifier, build_classifier
 from core.models.devices import Compute, training_compute
+from core.models.endplate import EndplateGeometry, EndplateNet
 from core.models.extraction import PatchGeometry
 from core.models.package import write_package
 from core.models.registry import DEMO_NOTICE
@@ -56,6 +57,7 @@ from core.training.classification_data import (
     resample,
 )
 from core.training.datasets import SliceRecord, collect_records, split_by_case
+from core.training.endplate_engine import EndplateTraining, predict_endplate, train_endplate
 from core.training.throughput import StepClock
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,9 @@ class ClassifierTraining:
     size: int = 224
     canvas: int = 196
     context: float = 0.0  # margin kept around each box, as a fraction of its size (0: the paper's crop)
+    fit: bool = False  # scale each box to fill the patch (False: the paper's crop at the pixels' own scale)
+    endplate: bool = True  # train the Schmorl's-node endplate head after the main network
+    endplate_steps: int = 400
     epochs: int = 15
     batch_size: int = 64
     lr: float = 1e-2
@@ -89,8 +94,9 @@ class ClassifierTraining:
 
     def architecture(self) -> ClassifierConfig:
         imagenet = find_imagenet(self.arch, Path(self.imagenet) if self.imagenet else None)
-        patch = PatchGeometry(canvas=self.canvas, size=self.size, context=self.context)
-        return ClassifierConfig(arch=self.arch, patch=patch, norm="frozen" if imagenet else "batch")
+        patch = PatchGeometry(canvas=self.canvas, size=self.size, context=self.context, fit=self.fit)
+        return ClassifierConfig(arch=self.arch, patch=patch, norm="frozen" if imagenet else "batch",
+                                endplate=EndplateGeometry() if self.endplate else None)
 
 
 PRESETS: dict[str, ClassifierTraining] = {
@@ -263,7 +269,12 @@ def train_classifier_on(
     if not samples:
         raise TrainingError("no annotated vertebrae to train on")
     val = list(val) or list(train[:50])
-    config = architecture or settings.architecture()
+    full_config = architecture or settings.architecture()
+    config = replace(full_config, endplate=None)  # the main network alone, until its head is trained
+    parent_head = None
+    if initial_state is not None:  # a retrain: the parent's endplate head, if it has one, is kept apart
+        parent_head = {k[len(ENDPLATE_PREFIX):]: v for k, v in initial_state.items() if k.startswith(ENDPLATE_PREFIX)}
+        initial_state = {k: v for k, v in initial_state.items() if not k.startswith(ENDPLATE_PREFIX)}
     compute = training_compute(settings.device, settings.precision)
     distributed.start(compute.device)
     compute = replace(compute, device=distributed.local_device(compute.device))
@@ -298,7 +309,14 @@ def train_classifier_on(
                       probabilities=torch.from_numpy(np.asarray(probabilities)))
         yield Progress("validate", epoch + 1, settings.epochs,
                        f"epoch {epoch + 1}: mean AUC {score:.3f}, loss {loss:.3f}", run.history[-1])
-    best, best_probabilities = run.best, run.best_extra["probabilities"].numpy()
+    best, best_probabilities = run.best, run.best_extra["probabilities"].numpy().copy()
+    state = dict(run.best_state)
+    head = yield from _endplate_head(train, val, full_config, settings, compute, cache, parent_head or None)
+    if head is not None:
+        geometry, head_state, head_probabilities = head
+        config = replace(config, endplate=geometry)
+        best_probabilities[:, SN_COLUMN] = head_probabilities
+        state.update({ENDPLATE_PREFIX + k: v for k, v in head_state.items()})
     thresholds = choose_thresholds(truth, best_probabilities)
     unlearnt = unlearnt_classes(thresholds)
     if unlearnt:
@@ -310,7 +328,7 @@ def train_classifier_on(
     package = models_dir / model_id
     if distributed.is_main():
         write_package(
-            package, kind="classifier", state=run.best_state, architecture=config.to_json(),
+            package, kind="classifier", state=state, architecture=config.to_json(),
             classes=list(CLASS_CODES), input_spec={"canvas": config.patch.canvas, "size": config.patch.size,
                                                    "window": config.window, "channels": 3},
             training={"settings": asdict(settings), "studies": [str(s) for s in studies], "slices": len(train),
@@ -320,13 +338,102 @@ def train_classifier_on(
                       "fine_tuned": initial_state is not None,
                       "threshold_rule": "per class, the highest threshold with the best sensitivity on the "
                                         f"validation split among those with specificity >= {MIN_SPECIFICITY}",
-                      "not_learnt": unlearnt},
+                      "not_learnt": unlearnt,
+                      "endplate_head": "trained" if head is not None and head[1] is not parent_head else
+                                       ("kept from the parent" if head is not None else "none")},
             metrics={"validation": _stored_metrics(metrics)}, parent=parent, demo=demo,
             notes=DEMO_NOTICE if demo else "", half=demo,
         )
     run.finish()
     distributed.barrier()
     return TrainedClassifier(package, best["epoch"], metrics, thresholds, run.history, seconds)
+
+
+def _endplate_head(train: Sequence[SliceRecord], val: Sequence[SliceRecord], config: ClassifierConfig,
+                   settings: ClassifierTraining, compute: Compute, cache: SliceCache,
+                   parent: dict[str, torch.Tensor] | None,
+                   ) -> ProgressGenerator[tuple[EndplateGeometry, dict[str, torch.Tensor], np.ndarray] | None]:
+    """The endplate head for the package (its geometry, weights and validation SN probabilities): trained when
+    ``settings.endplate`` and the data has enough nodes, else the parent's unchanged, else none."""
+    geometry = config.endplate or EndplateGeometry()
+    if not distributed.is_main():
+        return None
+    if settings.endplate:
+        trained = yield from train_endplate(train, val, geometry,
+                                            EndplateTraining(steps=settings.endplate_steps, seed=settings.seed),
+                                            cache=cache, device=compute.device, initial_state=parent)
+        if trained is not None:
+            return geometry, trained.state, trained.validation
+    if parent is None or config.endplate is None:
+        return None
+    model = EndplateNet(geometry)
+    model.load_state_dict(parent)
+    return geometry, parent, predict_endplate(model.to(compute.device), val, cache, geometry, compute.device)
+
+
+def add_endplate_head(
+    package: str | Path,
+    studies: Sequence[str | Path],
+    out: str | Path,
+    *,
+    validation: Sequence[str | Path] = (),
+    steps: int = 400,
+    seed: int = 0,
+    device: str = "auto",
+    source: str = "consensus",
+    val_fraction: float = 0.2,
+) -> ProgressGenerator[TrainedClassifier]:
+    """A copy of the classifier ``package`` at ``out`` with a newly trained endplate head (replacing any it has) and
+    its thresholds chosen again on the validation split: for a classifier that does not see Schmorl's nodes,
+    without training its main network again. The main network's weights are copied unchanged."""
+    from core.models.package import read_manifest, read_weights
+
+    started = time.perf_counter()
+    source_package = Path(package)
+    manifest = read_manifest(source_package, kind="classifier")
+    config = ClassifierConfig.from_json(manifest.architecture)
+    records = collect_records([Path(s) for s in studies], source)
+    if validation:
+        train, val = records, collect_records([Path(v) for v in validation], source)
+    else:
+        train, val = split_by_case(records, val_fraction)
+    if not box_samples(train) or not box_samples(val):
+        raise TrainingError("the endplate head needs annotated vertebrae to train on and to validate on")
+    compute = training_compute(device, "fp32")
+    main = VertebraClassifier.from_package(source_package, device=str(compute.device), precision="fp32")
+    main = VertebraClassifier(main.model, replace(config, endplate=None), main.compute, source_package)
+    cache = SliceCache(config.window)
+    truth = _truth(val)
+    yield Progress("validate", 0, 1, "the main network on the validation split")
+    probabilities = predict_records(main, val, cache)
+    geometry = config.endplate or EndplateGeometry()
+    trained = yield from train_endplate(train, val, geometry, EndplateTraining(steps=steps, seed=seed), cache=cache,
+                                        device=compute.device)
+    if trained is None:
+        raise TrainingError(f"too few Schmorl's node boxes to train the endplate head on in "
+                            f"{', '.join(map(str, studies))}")
+    probabilities[:, SN_COLUMN] = trained.validation
+    thresholds = choose_thresholds(truth, probabilities)
+    metrics = classification_metrics(truth, probabilities, calls_from(probabilities, thresholds))
+    config = replace(config, endplate=geometry).with_thresholds(thresholds)
+    state = {k: v for k, v in read_weights(source_package).items() if not k.startswith(ENDPLATE_PREFIX)}
+    state.update({ENDPLATE_PREFIX + k: v for k, v in trained.state.items()})
+    seconds = time.perf_counter() - started
+    training = dict(manifest.training) | {
+        "endplate_head": "added", "not_learnt": unlearnt_classes(thresholds),
+        "endplate_training": {"studies": [str(s) for s in studies], "validation": [str(v) for v in validation],
+                              "steps": steps, "seed": seed, "best_step": trained.step,
+                              "positives": trained.positives, "validation_auc": trained.auc,
+                              "seconds": round(seconds, 1)},
+        "threshold_rule": "per class, the highest threshold with the best sensitivity on the validation split "
+                          f"among those with specificity >= {MIN_SPECIFICITY}"}
+    out = Path(out)
+    write_package(out, kind="classifier", state=state, architecture=config.to_json(), classes=list(CLASS_CODES),
+                  input_spec=manifest.input, training=training, metrics={"validation": _stored_metrics(metrics)},
+                  parent=manifest.parent, demo=manifest.demo,
+                  notes=DEMO_NOTICE if manifest.demo else "", half=manifest.demo)
+    return TrainedClassifier(out, int(manifest.training.get("best_epoch", 0) or 0), metrics, thresholds, [],
+                             seconds)
 
 
 def _stored_metrics(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -107,7 +107,8 @@ class RetrainTracker:
                 self._within = 0.0
         elif stage == "gate" and total and step >= total:
             self.finished = True
-        who = f"{component}: " if component is not None and stage in ("train", "validate", "normals") else ""
+        named = stage in ("train", "validate", "normals", "endplate")
+        who = f"{component}: " if component is not None and named else ""
         self.stage_text = f"{who}{message}" if message else stage
         if stage == "train" and isinstance(metrics.get("items_per_s"), (int, float)):
             self.stage_text += (f" · {metrics['items_per_s']:.1f} {UNITS.get(component or '', 'items')}/s, "

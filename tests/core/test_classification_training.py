@@ -85,7 +85,7 @@ def test_augmentation_keeps_shape_and_range_and_is_seeded():
 
 
 TINY = ClassifierTraining(arch="resnet18", size=64, epochs=2, batch_size=16, lr_step=1, patches_per_box=1,
-                          val_fraction=0.34, precision="fp32", warmup_steps=1, seed=5)
+                          val_fraction=0.34, precision="fp32", warmup_steps=1, seed=5, endplate_steps=6)
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,11 @@ def small_study(tmp_path_factory) -> Path:
     from core.synthetic.generate import SynthOptions, generate_study
 
     root = tmp_path_factory.mktemp("cls") / "study"
-    run(generate_study(root, SynthOptions(cases=3, seed=4, slices_per_case=2, readers=0)))
+    from core.synthetic.diseases import PAPER_PREVALENCE
+
+    # Schmorl's nodes at 0.25 per box, so that the endplate head has nodes to learn from
+    run(generate_study(root, SynthOptions(cases=3, seed=4, slices_per_case=2, readers=0,
+                                          prevalence={**PAPER_PREVALENCE, Disease.SN: 0.25})))
     return root
 
 
@@ -116,7 +120,10 @@ def test_tiny_classifier_trains_publishes_thresholds_and_resumes(small_study, tm
     assert set(thresholds) == {"OVCF", "OF", "SN", "KD", "PS", "NORMAL"}
     assert all(0 <= t <= 1 for t in thresholds.values())
     assert manifest.training["threshold_rule"].startswith("per class")
+    assert manifest.training["endplate_head"] == "trained" and manifest.architecture["endplate"]["height"] == 32
+    assert ("endplate", 6) in stages
     classifier = VertebraClassifier.from_package(result.package, precision="fp32")
+    assert classifier.endplate is not None
     [probabilities] = classifier.predict([np.zeros((120, 100), np.uint8)], [np.array([[10, 10, 50, 40.0]])])
     assert probabilities.shape == (1, 6) and np.all((probabilities >= 0) & (probabilities <= 1))
 

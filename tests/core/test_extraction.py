@@ -126,3 +126,63 @@ def test_old_manifests_without_a_context_read_as_the_papers_crop():
                                                                          "scale_max": 1.1}})
     assert config.patch.context == 0.0
     assert ClassifierConfig.from_json(config.to_json()).patch == config.patch
+
+
+FIT = PatchGeometry(canvas=128, size=96, context=0.1, fit=True)
+
+
+@pytest.mark.parametrize(("width", "height"), [(30, 20), (60, 45), (20, 50), (240, 150)])
+def test_fit_mode_scales_every_box_to_fill_the_patch_and_keeps_its_shape(width, height):
+    """Small or large, a box's larger side plus its margins spans the whole patch; the other side keeps the
+    box's aspect ratio."""
+    box = (300, 250, 300 + width, 250 + height)
+    image = _image_with_box(800, 600, box)
+    [patch] = extract_patches(image, np.array([box], dtype=float), FIT)
+    w, h = _extent(patch)
+    inner = 96 / 1.2  # the box itself, inside a margin of 0.1 of its size on each side
+    larger, smaller = max(width, height), min(width, height)
+    assert abs(max(w, h) - inner) <= 2
+    assert abs(min(w, h) - inner * smaller / larger) <= 2
+    # With the whole image bright, the margins are kept as well: the larger side fills the patch.
+    [patch] = extract_patches(torch.ones(1, 600, 800), np.array([box], dtype=float), FIT)
+    assert max(_extent(patch)) == 96
+
+
+def test_fit_mode_shows_the_same_vertebra_the_same_at_any_pixel_size():
+    """A pattern drawn at two scales gives nearly the same patch: what the classifier sees no longer depends on
+    the pixel size of the slice (the paper's fixed canvas shows the small one five times smaller)."""
+    small = torch.zeros(1, 200, 200)
+    small[0, 50:80, 50:90] = 0.5
+    small[0, 50:55, 65:72] = 1.0  # a notch on the upper edge
+    large = torch.nn.functional.interpolate(small[None], scale_factor=4, mode="nearest")[0]
+    [a] = extract_patches(small, np.array([[50.0, 50.0, 90.0, 80.0]]), FIT)
+    [b] = extract_patches(large, np.array([[200.0, 200.0, 360.0, 320.0]]), FIT)
+    assert float((a - b).abs().mean()) < 0.03
+    [c] = extract_patches(small, np.array([[50.0, 50.0, 90.0, 80.0]]), PatchGeometry(canvas=128, size=96))
+    [d] = extract_patches(large, np.array([[200.0, 200.0, 360.0, 320.0]]), PatchGeometry(canvas=128, size=96))
+    assert float((c - d).abs().mean()) > 0.1
+
+
+@settings(max_examples=50, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_fit_mode_jitter_shrinks_with_the_box(seed):
+    """The translation stays the same share of the box's canvas as ``shift`` is of the fixed canvas."""
+    boxes = np.array([[100.0, 100.0, 140.0, 130.0], [300.0, 50.0, 500.0, 250.0]])
+    jittered = jitter_boxes(boxes, FIT, np.random.default_rng(seed)).reshape(2, 5, 4)
+    for original, group in zip(boxes, jittered, strict=True):
+        centre = (original[:2] + original[2:]) / 2
+        limit = 10.0 * max(original[2:] - original[:2]) * 1.2 / 128
+        for box in group:
+            assert np.all(np.abs((box[:2] + box[2:]) / 2 - centre) <= limit + 1e-9)
+    test_pattern = jitter_boxes(boxes[:1], FIT)
+    assert np.abs((test_pattern[:, :2] + test_pattern[:, 2:]) / 2 - [120, 115]).max() == pytest.approx(
+        0.6 * 10.0 * 40 * 1.2 / 128)
+
+
+def test_old_manifests_without_fit_read_as_the_papers_fixed_canvas():
+    from core.models.classifier import ClassifierConfig
+
+    config = ClassifierConfig.from_json({"arch": "resnet18", "patch": {"canvas": 128, "size": 128, "context": 0.1}})
+    assert config.patch.fit is False
+    fitted = ClassifierConfig.from_json({"arch": "resnet18", "patch": FIT.to_json()})
+    assert fitted.patch == FIT and fitted.to_json()["patch"]["fit"] is True

@@ -28,11 +28,14 @@ def test_train_detector_and_classifier_with_progress_and_a_summary(study, tmp_pa
     manifest = json.loads((tmp_path / "m" / "d" / "manifest.json").read_text())
     assert manifest["architecture"]["fpn_channels"] == 64 and manifest["architecture"]["box_representation"] == 128
     assert main(["train", "classifier", str(study), "--out", str(tmp_path / "m"), "--preset", "cpu", "--epochs",
-                 "1", "--input-size", "64", "--precision", "fp32", "--model-id", "c", "--demo"]) == 0
+                 "1", "--input-size", "64", "--precision", "fp32", "--model-id", "c", "--demo", "--no-fit",
+                 "--context", "0.1"]) == 0
     out = capsys.readouterr().out
     assert "thresholds: OVCF" in out
     manifest = json.loads((tmp_path / "m" / "c" / "manifest.json").read_text())
     assert manifest["demo"] and manifest["weights_dtype"] == "float16" and manifest["kind"] == "classifier"
+    patch = manifest["architecture"]["patch"]
+    assert patch["fit"] is False and patch["context"] == 0.1 and patch["size"] == 64
 
 
 def test_detect_then_evaluate_detection_writes_metrics_and_plots(study, tmp_path, capsys):

@@ -1,0 +1,214 @@
+"""The endplate head: band geometry, the network's multiple-instance score, that it learns a notch in an endplate,
+and that packages carry it (and that packages without one still load)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core.annotations.model import CLASS_CODES, Disease
+from core.models.classifier import ENDPLATE_PREFIX, SN_COLUMN, ClassifierConfig, VertebraClassifier, build_classifier
+from core.models.devices import inference_compute
+from core.models.endplate import EndplateGeometry, EndplateNet, band_boxes, extract_bands
+from core.models.extraction import PatchGeometry
+from core.models.package import write_package
+from core.progress import run
+from core.training.classification_data import SliceCache
+from core.training.datasets import SliceRecord
+from core.training.endplate_engine import EndplateTraining, predict_endplate, train_endplate
+
+GEOMETRY = EndplateGeometry()
+
+
+def test_bands_cover_both_endplates_with_the_set_margins():
+    box = torch.tensor([[100.0, 200.0, 160.0, 240.0]])  # 60 x 40
+    top, bottom = band_boxes(box, GEOMETRY)
+    assert top.tolist() == pytest.approx([94.0, 194.0, 166.0, 214.0])  # 0.15 x 40 above, 0.35 x 40 below the top
+    assert bottom.tolist() == pytest.approx([94.0, 226.0, 166.0, 246.0])
+
+
+def test_the_lower_band_is_turned_so_both_show_the_endplate_on_top():
+    """A bright line just inside the upper edge, and one just inside the lower edge: in both bands it lies in the
+    same rows, near the band's top (beyond-the-edge part first)."""
+    image = torch.zeros(1, 300, 300)
+    image[0, 100:140, 100:160] = 0.3
+    image[0, 101:103, 100:160] = 1.0  # upper endplate
+    image[0, 137:139, 100:160] = 1.0  # lower endplate
+    bands = extract_bands(image, np.array([[100.0, 100.0, 160.0, 140.0]]), GEOMETRY)
+    assert bands.shape == (1, 2, 32, 96)
+    upper_row = int(bands[0, 0].mean(dim=1).argmax())
+    lower_row = int(bands[0, 1].mean(dim=1).argmax())
+    assert abs(upper_row - lower_row) <= 1
+    assert 8 <= upper_row <= 14  # 0.15 / 0.5 of the band lies beyond the edge: the edge is at row 9.6
+    for band in bands[0]:  # each band standardised
+        assert float(band.mean()) == pytest.approx(0.0, abs=1e-4)
+
+
+def test_bands_of_no_boxes_and_of_a_flat_image_are_finite():
+    assert extract_bands(torch.rand(1, 50, 50), np.zeros((0, 4)), GEOMETRY).shape == (0, 2, 32, 96)
+    flat = extract_bands(torch.full((1, 80, 80), 0.5), np.array([[10.0, 10.0, 40.0, 30.0]]), GEOMETRY)
+    assert torch.isfinite(flat).all() and float(flat.abs().max()) == 0.0
+
+
+def test_the_box_score_is_the_larger_band_score():
+    torch.manual_seed(0)
+    net = EndplateNet(EndplateGeometry(channels=(4, 8))).eval()
+    bands = torch.randn(5, 2, 32, 96)
+    with torch.no_grad():
+        per_band = net.band_logits(bands)
+        assert torch.allclose(net(bands), per_band.amax(dim=1))
+        swapped = net(bands.flip(1))  # which band holds the node does not matter
+    assert torch.allclose(net(bands), swapped)
+
+
+@pytest.mark.parametrize("bad", [{"height": 4}, {"inside": 0.0}, {"outside": 1.5}, {"channels": ()}])
+def test_a_bad_band_geometry_is_refused(bad):
+    with pytest.raises(ValueError):
+        EndplateGeometry(**bad)
+
+
+def _phantom_records(count: int, seed: int) -> tuple[list[SliceRecord], SliceCache]:
+    """Slices of three bright-rimmed bodies each; a Schmorl's node (a dark notch with a bright rim, in the upper or
+    lower endplate) in some; a dark blob just outside an endplate (disc gas) in others, as a confuser."""
+    rng = np.random.default_rng(seed)
+    cache = SliceCache()
+    records = []
+    for index in range(count):
+        image = (rng.normal(90, 8, (160, 200))).clip(0, 255)
+        boxes, diseases = [], []
+        for k in range(3):
+            x0, y0 = 20 + 60 * k + rng.integers(-3, 4), 50 + rng.integers(-6, 7)
+            w, h = int(rng.integers(40, 50)), int(rng.integers(32, 42))
+            image[y0:y0 + h, x0:x0 + w] = rng.normal(140, 8, (h, w))
+            image[y0:y0 + 3, x0:x0 + w] = 230
+            image[y0 + h - 3:y0 + h, x0:x0 + w] = 230
+            node = rng.random() < 0.35
+            cx = x0 + int(rng.integers(w // 3, 2 * w // 3))
+            yy, xx = np.mgrid[0:160, 0:200]
+            if node:
+                edge = y0 if rng.random() < 0.5 else y0 + h
+                r = rng.uniform(4, 7)
+                d = np.hypot(yy - edge, xx - cx)
+                image[(d < r + 1.5) & (d >= r)] = 230
+                image[d < r] = 60
+            elif rng.random() < 0.4:
+                edge = y0 - 5 if rng.random() < 0.5 else y0 + h + 5
+                image[np.hypot((yy - edge) * 2, xx - cx) < 6] = 20
+            boxes.append([x0, y0, x0 + w, y0 + h])
+            diseases.append(frozenset({Disease.SN}) if node else frozenset())
+        record = SliceRecord(Path("/phantom"), f"c{seed}-{index}", "s1", 200, 160, np.array(boxes, float),
+                             tuple(diseases), (None, None, None))
+        cache._images[(record.study, record.case, record.slice_id)] = image.astype(np.uint8)
+        records.append(record)
+    return records, cache
+
+
+def test_the_head_learns_a_notch_in_an_endplate_and_not_gas_beside_it():
+    train, cache = _phantom_records(40, seed=1)
+    val, val_cache = _phantom_records(20, seed=2)
+    cache._images.update(val_cache._images)
+    small = EndplateGeometry(channels=(8, 16, 32))
+    settings = EndplateTraining(steps=80, batch_size=24, seed=3)
+    events = []
+    trained = run(train_endplate(train, val, small, settings, cache=cache), events.append)
+    assert trained is not None and trained.positives >= 20
+    assert trained.auc is not None and trained.auc > 0.95
+    assert len(trained.validation) == 60 and [e.step for e in events if e.stage == "endplate"][-1] == 80
+    # The kept weights give the validation probabilities it reports.
+    model = EndplateNet(small)
+    model.load_state_dict(trained.state)
+    again = predict_endplate(model, val, cache, small, torch.device("cpu"))
+    assert np.allclose(again, trained.validation, atol=1e-5)
+
+
+def test_too_few_nodes_train_no_head():
+    records, cache = _phantom_records(6, seed=4)
+    clean = [SliceRecord(r.study, r.case, r.slice_id, r.width, r.height, r.boxes, (frozenset(),) * 3, r.levels)
+             for r in records]
+    assert run(train_endplate(clean, clean, GEOMETRY, EndplateTraining(steps=5), cache=cache)) is None
+
+
+def _package(tmp_path: Path, endplate: bool) -> tuple[Path, EndplateNet | None]:
+    torch.manual_seed(0)
+    geometry = EndplateGeometry(channels=(4, 8)) if endplate else None
+    config = ClassifierConfig(arch="resnet18", patch=PatchGeometry(canvas=64, size=48, fit=True, context=0.1),
+                              endplate=geometry)
+    model = build_classifier(config, use_imagenet=False)
+    state = dict(model.state_dict())
+    head = None
+    if geometry is not None:
+        head = EndplateNet(geometry)
+        state.update({ENDPLATE_PREFIX + k: v for k, v in head.state_dict().items()})
+    path = tmp_path / ("with" if endplate else "without")
+    write_package(path, kind="classifier", state=state, architecture=config.to_json(), classes=list(CLASS_CODES),
+                  input_spec={"canvas": 64, "size": 48})
+    return path, head
+
+
+def test_a_package_with_a_head_gives_the_heads_sn_probability(tmp_path):
+    path, head = _package(tmp_path, endplate=True)
+    classifier = VertebraClassifier.from_package(path, device="cpu", precision="fp32")
+    assert classifier.endplate is not None
+    image = np.random.default_rng(0).integers(0, 255, (120, 160), dtype=np.uint8)
+    boxes = np.array([[20.0, 30.0, 70.0, 70.0], [80.0, 40.0, 130.0, 75.0]])
+    [probabilities] = classifier.predict([image], [boxes])
+    bands = extract_bands(torch.from_numpy(image).float()[None] / 255, boxes, classifier.config.endplate)
+    with torch.no_grad():
+        expected = torch.sigmoid(head.eval()(bands)).numpy()
+    assert np.allclose(probabilities[:, SN_COLUMN], expected, atol=1e-5)
+    # Without the head the SN column is the main network's, which differs.
+    plain = VertebraClassifier(classifier.model, ClassifierConfig.from_json(
+        {**classifier.config.to_json(), "endplate": None}), inference_compute("cpu", "fp32"))
+    [main_only] = plain.predict([image], [boxes])
+    assert np.allclose(np.delete(main_only, SN_COLUMN, 1), np.delete(probabilities, SN_COLUMN, 1), atol=1e-5)
+    assert not np.allclose(main_only[:, SN_COLUMN], probabilities[:, SN_COLUMN])
+
+
+def test_a_package_without_a_head_still_loads(tmp_path):
+    path, _ = _package(tmp_path, endplate=False)
+    classifier = VertebraClassifier.from_package(path, device="cpu", precision="fp32")
+    assert classifier.endplate is None and classifier.config.endplate is None
+    [probabilities] = classifier.predict([np.zeros((80, 80), np.uint8)], [np.array([[10.0, 10.0, 50.0, 40.0]])])
+    assert probabilities.shape == (1, 6)
+
+
+def test_a_head_missing_from_the_weights_is_a_clear_package_error(tmp_path):
+    from core.errors import ModelPackageError
+    from core.models.package import read_manifest, read_weights
+
+    path, _ = _package(tmp_path, endplate=True)
+    manifest = read_manifest(path)
+    cut = tmp_path / "cut"
+    write_package(cut, kind="classifier", state={k: v for k, v in read_weights(path).items()
+                                                 if not k.startswith(ENDPLATE_PREFIX)},
+                  architecture=manifest.architecture, classes=list(CLASS_CODES), input_spec=manifest.input)
+    with pytest.raises(ModelPackageError, match="missing") as caught:
+        VertebraClassifier.from_package(cut, device="cpu")
+    assert str(cut) in str(caught.value)
+
+
+def test_a_retrain_without_enough_nodes_keeps_the_parents_head(tmp_path):
+    """Fine-tuning on corrected cases with no Schmorl's node in them keeps the parent's head and scores the
+    validation boxes with it; with nodes, it trains a head starting from the parent's."""
+    from core.models.devices import Compute
+    from core.training.classification_engine import ClassifierTraining, _endplate_head
+
+    records, cache = _phantom_records(8, seed=6)
+    clean = [SliceRecord(r.study, r.case, r.slice_id, r.width, r.height, r.boxes, (frozenset(),) * 3, r.levels)
+             for r in records]
+    small = EndplateGeometry(channels=(4, 8))
+    config = ClassifierConfig(arch="resnet18", endplate=small)
+    torch.manual_seed(1)
+    parent = {k: v.clone() for k, v in EndplateNet(small).state_dict().items()}
+    compute = Compute(torch.device("cpu"), None, False)
+    settings = ClassifierTraining(endplate_steps=4, seed=2)
+    kept = run(_endplate_head(clean, clean, config, settings, compute, cache, parent))
+    assert kept is not None and kept[0] == small and kept[1] is parent and kept[2].shape == (24,)
+    trained = run(_endplate_head(records, records, config, settings, compute, cache, parent))
+    assert trained is not None and trained[1] is not parent
+    assert not all(torch.equal(trained[1][k], parent[k]) for k in parent)
+    # No parent head and too few nodes: no head at all.
+    assert run(_endplate_head(clean, clean, config, settings, compute, cache, None)) is None
