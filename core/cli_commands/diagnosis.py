@@ -181,7 +181,7 @@ def _train_parser(train: argparse._SubParsersAction) -> None:
     head.add_argument("study", type=Path, nargs="+", help="studies with consensus (or reader) labels")
     head.add_argument("--out", type=Path, required=True, help="the new package (a new folder)")
     head.add_argument("--validation", type=Path, nargs="*", help="validation studies (default: 20%% of the cases); "
-                                                                 "every class's threshold is chosen again on them")
+                                                                 "the SN threshold is chosen on them")
     head.add_argument("--steps", type=int, default=400, help="training steps (default 400)")
     head.add_argument("--seed", type=int, default=0)
     head.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")

@@ -148,6 +148,15 @@ class VertebraClassifier:
         return cls(model, config, inference_compute(device, precision), Path(path), endplate)
 
     @torch.inference_mode()
+    def endplate_probabilities(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """The endplate head's SN probability for each box of one uint8 slice (no head: an error)."""
+        if self.endplate is None or self.config.endplate is None:
+            raise ValueError("this classifier has no endplate head")
+        bands = extract_bands(grey_tensor(image, self.compute.device), np.asarray(boxes, dtype=np.float64),
+                              self.config.endplate)
+        return torch.sigmoid(self.endplate(bands).float()).cpu().numpy()
+
+    @torch.inference_mode()
     def predict(self, images: Sequence[np.ndarray], boxes: Sequence[np.ndarray], *,
                 chunk: int = 256) -> list[np.ndarray]:
         """(n_i, 6) probabilities per slice: the mean over each box's test-time patches, one forward pass per

@@ -7,7 +7,9 @@ The recipe (all seeds fixed): training study site A, 36 cases x 10 slices, seed 
 cases x 4 slices, seed 21, richer in Schmorl's nodes and Kummell's disease (prevalence per vertebra SN 0.05, KD 0.04
 instead of 0.013 and 0.008); validation studies site A at the paper's prevalence, seeds 14 (6 cases x 10 slices), 15
 (10 x 10) and 22 (60 x 4); ``train detector <seed 11> --preset cpu --seed 0 --validation <seed 14>``;
-``train classifier <seed 11> <seed 21> --preset cpu --seed 0 --validation <seed 14> <seed 15> <seed 22>``. The demo
+``train classifier <seed 11> <seed 21> --preset cpu --seed 0 --validation <seed 14> <seed 15> <seed 22>``, which
+trains the endplate head for Schmorl's nodes after the main network (the bundled classifier's main network was
+trained before the head existed, and its head added by ``train endplate`` on the same studies and seed). The demo
 study itself is site A, 6 cases of 10 slices, seed 5, readers r1-r3 with a disagreement rate of 0.15. DICOM slices
 are stored JPEG 2000 lossless.
 """

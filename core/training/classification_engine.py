@@ -11,6 +11,9 @@ Presets:
   OF, KD and PS was 0.96 against 0.77, at the same specificity), two fresh random patches per box and epoch,
   10 epochs with the learning rate multiplied by 0.2 every 4. Trains on 360 slices in about 15 minutes on two
   cores.
+
+Both then train the endplate head (:mod:`core.training.endplate_engine`) for Schmorl's nodes, unless
+``endplate`` is off; its SN probabilities replace the main network's before the thresholds are chosen.
 """
 
 from __future__ import annotations
@@ -384,8 +387,8 @@ def add_endplate_head(
     val_fraction: float = 0.2,
 ) -> ProgressGenerator[TrainedClassifier]:
     """A copy of the classifier ``package`` at ``out`` with a newly trained endplate head (replacing any it has) and
-    its thresholds chosen again on the validation split: for a classifier that does not see Schmorl's nodes,
-    without training its main network again. The main network's weights are copied unchanged."""
+    the SN threshold chosen on the validation split: for a classifier that does not see Schmorl's nodes, without
+    training its main network again. The main network's weights and the other classes' thresholds are kept."""
     from core.models.package import read_manifest, read_weights
 
     started = time.perf_counter()
@@ -413,7 +416,7 @@ def add_endplate_head(
         raise TrainingError(f"too few Schmorl's node boxes to train the endplate head on in "
                             f"{', '.join(map(str, studies))}")
     probabilities[:, SN_COLUMN] = trained.validation
-    thresholds = choose_thresholds(truth, probabilities)
+    thresholds = dict(config.thresholds) | {"SN": choose_thresholds(truth, probabilities)["SN"]}
     metrics = classification_metrics(truth, probabilities, calls_from(probabilities, thresholds))
     config = replace(config, endplate=geometry).with_thresholds(thresholds)
     state = {k: v for k, v in read_weights(source_package).items() if not k.startswith(ENDPLATE_PREFIX)}
@@ -426,7 +429,8 @@ def add_endplate_head(
                               "positives": trained.positives, "validation_auc": trained.auc,
                               "seconds": round(seconds, 1)},
         "threshold_rule": "per class, the highest threshold with the best sensitivity on the validation split "
-                          f"among those with specificity >= {MIN_SPECIFICITY}"}
+                          f"among those with specificity >= {MIN_SPECIFICITY} (SN chosen again with the endplate "
+                          "head; the other classes' kept)"}
     out = Path(out)
     write_package(out, kind="classifier", state=state, architecture=config.to_json(), classes=list(CLASS_CODES),
                   input_spec=manifest.input, training=training, metrics={"validation": _stored_metrics(metrics)},

@@ -159,6 +159,7 @@ def test_a_package_with_a_head_gives_the_heads_sn_probability(tmp_path):
     with torch.no_grad():
         expected = torch.sigmoid(head.eval()(bands)).numpy()
     assert np.allclose(probabilities[:, SN_COLUMN], expected, atol=1e-5)
+    assert np.allclose(classifier.endplate_probabilities(image, boxes), expected, atol=1e-5)
     # Without the head the SN column is the main network's, which differs.
     plain = VertebraClassifier(classifier.model, ClassifierConfig.from_json(
         {**classifier.config.to_json(), "endplate": None}), inference_compute("cpu", "fp32"))

@@ -83,3 +83,18 @@ def test_the_bundled_demo_is_small_and_marked_demo():
     study = Study.open(BUNDLED)
     assert len(study.readers()) == 3 and len(study.all_slices()) >= 50
     assert all(study.prediction_path(active.model_id, *k).is_file() for k in study.all_slices())
+
+
+def test_the_bundled_classifier_sees_schmorls_nodes_with_its_endplate_head():
+    """The demo classifier carries the endplate head, and on its validation split SN was learnt (not left out as
+    unlearnt) and is called at a threshold below 1."""
+    from core.models.classifier import VertebraClassifier
+    from core.models.package import read_manifest
+
+    active = Registry(BUNDLED / "models").active()
+    assert active is not None
+    manifest = read_manifest(active.classifier, kind="classifier")
+    assert manifest.architecture["endplate"] is not None
+    assert "SN" not in manifest.training["not_learnt"] and manifest.architecture["thresholds"]["SN"] < 1.0
+    assert manifest.metrics["validation"]["per_class"]["SN"]["auc"] >= 0.9
+    assert VertebraClassifier.from_package(active.classifier, device="cpu").endplate is not None
