@@ -26,6 +26,15 @@ from core.fileio import atomic_write_bytes, atomic_write_json
 from core.training.classification_data import label_vector
 
 
+def pair_boxes(predicted: np.ndarray, annotated: np.ndarray, min_iom: float = 0.5) -> list[tuple[int, int]]:
+    """(predicted index, annotated index) pairs: a Hungarian assignment on IoM, keeping pairs with IoM > min_iom."""
+    if not len(predicted) or not len(annotated):
+        return []
+    overlaps = iom_matrix(predicted, annotated)
+    rows, cols = linear_sum_assignment(-overlaps)
+    return [(r, c) for r, c in zip(rows, cols, strict=True) if overlaps[r, c] > min_iom]
+
+
 @dataclass
 class PairedBoxes:
     truth: list[np.ndarray] = field(default_factory=list)
@@ -43,11 +52,7 @@ class PairedBoxes:
             self.missed += len(truth_boxes)
             return
         boxes = np.array([v.box.as_list() for v in predicted.vertebrae]).reshape(-1, 4)
-        pairs = []
-        if len(truth_boxes):
-            overlaps = iom_matrix(boxes, truth_boxes)
-            rows, cols = linear_sum_assignment(-overlaps)
-            pairs = [(r, c) for r, c in zip(rows, cols, strict=True) if overlaps[r, c] > 0.5]
+        pairs = pair_boxes(boxes, truth_boxes)
         self.missed += len(truth_boxes) - len(pairs)
         self.extra += len(boxes) - len(pairs)
         for r, c in pairs:

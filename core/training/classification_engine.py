@@ -214,6 +214,15 @@ def _scheduler(optimizer: torch.optim.Optimizer, settings: ClassifierTraining, s
     ], milestones=[warmup])
 
 
+def _train_and_validation(studies: Sequence[Path], validation: Sequence[str | Path], source: str,
+                          fraction: float) -> tuple[list[SliceRecord], list[SliceRecord]]:
+    """The annotated slices of ``studies``, and those of ``validation`` (or ``fraction`` of the cases held out)."""
+    records = collect_records(studies, source)
+    if validation:
+        return records, collect_records([Path(v) for v in validation], source)
+    return split_by_case(records, fraction)
+
+
 def train_classifier(
     studies: Sequence[str | Path],
     models_dir: str | Path,
@@ -227,11 +236,7 @@ def train_classifier(
     publish the best epoch as ``models_dir/<model_id>``. ``options`` are those of :func:`train_classifier_on`."""
     settings = settings or PRESETS["paper"]
     studies = [Path(s) for s in studies]
-    records = collect_records(studies, settings.source)
-    if validation:
-        train, val = records, collect_records([Path(v) for v in validation], settings.source)
-    else:
-        train, val = split_by_case(records, settings.val_fraction)
+    train, val = _train_and_validation(studies, validation, settings.source, settings.val_fraction)
     if settings.normals == "detector":
         yield from _add_detector_normals(train, Path(detector) if detector else None, settings.device)
         yield from _add_detector_normals(val, Path(detector) if detector else None, settings.device)
@@ -316,10 +321,9 @@ def train_classifier_on(
     state = dict(run.best_state)
     head = yield from _endplate_head(train, val, full_config, settings, compute, cache, parent_head or None)
     if head is not None:
-        geometry, head_state, head_probabilities = head
-        config = replace(config, endplate=geometry)
-        best_probabilities[:, SN_COLUMN] = head_probabilities
-        state.update({ENDPLATE_PREFIX + k: v for k, v in head_state.items()})
+        config = replace(config, endplate=head.geometry)
+        best_probabilities[:, SN_COLUMN] = head.validation
+        state.update({ENDPLATE_PREFIX + k: v for k, v in head.state.items()})
     thresholds = choose_thresholds(truth, best_probabilities)
     unlearnt = unlearnt_classes(thresholds)
     if unlearnt:
@@ -342,8 +346,7 @@ def train_classifier_on(
                       "threshold_rule": "per class, the highest threshold with the best sensitivity on the "
                                         f"validation split among those with specificity >= {MIN_SPECIFICITY}",
                       "not_learnt": unlearnt,
-                      "endplate_head": "trained" if head is not None and head[1] is not parent_head else
-                                       ("kept from the parent" if head is not None else "none")},
+                      "endplate_head": head.status if head is not None else "none"},
             metrics={"validation": _stored_metrics(metrics)}, parent=parent, demo=demo,
             notes=DEMO_NOTICE if demo else "", half=demo,
         )
@@ -352,12 +355,21 @@ def train_classifier_on(
     return TrainedClassifier(package, best["epoch"], metrics, thresholds, run.history, seconds)
 
 
+@dataclass
+class EndplateHead:
+    """The endplate head a package gets: its bands, weights, validation SN probabilities and where it came from."""
+
+    geometry: EndplateGeometry
+    state: dict[str, torch.Tensor]
+    validation: np.ndarray
+    status: str  # "trained" or "kept from the parent"
+
+
 def _endplate_head(train: Sequence[SliceRecord], val: Sequence[SliceRecord], config: ClassifierConfig,
                    settings: ClassifierTraining, compute: Compute, cache: SliceCache,
-                   parent: dict[str, torch.Tensor] | None,
-                   ) -> ProgressGenerator[tuple[EndplateGeometry, dict[str, torch.Tensor], np.ndarray] | None]:
-    """The endplate head for the package (its geometry, weights and validation SN probabilities): trained when
-    ``settings.endplate`` and the data has enough nodes, else the parent's unchanged, else none."""
+                   parent: dict[str, torch.Tensor] | None) -> ProgressGenerator[EndplateHead | None]:
+    """The endplate head for the package: trained when ``settings.endplate`` and the data has enough nodes, else
+    the parent's unchanged, else none."""
     geometry = config.endplate or EndplateGeometry()
     if not distributed.is_main():
         return None
@@ -366,12 +378,13 @@ def _endplate_head(train: Sequence[SliceRecord], val: Sequence[SliceRecord], con
                                             EndplateTraining(steps=settings.endplate_steps, seed=settings.seed),
                                             cache=cache, device=compute.device, initial_state=parent)
         if trained is not None:
-            return geometry, trained.state, trained.validation
+            return EndplateHead(geometry, trained.state, trained.validation, "trained")
     if parent is None or config.endplate is None:
         return None
     model = EndplateNet(geometry)
     model.load_state_dict(parent)
-    return geometry, parent, predict_endplate(model.to(compute.device), val, cache, geometry, compute.device)
+    return EndplateHead(geometry, parent, predict_endplate(model.to(compute.device), val, cache, geometry,
+                                                          compute.device), "kept from the parent")
 
 
 def add_endplate_head(
@@ -389,22 +402,19 @@ def add_endplate_head(
     """A copy of the classifier ``package`` at ``out`` with a newly trained endplate head (replacing any it has) and
     the SN threshold chosen on the validation split: for a classifier that does not see Schmorl's nodes, without
     training its main network again. The main network's weights and the other classes' thresholds are kept."""
-    from core.models.package import read_manifest, read_weights
+    from core.models.package import load_state, read_manifest
 
     started = time.perf_counter()
     source_package = Path(package)
     manifest = read_manifest(source_package, kind="classifier")
     config = ClassifierConfig.from_json(manifest.architecture)
-    records = collect_records([Path(s) for s in studies], source)
-    if validation:
-        train, val = records, collect_records([Path(v) for v in validation], source)
-    else:
-        train, val = split_by_case(records, val_fraction)
+    train, val = _train_and_validation([Path(s) for s in studies], validation, source, val_fraction)
     if not box_samples(train) or not box_samples(val):
         raise TrainingError("the endplate head needs annotated vertebrae to train on and to validate on")
     compute = training_compute(device, "fp32")
-    main = VertebraClassifier.from_package(source_package, device=str(compute.device), precision="fp32")
-    main = VertebraClassifier(main.model, replace(config, endplate=None), main.compute, source_package)
+    network = build_classifier(config, use_imagenet=False)
+    load_state(network, source_package, exclude=ENDPLATE_PREFIX)
+    main = VertebraClassifier(network, replace(config, endplate=None), compute, source_package)
     cache = SliceCache(config.window)
     truth = _truth(val)
     yield Progress("validate", 0, 1, "the main network on the validation split")
@@ -419,7 +429,7 @@ def add_endplate_head(
     thresholds = dict(config.thresholds) | {"SN": choose_thresholds(truth, probabilities)["SN"]}
     metrics = classification_metrics(truth, probabilities, calls_from(probabilities, thresholds))
     config = replace(config, endplate=geometry).with_thresholds(thresholds)
-    state = {k: v for k, v in read_weights(source_package).items() if not k.startswith(ENDPLATE_PREFIX)}
+    state = dict(network.state_dict())
     state.update({ENDPLATE_PREFIX + k: v for k, v in trained.state.items()})
     seconds = time.perf_counter() - started
     training = dict(manifest.training) | {

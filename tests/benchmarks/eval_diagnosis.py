@@ -22,12 +22,10 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
-from core.annotations.geometry import iom_matrix
 from core.annotations.model import CLASS_CODES
 from core.evaluation.classification import calls_from, classification_metrics
-from core.evaluation.classification_report import pair_files, write_classification_report
+from core.evaluation.classification_report import pair_boxes, pair_files, write_classification_report
 from core.models.classifier import SN_COLUMN
 from core.models.pipeline import DiagnosisPipeline
 from core.progress import run
@@ -93,11 +91,7 @@ def sn_only(pipeline: DiagnosisPipeline, study: Path, end_to_end: bool = True) -
         [found] = pipeline.detector.detect([image], threshold=pipeline.threshold)
         boxes = np.asarray(found.boxes, dtype=np.float64).reshape(-1, 4)
         labels = np.array([float("SN" in {d.value for d in diseases}) for diseases in record.diseases])
-        pairs = []
-        if len(boxes) and len(record.boxes):
-            overlaps = iom_matrix(boxes, record.boxes)
-            rows, cols = linear_sum_assignment(-overlaps)
-            pairs = [(r, c) for r, c in zip(rows, cols, strict=True) if overlaps[r, c] > 0.5]
+        pairs = pair_boxes(boxes, record.boxes)
         missed += len(record.boxes) - len(pairs)
         extra += len(boxes) - len(pairs)
         missed_nodes += int(labels.sum()) - int(sum(labels[c] for _, c in pairs))

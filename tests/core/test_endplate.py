@@ -207,9 +207,10 @@ def test_a_retrain_without_enough_nodes_keeps_the_parents_head(tmp_path):
     compute = Compute(torch.device("cpu"), None, False)
     settings = ClassifierTraining(endplate_steps=4, seed=2)
     kept = run(_endplate_head(clean, clean, config, settings, compute, cache, parent))
-    assert kept is not None and kept[0] == small and kept[1] is parent and kept[2].shape == (24,)
+    assert kept is not None and kept.geometry == small and kept.state is parent and kept.validation.shape == (24,)
+    assert kept.status == "kept from the parent"
     trained = run(_endplate_head(records, records, config, settings, compute, cache, parent))
-    assert trained is not None and trained[1] is not parent
-    assert not all(torch.equal(trained[1][k], parent[k]) for k in parent)
+    assert trained is not None and trained.state is not parent and trained.status == "trained"
+    assert not all(torch.equal(trained.state[k], parent[k]) for k in parent)
     # No parent head and too few nodes: no head at all.
     assert run(_endplate_head(clean, clean, config, settings, compute, cache, None)) is None
