@@ -214,3 +214,30 @@ def test_a_retrain_without_enough_nodes_keeps_the_parents_head(tmp_path):
     assert not all(torch.equal(trained.state[k], parent[k]) for k in parent)
     # No parent head and too few nodes: no head at all.
     assert run(_endplate_head(clean, clean, config, settings, compute, cache, None)) is None
+
+
+def test_train_endplate_adds_a_head_and_keeps_the_main_network_and_other_thresholds(tmp_path):
+    from core.annotations.model import Disease as D
+    from core.models.package import read_manifest, read_weights
+    from core.synthetic.diseases import PAPER_PREVALENCE
+    from core.synthetic.generate import SynthOptions, generate_study
+    from core.training.classification_engine import add_endplate_head
+
+    study = tmp_path / "study"
+    run(generate_study(study, SynthOptions(cases=2, seed=40, slices_per_case=2, readers=0,
+                                           prevalence={**PAPER_PREVALENCE, D.SN: 0.3})))
+    torch.manual_seed(0)
+    thresholds = {c: 0.3 + 0.1 * i for i, c in enumerate(CLASS_CODES)}
+    config = ClassifierConfig(arch="resnet18", patch=PatchGeometry(canvas=64, size=48), thresholds=thresholds)
+    source = tmp_path / "source"
+    write_package(source, kind="classifier", state=build_classifier(config, use_imagenet=False).state_dict(),
+                  architecture=config.to_json(), classes=list(CLASS_CODES), input_spec={"canvas": 64, "size": 48})
+    result = run(add_endplate_head(source, [study], tmp_path / "out", validation=[study], steps=4, device="cpu"))
+    manifest = read_manifest(result.package, kind="classifier")
+    assert manifest.training["endplate_head"] == "added" and manifest.architecture["endplate"] is not None
+    kept = {c: t for c, t in manifest.architecture["thresholds"].items() if c != "SN"}
+    assert kept == pytest.approx({c: t for c, t in thresholds.items() if c != "SN"})
+    old, new = read_weights(source), read_weights(result.package)
+    assert all(torch.equal(old[k], new[k]) for k in old)
+    assert any(k.startswith(ENDPLATE_PREFIX) for k in new)
+    assert VertebraClassifier.from_package(result.package, device="cpu").endplate is not None
