@@ -82,6 +82,30 @@ def warn(text: str) -> None:
     print(text, file=sys.stderr)
 
 
+RENDERING_HELP = ("how slices become the model's input, recorded in the package and used wherever it runs: min-max "
+                  "(default, the paper's export), bone, soft, dicom or CENTER,WIDTH; images without HU are used as "
+                  "they are")
+
+
+def rendering_arg(text: str) -> str:
+    """An argparse type: a rendering (window) spec, refused with its choices otherwise."""
+    from core.imaging.rendering import check_rendering
+
+    try:
+        return check_rendering(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def check_studies(*groups: Sequence[Path] | None) -> None:
+    """Open every study named (raises the first one's problem), before a command loads PyTorch to train on them."""
+    from core.study.layout import Study
+
+    for group in groups:
+        for root in group or ():
+            Study.open(root)
+
+
 def _print_json(obj: Any) -> None:
     print(json.dumps(obj, indent=2, ensure_ascii=False))
 
@@ -205,7 +229,7 @@ def cmd_smoke_test(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from core.benchmarks import run_benchmark
 
-    result = run_benchmark(args.what, repeats=args.repeats, device=args.device, preset=args.preset)
+    result = run_benchmark(args.what, repeats=args.repeats, device=args.device, preset=args.preset, size=args.size)
     if args.json:
         print(json.dumps(result))
     else:
@@ -313,6 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--preset", choices=["paper", "fast"], default="paper",
                        help="diagnose and train: the paper's model sizes, or the CPU preset's (fast)")
     bench.add_argument("--repeats", type=int, default=5)
+    bench.add_argument("--size", choices=["full", "smoke"], default="full",
+                       help="full: the figures the README gives; smoke: the smallest run that goes through every "
+                       "stage (tiny images, a few steps), as the test suite runs it")
     bench.add_argument("--device", default="cpu", help="detect: cpu, cuda, or all (the CPU and CUDA when present); "
                        "diagnose and train: cpu or cuda")
     bench.add_argument("--json", action="store_true", help="print one JSON object")

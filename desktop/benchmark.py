@@ -8,22 +8,30 @@
   pipeline (random weights, the app's CPU configuration) ran in the background; ``gui_block_paging_ms`` the same
   while the reader pages through slices every 100 ms (the gaps then include the switches' own work).
 
-Each is the median over the runs, with the worst run as ``*_ms_max``. Figures, never pass/fail.
+Each is the median over the runs, with the worst run as ``*_ms_max``. Figures, never pass/fail. At the ``smoke``
+size (what the test suite runs) the studies have 2 and 4 slices, each gesture is timed a few times, the model runs
+once, on one slice, at the smoke size of :mod:`core.benchmarks.models`. The benchmark uses the running QApplication
+when there is one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from core.benchmarks import scale_for
+from core.review.preferences import CONFIG_ENV
+from core.study.layout import Study
 from desktop.benchmark_data import large_slice_study, many_slice_study
 
 AIMS = {"switch": 16.0, "drag": 16.0, "open": 1000.0, "gui_block": 50.0}
@@ -68,7 +76,8 @@ def _close(app: QtWidgets.QApplication, window) -> None:
     _settle(app)
 
 
-def _switch_times(app, window, switches: int, cold: bool) -> list[float]:
+def _switch_times(app, window, switches: int, cold: bool, slices: int) -> list[float]:
+    """Time ``switches`` steps through the study's ``slices`` slices, back to the first after the last."""
     controller, viewport = window.controller, window.viewer.graphics.viewport()
     times = []
     for number in range(switches):
@@ -76,7 +85,7 @@ def _switch_times(app, window, switches: int, cold: bool) -> list[float]:
         if cold:
             controller.session._images.clear()
         started = time.perf_counter()
-        controller.step(1 if number % 12 < 11 else -11)
+        controller.step(1 if number % slices < slices - 1 else 1 - slices)
         viewport.repaint()
         times.append((time.perf_counter() - started) * 1000)
     return times
@@ -113,26 +122,19 @@ def _drag_frames(app, window, moves: int) -> list[float]:
     return times
 
 
-def _random_pipeline():
-    """The diagnosis pipeline with random weights in the bundled models' CPU configuration, or None."""
+def _random_pipeline(size: str):
+    """The diagnosis pipeline with random weights in the bundled models' CPU configuration (``bench diagnose
+    --preset fast``, built by the same code) at the benchmark's ``size``, or None without the model code."""
     try:
-        import torch
-
-        from core.benchmarks.diagnose import preset_configs
-        from core.models.classifier import VertebraClassifier, build_classifier
-        from core.models.detector import VertebraDetector, build_detector
+        from core.benchmarks.models import MODEL_SCALES, random_models
         from core.models.devices import inference_compute
         from core.models.pipeline import DiagnosisPipeline
         from core.models.registry import ModelSet
     except ImportError:
         return None
-    torch.manual_seed(0)
-    detector_config, classifier_config = preset_configs("fast")
-    compute = inference_compute("cpu")
-    detector = VertebraDetector(build_detector(detector_config), detector_config, compute)
-    classifier = VertebraClassifier(build_classifier(classifier_config), classifier_config, compute)
-    models = ModelSet(Path("."), "bench-random", Path("."), None, demo=True)
-    return DiagnosisPipeline(models, detector, classifier, threshold=0.05)
+    detector, classifier = random_models("fast", inference_compute("cpu"), MODEL_SCALES[size])
+    model_set = ModelSet(Path("."), "bench-random", Path("."), None, demo=True)
+    return DiagnosisPipeline(model_set, detector, classifier, threshold=0.05)
 
 
 def _gui_block(app, window, pipeline, slices: int, *, paging: bool) -> float:
@@ -166,38 +168,80 @@ def _summary(name: str, values: list[float], unit: str = "ms") -> dict[str, floa
     return {f"{name}_{unit}": round(statistics.median(values), 2), f"{name}_{unit}_max": round(max(values), 2)}
 
 
-def bench_gui(repeats: int = 5, *, model_slices: int = 3) -> dict[str, Any]:
+@dataclass(frozen=True)
+class GuiScale:
+    """What ``bench gui`` opens and how often it measures (each at least ``repeats`` times): the slices of the large
+    study, the cases x slices of the many-slice one, the switches, drag moves, slices a model run covers and runs."""
+
+    slices: int = 12
+    cases: int = 30
+    per_case: int = 10
+    switches: int = 12
+    cold_switches: int = 6
+    drag_moves: int = 20
+    model_slices: int = 3
+    model_runs: int = 3
+
+
+#: ``smoke``: two slices, a 2 x 2-slice study, a few of each gesture, one model run on one slice at the smoke size.
+SCALES = {"full": GuiScale(), "smoke": GuiScale(2, 2, 2, 2, 1, 2, 1, 1)}
+
+
+@contextlib.contextmanager
+def _own_settings(folder: Path) -> Iterator[None]:
+    """Preferences and journals in ``folder`` (never the user's own), as they were afterwards."""
+    before = os.environ.get(CONFIG_ENV)
+    os.environ[CONFIG_ENV] = str(folder)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(CONFIG_ENV, None)
+        else:
+            os.environ[CONFIG_ENV] = before
+
+
+def _workspace_figures(app, study: Study, repeats: int, scale: GuiScale, size: str) -> dict[str, Any]:
+    """Switching, dragging and model runs in the large study's window."""
+    window, _ = _open_window(app, study.root)
+    _settle(app, 200)
+    _switch_times(app, window, 3, cold=False, slices=scale.slices)  # the first paints build caches
+    result = _summary("switch", _switch_times(app, window, max(repeats, scale.switches), False, scale.slices))
+    result |= _summary("switch_cold", _switch_times(app, window, max(repeats, scale.cold_switches), True, scale.slices))
+    result |= _summary("drag", _drag_frames(app, window, max(repeats * 4, scale.drag_moves)))
+    pipeline = _random_pipeline(size)
+    if pipeline is not None:
+        runs = range(max(1, min(repeats, scale.model_runs)))
+        for key, paging in (("gui_block", False), ("gui_block_paging", True)):
+            result |= _summary(key, [_gui_block(app, window, pipeline, scale.model_slices, paging=paging)
+                                     for _ in runs])
+    _close(app, window)
+    return result
+
+
+def _open_times(app, study: Study, repeats: int) -> list[float]:
+    opens = []
+    for number in range(repeats + 1):
+        window, elapsed = _open_window(app, study.root)
+        if number:  # the first run imports the rest of the app's modules
+            opens.append(elapsed)
+        _close(app, window)
+    return opens
+
+
+def bench_gui(repeats: int = 5, *, size: str = "full") -> dict[str, Any]:
+    """The figures, measured in this process's QApplication (one is made when there is none)."""
+    scale = scale_for(SCALES, size)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from desktop.app import create_app
 
-    with tempfile.TemporaryDirectory(prefix="vr-bench-gui-") as scratch:
-        os.environ["VERTEBRA_REVIEW_CONFIG_DIR"] = str(Path(scratch) / "config")  # never the user's own settings
+    with tempfile.TemporaryDirectory(prefix="vr-bench-gui-") as scratch, _own_settings(Path(scratch) / "config"):
         app = create_app()
-        large = large_slice_study(Path(scratch) / "large")
-        many = many_slice_study(Path(scratch) / "many", large)
-        result: dict[str, Any] = {}
-        window, _ = _open_window(app, large.root)
-        _settle(app, 200)
-        warm = _switch_times(app, window, 3, cold=False)  # first paints build caches
-        result |= _summary("switch", _switch_times(app, window, max(repeats, 12), cold=False))
-        result |= _summary("switch_cold", _switch_times(app, window, max(repeats, 6), cold=True))
-        result |= _summary("drag", _drag_frames(app, window, max(repeats * 4, 20)))
-        pipeline = _random_pipeline()
-        if pipeline is not None:
-            runs = max(1, min(repeats, 3))
-            result |= _summary("gui_block", [_gui_block(app, window, pipeline, model_slices, paging=False)
-                                             for _ in range(runs)])
-            result |= _summary("gui_block_paging", [_gui_block(app, window, pipeline, model_slices, paging=True)
-                                                    for _ in range(runs)])
-        _close(app, window)
-        opens = []
-        for number in range(repeats + 1):
-            window, elapsed = _open_window(app, many.root)
-            if number:  # the first run imports the rest of the app's modules
-                opens.append(elapsed)
-            _close(app, window)
-        result |= _summary("open", opens)
-        del warm
+        large = large_slice_study(Path(scratch) / "large", scale.slices)
+        many = many_slice_study(Path(scratch) / "many", large, scale.cases, scale.per_case)
+        result = _workspace_figures(app, large, repeats, scale, size)
+        result |= _summary("open", _open_times(app, many, repeats))
+    result |= {"repeats": repeats, "size": size, "open_slices": scale.cases * scale.per_case}
     result["lines"] = _lines(result, repeats)
     return result
 
@@ -207,7 +251,7 @@ def _lines(result: dict[str, Any], repeats: int) -> list[str]:
         ("switch", "switch slice + redraw, 1024x1024, 20 reader + 20 model boxes (read ahead)"),
         ("switch_cold", "the same, reading the slice from disk"),
         ("drag", "one frame while drag-resizing a box"),
-        ("open", "open a 300-slice study to its first image"),
+        ("open", f"open a {result['open_slices']}-slice study to its first image"),
         ("gui_block", "longest GUI-thread block while the model runs in the background"),
         ("gui_block_paging", "the same while paging through slices every 100 ms (includes the switches)"),
     ]

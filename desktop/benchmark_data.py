@@ -11,24 +11,16 @@ from pathlib import Path
 import numpy as np
 
 from core.annotations.model import CLASS_CODES, DISEASES, Box, SliceAnnotation, Vertebra
+from core.benchmarks.phantom import phantom_hu
 from core.imaging.dicom_write import SliceTags, derived_uid
 from core.imaging.image import SliceImage
 from core.imaging.windowing import BONE
 from core.study.images import write_slice_images
 from core.study.layout import Study
-from core.synthetic.generate import SynthOptions, plan_study
-from core.synthetic.render import CaseRenderer
 
 SIDE = 1024
 BOXES = 20
 BENCH_MODEL = "bench-model"
-
-
-def phantom_hu(seed: int = 7) -> tuple[np.ndarray, float]:
-    """One phantom sagittal slice in HU, and its pixel spacing in mm."""
-    planned = plan_study(SynthOptions(cases=1, seed=seed, slices_per_case=1, readers=0)).cases[0]
-    hu = CaseRenderer(planned.case, np.random.default_rng(0)).render(planned.case.offsets_mm[0]).hu
-    return hu.astype(np.float32), float(planned.case.spacing_mm)
 
 
 def _padded(hu: np.ndarray, shift: int) -> np.ndarray:

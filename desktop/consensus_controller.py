@@ -121,7 +121,7 @@ class ConsensusController(ResultEditing, AgreementStatistics, QtCore.QObject):
         self.modeChanged.emit(True)
         run_job(open_consensus(review_session.study, readers),
                 on_result=lambda found: self._on_opened(generation, *found),
-                on_error=lambda error: self._on_open_failed(generation, error))
+                on_error=lambda error: self._on_open_failed(generation, error), owner=self)
 
     def leave(self) -> None:
         if not self.active:

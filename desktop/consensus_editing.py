@@ -91,7 +91,7 @@ class AgreementStatistics:
             return agreement_statistics(check), progress_by_reader(reading_progress(session.study, readers))
 
         run_in_background(compute, on_result=lambda found: self._show_statistics(*found),
-                          on_error=lambda error: self.message.emit(f"No statistics: {error_text(error)}"))
+                          on_error=lambda error: self.message.emit(f"No statistics: {error_text(error)}"), owner=self)
 
     def _show_statistics(self, statistics: dict, progress: dict) -> None:
         if self.statistics_dialog is None:

@@ -54,7 +54,8 @@ class ExportActions(QtCore.QObject):
         run_job(export_review(session.study, out, reader=session.reader, overrides=session.unsaved_annotations()),
                 on_result=lambda report: self._on_exported(out, report),
                 on_error=lambda error: show_error(self._parent, "Export failed", error,
-                                                  "Nothing in the study was changed. Choose another folder."))
+                                                  "Nothing in the study was changed. Choose another folder."),
+                owner=self)
 
     def _on_exported(self, out: Path, report) -> None:
         text = (f"Exported {report.images} images and {report.annotations} annotations to {out}, with "

@@ -65,7 +65,7 @@ class ModelRunner(QtCore.QObject):
         generation = self._generation
         run_in_background(self._loader, link.path,
                           on_result=lambda pipeline: self._on_loaded(generation, pipeline),
-                          on_error=lambda error: self._on_load_error(generation, error))
+                          on_error=lambda error: self._on_load_error(generation, error), owner=self)
 
     def _on_loaded(self, generation: int, pipeline: Any) -> None:
         if generation != self._generation:
@@ -107,6 +107,7 @@ class ModelRunner(QtCore.QObject):
             on_error=lambda error: current(self.runFailed)(error_text(error)),
             on_aborted=lambda: current(self.cancelled)(keys),
             on_finished=self._on_run_finished,
+            owner=self,
         )
         return True
 

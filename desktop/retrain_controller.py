@@ -81,7 +81,7 @@ class RetrainController(QtCore.QObject):
             self.message.emit("Gathering the reviewed and agreed slices …")
             run_in_background(plan_retrain, study.root, on_result=self._on_plan,
                               on_error=lambda error: show_error(self.window, "Retrain not started", error),
-                              on_finished=self._planned)
+                              on_finished=self._planned, owner=self)
 
     def _planned(self) -> None:
         self._planning = False

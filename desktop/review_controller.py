@@ -143,7 +143,7 @@ class ReviewController(ModelActions, QtCore.QObject):
         self._scan_worker = run_job(scan_study(session.study, session.reader, session.model_id),
                 on_result=lambda found: self._on_scanned(session, found),
                 on_error=lambda error: self.message.emit(f"Could not read every slice's files: {error_text(error)}"),
-                on_finished=lambda: self._scan_done(generation))
+                on_finished=lambda: self._scan_done(generation), owner=self)
 
     def _scan_done(self, generation: int) -> None:
         if generation == self._scan_generation:
@@ -242,7 +242,7 @@ class ReviewController(ModelActions, QtCore.QObject):
     def _read_ahead(self, key: SliceKey) -> None:
         following = self.cases.neighbour(key, 1)
         if following is not None and following != key:
-            run_in_background(self.session.read_ahead, following)
+            run_in_background(self.session.read_ahead, following, owner=self)
 
     def redraw(self) -> None:
         if self.session is not None and self.key is not None and not self.suspended:

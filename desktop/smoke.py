@@ -109,8 +109,8 @@ def _diagnose_one_slice(root: Path, threshold: float | None) -> dict[str, Any]:
     """Load the study's active model set and run it on the middle slice of the first case."""
     from core.models.pipeline import DiagnosisPipeline
     from core.models.registry import active_model_dir
+    from core.study.images import study_model_view
     from core.study.layout import Study
-    from core.training.datasets import load_input
 
     if not Study.is_study(root):
         raise SmokeTestFailed(f"{root}: not a study folder (no study.json); give a study, or set ${STUDY_ENV}")
@@ -125,7 +125,7 @@ def _diagnose_one_slice(root: Path, threshold: float | None) -> dict[str, Any]:
     case, slice_id = cases[0], slices[len(slices) // 2]
     options = {} if threshold is None else {"threshold": threshold}
     pipeline = DiagnosisPipeline.load(model_dir, **options)
-    result = pipeline.diagnose_images([load_input(study, case, slice_id)])[0]
+    result = pipeline.diagnose_images([study_model_view(study, case, slice_id, pipeline.rendering)])[0]
     if not result.vertebrae:
         raise SmokeTestFailed(f"model {pipeline.model_id} ({model_dir}) found no vertebra on {case}/{slice_id} "
                               f"at score threshold {pipeline.threshold}")

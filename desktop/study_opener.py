@@ -36,6 +36,7 @@ class StudyOpener(QtCore.QObject):
             on_result=self._on_loaded,
             on_error=lambda error: self._on_error(path, error),
             on_finished=self._done,
+            owner=self,
         )
 
     def _done(self) -> None:

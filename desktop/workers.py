@@ -24,6 +24,8 @@ from collections.abc import Callable, Generator, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
+import shiboken6
+from PySide6 import QtCore
 from superqt.utils import WorkerBase, create_worker
 
 from core.training.child_process import run_supervised
@@ -44,9 +46,17 @@ def run_in_background(
     on_progress: Callable[[Any], Any] | None = None,
     on_aborted: Callable[[], Any] | None = None,
     on_finished: Callable[[], Any] | None = None,
+    owner: QtCore.QObject | None = None,
     **kwargs: Any,
 ) -> WorkerBase:
-    """Start ``func(*args, **kwargs)`` on a worker thread and wire its signals to the callbacks (GUI thread)."""
+    """Start ``func(*args, **kwargs)`` on a worker thread and wire its signals to the callbacks (GUI thread).
+
+    With an ``owner``, the callbacks are skipped once the owner's C++ object has been deleted (a window closed while
+    the work was still running), so a late answer never reaches a deleted widget or signal.
+    """
+    if owner is not None:
+        on_result, on_error, on_progress, on_aborted, on_finished = (
+            _while_alive(owner, c) for c in (on_result, on_error, on_progress, on_aborted, on_finished))
     # Errors go to ``on_error`` when given; superqt would otherwise re-raise them in the event loop.
     worker = create_worker(func, *args, _start_thread=False, _ignore_errors=on_error is not None, **kwargs)
     if on_result is not None:
@@ -67,6 +77,16 @@ def run_in_background(
     _active.add(worker)
     worker.start()
     return worker
+
+
+def _while_alive(owner: QtCore.QObject, callback: Callable[..., Any] | None) -> Callable[..., Any] | None:
+    if callback is None:
+        return None
+
+    def guarded(*args: Any) -> Any:
+        return callback(*args) if shiboken6.isValid(owner) else None
+
+    return guarded
 
 
 def _drive(job: Generator[Any, None, Any]) -> Generator[Any, None, Any]:

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
@@ -17,6 +19,7 @@ def test_import_linter_contracts_hold():
     assert "core never imports Qt KEPT" in result.stdout
 
 
+@pytest.mark.slow
 def test_importing_all_of_core_loads_no_qt():
     code = (
         "import importlib, pkgutil, sys, core\n"

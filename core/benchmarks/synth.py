@@ -6,11 +6,13 @@ import os
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from core.benchmarks import scale_for
 from core.progress import run
 from core.synthetic.generate import SynthOptions, generate_study, plan_study
 from core.synthetic.render import CaseRenderer
@@ -18,16 +20,29 @@ from core.synthetic.render import CaseRenderer
 CASES = 8
 
 
-def _study_rate(workers: int, seed: int) -> float:
+@dataclass(frozen=True)
+class SynthScale:
+    """The phantom study each run renders (``smoke``: two cases of one slice, so the processes still share it)."""
+
+    cases: int
+    slices_per_case: int
+
+    def options(self, seed: int) -> SynthOptions:
+        return SynthOptions(cases=self.cases, seed=seed, slices_per_case=self.slices_per_case)
+
+
+SCALES = {"full": SynthScale(CASES, SynthOptions().slices_per_case), "smoke": SynthScale(2, 1)}
+
+
+def _study_rate(scale: SynthScale, workers: int, seed: int) -> float:
     with tempfile.TemporaryDirectory(prefix="vr-synth-") as tmp:
-        options = SynthOptions(cases=CASES, seed=seed)
         started = time.perf_counter()
-        report = run(generate_study(Path(tmp) / "study", options, workers=workers))
+        report = run(generate_study(Path(tmp) / "study", scale.options(seed), workers=workers))
         return report.slices / (time.perf_counter() - started)
 
 
-def _render_rate(seed: int) -> float:
-    plan = plan_study(SynthOptions(cases=CASES, seed=seed))
+def _render_rate(scale: SynthScale, seed: int) -> float:
+    plan = plan_study(scale.options(seed))
     started = time.perf_counter()
     count = 0
     for planned in plan.cases:
@@ -38,22 +53,26 @@ def _render_rate(seed: int) -> float:
     return count / (time.perf_counter() - started)
 
 
-def bench_synth(repeats: int = 3) -> dict[str, Any]:
+def bench_synth(repeats: int = 3, size: str = "full") -> dict[str, Any]:
+    scale = scale_for(SCALES, size)
     cores = os.cpu_count() or 1
-    parallel = [_study_rate(cores, seed) for seed in range(repeats)]
-    single = [_study_rate(1, seed) for seed in range(repeats)]
-    render = [_render_rate(seed) for seed in range(repeats)]
+    parallel = [_study_rate(scale, cores, seed) for seed in range(repeats)]
+    single = [_study_rate(scale, 1, seed) for seed in range(repeats)]
+    render = [_render_rate(scale, seed) for seed in range(repeats)]
     result: dict[str, Any] = {
         "slices_per_s": statistics.median(parallel),
         "slices_per_s_min": min(parallel),
         "slices_per_s_one_process": statistics.median(single),
         "render_only_slices_per_s": statistics.median(render),
         "workers": cores,
-        "cases": CASES,
+        "cases": scale.cases,
+        "slices_per_case": scale.slices_per_case,
         "repeats": repeats,
+        "size": size,
     }
     result["lines"] = [
-        f"synth, {CASES} cases x 10 slices, rendered and written (DICOM + PNG + 4 LabelMe JSON per slice):",
+        f"synth, {scale.cases} cases x {scale.slices_per_case} slices, rendered and written "
+        "(DICOM + PNG + 4 LabelMe JSON per slice):",
         f"  {result['slices_per_s']:.1f} slices/s median with {cores} processes (min {min(parallel):.1f}; aim ≥ 20)",
         f"  {result['slices_per_s_one_process']:.1f} slices/s median in one process",
         f"  rendering alone: {result['render_only_slices_per_s']:.1f} slices/s (one process)",

@@ -6,31 +6,33 @@ training) and stopped after a few steps; the first step is a warm-up and is left
 step time and items/s, the share of the time spent waiting for data (the loader for the detector, cutting and
 augmenting patches for the classifier), the FLOPs per trained item (forward and backward), and the achieved FLOP/s
 against this machine's matmul FLOP/s in the precision the training computes in, measured in the same run. On a GPU
-that ratio against the bfloat16 matmul peak is the MFU.
+that ratio against the bfloat16 matmul peak is the MFU. At the ``smoke`` size the study is one case of two slices,
+the detector trains at 128 px and the classifier on 32 px patches.
 """
 
 from __future__ import annotations
 
 import statistics
 import tempfile
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from core.benchmarks.detect import matmul_gflops
+from core.benchmarks import BenchmarkError, scale_for
+from core.benchmarks.models import MODEL_SCALES, ModelScale, matmul_gflops
 from core.models.classifier import build_classifier
 from core.models.detector import build_detector
 from core.models.devices import training_compute
 from core.progress import Progress, run
 from core.synthetic.generate import SynthOptions, generate_study
 from core.training.classification_engine import PRESETS as CLASSIFIER_PRESETS
-from core.training.classification_engine import train_classifier
+from core.training.classification_engine import ClassifierTraining, train_classifier
 from core.training.datasets import DetectionDataset, collate, collect_records
 from core.training.detection_engine import PRESETS as DETECTOR_PRESETS
-from core.training.detection_engine import train_detector
+from core.training.detection_engine import DetectorTraining, train_detector
 from core.training.throughput import UNITS
 
 SINGULAR = {"images": "image", "patches": "patch"}
@@ -84,18 +86,57 @@ def _summary(payloads: list[dict[str, float]], flops_per_item: float, peak_gflop
     }
 
 
-def bench_train(repeats: int = 5, device: str = "cpu", preset: str = "paper") -> dict[str, Any]:
+@dataclass(frozen=True)
+class TrainScale:
+    """The study trained on, the models' input sizes, the batches (None: the preset's) and the matmul's side."""
+
+    study: SynthOptions
+    models: ModelScale
+    val_fraction: float | None = None
+    detector_batch: int | None = None
+    classifier_batch: int | None = None
+
+    def detector(self, settings: DetectorTraining) -> DetectorTraining:
+        changes = {"size": self.models.detector_px, "batch_size": self.detector_batch,
+                   "val_fraction": self.val_fraction}
+        return replace(settings, **{key: value for key, value in changes.items() if value is not None})
+
+    def classifier(self, settings: ClassifierTraining) -> ClassifierTraining:
+        changes = {"size": self.models.patch_px, "batch_size": self.classifier_batch,
+                   "val_fraction": self.val_fraction}
+        return replace(settings, **{key: value for key, value in changes.items() if value is not None})
+
+
+#: ``smoke``: one case of two slices, all trained on, one image or 16 patches a step, 128 px images, 32 px patches.
+SCALES = {
+    "full": TrainScale(STUDY, ModelScale()),
+    "smoke": TrainScale(SynthOptions(cases=1, seed=3, slices_per_case=2, readers=0), MODEL_SCALES["smoke"],
+                        val_fraction=0.0, detector_batch=1, classifier_batch=16),
+}
+
+
+def _settings(preset: str, device: str, scale: TrainScale) -> tuple[DetectorTraining, ClassifierTraining]:
+    """The preset's training settings for one epoch from its first step on ``device``, at ``scale``."""
     name = "cpu" if preset == "fast" else preset
+    if name not in DETECTOR_PRESETS:
+        raise BenchmarkError(f"unknown preset {preset!r}: use paper or fast")
     detector = replace(DETECTOR_PRESETS[name], epochs=1, device=device, warmup_steps=1)
     classifier = replace(CLASSIFIER_PRESETS[name], epochs=1, device=device, warmup_steps=1)
+    return scale.detector(detector), scale.classifier(classifier)
+
+
+def bench_train(repeats: int = 5, device: str = "cpu", preset: str = "paper", size: str = "full") -> dict[str, Any]:
+    scale = scale_for(SCALES, size)
+    detector, classifier = _settings(preset, device, scale)
     compute = training_compute(device, detector.precision)
     peak_dtype = torch.bfloat16 if compute.kind == "cuda" else (compute.autocast_dtype or torch.float32)
-    size = 8192 if compute.kind == "cuda" else 2048
-    result: dict[str, Any] = {"preset": name, "device": compute.describe(), "repeats": repeats}
+    matmul_n = scale.models.matmul_n * (4 if compute.kind == "cuda" else 1)
+    result: dict[str, Any] = {"preset": "cpu" if preset == "fast" else preset, "size": size,
+                              "device": compute.describe(), "repeats": repeats}
     with tempfile.TemporaryDirectory(prefix="vertebra-review-bench-train-") as temporary:
         work = Path(temporary)
-        run(generate_study(work / "study", STUDY))
-        peak = matmul_gflops(compute.device, peak_dtype, n=size)
+        run(generate_study(work / "study", scale.study))
+        peak = matmul_gflops(compute.device, peak_dtype, n=matmul_n, repeats=scale.models.matmul_repeats)
         result["matmul_gflops"], result["matmul_dtype"] = peak, str(peak_dtype).removeprefix("torch.")
         steps = _train_steps(train_detector([work / "study"], work / "models", detector, model_id="d"), repeats + 1)
         result["detector"] = {**_summary(steps, _detector_flops(detector, work / "study"), peak),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from core.annotations.geometry import HIT_IOM
 from core.cli import EXIT_OK, EXIT_PARTIAL, drive, say, warn
 
 
@@ -127,7 +128,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="write majority proposals to consensus/ for slices not finalised")
     parser.add_argument("--match", choices=["iom", "iou"], default="iom",
                         help="box overlap measure for matching (default iom, the paper's hit rule)")
-    parser.add_argument("--threshold", type=_fraction, default=0.5, help="boxes match above this (default 0.5)")
+    parser.add_argument("--threshold", type=_fraction, default=HIT_IOM,
+                        help=f"boxes match above this (default {HIT_IOM}, the paper's hit rule)")
     parser.add_argument("--box-tolerance", type=_fraction, default=0.6,
                         help="matched boxes with an IoU below this are flagged as drawn differently (default 0.6)")
     parser.add_argument("--bootstrap", type=int, default=1000,

@@ -6,17 +6,19 @@ import argparse
 import json
 from pathlib import Path
 
-from core.cli import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, drive, say, warn
+from core.annotations.geometry import DETECTION_THRESHOLD
+from core.cli import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, RENDERING_HELP, check_studies, drive, rendering_arg, say, warn
 
 
 def cmd_train_detector(args: argparse.Namespace) -> int:
+    check_studies(args.study, args.validation)
     from core.training.detection_engine import train_detector, with_overrides
 
     settings = with_overrides(
         args.preset, backbone=args.backbone, epochs=args.epochs, device=args.device, precision=args.precision,
         batch_size=args.batch_size, lr=args.lr, size=args.input_size, seed=args.seed, imagenet=args.imagenet,
         source=args.source, augment=args.augment, fpn_from=args.fpn_from,
-        fpn_channels=args.fpn_channels, box_representation=args.box_head,
+        fpn_channels=args.fpn_channels, box_representation=args.box_head, window=args.window,
         lr_drop_epochs=tuple(args.lr_drop) if args.lr_drop is not None else None,
     )
     result = drive(train_detector(args.study, args.out, settings, validation=args.validation or (),
@@ -30,6 +32,9 @@ def cmd_train_detector(args: argparse.Namespace) -> int:
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
+    from core.models.package import read_manifest
+
+    read_manifest(args.model, kind="detector")  # a missing or unfit package is named at once, before PyTorch loads
     from core.models.run_detect import detect_inputs
 
     report = drive(detect_inputs(args.inputs, args.model, args.out, threshold=args.threshold, device=args.device,
@@ -73,6 +78,7 @@ def register(commands: argparse._SubParsersAction) -> dict[str, argparse._SubPar
     det.add_argument("--fpn-channels", type=int, help="width of the feature pyramid (default 256)")
     det.add_argument("--box-head", type=int, help="width of the box head's two layers (default 1024)")
     det.add_argument("--augment", choices=["d4-all", "d4-random", "flip", "none"])
+    det.add_argument("--window", type=rendering_arg, help=RENDERING_HELP)
     det.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
     det.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None)
     det.add_argument("--seed", type=int)
@@ -88,7 +94,8 @@ def register(commands: argparse._SubParsersAction) -> dict[str, argparse._SubPar
     detect.add_argument("inputs", type=Path, nargs="+", help="images, DICOM files or folders, NIfTI files or studies")
     detect.add_argument("--model", type=Path, required=True, help="a detector package")
     detect.add_argument("--out", type=Path, required=True)
-    detect.add_argument("--threshold", type=float, default=0.75, help="lowest score kept (default 0.75)")
+    detect.add_argument("--threshold", type=float, default=DETECTION_THRESHOLD,
+                        help=f"lowest score kept (default {DETECTION_THRESHOLD}, the paper's)")
     detect.add_argument("--device", default="auto")
     detect.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                         help="auto: bfloat16 on CPUs with bf16 units, float16 on CUDA, else float32")
@@ -102,6 +109,7 @@ def register(commands: argparse._SubParsersAction) -> dict[str, argparse._SubPar
     ev_det.add_argument("predictions", type=Path, help="folder of predicted LabelMe JSON")
     ev_det.add_argument("truth", type=Path, help="folder of annotated LabelMe JSON (same relative paths)")
     ev_det.add_argument("--report", type=Path, required=True, help="folder for metrics.json and the plots")
-    ev_det.add_argument("--threshold", type=float, default=0.75)
+    ev_det.add_argument("--threshold", type=float, default=DETECTION_THRESHOLD,
+                        help=f"lowest score that counts as a detection (default {DETECTION_THRESHOLD})")
     ev_det.set_defaults(func=cmd_evaluate_detection)
     return {"train": train, "evaluate": evaluate}

@@ -6,10 +6,12 @@ import argparse
 import json
 from pathlib import Path
 
-from core.cli import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, drive, say, warn
+from core.annotations.geometry import DETECTION_THRESHOLD
+from core.cli import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, RENDERING_HELP, check_studies, drive, rendering_arg, say, warn
 
 
 def cmd_train_classifier(args: argparse.Namespace) -> int:
+    check_studies(args.study, args.validation)
     from core.training.classification_engine import train_classifier, with_overrides
 
     settings = with_overrides(
@@ -17,7 +19,7 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, lr=args.lr, size=args.input_size, canvas=args.canvas, context=args.context,
         fit=args.fit, endplate=args.endplate, endplate_steps=args.endplate_steps, seed=args.seed,
         imagenet=args.imagenet, source=args.source, normals=args.normals,
-        patches_per_box=args.patches_per_box,
+        patches_per_box=args.patches_per_box, window=args.window,
     )
     result = drive(train_classifier(args.study, args.out, settings, detector=args.detector,
                                     validation=args.validation or (), model_id=args.model_id, resume=args.resume,
@@ -45,6 +47,9 @@ def cmd_train_endplate(args: argparse.Namespace) -> int:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
+    from core.models.registry import resolve_models
+
+    resolve_models(args.models)  # a missing or unfit model set is named at once, before PyTorch loads
     from core.models.pipeline import DiagnosisPipeline
 
     pipeline = DiagnosisPipeline.load(args.models, device=args.device, precision=args.precision,
@@ -148,6 +153,7 @@ def _train_parser(train: argparse._SubParsersAction) -> None:
     cls.add_argument("--batch-size", type=int)
     cls.add_argument("--lr", type=float)
     cls.add_argument("--input-size", type=int, help="patch side given to the network (default 224)")
+    cls.add_argument("--window", type=rendering_arg, help=RENDERING_HELP)
     cls.add_argument("--canvas", type=int, help="side of the canvas the box is cut onto at its own scale, before the "
                                                 "resize to --input-size (default 196)")
     cls.add_argument("--context", type=float,
@@ -163,7 +169,7 @@ def _train_parser(train: argparse._SubParsersAction) -> None:
     cls.add_argument("--patches-per-box", type=int, help="jittered patches per box and epoch (default 5)")
     cls.add_argument("--normals", choices=["annotated", "detector"],
                      help="annotated (default): every vertebra is boxed; detector: readers boxed only diseased "
-                          "vertebrae, normal ones come from the detector (IoM < 0.5 with every disease box)")
+                          "vertebrae, normal ones come from the detector (no hit, IoM > 0.5, with any disease box)")
     cls.add_argument("--device", help="auto (default), cpu, cuda or mps")
     cls.add_argument("--precision", choices=["auto", "fp32", "bf16"])
     cls.add_argument("--seed", type=int)
@@ -202,7 +208,8 @@ def register(commands: argparse._SubParsersAction, *, train: argparse._SubParser
     diagnose.add_argument("--out", type=Path, required=True)
     diagnose.add_argument("--device", default="auto")
     diagnose.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
-    diagnose.add_argument("--threshold", type=float, default=0.75, help="lowest detector score kept (default 0.75)")
+    diagnose.add_argument("--threshold", type=float, default=DETECTION_THRESHOLD,
+                          help=f"lowest detector score kept (default {DETECTION_THRESHOLD})")
     diagnose.add_argument("--overwrite", action="store_true", help="run again on slices this model already did")
     diagnose.set_defaults(func=cmd_diagnose)
 

@@ -35,13 +35,16 @@ from types import MappingProxyType
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from core.annotations.geometry import iom_matrix, iou_matrix
+from core.annotations.geometry import HIT_IOM, iom_matrix, iou_matrix
 from core.annotations.model import DISEASES, Box, Disease, Vertebra, disease_label
 from core.errors import ConsensusError
 
 MEASURES = ("iom", "iou")
-#: The paper's hit rule: IoM above 0.5.
-DEFAULT_THRESHOLD = 0.5
+#: The paper's hit rule by default (IoM above 0.5). Matching is not :func:`core.annotations.geometry.pair_by_iom`
+#: itself: it links several readers (a box must hit every box already in its group, complete linkage), the measure
+#: and threshold are the user's to choose, and closeness is judged by IoU (two readers draw the same vertebra at
+#: the same size, so a near-identical box beats a small stray one inside it, whose IoM is the same).
+DEFAULT_THRESHOLD = HIT_IOM
 #: Boxes of one group whose IoU falls below this are flagged as drawn differently.
 DEFAULT_BOX_TOLERANCE = 0.6
 NO_BOX = "no box"

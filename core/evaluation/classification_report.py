@@ -1,9 +1,10 @@
 """``vertebra-review evaluate classification``: predicted LabelMe files against annotated ones, per class as in the
 paper's Table 3, with ROC curves, confusion matrices, ``metrics.json`` and one self-contained HTML report.
 
-Predicted and annotated vertebrae are paired one to one by the paper's hit rule (Hungarian assignment on IoM, a pair
-counts when IoM > 0.5). Figures are over the paired vertebrae; annotated vertebrae the detector missed and
-predictions with no annotated vertebra are counted and reported beside them.
+Predicted and annotated vertebrae are paired one to one by the paper's hit rule
+(:func:`~core.annotations.geometry.pair_by_iom`: Hungarian assignment on IoM, a pair counts when IoM > 0.5).
+Figures are over the paired vertebrae; annotated vertebrae the detector missed and predictions with no annotated
+vertebra are counted and reported beside them.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
-from core.annotations.geometry import iom_matrix
+from core.annotations.geometry import HIT_IOM, pair_by_iom
 from core.annotations.labelme_io import read_labelme
 from core.annotations.model import CLASS_CODES, DISEASE_NAMES, SliceAnnotation
 from core.errors import StudyError, VertebraReviewError
@@ -24,15 +24,6 @@ from core.evaluation.html import html_page, image_tag, table
 from core.evaluation.plots import confusion_plot, roc_plot
 from core.fileio import atomic_write_bytes, atomic_write_json
 from core.training.classification_data import label_vector
-
-
-def pair_boxes(predicted: np.ndarray, annotated: np.ndarray, min_iom: float = 0.5) -> list[tuple[int, int]]:
-    """(predicted index, annotated index) pairs: a Hungarian assignment on IoM, keeping pairs with IoM > min_iom."""
-    if not len(predicted) or not len(annotated):
-        return []
-    overlaps = iom_matrix(predicted, annotated)
-    rows, cols = linear_sum_assignment(-overlaps)
-    return [(r, c) for r, c in zip(rows, cols, strict=True) if overlaps[r, c] > min_iom]
 
 
 @dataclass
@@ -52,7 +43,7 @@ class PairedBoxes:
             self.missed += len(truth_boxes)
             return
         boxes = np.array([v.box.as_list() for v in predicted.vertebrae]).reshape(-1, 4)
-        pairs = pair_boxes(boxes, truth_boxes)
+        pairs = pair_by_iom(boxes, truth_boxes)
         self.missed += len(truth_boxes) - len(pairs)
         self.extra += len(boxes) - len(pairs)
         for r, c in pairs:
@@ -108,7 +99,7 @@ def write_classification_report(paired: PairedBoxes, report: Path, *, title: str
         raise StudyError("no predicted vertebra matches an annotated one: nothing to evaluate", report)
     metrics = classification_metrics(truth, probabilities, called)
     metrics.update({"slices": paired.slices, "missed_vertebrae": paired.missed, "extra_vertebrae": paired.extra,
-                    "pairing": "Hungarian assignment on IoM, pairs with IoM > 0.5"})
+                    "pairing": f"Hungarian assignment on IoM, pairs with IoM > {HIT_IOM:g}"})
     curves = [(c, m["roc"]["fpr"], m["roc"]["tpr"], m["auc"]) for c, m in metrics["per_class"].items() if m["roc"]]
     images = []
     if curves:

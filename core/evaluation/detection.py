@@ -5,8 +5,9 @@
   precision-recall curve (scikit-learn's average precision, rescaled so that annotated boxes never detected count
   as missed recall).
 - **COCO AP50:95**: the mean AP over IoU thresholds 0.50, 0.55 … 0.95.
-- **The paper's hits** at a score threshold (0.75): detections and annotations are paired one to one to maximise
-  their IoM (intersection over the smaller box's area); a pair with IoM > 0.5 is a hit, an annotation without one
+- **The paper's hits** at a score threshold (0.75, :data:`~core.annotations.geometry.DETECTION_THRESHOLD`):
+  detections and annotations are paired by the paper's hit rule (:func:`~core.annotations.geometry.pair_by_iom`: one
+  to one, IoM, the intersection over the smaller box's area, above 0.5); a pair is a hit, an annotation without one
   is a false negative (FN), a detection without one a false positive (FP). FN rate = FN / annotated;
   FP rate = FP / detected.
 - **Counts**: detected against annotated vertebrae per image, with Pearson's r.
@@ -19,14 +20,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 from scipy.stats import pearsonr
 from sklearn.metrics import average_precision_score
 
-from core.annotations.geometry import iom_matrix, iou_matrix
+from core.annotations.geometry import DETECTION_THRESHOLD, HIT_IOM, iou_matrix, pair_by_iom
 
-PAPER_THRESHOLD = 0.75
-HIT_IOM = 0.5
+#: AP50: a detection is a true positive at IoU ≥ this (COCO's rule for the precision-recall curve, not the hit rule).
+AP_IOU = 0.5
 COCO_IOUS = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
 
 
@@ -74,7 +74,7 @@ class PrecisionRecall:
     thresholds: np.ndarray
 
 
-def precision_recall(images: Sequence[ImageDetections], iou_threshold: float = 0.5) -> PrecisionRecall:
+def precision_recall(images: Sequence[ImageDetections], iou_threshold: float = AP_IOU) -> PrecisionRecall:
     """The precision-recall curve over all images and its average precision."""
     scores, positive = [], []
     for image in images:
@@ -111,20 +111,16 @@ class HitCounts:
     annotated: int
 
 
-def iom_hits(image: ImageDetections, threshold: float = PAPER_THRESHOLD, min_iom: float = HIT_IOM) -> HitCounts:
+def iom_hits(image: ImageDetections, threshold: float = DETECTION_THRESHOLD, min_iom: float = HIT_IOM) -> HitCounts:
     """The paper's hit, FP and FN counts for one image, detections at or above ``threshold``."""
     boxes = image.boxes[image.scores >= threshold]
-    hits = 0
-    if len(boxes) and len(image.truth):
-        overlaps = iom_matrix(boxes, image.truth)
-        rows, cols = linear_sum_assignment(-overlaps)
-        hits = int(np.sum(overlaps[rows, cols] > min_iom))
+    hits = len(pair_by_iom(boxes, image.truth, min_iom))
     return HitCounts(hits, len(boxes) - hits, len(image.truth) - hits, len(boxes), len(image.truth))
 
 
-def detection_metrics(images: Sequence[ImageDetections], threshold: float = PAPER_THRESHOLD) -> dict:
+def detection_metrics(images: Sequence[ImageDetections], threshold: float = DETECTION_THRESHOLD) -> dict:
     """Every detection figure, JSON-ready (see the module's description)."""
-    curve = precision_recall(images, 0.5)
+    curve = precision_recall(images, AP_IOU)
     counts = [iom_hits(image, threshold) for image in images]
     hits = sum(c.hits for c in counts)
     fp = sum(c.fp for c in counts)

@@ -7,9 +7,10 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from core.annotations.geometry import DETECTION_THRESHOLD
 from core.annotations.labelme_io import read_labelme
 from core.errors import StudyError, VertebraReviewError
-from core.evaluation.detection import PAPER_THRESHOLD, ImageDetections, detection_metrics, precision_recall
+from core.evaluation.detection import ImageDetections, detection_metrics, precision_recall
 from core.evaluation.plots import count_plot, error_histogram_plot, precision_recall_plot
 from core.fileio import atomic_write_json
 
@@ -47,7 +48,7 @@ def pair_files(predictions: Path, truth: Path) -> tuple[list[ImageDetections], l
     return images, notes
 
 
-def write_detection_report(images: Sequence[ImageDetections], report: Path, *, threshold: float = PAPER_THRESHOLD,
+def write_detection_report(images: Sequence[ImageDetections], report: Path, *, threshold: float = DETECTION_THRESHOLD,
                            extra: dict | None = None) -> dict:
     """``metrics.json``, ``pr_curve.png``, ``counts.png`` and ``errors.png`` in ``report``."""
     metrics = detection_metrics(images, threshold)

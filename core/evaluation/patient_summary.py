@@ -2,8 +2,9 @@
 
 For each case (a folder of one examination's predicted slices): which vertebra has which disease, with the highest
 probability across its slices, and an alert list. A vertebra is followed through the parallel sagittal slices of the
-case by matching boxes (Hungarian assignment on IoM > 0.5) against the slice with the most boxes; it is named by
-its level when the model gave one (the majority over its slices), else by its place from the top.
+case by pairing its boxes with those of the slice with the most boxes by the paper's hit rule
+(:func:`~core.annotations.geometry.pair_by_iom`, IoM > 0.5); it is named by its level when the model gave one (the
+majority over its slices), else by its place from the top.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
-from core.annotations.geometry import iom_matrix
+from core.annotations.geometry import pair_by_iom
 from core.annotations.labelme_io import read_labelme
 from core.annotations.model import DISEASE_NAMES, DISEASES, LEVELS, SliceAnnotation
 from core.errors import StudyError, VertebraReviewError
@@ -51,11 +51,7 @@ def _tracks(slices: list[tuple[str, SliceAnnotation]]) -> list[VertebraTrack]:
     anchors = np.array([v.box.as_list() for v in reference.vertebrae]).reshape(-1, 4)
     for name, annotation in slices:
         boxes = np.array([v.box.as_list() for v in annotation.vertebrae]).reshape(-1, 4)
-        assigned: dict[int, int] = {}
-        if len(boxes) and len(anchors):
-            overlaps = iom_matrix(boxes, anchors)
-            rows, cols = linear_sum_assignment(-overlaps)
-            assigned = {int(r): int(c) for r, c in zip(rows, cols, strict=True) if overlaps[r, c] > 0.5}
+        assigned = dict(pair_by_iom(boxes, anchors))
         for i, vertebra in enumerate(annotation.vertebrae):
             if i not in assigned:
                 tracks.append(VertebraTrack())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -206,16 +206,23 @@ def scan_dicom(path: str | Path) -> DicomScan:
     root = Path(path)
     if not root.exists():
         raise ImageReadError("no such file or folder", root)
-    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    if root.is_file():
+        return scan_dicom_files([root], strict=True)
+    return scan_dicom_files(sorted(p for p in root.rglob("*") if p.is_file()))
+
+
+def scan_dicom_files(files: Sequence[Path], *, strict: bool = False) -> DicomScan:
+    """:func:`scan_dicom` over the given files. Hidden files and files with a suffix that is never DICOM are passed
+    over silently; ``strict`` raises the reason a file is not DICOM instead of listing it."""
     scan = DicomScan()
     groups: dict[tuple, list[FrameRef]] = defaultdict(list)
     for file in files:
-        if root.is_dir() and (file.suffix.lower() in _NOT_DICOM_SUFFIXES or file.name.startswith(".")):
+        if not strict and (file.suffix.lower() in _NOT_DICOM_SUFFIXES or file.name.startswith(".")):
             continue
         try:
             header = read_header(file)
         except DicomReadError as exc:
-            if root.is_file():
+            if strict:
                 raise
             scan.skipped.append((file, exc.message))
             continue

@@ -22,6 +22,7 @@ from torchvision.ops import FrozenBatchNorm2d
 
 from core.annotations.model import CLASS_CODES, DISEASES, Disease
 from core.errors import ModelPackageError
+from core.imaging.rendering import DEFAULT_RENDERING, check_rendering
 from core.models.devices import Compute, inference_compute
 from core.models.endplate import EndplateGeometry, EndplateNet, extract_bands
 from core.models.extraction import PatchGeometry, extract_patches, jitter_boxes
@@ -40,7 +41,7 @@ class ClassifierConfig:
     classes: tuple[str, ...] = CLASS_CODES
     thresholds: Mapping[str, float] = field(default_factory=lambda: {c: 0.5 for c in CLASS_CODES})
     norm: str = "batch"
-    window: str = "min-max"
+    window: str = DEFAULT_RENDERING  # the rendering it learnt from (core.imaging.rendering)
     endplate: EndplateGeometry | None = None  # the SN endplate head's bands, when the package has one
 
     def __post_init__(self) -> None:
@@ -48,6 +49,7 @@ class ClassifierConfig:
             raise ValueError(f"unknown classifier architecture {self.arch!r}: use {', '.join(ARCHITECTURES)}")
         if tuple(self.classes) != CLASS_CODES:
             raise ValueError(f"classes must be {', '.join(CLASS_CODES)}")
+        check_rendering(self.window)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -24,8 +24,9 @@ from torchvision.models.detection.backbone_utils import BackboneWithFPN, mobilen
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.ops import FrozenBatchNorm2d
 
-from core.annotations.geometry import iom_matrix
+from core.annotations.geometry import DETECTION_THRESHOLD, iom_matrix
 from core.errors import ModelPackageError
+from core.imaging.rendering import DEFAULT_RENDERING, check_rendering
 from core.models.devices import Compute, inference_compute
 from core.models.package import load_state, read_manifest
 from core.models.weights import imagenet_state
@@ -35,7 +36,6 @@ log = logging.getLogger(__name__)
 
 BACKBONES = ("resnet18", "mobilenet_v2", "mobilenet_v3_large")
 CLASSES = ("vertebra",)
-DEFAULT_THRESHOLD = 0.75
 #: Anchor sizes (full-resolution pixels) of the five pyramid levels P2…P6; scaled with the input.
 FULL_ANCHORS = (32, 64, 128, 256, 512)
 
@@ -50,7 +50,7 @@ class DetectorConfig:
     fpn_channels: int = 256  # torchvision's width of the pyramid (ResNet backbones)
     box_representation: int = 1024  # torchvision's box head: two fully connected layers of this width
     norm: str = "batch"  # "frozen" with ImageNet weights (as torchvision), "batch" when trained from scratch
-    window: str = "min-max"  # how a HU slice becomes the 8-bit input (the paper's export)
+    window: str = DEFAULT_RENDERING  # the rendering it learnt from: how a slice becomes its input (imaging.rendering)
     rpn_pre_nms_top_n_test: int = 1000
     rpn_post_nms_top_n_test: int = 1000
     box_detections_per_img: int = 100
@@ -72,6 +72,7 @@ class DetectorConfig:
             raise ValueError(f"unknown backbone {self.backbone!r}: use {', '.join(BACKBONES)}")
         if self.fpn_from not in (1, 2):
             raise ValueError("fpn_from is 1 (P2-P6) or 2 (P3-P6)")
+        check_rendering(self.window)
 
     def anchor_sizes(self) -> tuple[tuple[int, ...], ...]:
         scaled = tuple(max(4, round(s * self.geometry.scale)) for s in FULL_ANCHORS)
@@ -247,7 +248,7 @@ class VertebraDetector:
         return cls(model, config, inference_compute(device, precision), Path(path))
 
     @torch.inference_mode()
-    def detect(self, images: Sequence[np.ndarray], *, threshold: float = DEFAULT_THRESHOLD,
+    def detect(self, images: Sequence[np.ndarray], *, threshold: float = DETECTION_THRESHOLD,
                batch_size: int = 4) -> list[Detections]:
         """Boxes and scores for each uint8 slice, in its own pixel coordinates, at or above ``threshold``."""
         geometry = self.config.geometry

@@ -1,34 +1,39 @@
-"""What ``detect`` and ``diagnose`` run over: image files, DICOM files and series folders, NIfTI volumes, or a whole
-study, each turned into slices with the model's 8-bit input, the LabelMe JSON to write and the image it points to.
+"""What ``detect`` and ``diagnose`` run over: image files, DICOM files and series, NIfTI volumes, folders of any of
+these (walked recursively), or whole studies, each turned into slices with the model's 8-bit input, the LabelMe
+JSON to write and the image it points to.
 
-Slices are grouped by examination (a study's case, a series, a volume, or the folder of loose images), because
-levels are made consistent across the slices of one examination.
+Where the output goes:
+
+- a study: ``OUT/<case>/<slice>.json``;
+- a file: ``OUT/<name>.json`` (a volume: ``OUT/<name>/sNNN.json``, one per sagittal slab);
+- a folder ``F``: ``OUT/F/<path relative to F>``, so the folder's tree is kept: ``F/case-0002/s001.dcm`` gives
+  ``OUT/F/case-0002/s001.json``. A volume series gives ``sNNN.json`` in its folder (in ``series-K`` when a folder
+  holds several), and a study inside the folder its cases.
+
+A PNG or JPEG with the same name as a DICOM file beside it (a study's ``images/``, where the PNG is the slice's
+rendering for labelme) is that slice's picture, not a slice of its own. No two inputs may write one output file:
+such a clash is refused before anything runs, naming both. Slices are grouped by examination (a study's case, a
+series, a volume, a folder of images), because levels are made consistent across the slices of one examination.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from core.errors import VertebraReviewError
-from core.imaging.image import SliceImage
-from core.imaging.raster import is_raster, read_raster
-from core.imaging.reformat import SagittalReformat
+from core.errors import FileWriteError, NiftiReadError, VertebraReviewError
+from core.imaging.dicom import read_dicom
+from core.imaging.dicom_series import DicomSeries, scan_dicom_files
+from core.imaging.nifti import is_nifti, read_nifti
+from core.imaging.raster import RASTER_SUFFIXES, is_raster, read_raster
+from core.imaging.rendering import model_view
 from core.imaging.stacks import SagittalStack, open_stack
-from core.imaging.windowing import apply_window
-from core.study.images import png_window
+from core.study.images import study_model_view
 from core.study.layout import Study
-from core.training.datasets import load_input
-
-
-def model_input(image: SliceImage, window: str) -> np.ndarray:
-    """A slice as the model's 8-bit input: an 8-bit raster as it is, anything else through ``window``."""
-    if not image.hu and image.bits == 8 and window == "min-max":
-        return np.clip(np.rint(image.pixels), 0, 255).astype(np.uint8)
-    return apply_window(image.pixels, png_window(image, window))
 
 
 @dataclass
@@ -43,50 +48,168 @@ class SliceInput:
     write_png: bool = False
 
 
-def study_inputs(study: Study, out: Path, window: str,
+@dataclass
+class _Found:
+    items: list[SliceInput] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+
+def study_inputs(study: Study, out: Path, rendering: str,
                  slices: Sequence[tuple[str, str]] | None = None) -> Iterator[SliceInput]:
     for case, slice_id in slices if slices is not None else study.all_slices():
-        yield SliceInput(f"{case}/{slice_id}", case, lambda c=case, s=slice_id: load_input(study, c, s, window),
+        yield SliceInput(f"{case}/{slice_id}", f"{study.root}/{case}",
+                         lambda c=case, s=slice_id: study_model_view(study, c, s, rendering),
                          out / case / f"{slice_id}.json", study.labelme_image_path(case, slice_id))
 
 
-def path_inputs(path: Path, out: Path, window: str) -> Iterator[SliceInput]:
-    if is_raster(path):
-        yield SliceInput(path.name, str(path.parent), lambda: model_input(read_raster(path), window),
-                         out / f"{path.stem}.json", path)
-        return
-    if path.is_dir() and not any(p.is_dir() for p in path.iterdir()) and all(
-            is_raster(p) for p in path.iterdir() if p.is_file() and p.suffix.lower() != ".json"):
-        for file in sorted(p for p in path.iterdir() if is_raster(p)):  # a folder of exported slices
-            yield SliceInput(file.name, str(path), lambda f=file: model_input(read_raster(f), window),
-                             out / path.name / f"{file.stem}.json", file)
-        return
-    stack = open_stack(path)
-    folder = out / path.name.replace(".nii.gz", "").replace(".nii", "")
-    if isinstance(stack, SagittalStack):  # a volume: the default sagittal slabs through the spine
-        reformat: SagittalReformat = stack.reformat
-        indices = reformat.default_indices()
-    else:
-        indices = list(range(len(stack)))
-    for number, index in enumerate(indices, start=1):
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in (".nii.gz", ".nii", ".dcm"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem if path.suffix.lower() in RASTER_SUFFIXES else name
+
+
+def _volume_inputs(stack: SagittalStack, label: str, folder: Path, rendering: str) -> Iterator[SliceInput]:
+    """The default sagittal slabs through the spine, ``folder/sNNN.json`` with the PNG the model saw beside it."""
+    for number, index in enumerate(stack.reformat.default_indices(), start=1):
         name = f"s{number:03d}"
-        yield SliceInput(f"{path.name} {stack.label(index)}", str(path),
-                         lambda i=index: model_input(stack.image(i), window),
+        yield SliceInput(f"{label} {stack.label(index)}", label, lambda i=index: model_view(stack.image(i), rendering),
                          folder / f"{name}.json", folder / f"{name}.png", write_png=True)
 
 
-def collect_inputs(inputs: Sequence[str | Path], out: Path, window: str) -> tuple[list[SliceInput], list]:
-    """Every slice of ``inputs``, and (input, reason) for each input that could not be opened."""
-    items: list[SliceInput] = []
-    errors: list[tuple[str, str]] = []
+def file_inputs(path: Path, out: Path, rendering: str) -> Iterator[SliceInput]:
+    """One file: an image (``OUT/<name>.json``) or a volume (``OUT/<name>/sNNN.json``)."""
+    if is_raster(path):
+        yield SliceInput(path.name, str(path.parent), lambda: model_view(read_raster(path), rendering),
+                         out / f"{path.stem}.json", path)
+        return
+    if is_nifti(path):
+        volume = read_nifti(path)
+        if volume.is_label_map:
+            raise NiftiReadError("a label map (segmentation), not a CT volume: nothing to detect on", path)
+        yield from _volume_inputs(SagittalStack(volume, name=path.name), str(path), out / _stem(path), rendering)
+        return
+    stack = open_stack(path)
+    if isinstance(stack, SagittalStack):
+        yield from _volume_inputs(stack, str(path), out / _stem(path), rendering)
+        return
+    many = len(stack) > 1
+    for index in range(len(stack)):
+        name = f"{_stem(path)}-{index + 1:03d}" if many else _stem(path)
+        yield SliceInput(f"{path.name} {stack.label(index)}" if many else path.name, str(path),
+                         lambda i=index: model_view(stack.image(i), rendering),
+                         out / f"{name}.json", out / f"{name}.png", write_png=True)
+
+
+def _picture_beside(dicom: Path) -> Path | None:
+    """A study-style rendering beside a DICOM slice: ``s001.png`` for ``s001.dcm`` (or ``s001`` without suffix)."""
+    for suffix in RASTER_SUFFIXES:
+        for candidate in (dicom.parent / f"{_stem(dicom)}{suffix}", dicom.parent / f"{dicom.name}{suffix}"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def _series_inputs(series: DicomSeries, root: Path, base: Path, rendering: str, siblings: int,
+                   number: int) -> Iterator[SliceInput]:
+    """A series under folder ``root``: a volume's sagittal slabs, or each sagittal (or single) image as it is."""
+    folder = series.first.path.parent
+    group = f"{folder}#{series.uid}"
+    if series.orientation != "sagittal" and len(series.frames) > 1:  # an axial or coronal volume
+        stack = SagittalStack(series.load_volume(), name=series.description or folder.name)
+        target = base / folder.relative_to(root)
+        yield from _volume_inputs(stack, group, target / f"series-{number}" if siblings > 1 else target, rendering)
+        return
+    frames_per_file: dict[Path, int] = {}
+    for ref in series.frames:
+        frames_per_file[ref.header.path] = frames_per_file.get(ref.header.path, 0) + 1
+    for ref in series.frames:
+        path, frame, many = ref.header.path, ref.frame, frames_per_file[ref.header.path] > 1
+        json_path = base / path.parent.relative_to(root) / f"{_stem(path)}{f'-{frame + 1:03d}' if many else ''}.json"
+        picture = None if many else _picture_beside(path)
+        yield SliceInput(str(path.relative_to(root.parent)), group,
+                         lambda p=path, f=frame: model_view(read_dicom(p)[f], rendering), json_path,
+                         picture or json_path.with_suffix(".png"), write_png=picture is None)
+
+
+def _study_in_folder(root: Path, out: Path, rendering: str) -> Iterator[SliceInput]:
+    return study_inputs(Study.open(root), out, rendering)
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def folder_inputs(root: Path, out: Path, rendering: str) -> _Found:
+    """Every slice under folder ``root``, walked recursively, written under ``OUT/<root's name>/``."""
+    base, found = out / root.name, _Found()
+    studies = sorted({p.parent for p in root.rglob("study.json") if Study.is_study(p.parent)})
+    for study in studies:
+        _add(found, str(study), _study_in_folder, study, base / study.relative_to(root), rendering)
+    files = [p for p in sorted(root.rglob("*")) if p.is_file() and not _hidden(p, root)
+             and not any(p.is_relative_to(s) for s in studies)]
+    for nifti in (p for p in files if is_nifti(p)):
+        _add(found, str(nifti), file_inputs, nifti, base / nifti.parent.relative_to(root), rendering)
+    others = [p for p in files if not is_nifti(p) and not is_raster(p)]
+    scan = scan_dicom_files(others)
+    found.errors.extend((str(p), why) for p, why in scan.skipped  # other files are passed over, named .dcm are not
+                        if p.suffix.lower() == ".dcm" or not why.startswith("not a DICOM file"))
+    pictures = {_picture_beside(p) for s in scan.series for p in s.files}
+    per_folder: dict[Path, list[DicomSeries]] = {}
+    for series in scan.series:
+        per_folder.setdefault(series.first.path.parent, []).append(series)
+    for in_folder in per_folder.values():
+        for number, series in enumerate(in_folder, start=1):
+            _add(found, str(series.first.path.parent), _series_inputs, series, root, base, rendering, len(in_folder),
+                 number)
+    for raster in (p for p in files if is_raster(p) and p not in pictures):
+        _add(found, str(raster), _raster_in_folder, raster, root, base, rendering)
+    return found
+
+
+def _raster_in_folder(path: Path, root: Path, base: Path, rendering: str) -> Iterator[SliceInput]:
+    yield SliceInput(str(path.relative_to(root.parent)), str(path.parent),
+                     lambda: model_view(read_raster(path), rendering),
+                     (base / path.relative_to(root)).with_suffix(".json"), path)
+
+
+def _add(found: _Found, source: str, make: Callable[..., Iterator[SliceInput]], *args: Any) -> None:
+    """The slices ``make(*args)`` gives, or the reason it failed (one bad file never stops the rest)."""
+    try:
+        found.items.extend(make(*args))
+    except VertebraReviewError as exc:
+        found.errors.append((source, exc.message if exc.path else str(exc)))
+
+
+def _refuse_clashes(items: Sequence[SliceInput]) -> None:
+    """Two slices that would write one output file: refused, naming both, before anything is written."""
+    writers: dict[Path, SliceInput] = {}
+    for item in items:
+        for target in (item.json_path, item.image_path) if item.write_png else (item.json_path,):
+            key = Path(str(target).lower())  # a clash on a case-insensitive disk too
+            earlier = writers.setdefault(key, item)
+            if earlier is not item:
+                raise FileWriteError(f"{earlier.name} and {item.name} would both be written to this file; give "
+                                     "them separate --out folders, or run them one at a time", target)
+
+
+def collect_inputs(inputs: Sequence[str | Path], out: Path, rendering: str) -> tuple[list[SliceInput], list]:
+    """Every slice of ``inputs``, and (input, reason) for each input or file that could not be opened. Raises
+    :class:`FileWriteError` when two slices would write one output file."""
+    found = _Found()
     for source in map(Path, inputs):
-        try:
-            if Study.is_study(source):
-                items.extend(study_inputs(Study.open(source), out, window))
-            elif not source.exists():
-                errors.append((str(source), "no such file or folder"))
-            else:
-                items.extend(path_inputs(source, out, window))
-        except VertebraReviewError as exc:
-            errors.append((str(source), str(exc)))
-    return items, errors
+        if Study.is_study(source):
+            _add(found, str(source), _study_in_folder, source, out, rendering)
+        elif not source.exists():
+            found.errors.append((str(source), "no such file or folder"))
+        elif source.is_dir():
+            inner = folder_inputs(source, out, rendering)
+            found.items.extend(inner.items)
+            found.errors.extend(inner.errors)
+            if not inner.items and not inner.errors:
+                found.errors.append((str(source), "no DICOM, NIfTI, PNG or JPEG images found"))
+        else:
+            _add(found, str(source), file_inputs, source, out, rendering)
+    _refuse_clashes(found.items)
+    return found.items, found.errors

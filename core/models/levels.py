@@ -10,7 +10,8 @@ along the curve is the order of their centres from top to bottom. Levels are cou
 - or a level the user sets on one box.
 
 Without an anchor every level stays unknown. Within a case, the slice with the surest sacrum lends its levels to the
-other slices through boxes that match (IoM > 0.5), as all slices cut the same spine.
+other slices through boxes that hit (the paper's hit rule, :func:`~core.annotations.geometry.pair_by_iom`), as all
+slices cut the same spine.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
-from core.annotations.geometry import iom_matrix
+from core.annotations.geometry import HIT_IOM, pair_by_iom
 from core.annotations.model import LEVELS
 
 SACRUM = "S1"
@@ -110,7 +110,7 @@ def slice_levels(boxes: np.ndarray, model: Mapping[str, Any] | None, threshold: 
 
 
 def propagate_levels(slices: Sequence[np.ndarray], levels: Sequence[Sequence[str | None]],
-                     confidence: Sequence[float], min_iom: float = 0.5) -> list[list[str | None]]:
+                     confidence: Sequence[float], min_iom: float = HIT_IOM) -> list[list[str | None]]:
     """Levels for every slice of a case from its most confident anchored slice, through matching boxes."""
     result = [list(level) for level in levels]
     anchored = [i for i, lv in enumerate(levels) if any(lv)]
@@ -120,13 +120,11 @@ def propagate_levels(slices: Sequence[np.ndarray], levels: Sequence[Sequence[str
     reference, reference_levels = np.asarray(slices[source]).reshape(-1, 4), levels[source]
     for i, boxes in enumerate(slices):
         boxes = np.asarray(boxes).reshape(-1, 4)
-        if i == source or not len(boxes) or not len(reference):
+        if i == source:
             continue
-        overlaps = iom_matrix(boxes, reference)
-        rows, cols = linear_sum_assignment(-overlaps)
         order = list(spine_order(boxes))
-        pairs = [(int(r), str(reference_levels[c])) for r, c in zip(rows, cols, strict=True)
-                 if overlaps[r, c] > min_iom and reference_levels[c] is not None]
+        pairs = [(r, str(reference_levels[c])) for r, c in pair_by_iom(boxes, reference, min_iom)
+                 if reference_levels[c] is not None]
         if not pairs:
             continue
         offsets = [LEVELS.index(level) - order.index(r) for r, level in pairs]

@@ -15,15 +15,14 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from typing import TYPE_CHECKING, Any
 
 from core import __version__
 from core.errors import ModelPackageError
 from core.fileio import atomic_write_json
+
+if TYPE_CHECKING:  # PyTorch is imported where weights are read or written, so that reading a manifest is quick
+    import torch
 
 PACKAGE_FORMAT = "vertebra-review-model"
 FORMAT_VERSION = 1
@@ -105,9 +104,12 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
     file = package_dir(path) / WEIGHTS
     if not file.is_file():
         raise ModelPackageError(f"the package has no {WEIGHTS}", package_dir(path))
+    import safetensors
+    from safetensors.torch import load_file
+
     try:
         return load_file(str(file), device="cpu")
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+    except (safetensors.SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise ModelPackageError(f"weights are not a valid safetensors file ({exc})", file) from exc
 
 
@@ -131,6 +133,8 @@ def load_state(model: torch.nn.Module, path: str | Path, *, prefix: str = "", ex
 
 
 def _stored(tensor: torch.Tensor, half: bool) -> torch.Tensor:
+    import torch
+
     tensor = tensor.detach().to("cpu")
     if half and tensor.is_floating_point():
         tensor = tensor.to(torch.float16)
@@ -181,6 +185,8 @@ def write_package(
     }
     staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
     try:
+        from safetensors.torch import save_file
+
         tensors = {name: _stored(t, half) for name, t in state.items()}
         save_file(tensors, str(staging / WEIGHTS))
         atomic_write_json(staging / MANIFEST, manifest)

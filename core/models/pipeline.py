@@ -16,12 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
+from core.annotations.geometry import DETECTION_THRESHOLD
 from core.annotations.labelme_io import read_labelme, write_labelme
 from core.annotations.model import CLASS_CODES, MODEL_SOURCE, Box, SliceAnnotation, Vertebra
-from core.errors import VertebraReviewError
+from core.errors import ModelPackageError, VertebraReviewError
 from core.imaging.png_io import write_png
 from core.models.classifier import VertebraClassifier, decide
-from core.models.detector import DEFAULT_THRESHOLD, VertebraDetector
+from core.models.detector import VertebraDetector
 from core.models.inputs import SliceInput, collect_inputs, study_inputs
 from core.models.levels import propagate_levels, slice_levels
 from core.models.registry import DEMO_NOTICE, ModelSet, resolve_models
@@ -51,7 +52,12 @@ class DiagnosisPipeline:
     """A loaded model set, ready to diagnose slices."""
 
     def __init__(self, models: ModelSet, detector: VertebraDetector, classifier: VertebraClassifier | None,
-                 threshold: float = DEFAULT_THRESHOLD) -> None:
+                 threshold: float = DETECTION_THRESHOLD) -> None:
+        if classifier is not None and classifier.config.window != detector.config.window:
+            raise ModelPackageError(
+                f"the detector learnt from slices rendered {detector.config.window!r} and the classifier from "
+                f"{classifier.config.window!r}; a model set needs one rendering (retrain one of them with --window)",
+                models.classifier)
         self.models = models
         self.detector = detector
         self.classifier = classifier
@@ -59,7 +65,7 @@ class DiagnosisPipeline:
 
     @classmethod
     def load(cls, path: str | Path, *, device: str = "auto", precision: str = "auto", fast: bool = True,
-             threshold: float = DEFAULT_THRESHOLD) -> DiagnosisPipeline:
+             threshold: float = DETECTION_THRESHOLD) -> DiagnosisPipeline:
         """Load a model set (see :func:`core.models.registry.resolve_models` for what ``path`` may be)."""
         models = resolve_models(path)
         detector = VertebraDetector.from_package(models.detector, device=device, precision=precision, fast=fast)
@@ -71,6 +77,11 @@ class DiagnosisPipeline:
     @property
     def model_id(self) -> str:
         return self.models.model_id
+
+    @property
+    def rendering(self) -> str:
+        """How a slice becomes this model set's input (:func:`core.imaging.rendering.model_view`)."""
+        return self.detector.config.window
 
     @property
     def is_demo(self) -> bool:
@@ -178,7 +189,7 @@ class DiagnosisPipeline:
                         overwrite: bool = False) -> ProgressGenerator[DiagnoseReport]:
         """``vertebra-review diagnose``: files, folders, DICOM series, NIfTI volumes or studies → ``out``."""
         report = DiagnoseReport()
-        items, report.errors = collect_inputs(inputs, Path(out), self.detector.config.window)
+        items, report.errors = collect_inputs(inputs, Path(out), self.rendering)
         yield from self.run(items, report, overwrite=overwrite)
         return report
 
@@ -187,6 +198,6 @@ class DiagnosisPipeline:
         """Diagnose slices of a study into ``predictions/<model-id>/`` (all slices when ``slices`` is None)."""
         report = DiagnoseReport()
         out = study.root / "predictions" / self.model_id
-        items = list(study_inputs(study, out, self.detector.config.window, slices))
+        items = list(study_inputs(study, out, self.rendering, slices))
         yield from self.run(items, report, overwrite=overwrite)
         return report

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
+from core.annotations.geometry import DETECTION_THRESHOLD
 from core.annotations.labelme_io import write_labelme
 from core.annotations.model import MODEL_SOURCE, Box, SliceAnnotation, Vertebra
 from core.errors import VertebraReviewError
 from core.imaging.png_io import write_png
-from core.models.detector import DEFAULT_THRESHOLD, Detections, VertebraDetector
+from core.models.detector import Detections, VertebraDetector
 from core.models.inputs import SliceInput, collect_inputs
 from core.progress import Progress, ProgressGenerator
 
@@ -31,7 +32,7 @@ def detect_inputs(
     package: str | Path,
     out: str | Path,
     *,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float = DETECTION_THRESHOLD,
     device: str = "auto",
     precision: str = "auto",
     fast: bool = True,

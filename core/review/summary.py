@@ -2,8 +2,8 @@
 
 The *current result* of a slice is the reader's own annotation when there is one, else the model's, else the
 consensus. Disagreement is a quick per-slice check (the full agreement statistics live in ``core.consensus``):
-two readers disagree when their vertebra counts differ, or when boxes matched at IoM > 0.5 carry different labels
-or a box finds no partner.
+two readers disagree when their vertebra counts differ, or when boxes paired by the paper's hit rule
+(:func:`~core.annotations.geometry.pair_by_iom`, IoM > 0.5) carry different labels, or a box finds no partner.
 """
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
-from core.annotations.geometry import iom_matrix
+from core.annotations.geometry import pair_by_iom
 from core.annotations.model import NORMAL, SliceAnnotation, Vertebra
 from core.errors import VertebraReviewError
 from core.progress import Progress, ProgressGenerator
@@ -21,10 +19,9 @@ from core.review.status import SliceStatus, slice_status
 from core.study.layout import Study
 
 SliceKey = tuple[str, str]
-#: Boxes of two readers are the same vertebra when their IoM is above this (the paper's hit criterion).
-MATCH_IOM = 0.5
 #: A model result is low confidence when a class probability lies in this band, or the detector score is below
-#: :data:`LOW_SCORE` (the detection threshold is 0.75, so 0.75-0.9 is borderline).
+#: :data:`LOW_SCORE` (detections start at :data:`~core.annotations.geometry.DETECTION_THRESHOLD`, 0.75, so 0.75-0.9
+#: is borderline).
 UNSURE_BAND = (0.3, 0.7)
 LOW_SCORE = 0.9
 
@@ -59,18 +56,10 @@ def findings(annotation: SliceAnnotation | None) -> frozenset[str]:
 def _pair_disagrees(a: SliceAnnotation, b: SliceAnnotation) -> bool:
     if len(a.vertebrae) != len(b.vertebrae):
         return True
-    if not a.vertebrae:
-        return False
-    overlap = iom_matrix([v.box for v in a.vertebrae], [v.box for v in b.vertebrae])
-    taken: set[int] = set()
-    for i in np.argsort(-overlap.max(axis=1)):  # surest pairs first
-        order = [j for j in np.argsort(-overlap[i]) if j not in taken and overlap[i, j] > MATCH_IOM]
-        if not order:
-            return True
-        taken.add(int(order[0]))
-        if a.vertebrae[i].label != b.vertebrae[order[0]].label:
-            return True
-    return False
+    pairs = pair_by_iom([v.box for v in a.vertebrae], [v.box for v in b.vertebrae])
+    if len(pairs) < len(a.vertebrae):  # a box without a partner
+        return True
+    return any(a.vertebrae[i].label != b.vertebrae[j].label for i, j in pairs)
 
 
 def readers_disagree(annotations: Sequence[SliceAnnotation]) -> bool:

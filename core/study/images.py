@@ -1,25 +1,27 @@
-"""Writing a slice's images into a study: DICOM in HU with its PNG rendering for labelme, or a PNG alone."""
+"""A study's slice images: writing them at import (DICOM in HU with a PNG for labelme, or a PNG alone), and reading a
+slice back as the model sees it."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.imaging.dicom_write import SliceTags, write_ct_slice
 from core.imaging.image import SliceImage
 from core.imaging.png_io import write_png
-from core.imaging.windowing import MIN_MAX, Window, apply_window, min_max_window, parse_window
+from core.imaging.rendering import DEFAULT_RENDERING, is_8_bit, model_view, rendering_window
+from core.imaging.windowing import apply_window
+
+if TYPE_CHECKING:
+    from core.study.layout import Study
 
 
-def png_window(image: SliceImage, spec: str) -> Window:
-    """The window that ``spec`` (bone, soft, min-max, dicom or C,W) means for ``image``."""
-    parsed = parse_window(spec)
-    if isinstance(parsed, Window):
-        return parsed
-    if parsed == MIN_MAX:
-        return min_max_window(image.pixels)
-    return image.windows[0] if image.windows else image.default_window()
+def study_model_view(study: Study, case: str, slice_id: str, rendering: str = DEFAULT_RENDERING) -> np.ndarray:
+    """A study slice as the model sees it under ``rendering``: always from the slice's primary image (the DICOM in
+    HU where there is one), never from the labelme PNG, whose window is the import's display choice."""
+    return model_view(study.read_image(case, slice_id), rendering)
 
 
 def write_slice_images(
@@ -28,17 +30,16 @@ def write_slice_images(
     """``<slice>.dcm`` (HU) and ``<slice>.png`` (through the window) for HU images; else ``<slice>.png`` alone.
 
     Returns a note when the stored values differ from the image's (a 16-bit image without HU stored as 8-bit,
-    because labelme 6 cannot open 16-bit PNGs).
+    because labelme 6 cannot open 16-bit PNGs). A slice without HU is stored as :func:`model_view` sees it, so the
+    study's copy and the source file give a model the same input.
     """
     if image.hu:
         if tags is None:
             raise ValueError("a HU slice needs its DICOM tags")
         write_ct_slice(folder / f"{slice_id}.dcm", image.pixels, tags)
-        write_png(folder / f"{slice_id}.png", apply_window(image.pixels, png_window(image, window_spec)))
+        write_png(folder / f"{slice_id}.png", apply_window(image.pixels, rendering_window(image, window_spec)))
         return None
-    is_8_bit = image.bits == 8 or (image.bits is None and image.pixels.min() >= 0 and image.pixels.max() <= 255)
-    if is_8_bit:
-        write_png(folder / f"{slice_id}.png", np.clip(np.rint(image.pixels), 0, 255).astype(np.uint8))
+    write_png(folder / f"{slice_id}.png", model_view(image))
+    if is_8_bit(image):
         return None
-    write_png(folder / f"{slice_id}.png", apply_window(image.pixels, min_max_window(image.pixels)))
     return f"{image.bits or 'high'}-bit image without HU stored as 8-bit (min-max)"

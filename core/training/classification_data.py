@@ -19,12 +19,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.annotations.geometry import iom_matrix
+from core.annotations.geometry import HIT_IOM, iom_matrix
 from core.annotations.model import CLASS_CODES, DISEASES, NORMAL, Disease
+from core.imaging.rendering import DEFAULT_RENDERING
 from core.models.classifier import grey_tensor, normalise
 from core.models.extraction import PatchGeometry, extract_patches, jitter_boxes
+from core.study.images import study_model_view
 from core.study.layout import Study
-from core.training.datasets import SliceRecord, load_input
+from core.training.datasets import SliceRecord
 
 #: Which group a multi-disease box counts in: its rarest disease first (the paper's Table 2 prevalence).
 GROUP_PRIORITY: tuple[str, ...] = ("KD", "SN", "PS", "OF", "OVCF")
@@ -86,12 +88,12 @@ def resample(samples: Sequence[BoxSample], rng: np.random.Generator, normal_fact
     return [chosen[i] for i in order]
 
 
-def detector_normals(record: SliceRecord, detected: np.ndarray, min_iom: float = 0.5) -> SliceRecord:
-    """The paper's normal boxes: detector boxes whose IoM with every annotated (disease) box is below ``min_iom``
-    are added as NORMAL vertebrae."""
+def detector_normals(record: SliceRecord, detected: np.ndarray, min_iom: float = HIT_IOM) -> SliceRecord:
+    """The paper's normal boxes: detector boxes that hit no annotated (disease) box (IoM at most ``min_iom`` with
+    every one, the complement of the hit rule) are added as NORMAL vertebrae."""
     detected = np.asarray(detected, dtype=np.float64).reshape(-1, 4)
     if len(record.boxes) and len(detected):
-        keep = iom_matrix(detected, record.boxes).max(axis=1) < min_iom
+        keep = iom_matrix(detected, record.boxes).max(axis=1) <= min_iom
         detected = detected[keep]
     return SliceRecord(record.study, record.case, record.slice_id, record.width, record.height,
                        np.concatenate([record.boxes, detected]), (*record.diseases, *[frozenset()] * len(detected)),
@@ -101,7 +103,7 @@ def detector_normals(record: SliceRecord, detected: np.ndarray, min_iom: float =
 class SliceCache:
     """The model's 8-bit input of every slice used, read once."""
 
-    def __init__(self, window: str = "min-max") -> None:
+    def __init__(self, window: str = DEFAULT_RENDERING) -> None:
         self.window = window
         self._studies: dict[Path, Study] = {}
         self._images: dict[tuple[Path, str, str], np.ndarray] = {}
@@ -111,7 +113,8 @@ class SliceCache:
         if key not in self._images:
             if record.study not in self._studies:
                 self._studies[record.study] = Study.open(record.study)
-            self._images[key] = load_input(self._studies[record.study], record.case, record.slice_id, self.window)
+            self._images[key] = study_model_view(self._studies[record.study], record.case, record.slice_id,
+                                                  self.window)
         return self._images[key]
 
 

@@ -40,6 +40,7 @@ from core.evaluation.classification import (
     classification_metrics,
     unlearnt_classes,
 )
+from core.imaging.rendering import DEFAULT_RENDERING
 from core.models.classifier import ENDPLATE_PREFIX, SN_COLUMN, ClassifierConfig, VertebraClassifier, build_classifier
 from core.models.devices import Compute, training_compute
 from core.models.endplate import EndplateGeometry, EndplateNet
@@ -94,12 +95,13 @@ class ClassifierTraining:
     source: str = "consensus"
     normals: str = "annotated"  # "detector": the paper's normal boxes, from the detector's output
     imagenet: str | None = None
+    window: str = DEFAULT_RENDERING  # how slices become the input (core.imaging.rendering), kept in the package
 
     def architecture(self) -> ClassifierConfig:
         imagenet = find_imagenet(self.arch, Path(self.imagenet) if self.imagenet else None)
         patch = PatchGeometry(canvas=self.canvas, size=self.size, context=self.context, fit=self.fit)
         return ClassifierConfig(arch=self.arch, patch=patch, norm="frozen" if imagenet else "batch",
-                                endplate=EndplateGeometry() if self.endplate else None)
+                                endplate=EndplateGeometry() if self.endplate else None, window=self.window)
 
 
 PRESETS: dict[str, ClassifierTraining] = {

@@ -14,13 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from core.annotations.model import Disease, SliceAnnotation
 from core.errors import TrainingError, VertebraReviewError
-from core.imaging.windowing import apply_window
+from core.imaging.rendering import DEFAULT_RENDERING
 from core.models.detector import to_tensor
-from core.study.images import png_window
+from core.study.images import study_model_view
 from core.study.layout import Study
 from core.training.transforms import D4_SIZE, InputGeometry, d4_boxes, d4_image, keep_visible
 
@@ -43,20 +42,6 @@ class SliceRecord:
     @property
     def key(self) -> str:
         return f"{self.study.name}/{self.case}/{self.slice_id}"
-
-
-def load_input(study: Study, case: str, slice_id: str, window: str = "min-max") -> np.ndarray:
-    """The slice as the model sees it: 8-bit grey through ``window`` (the study's min-max PNG when it has one)."""
-    png = study.labelme_image_path(case, slice_id)
-    if window == "min-max" and png.is_file():
-        try:
-            with Image.open(png) as image:
-                if image.mode == "L":
-                    return np.asarray(image)
-        except (OSError, ValueError):
-            pass  # an unreadable rendering: read the slice itself, which says what is wrong if it fails too
-    image = study.read_image(case, slice_id)
-    return apply_window(image.pixels, png_window(image, window))
 
 
 def _annotation(study: Study, case: str, slice_id: str, source: str) -> SliceAnnotation | None:
@@ -140,7 +125,7 @@ class DetectionDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, records: Sequence[SliceRecord], geometry: InputGeometry, augment: str = "none",
-                 window: str = "min-max") -> None:
+                 window: str = DEFAULT_RENDERING) -> None:
         if augment not in AUGMENTATIONS:
             raise TrainingError(f"unknown augmentation {augment!r}: use {', '.join(AUGMENTATIONS)}")
         self.records = list(records)
@@ -169,7 +154,7 @@ class DetectionDataset(torch.utils.data.Dataset):
                 k = 4 * int(torch.randint(2, (1,)).item())  # the identity or the left-right mirror
             else:
                 k = 0
-        pixels = load_input(self._study(record.study), record.case, record.slice_id, self.window)
+        pixels = study_model_view(self._study(record.study), record.case, record.slice_id, self.window)
         if pixels.shape != (record.height, record.width):
             raise TrainingError(
                 f"image is {pixels.shape[1]}x{pixels.shape[0]}, its annotation says {record.width}x{record.height}",

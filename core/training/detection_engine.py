@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from core.errors import TrainingError
 from core.evaluation.detection import ImageDetections, detection_metrics
+from core.imaging.rendering import DEFAULT_RENDERING
 from core.models.detector import CLASSES, DetectorConfig, build_detector, postprocess, to_tensor
 from core.models.devices import Compute, training_compute
 from core.models.levels import fit_sacrum_model
@@ -70,6 +71,7 @@ class DetectorTraining:
     source: str = "consensus"
     imagenet: str | None = None
     max_slices: int | None = None
+    window: str = DEFAULT_RENDERING  # how slices become the input (core.imaging.rendering), kept in the package
 
     def architecture(self) -> DetectorConfig:
         imagenet = find_imagenet(self.backbone, Path(self.imagenet) if self.imagenet else None)
@@ -80,6 +82,7 @@ class DetectorTraining:
             fpn_channels=self.fpn_channels,
             box_representation=self.box_representation,
             norm="frozen" if imagenet else "batch",
+            window=self.window,
         )
 
 

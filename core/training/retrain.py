@@ -110,8 +110,11 @@ def training_data(study: Study, options: RetrainOptions = RetrainOptions()) -> t
         log.warning("left out of retraining: %s", note)
     train, val = split_by_case(records, options.val_fraction)
     active = Registry(study.root / "models").active()
-    before = dict((active.data or {}).get("fingerprints", {})) if active else {}
-    fingerprints = {r.key: _fingerprint(r) for r in records}
+    recorded = dict((active.data or {}).get("fingerprints", {})) if active else {}
+    # Keyed case/slice, so that a study folder moved or renamed keeps its history (older models also named the
+    # study's folder first).
+    before = {"/".join(str(key).split("/")[-2:]): value for key, value in recorded.items()}
+    fingerprints = {f"{r.case}/{r.slice_id}": _fingerprint(r) for r in records}
     counts: Counter[str] = Counter()
     for record in records:
         for diseases in record.diseases:

@@ -1,7 +1,8 @@
 """Classification accuracy of a model set on held-out studies, laid out like the paper's Table 3:
 
 - on the annotated boxes (the classifier alone, as the paper's Table 3 evaluates the VCModule), and
-- end to end: ``diagnose`` (detector + extraction + classifier) against the annotations, pairing boxes by IoM > 0.5.
+- end to end: ``diagnose`` (detector + extraction + classifier) against the annotations, pairing boxes by the
+  paper's hit rule (:func:`core.annotations.geometry.pair_by_iom`, IoM > 0.5).
 
     python tests/benchmarks/eval_diagnosis.py MODELS STUDY [STUDY ...] [--out DIR]
 
@@ -10,7 +11,7 @@ then ``vertebra-review evaluate classification``.
 
 ``--sn-only`` measures only Schmorl's nodes, from the classifier's endplate head, which is much cheaper than the
 whole classifier: on the annotated boxes, and end to end on the detector's boxes paired with the annotated ones in
-the same way (Hungarian assignment on IoM, pairs with IoM > 0.5; annotated nodes the detector missed are counted
+the same way (:func:`core.annotations.geometry.pair_by_iom`; annotated nodes the detector missed are counted
 apart). ``--boxes-only`` leaves out the end-to-end part.
 """
 
@@ -23,9 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from core.annotations.geometry import pair_by_iom
 from core.annotations.model import CLASS_CODES
 from core.evaluation.classification import calls_from, classification_metrics
-from core.evaluation.classification_report import pair_boxes, pair_files, write_classification_report
+from core.evaluation.classification_report import pair_files, write_classification_report
 from core.models.classifier import SN_COLUMN
 from core.models.pipeline import DiagnosisPipeline
 from core.progress import run
@@ -91,7 +93,7 @@ def sn_only(pipeline: DiagnosisPipeline, study: Path, end_to_end: bool = True) -
         [found] = pipeline.detector.detect([image], threshold=pipeline.threshold)
         boxes = np.asarray(found.boxes, dtype=np.float64).reshape(-1, 4)
         labels = np.array([float("SN" in {d.value for d in diseases}) for diseases in record.diseases])
-        pairs = pair_boxes(boxes, record.boxes)
+        pairs = pair_by_iom(boxes, record.boxes)
         missed += len(record.boxes) - len(pairs)
         extra += len(boxes) - len(pairs)
         missed_nodes += int(labels.sum()) - int(sum(labels[c] for _, c in pairs))

@@ -101,6 +101,7 @@ def small_study(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_tiny_classifier_trains_publishes_thresholds_and_resumes(small_study, tmp_path):
     from core.models.classifier import VertebraClassifier
     from core.models.package import read_manifest
@@ -128,6 +129,7 @@ def test_tiny_classifier_trains_publishes_thresholds_and_resumes(small_study, tm
     assert probabilities.shape == (1, 6) and np.all((probabilities >= 0) & (probabilities <= 1))
 
 
+@pytest.mark.slow
 def test_non_finite_loss_raises_a_typed_error(small_study, tmp_path):
     bad = ClassifierTraining(**{**TINY.__dict__, "lr": 1e30, "epochs": 1})
     with pytest.raises(TrainingError, match="loss became"):

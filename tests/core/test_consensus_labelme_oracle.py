@@ -10,7 +10,7 @@ from core.progress import run
 from tests.core.test_consensus_helpers import SIZE, FixedClock, column, edit, make_study, write_all
 from tests.oracle.labelme_env import VERSIONS, ensure_oracle
 
-pytestmark = pytest.mark.oracle
+pytestmark = [pytest.mark.oracle, pytest.mark.slow]  # builds (once) and runs labelme in its own venv
 
 
 @pytest.mark.parametrize("version", VERSIONS)

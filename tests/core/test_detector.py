@@ -91,6 +91,7 @@ def _loss_on(model: torch.nn.Module, dataset: DetectionDataset) -> float:
     return total / len(dataset)
 
 
+@pytest.mark.slow
 def test_tiny_configuration_trains_one_epoch_on_four_images_and_the_loss_falls(tiny_study, tmp_path):
     settings_ = DetectorTraining(**{**TINY.__dict__, "batch_size": 1, "augment": "none"})
     records, _ = study_records(tiny_study)
@@ -119,6 +120,7 @@ def test_tiny_configuration_trains_one_epoch_on_four_images_and_the_loss_falls(t
     assert found[0].boxes.shape[1] == 4 and np.all(found[0].boxes[:, 2] <= 200)
 
 
+@pytest.mark.slow
 def test_the_best_epoch_is_kept(tiny_study, tmp_path):
     settings_ = DetectorTraining(**{**TINY.__dict__, "epochs": 3})
     result = run(train_detector([tiny_study], tmp_path / "models", settings_, model_id="best"))
@@ -127,6 +129,7 @@ def test_the_best_epoch_is_kept(tiny_study, tmp_path):
     assert result.best_epoch == best["epoch"] and result.metrics["ap50"] == best["ap50"]
 
 
+@pytest.mark.slow
 def test_training_is_repeatable_with_a_seed(tiny_study, tmp_path):
     one = run(train_detector([tiny_study], tmp_path / "a", TINY, model_id="m"))
     two = run(train_detector([tiny_study], tmp_path / "b", TINY, model_id="m"))
@@ -135,6 +138,7 @@ def test_training_is_repeatable_with_a_seed(tiny_study, tmp_path):
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
+@pytest.mark.slow
 def test_cancel_then_resume_from_the_checkpoint(tiny_study, tmp_path):
     settings_ = DetectorTraining(**{**TINY.__dict__, "epochs": 2})
     job = train_detector([tiny_study], tmp_path / "models", settings_, model_id="r")
@@ -151,6 +155,7 @@ def test_cancel_then_resume_from_the_checkpoint(tiny_study, tmp_path):
     assert len(result.history) == 2
 
 
+@pytest.mark.slow
 def test_non_finite_loss_raises_a_typed_error(tiny_study, tmp_path):
     bad = DetectorTraining(**{**TINY.__dict__, "lr": 1e12, "warmup_steps": 1, "epochs": 2})
     with pytest.raises(TrainingError, match="loss became"):
@@ -173,6 +178,7 @@ def test_package_round_trip(tmp_path):
         _package(tmp_path)
 
 
+@pytest.mark.slow
 def test_broken_packages_raise_typed_errors(tmp_path):
     path = _package(tmp_path)
     manifest = json.loads((path / MANIFEST).read_text())

@@ -106,6 +106,7 @@ def _phantom_records(count: int, seed: int) -> tuple[list[SliceRecord], SliceCac
     return records, cache
 
 
+@pytest.mark.slow
 def test_the_head_learns_a_notch_in_an_endplate_and_not_gas_beside_it():
     train, cache = _phantom_records(40, seed=1)
     val, val_cache = _phantom_records(20, seed=2)
@@ -216,6 +217,7 @@ def test_a_retrain_without_enough_nodes_keeps_the_parents_head(tmp_path):
     assert run(_endplate_head(clean, clean, config, settings, compute, cache, None)) is None
 
 
+@pytest.mark.slow
 def test_train_endplate_adds_a_head_and_keeps_the_main_network_and_other_thresholds(tmp_path):
     from core.annotations.model import Disease as D
     from core.models.package import read_manifest, read_weights

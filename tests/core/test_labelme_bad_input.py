@@ -306,6 +306,7 @@ def test_missing_size_and_no_image(tmp_path):
 # Sizes: refused early and fast
 
 
+@pytest.mark.slow
 def test_100000_shapes_are_refused_before_any_shape_is_read(tmp_path, monkeypatch):
     """The count is checked first, so a hostile file costs one JSON parse, not 100,000 shape validations."""
     def no_shape_parsing(*args, **kwargs):
@@ -521,6 +522,7 @@ def test_any_json_value_is_parsed_or_refused(value):
     parse_or_refuse(value)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(labelme_objects())
 def test_mutated_labelme_objects_are_parsed_or_refused(obj):

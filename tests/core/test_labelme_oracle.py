@@ -26,7 +26,7 @@ from core.study.importer import ImportOptions, import_source
 from core.study.layout import Study
 from tests.oracle.labelme_env import VERSIONS, LabelmeOracle, LabelmeProbe, OracleProbeError, ensure_oracle
 
-pytestmark = pytest.mark.oracle
+pytestmark = [pytest.mark.oracle, pytest.mark.slow]  # builds (once) and runs labelme in its own venv
 
 WIDTH, HEIGHT = 96, 64  # not square, so a swapped width and height shows
 CODES = [d.value for d in Disease]

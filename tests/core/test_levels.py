@@ -41,6 +41,7 @@ def test_a_user_anchor_counts_levels_along_the_spine():
     assert assign_levels(boxes, (0, "X9")) == [None, None, None]
 
 
+@pytest.mark.slow
 def test_true_levels_are_recovered_from_a_true_anchor(phantom):
     _, held_out = phantom
     checked = 0
@@ -53,6 +54,7 @@ def test_true_levels_are_recovered_from_a_true_anchor(phantom):
     assert checked >= 20
 
 
+@pytest.mark.slow
 def test_the_sacrum_model_finds_s1_on_held_out_slices(phantom):
     train, held_out = phantom
     model = fit_sacrum_model([(r.boxes, r.levels) for r in train])

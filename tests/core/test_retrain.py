@@ -21,6 +21,8 @@ from core.progress import run
 from core.study.layout import Study
 from core.training.retrain import LOCK, RetrainBusyError, RetrainOptions, retrain, training_data
 
+pytestmark = pytest.mark.slow  # every test trains or starts a real retrain
+
 REPO = Path(__file__).resolve().parents[2]
 FAST = RetrainOptions(epochs=1, batch_size=2, precision="fp32", margin=1.0)
 
@@ -32,13 +34,25 @@ def study(tiny_model_study, tmp_path) -> Path:
     return copy
 
 
+@pytest.fixture(scope="module")
+def retrained(tiny_model_study, tmp_path_factory) -> tuple[Path, object, list]:
+    """The tiny study after one retrain (trained once for the tests that only look at its outcome): the study, the
+    result and the progress events. Tests that change it work on a copy."""
+    root = tmp_path_factory.mktemp("retrained") / "study"
+    shutil.copytree(tiny_model_study, root)
+    events: list = []
+    result = run(retrain(root, FAST), events.append)
+    return root, result, events
+
+
 def _versions(study: Path) -> list[str]:
     return [v.model_id for v in Registry(study / "models").versions()]
 
 
-def test_retrain_publishes_gates_activates_and_rolls_back(study):
-    events = []
-    result = run(retrain(study, FAST), events.append)
+def test_retrain_publishes_gates_activates_and_rolls_back(retrained, tmp_path):
+    study = tmp_path / "study"
+    shutil.copytree(retrained[0], study)  # rolled back below
+    result, events = retrained[1:]
     registry = Registry(study / "models")
     assert result.activated and registry.active_id() == result.model_id == "v2"
     active = registry.active()
@@ -63,13 +77,14 @@ def test_a_model_that_is_worse_stays_a_candidate(study):
     assert _versions(study) == ["tiny-v1", "v2"]  # kept, for comparison
 
 
-def test_the_summary_counts_classes_and_what_is_new(study):
+def test_the_summary_counts_classes_and_what_is_new(study, retrained, tmp_path):
     train, val, summary = training_data(Study.open(study))
     assert summary.slices == 6 and summary.training_slices + summary.validation_slices == 6
     assert {r.case for r in train}.isdisjoint({r.case for r in val})  # split by case
     assert summary.new_slices == 6 and summary.active_model == "tiny-v1"  # the tiny model records no data
     assert sum(summary.boxes_per_class.values()) >= sum(len(r.boxes) for r in train + val)
-    run(retrain(study, FAST))
+    study = tmp_path / "retrained"
+    shutil.copytree(retrained[0], study)  # after a retrain, in a folder of another name: its history moves with it
     assert training_data(Study.open(study))[2].new_slices == 0
     path = study / "consensus" / "case-0001" / "s001.json"
     data = json.loads(path.read_text())

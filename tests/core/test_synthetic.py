@@ -132,6 +132,7 @@ def test_cement_and_clefts_have_their_densities():
     assert cleft and (not gas or min(cleft) < -500)
 
 
+@pytest.mark.slow
 def test_generation_is_deterministic(tmp_path):
     options = SynthOptions(cases=2, seed=9, slices_per_case=2)
     run(generate_study(tmp_path / "a", options))
@@ -222,6 +223,7 @@ def test_study_loads_through_core_and_the_labelme_reader(small_study):
     assert (small_study / "preview.png").is_file()
 
 
+@pytest.mark.slow
 @pytest.mark.oracle
 def test_generated_files_open_in_labelme(small_study):
     files = sorted((small_study / "readers").rglob("*.json")) + sorted((small_study / "consensus").rglob("*.json"))

@@ -42,6 +42,7 @@ def gone(pid: int) -> bool:
     return not stat.exists() or stat.read_text().split(")")[-1].split()[0] != "Z"
 
 
+@pytest.mark.slow
 def test_progress_time_left_curves_and_a_candidate_that_is_not_activated(qtbot, window):
     panel = window.retrain_panel
     with qtbot.waitSignal(window.retrain_runner.succeeded, timeout=60_000) as done:
@@ -59,6 +60,7 @@ def test_progress_time_left_curves_and_a_candidate_that_is_not_activated(qtbot, 
     assert window.retrain_runner.child is None
 
 
+@pytest.mark.slow
 def test_cancel_ends_the_child_leaves_no_process_and_a_second_retrain_is_refused(qtbot, window, message_boxes):
     runner = window.retrain_runner
     with qtbot.waitSignal(runner.progressed, timeout=60_000, check_params_cb=lambda p: p["stage"] == "validate"):
@@ -75,6 +77,7 @@ def test_cancel_ends_the_child_leaves_no_process_and_a_second_retrain_is_refused
     assert "Cancelled" in window.retrain_panel.status.text() and window.retrain_action.isEnabled()
 
 
+@pytest.mark.slow
 def test_a_child_that_dies_without_a_result_is_reported(qtbot, window, message_boxes):
     with qtbot.waitSignal(window.retrain_runner.failed, timeout=60_000) as failed:
         start(window, "crash")
@@ -84,6 +87,7 @@ def test_a_child_that_dies_without_a_result_is_reported(qtbot, window, message_b
     assert "The retrain failed" in window.retrain_panel.status.text()
 
 
+@pytest.mark.slow
 def test_an_error_from_the_child_is_shown_in_its_words(qtbot, window, message_boxes):
     with qtbot.waitSignal(window.retrain_runner.failed, timeout=60_000) as failed:
         start(window, "error")
@@ -91,6 +95,7 @@ def test_an_error_from_the_child_is_shown_in_its_words(qtbot, window, message_bo
     assert "the loss became nan" in message_boxes[-1][2]
 
 
+@pytest.mark.slow
 def test_closing_the_window_stops_a_running_retrain(qtbot, window):
     runner = window.retrain_runner
     with qtbot.waitSignal(runner.progressed, timeout=60_000):
@@ -130,6 +135,7 @@ def test_durations_and_exit_codes_read_well():
     assert exit_text(-9) == "killed by signal SIGKILL" and exit_text(3) == "exit code 3" and exit_text(None)
 
 
+@pytest.mark.slow
 def test_the_child_module_is_importable_without_qt():
     """The spawned child imports the stand-in and the process setup: neither may pull in Qt (nor, for the stand-in,
     PyTorch, which would make these tests slow)."""

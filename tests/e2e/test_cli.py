@@ -13,6 +13,8 @@ import pytest
 from core.cli import main
 from tests.conftest import CUTOUT, DICOM_SERIES, SAMPLE, pydicom_file
 
+pytestmark = pytest.mark.slow  # a real subprocess each (PyTorch imports take seconds)
+
 CLI = [sys.executable, "-m", "core.cli"]
 REPO = Path(__file__).resolve().parents[2]
 

@@ -134,6 +134,7 @@ def test_bad_options_and_not_a_study(tmp_path, capsys):
     assert code == 1 and "not a study folder" in err
 
 
+@pytest.mark.slow
 def test_as_a_user_runs_it(phantom, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     result = subprocess.run([sys.executable, "-m", "core.cli", "consensus", str(phantom), "--report",

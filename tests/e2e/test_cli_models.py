@@ -11,6 +11,8 @@ import pytest
 from core.cli import main
 from tests.e2e.test_cli import vr
 
+pytestmark = pytest.mark.slow  # trains models and runs them from the command line
+
 
 @pytest.fixture()
 def study(tiny_model_study, tmp_path) -> Path:

@@ -28,6 +28,7 @@ def demo(tiny_model_study, tmp_path_factory):
     return out, report
 
 
+@pytest.mark.slow
 def test_demo_build_makes_three_readers_one_agreed_case_and_active_demo_models(demo):
     out, report = demo
     study = Study.open(out)
@@ -49,6 +50,7 @@ def test_demo_build_makes_three_readers_one_agreed_case_and_active_demo_models(d
     assert len(predicted) == report.slices
 
 
+@pytest.mark.slow
 def test_demo_slices_are_lossless_jpeg_2000_with_the_phantom_hu(demo, tmp_path):
     from core.synthetic.generate import generate_study
 

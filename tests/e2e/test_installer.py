@@ -63,6 +63,7 @@ def _error_line(result: subprocess.CompletedProcess[str]) -> str:
 
 
 # -- vertebra-review --smoke-test -------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_smoke_test_opens_the_study_runs_the_models_and_shows_the_window(study, tmp_path):
     # The tiny model is far from the real demo model: its boxes score below the 0.75 default, hence threshold 0.
     before = sorted(p.relative_to(study) for p in study.rglob("*"))
@@ -82,6 +83,7 @@ def test_smoke_test_opens_the_study_runs_the_models_and_shows_the_window(study, 
     assert not (tmp_path / "user-config").exists()
 
 
+@pytest.mark.slow
 def test_smoke_test_fails_when_the_models_find_no_vertebra(study, tmp_path):
     result = smoke(tmp_path, study)  # the tiny model at the default threshold finds nothing
     assert result.returncode == 1
@@ -91,6 +93,7 @@ def test_smoke_test_fails_when_the_models_find_no_vertebra(study, tmp_path):
     assert "found no vertebra on case-0001/" in line and "threshold 0.75" in line
 
 
+@pytest.mark.slow
 def test_smoke_test_fails_with_a_clear_message_on_broken_weights(study, tmp_path):
     weights = study / "models" / "tiny-v1" / "detector" / "weights.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])  # truncated, as by a failed copy
