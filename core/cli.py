@@ -121,7 +121,17 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from core.study.importer import ImportOptions, import_source
 
+    labels = None
+    if args.labels is not None:
+        from core.study.segmented import LabelOptions
+
+        labels = LabelOptions(args.labels, scheme=args.label_scheme, subregions=args.subregions,
+                              consensus=args.consensus, grades=args.grades, subject=args.subject,
+                              fracture_as=args.fracture_as)
+    elif any(v is not None for v in (args.label_scheme, args.subregions, args.grades, args.subject)) or args.consensus:
+        raise VertebraReviewError("--label-scheme, --subregions, --consensus, --grades and --subject go with --labels")
     options = ImportOptions(
+        labels=labels,
         reader=args.reader,
         window=args.window,
         sagittal=args.sagittal,
@@ -273,6 +283,19 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--step-mm", type=float, default=3.0, help="distance between sagittal slices (default 3 mm)")
     imp.add_argument("--thickness-mm", type=float, default=3.0, help="sagittal slab thickness (default 3 mm)")
     imp.add_argument("--key-file", type=Path, help="CSV file (kept outside the study) mapping cases to sources")
+    seg = imp.add_argument_group("a vertebra segmentation of the CT (its bodies become boxes with their levels)")
+    seg.add_argument("--labels", type=Path, metavar="MASKS",
+                     help="a multi-label NIfTI (VerSe seg-vert, TotalSegmentator --ml) or a folder of one mask per "
+                          "structure (vertebrae_L1.nii.gz, …) on the CT's grid")
+    seg.add_argument("--label-scheme", choices=["verse", "totalsegmentator"],
+                     help="whose label numbers the mask uses (default: from a structures.csv beside it or the name)")
+    seg.add_argument("--subregions", type=Path, help="VerSe subregion map (found beside a VerSe mask by its name)")
+    seg.add_argument("--consensus", action="store_true", help="write the boxes as the consensus, not as a reader")
+    seg.add_argument("--grades", type=Path, metavar="CSV",
+                     help="Genant grades per vertebra (columns subject or case, level, grade 0-3)")
+    seg.add_argument("--subject", help="the subject of this CT in the grades table (default: from its file name)")
+    seg.add_argument("--fracture-as", choices=["OVCF", "OF"], default="OVCF",
+                     help="the disease a grade of 1-3 becomes (default OVCF; grade 0 is NORMAL)")
     imp.set_defaults(func=cmd_import)
 
     exp = commands.add_parser("export", help="write windowed PNGs with LabelMe JSON that open in labelme")

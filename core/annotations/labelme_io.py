@@ -2,7 +2,8 @@
 
 What we write: one ``rectangle`` per vertebra with two points, ``label`` = disease codes joined by ``+`` or
 ``NORMAL``, one boolean flag per disease, ``group_id``, ``description``, and the extra shape keys ``score``,
-``probabilities``, ``level`` and ``source``; extra top-level keys ``reader``, ``model`` and ``reviewed``.
+``probabilities``, ``level`` and ``source``, and ``genant`` (the Genant fracture grade 0-3, only when the vertebra has
+one); extra top-level keys ``reader``, ``model`` and ``reviewed``.
 
 What we also read: the paper's style (a ``vertebra`` box plus disease-named boxes repeating the same vertebra, merged
 when IoU ≥ 0.9), polygons (their bounding box), labels in any case with synonyms, embedded or null ``imageData``,
@@ -25,7 +26,15 @@ from PIL import Image, UnidentifiedImageError
 
 from core.annotations.geometry import cluster_by_iou
 from core.annotations.labels import UnknownLabelError, parse_label
-from core.annotations.model import LEVELS, Box, Disease, SliceAnnotation, Vertebra
+from core.annotations.model import (
+    LEVELS,
+    Box,
+    Disease,
+    SliceAnnotation,
+    Vertebra,
+    highest_genant,
+    is_genant_grade,
+)
 from core.errors import AnnotationFileError
 from core.fileio import atomic_write_json
 
@@ -40,7 +49,7 @@ EDGE_TOLERANCE_PX = 1.0
 MERGE_IOU = 0.9
 
 _SHAPE_KEYS = {"label", "points", "group_id", "shape_type", "flags", "description", "mask"}
-_OUR_SHAPE_KEYS = {"score", "probabilities", "level", "source"}
+_OUR_SHAPE_KEYS = {"score", "probabilities", "level", "source", "genant"}
 _TOP_KEYS = {"version", "flags", "shapes", "imagePath", "imageData", "imageHeight", "imageWidth"}
 _OUR_TOP_KEYS = {"reader", "model", "reviewed"}
 _BOX_TYPES = {"rectangle", "polygon"}
@@ -315,6 +324,7 @@ def _parse_shape(
         other_flags={k: v for k, v in flags.items() if k.upper() not in codes},
         extra={k: v for k, v in shape.items() if k not in _SHAPE_KEYS | _OUR_SHAPE_KEYS},
         diagnosed=not (meaning.vertebra_only and not flagged),
+        genant=_genant(shape.get("genant"), where, path),
     )
     return vertebra, meaning.vertebra_only and not flagged
 
@@ -325,6 +335,14 @@ def _score(value: Any, where: str, path: Path | None) -> float | None:
     if not _is_number(value) or not 0.0 <= float(value) <= 1.0:
         raise AnnotationFileError(f"{where} has a score that is not a number from 0 to 1: {_brief(value)}", path)
     return float(value)
+
+
+def _genant(value: Any, where: str, path: Path | None) -> int | None:
+    if value is None:
+        return None
+    if not is_genant_grade(value):
+        raise AnnotationFileError(f"{where} has a Genant grade that is not 0, 1, 2 or 3: {_brief(value)}", path)
+    return int(value)
 
 
 def _probabilities(value: Any, where: str, path: Path | None) -> dict[str, float] | None:
@@ -360,6 +378,7 @@ def _merge_duplicates(parsed: Sequence[tuple[Vertebra, bool]]) -> tuple[Vertebra
                 other_flags={k: v for m in reversed(members) for k, v in m.other_flags.items()},
                 extra={k: v for m in reversed(members) for k, v in m.extra.items()},
                 diagnosed=any(m.diagnosed for m in members),
+                genant=highest_genant(m.genant for m in members),
             )
         )
     return tuple(merged)
@@ -385,6 +404,8 @@ def shape_dict(vertebra: Vertebra) -> dict[str, Any]:
             "source": vertebra.source,
         }
     )
+    if vertebra.genant is not None:  # only when set: files without grades stay as they were
+        shape["genant"] = vertebra.genant
     return shape
 
 

@@ -43,6 +43,9 @@ LEVELS: tuple[str, ...] = (
     *(f"L{i}" for i in range(1, 6)),
     "S1",
 )
+#: Genant's semi-quantitative fracture grades: 0 normal, 1 mild, 2 moderate, 3 severe.
+GENANT_GRADES: tuple[int, ...] = (0, 1, 2, 3)
+GENANT_NAMES: dict[int, str] = {0: "normal", 1: "mild", 2: "moderate", 3: "severe"}
 MODEL_SOURCE = "model"
 #: The label of a box without a diagnosis (the paper's detection annotation, or a detector's output).
 VERTEBRA_LABEL = "vertebra"
@@ -109,6 +112,16 @@ class Box:
         return Box(max(0.0, self.x1), max(0.0, self.y1), min(width, self.x2), min(height, self.y2))
 
 
+def is_genant_grade(value: Any) -> bool:
+    """Whether ``value`` is a Genant grade: an int 0-3 (a bool is not a grade, nor is 2.0)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value in GENANT_GRADES
+
+
+def highest_genant(grades: Iterable[int | None]) -> int | None:
+    """The highest of the known grades (one vertebra seen several times: merged boxes, slices, readers), or None."""
+    return max((g for g in grades if g is not None), default=None)
+
+
 def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping or {}))
 
@@ -120,7 +133,8 @@ class Vertebra:
     ``diseases`` empty means NORMAL. ``probabilities`` (class code → probability) and ``score`` (detector
     confidence) are set when a model produced the vertebra. ``diagnosed`` is false for a box that only says
     "a vertebra is here" (a detector's output, the paper's detection boxes); training counts it NORMAL.
-    ``level`` is ``T1``…``L5``, ``S1`` or None (unknown).
+    ``level`` is ``T1``…``L5``, ``S1`` or None (unknown). ``genant`` is the Genant fracture grade (0-3) when one
+    came with the image (an imported segmented CT with a grades table), else None; readers do not edit it.
     ``source`` is ``"model"`` or the id of the reader who drew or last changed it. ``other_flags`` and ``extra`` keep
     LabelMe flags and shape keys that are not ours, so that they are written back unchanged.
     """
@@ -136,6 +150,7 @@ class Vertebra:
     other_flags: Mapping[str, bool] = field(default_factory=lambda: _frozen(None))
     extra: Mapping[str, Any] = field(default_factory=lambda: _frozen(None))
     diagnosed: bool = True
+    genant: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "diseases", frozenset(Disease(d) for d in self.diseases))
@@ -145,6 +160,10 @@ class Vertebra:
             object.__setattr__(self, "other_flags", _frozen(self.other_flags))
         if self.level is not None and self.level not in LEVELS:
             raise ValueError(f"unknown vertebral level {self.level!r}; use one of {', '.join(LEVELS)}")
+        if self.genant is not None:
+            if not is_genant_grade(self.genant):
+                raise ValueError(f"Genant grade must be a whole number from 0 to 3, not {self.genant!r}")
+            object.__setattr__(self, "genant", int(self.genant))  # a numpy integer becomes a plain int
         if self.probabilities is not None:
             object.__setattr__(self, "probabilities", _frozen(self.probabilities))
         if not isinstance(self.extra, MappingProxyType):

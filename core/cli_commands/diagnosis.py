@@ -8,6 +8,7 @@ from pathlib import Path
 
 from core.annotations.geometry import DETECTION_THRESHOLD
 from core.cli import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, RENDERING_HELP, check_studies, drive, rendering_arg, say, warn
+from core.errors import VertebraReviewError
 
 
 def cmd_train_classifier(args: argparse.Namespace) -> int:
@@ -63,6 +64,21 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     if report.slices == 0 and report.skipped == 0:
         return EXIT_ERROR
     return EXIT_PARTIAL if report.errors else EXIT_OK
+
+
+def cmd_evaluate_levels(args: argparse.Namespace) -> int:
+    from core.evaluation.levels import level_report, study_cases
+
+    sacrum = None
+    if args.detector is not None:
+        from core.models.package import read_manifest
+
+        sacrum = read_manifest(args.detector, kind="detector").architecture.get("sacrum")
+    cases = study_cases(args.study, args.reader)
+    if not cases:
+        raise VertebraReviewError(f"no annotated slices of {args.reader or 'the consensus'} here", args.study)
+    say(json.dumps(level_report(cases, sacrum), indent=2))
+    return EXIT_OK
 
 
 def cmd_evaluate_classification(args: argparse.Namespace) -> int:
@@ -218,6 +234,11 @@ def register(commands: argparse._SubParsersAction, *, train: argparse._SubParser
     ev_cls.add_argument("truth", type=Path, help="folder of annotated LabelMe JSON (same relative paths)")
     ev_cls.add_argument("--report", type=Path, required=True, help="folder for metrics.json, plots and report.html")
     ev_cls.set_defaults(func=cmd_evaluate_classification)
+    ev_lv = evaluate.add_parser("levels", help="how often the level counting gives the true levels of a study's boxes")
+    ev_lv.add_argument("study", type=Path, help="a study whose boxes carry true levels (an imported segmentation)")
+    ev_lv.add_argument("--reader", help="whose boxes (default: the consensus)")
+    ev_lv.add_argument("--detector", type=Path, help="a detector package whose sacrum model to measure too")
+    ev_lv.set_defaults(func=cmd_evaluate_levels)
 
     report = commands.add_parser("report", help="per-patient summary (levels, diseases, alerts) as JSON and HTML")
     report.add_argument("predictions", type=Path, help="folder of predicted LabelMe JSON, one sub-folder per case")

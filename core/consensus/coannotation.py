@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from core.annotations.model import Vertebra
+from core.annotations.model import Vertebra, highest_genant
 from core.consensus.matching import Agreement, common_level
 from core.consensus.record import CONSENSUS_SOURCE, Resolution
 from core.consensus.session import ConsensusSession, GroupRef, GroupView
@@ -69,9 +69,11 @@ def draft_result(view: GroupView) -> Vertebra:
         return view.resolution.result
     majority = view.majority
     if majority is not None and majority.present and majority.box is not None:
-        return Vertebra(majority.box, majority.diseases, level=majority.level, source=CONSENSUS_SOURCE)
+        return Vertebra(majority.box, majority.diseases, level=majority.level, source=CONSENSUS_SOURCE,
+                        genant=majority.genant)
     drawn = [v for v in view.group.versions.values() if v is not None]
-    return Vertebra(view.group.box, frozenset(), level=common_level(drawn), source=CONSENSUS_SOURCE)
+    return Vertebra(view.group.box, frozenset(), level=common_level(drawn), source=CONSENSUS_SOURCE,
+                    genant=highest_genant(v.genant for v in drawn))
 
 
 def group_status_text(view: GroupView) -> str:

@@ -36,7 +36,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from core.annotations.geometry import HIT_IOM, iom_matrix, iou_matrix
-from core.annotations.model import DISEASES, Box, Disease, Vertebra, disease_label
+from core.annotations.model import DISEASES, Box, Disease, Vertebra, disease_label, highest_genant
 from core.errors import ConsensusError
 
 MEASURES = ("iom", "iou")
@@ -93,6 +93,7 @@ class MajorityCall:
     box: Box | None
     level: str | None
     voters: tuple[str, ...]
+    genant: int | None = None  # the highest imported Genant grade of the majority's vertebrae
 
 
 def median_box(boxes: Sequence[Box]) -> Box:
@@ -219,7 +220,8 @@ def majority_call(versions: Mapping[str, Vertebra | None]) -> MajorityCall | Non
     if view is None:
         return MajorityCall(False, frozenset(), None, None, voters)
     chosen = [versions[r] for r in voters]
-    return MajorityCall(True, view, median_box([v.box for v in chosen]), common_level(chosen), voters)
+    return MajorityCall(True, view, median_box([v.box for v in chosen]), common_level(chosen), voters,
+                        highest_genant(v.genant for v in chosen))
 
 
 def _assign(groups: list[dict[str, Vertebra]], boxes: Sequence[Vertebra], settings: MatchSettings) -> dict[int, int]:

@@ -17,7 +17,9 @@ in the top-level key ``consensus``, which our reader keeps and writes back::
       "history": [ ...superseded resolutions, each with "superseded_at" and "reason"... ]}
 
 ``versions`` are the readers' versions the resolution was made from (the earlier versions); they also tie the
-resolution to its vertebra group after a restart. ``result`` null means "no vertebra here" (a stray box dropped).
+resolution to its vertebra group after a restart. ``result`` null means "no vertebra here" (a stray box dropped); a
+``result`` also holds ``genant`` when its vertebra has an imported Genant grade (the reader's, or the highest of the
+majority's), which no comparison looks at.
 A consensus file without this record (made by hand, imported, or the phantom's truth), or whose boxes no longer
 match its record (edited in labelme), is *external*: it is treated as final and never overwritten until reopened.
 """
@@ -42,11 +44,14 @@ METHODS = ("unanimous", "majority", "reader", "edited", "proposed")
 def result_json(vertebra: Vertebra | None) -> dict[str, Any] | None:
     if vertebra is None:
         return None
-    return {
+    data: dict[str, Any] = {
         "box": [round(c, 3) for c in vertebra.box.as_list()],
         "diseases": [d.value for d in DISEASES if d in vertebra.diseases],
         "level": vertebra.level,
     }
+    if vertebra.genant is not None:  # only when imported: records without grades stay as they were
+        data["genant"] = vertebra.genant
+    return data
 
 
 def _result_from_json(data: Any) -> Vertebra | None:
@@ -55,7 +60,7 @@ def _result_from_json(data: Any) -> Vertebra | None:
     if not isinstance(data, dict) or not isinstance(data.get("box"), list) or len(data["box"]) != 4:
         raise ValueError("a result needs a box [x1, y1, x2, y2]")
     return Vertebra(Box(*data["box"]), frozenset(Disease(d) for d in data.get("diseases", [])),
-                    level=data.get("level"), source=CONSENSUS_SOURCE)
+                    level=data.get("level"), source=CONSENSUS_SOURCE, genant=data.get("genant"))
 
 
 @dataclass(frozen=True)

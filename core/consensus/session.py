@@ -221,7 +221,8 @@ class ConsensusSession:
             raise ConsensusError(f"{reader} is not among the readers of {ref} ({', '.join(group.readers)})")
         version = group.versions[reader]
         result = None if version is None else Vertebra(version.box, version.diseases, level=version.level,
-                                                       source=CONSENSUS_SOURCE, description=version.description)
+                                                       source=CONSENSUS_SOURCE, description=version.description,
+                                                       genant=version.genant)
         return self._decide(ref, "reader", result, reader=reader, agreed_by=agreed_by, note=note)
 
     def take_majority(self, ref: GroupRef, *, agreed_by: Sequence[str] | None = None, note: str = "") -> Resolution:
@@ -389,7 +390,7 @@ class ConsensusSession:
 def _majority_vertebra(call: MajorityCall) -> Vertebra | None:
     if not call.present or call.box is None:
         return None
-    return Vertebra(call.box, call.diseases, level=call.level, source=CONSENSUS_SOURCE)
+    return Vertebra(call.box, call.diseases, level=call.level, source=CONSENSUS_SOURCE, genant=call.genant)
 
 
 def _superseded(resolution: Resolution, at: str, reason: str) -> dict[str, Any]:

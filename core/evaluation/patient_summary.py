@@ -4,7 +4,8 @@ For each case (a folder of one examination's predicted slices): which vertebra h
 probability across its slices, and an alert list. A vertebra is followed through the parallel sagittal slices of the
 case by pairing its boxes with those of the slice with the most boxes by the paper's hit rule
 (:func:`~core.annotations.geometry.pair_by_iom`, IoM > 0.5); it is named by its level when the model gave one (the
-majority over its slices), else by its place from the top.
+majority over its slices), else by its place from the top. A vertebra's Genant grade (from an imported grades
+table) is the highest grade given on any of its slices, or None when none is.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 
 from core.annotations.geometry import pair_by_iom
 from core.annotations.labelme_io import read_labelme
-from core.annotations.model import DISEASE_NAMES, DISEASES, LEVELS, SliceAnnotation
+from core.annotations.model import DISEASE_NAMES, DISEASES, LEVELS, SliceAnnotation, highest_genant
 from core.errors import StudyError, VertebraReviewError
 from core.evaluation.html import html_page, table
 from core.fileio import atomic_write_bytes, atomic_write_json
@@ -34,6 +35,7 @@ class VertebraTrack:
     slices: list[str] = field(default_factory=list)
     max_probability: dict[str, float] = field(default_factory=dict)
     called: dict[str, list[str]] = field(default_factory=dict)  # disease -> slices where it was called
+    genant: int | None = None  # the highest Genant grade over the slices
 
     @property
     def level(self) -> str | None:
@@ -60,6 +62,7 @@ def _tracks(slices: list[tuple[str, SliceAnnotation]]) -> list[VertebraTrack]:
             track.boxes.append(vertebra.box.as_list())
             track.levels.append(vertebra.level)
             track.slices.append(name)
+            track.genant = highest_genant((track.genant, vertebra.genant))
             for code, p in (vertebra.probabilities or {}).items():
                 track.max_probability[code] = max(track.max_probability.get(code, 0.0), float(p))
             for disease in vertebra.diseases:
@@ -71,7 +74,7 @@ def case_summary(case: str, slices: list[tuple[str, SliceAnnotation]]) -> dict[s
     vertebrae, alerts = [], []
     for position, track in enumerate(_tracks(slices), start=1):
         name = track.level or f"#{position} from the top"
-        entry = {"vertebra": name, "level": track.level, "slices": len(track.slices),
+        entry = {"vertebra": name, "level": track.level, "genant": track.genant, "slices": len(track.slices),
                  "diseases": {code: {"max_probability": track.max_probability.get(code), "called_on": found}
                               for code, found in track.called.items()},
                  "max_probability": track.max_probability}
@@ -120,8 +123,8 @@ def _case_html(summary: dict[str, Any]) -> str:
         lines.append("<p>No disease called on any vertebra.</p>")
     codes = [d.value for d in DISEASES]
     rows = [[v["vertebra"], v["slices"], *[v["max_probability"].get(c) for c in codes],
-             "+".join(v["diseases"]) or "NORMAL"] for v in summary["vertebrae"]]
-    lines.append(table(["vertebra", "slices", *[f"max p {c}" for c in codes], "called"], rows))
+             "+".join(v["diseases"]) or "NORMAL", v["genant"]] for v in summary["vertebrae"]]
+    lines.append(table(["vertebra", "slices", *[f"max p {c}" for c in codes], "called", "Genant grade"], rows))
     return "".join(lines)
 
 

@@ -129,16 +129,10 @@ class SagittalReformat:
 
     def slice(self, x_index: int, thickness_mm: float | None = None, *, label_map: bool = False) -> SliceImage:
         """The sagittal image at canonical left-right index ``x_index``, averaged over ``thickness_mm``."""
-        nx = self.volume.shape[0]
-        if not 0 <= x_index < nx:
-            raise GeometryError(f"sagittal index {x_index} is outside 0…{nx - 1}", self.volume.source)
-        half = 0 if label_map or not thickness_mm else max(0, round(thickness_mm / self.spacing[0]) - 1) / 2
-        lo, hi = int(np.floor(x_index - half)), int(np.floor(x_index + half)) + 1
-        lo, hi = max(lo, 0), min(hi, nx)
+        lo, hi = self.slab_range(x_index, None if label_map else thickness_mm)
         slab = self.volume.voxels[lo:hi]
         plane = slab[0] if hi - lo == 1 else slab.mean(axis=0, dtype=np.float32)
-        image = np.ascontiguousarray(plane[::-1, ::-1].T)  # rows: superior→inferior, columns: anterior→posterior
-        pixels = self._resample(image, order=0 if label_map else 1)
+        pixels = self.plane_image(plane, order=0 if label_map else 1)
         geometry = SagittalPlane(
             affine=self.volume.affine,
             shape=self.volume.shape,
@@ -156,6 +150,21 @@ class SagittalReformat:
             label=f"sagittal x={geometry.position_mm:+.1f} mm",
             plane=geometry,
         )
+
+    def slab_range(self, x_index: int, thickness_mm: float | None) -> tuple[int, int]:
+        """The canonical left-right voxel planes [lo, hi) that the slab at ``x_index`` averages."""
+        nx = self.volume.shape[0]
+        if not 0 <= x_index < nx:
+            raise GeometryError(f"sagittal index {x_index} is outside 0…{nx - 1}", self.volume.source)
+        half = 0 if not thickness_mm else max(0, round(thickness_mm / self.spacing[0]) - 1) / 2
+        lo, hi = int(np.floor(x_index - half)), int(np.floor(x_index + half)) + 1
+        return max(lo, 0), min(hi, nx)
+
+    def plane_image(self, plane: np.ndarray, order: int = 1) -> np.ndarray:
+        """A canonical (y, z) plane as the sagittal image: superior up, anterior left, square pixels. ``order`` 0
+        keeps values (labels), 1 interpolates linearly (grey values, or the fraction of a slab a mask covers)."""
+        image = np.ascontiguousarray(plane[::-1, ::-1].T)  # rows: superior→inferior, columns: anterior→posterior
+        return self._resample(image, order=order)
 
     def _resample(self, image: np.ndarray, order: int) -> np.ndarray:
         _, dy, dz = self.spacing

@@ -26,6 +26,8 @@ from core.annotations.model import LEVELS
 
 SACRUM = "S1"
 FEATURES = ("height", "width", "aspect", "gap", "shift", "tilt")
+#: A step between neighbouring boxes this many times the usual one leaves a vertebra out (see spine_positions).
+GAP_STEP = 1.6
 
 
 def spine_order(boxes: np.ndarray) -> np.ndarray:
@@ -86,17 +88,39 @@ def sacrum_probability(boxes: np.ndarray, model: Mapping[str, Any] | None) -> fl
     return float(1 / (1 + np.exp(-(z @ np.asarray(model["coef"]) + model["intercept"]))))
 
 
+def spine_positions(boxes: np.ndarray) -> np.ndarray:
+    """Each box's place along the spine, counting the vertebrae a slice leaves out: where the step between two
+    neighbouring boxes' centres is :data:`GAP_STEP` times the median of the steps near it or more, the missing
+    bodies (a body the slab cuts too little of, or one the detector missed) are counted in, so the levels below do
+    not slip."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    order = spine_order(b)
+    positions = np.zeros(len(b), dtype=int)
+    if len(b) < 3:
+        positions[order] = np.arange(len(b))
+        return positions
+    centres = np.stack([(b[order, 0] + b[order, 2]) / 2, (b[order, 1] + b[order, 3]) / 2], axis=1)
+    steps = np.hypot(*np.diff(centres, axis=0).T)
+    skipped = np.zeros(len(steps))
+    for i, step in enumerate(steps):  # against the steps nearby: bodies grow down the spine
+        nearby = np.delete(steps[max(0, i - 3):i + 4], min(i, 3))
+        typical = float(np.median(nearby))
+        if typical > 0 and step >= GAP_STEP * typical:
+            skipped[i] = np.rint(step / typical) - 1
+    positions[order] = np.concatenate([[0], np.cumsum(1 + skipped)]).astype(int)
+    return positions
+
+
 def assign_levels(boxes: np.ndarray, anchor: tuple[int, str] | None) -> list[str | None]:
     """Levels of ``boxes`` counted along the spine from ``anchor`` = (box index, its level); None without one."""
     n = len(np.asarray(boxes).reshape(-1, 4))
     if anchor is None or anchor[1] not in LEVELS or not 0 <= anchor[0] < n:
         return [None] * n
-    order = list(spine_order(boxes))
-    rank_of_anchor = order.index(anchor[0])
-    base = LEVELS.index(anchor[1]) - rank_of_anchor
+    positions = spine_positions(boxes)
+    base = LEVELS.index(anchor[1]) - positions[anchor[0]]
     levels: list[str | None] = [None] * n
-    for rank, index in enumerate(order):
-        position = base + rank
+    for index in range(n):
+        position = int(base + positions[index])
         levels[index] = LEVELS[position] if 0 <= position < len(LEVELS) else None
     return levels
 
@@ -122,12 +146,12 @@ def propagate_levels(slices: Sequence[np.ndarray], levels: Sequence[Sequence[str
         boxes = np.asarray(boxes).reshape(-1, 4)
         if i == source:
             continue
-        order = list(spine_order(boxes))
+        positions = spine_positions(boxes)
         pairs = [(r, str(reference_levels[c])) for r, c in pair_by_iom(boxes, reference, min_iom)
                  if reference_levels[c] is not None]
         if not pairs:
             continue
-        offsets = [LEVELS.index(level) - order.index(r) for r, level in pairs]
+        offsets = [LEVELS.index(level) - int(positions[r]) for r, level in pairs]
         best = max(set(offsets), key=offsets.count)  # the shift most matched boxes agree on
         result[i] = assign_levels(boxes, pairs[offsets.index(best)])
     return result

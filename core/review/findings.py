@@ -1,7 +1,8 @@
 """A CSV of findings: one row per vertebra, for spreadsheets and statistics.
 
 Columns: case, slice, reader (or model), reviewed, vertebra number, level, label, one 0/1 column per disease,
-the model's probabilities (empty when a reader drew the box), detector score, source, and the box in slice pixels.
+the Genant grade (0-3, empty when unknown), the model's probabilities (empty when a reader drew the box), detector
+score, source, and the box in slice pixels.
 Case and slice names are the study's anonymous ids; no patient data is written.
 """
 
@@ -18,7 +19,7 @@ from core.review.summary import SliceKey
 
 COLUMNS: tuple[str, ...] = (
     "case", "slice", "reader", "reviewed", "vertebra", "level", "label",
-    *(d.value for d in DISEASES),
+    *(d.value for d in DISEASES), "genant",
     *(f"p_{code}" for code in CLASS_CODES),
     "score", "source", "x1", "y1", "x2", "y2",
 )
@@ -39,6 +40,7 @@ def findings_rows(items: Iterable[tuple[SliceKey, SliceAnnotation]]) -> list[lis
                 case, slice_id, who, "1" if annotation.reviewed else "0", str(number), vertebra.level or "",
                 vertebra.label,
                 *("1" if d in vertebra.diseases else "0" for d in DISEASES),
+                "" if vertebra.genant is None else str(vertebra.genant),
                 *(_number(probabilities.get(code)) for code in CLASS_CODES),
                 _number(vertebra.score), vertebra.source,
                 *(f"{v:.1f}" for v in (box.x1, box.y1, box.x2, box.y2)),

@@ -40,6 +40,7 @@ from core.imaging.windowing import parse_window
 from core.progress import Progress, ProgressGenerator
 from core.study.images import write_slice_images
 from core.study.layout import Study, check_id
+from core.study.segmented import LabelOptions, SegmentedCT, prepare_segmented, segmented_slices
 
 DEFAULT_READER = "imported"
 
@@ -53,6 +54,8 @@ class ImportOptions:
     step_mm: float = DEFAULT_STEP_MM
     thickness_mm: float = DEFAULT_THICKNESS_MM
     key_file: Path | None = None
+    #: A vertebra segmentation of the source CT: its bodies become boxes (see core.study.segmented).
+    labels: LabelOptions | None = None
 
 
 @dataclass
@@ -115,11 +118,14 @@ def import_source(
             parse_window(window_spec)
         except ValueError as exc:
             raise StudyError(str(exc)) from exc
+    segmented = prepare_segmented(source, options.labels, options.reader) if options.labels else None
     study = Study.open_or_create(study_root)
     if window_spec is not None:
         study.settings.png_window = window_spec
     report = ImportReport()
-    units = _discover(source, options, report)
+    units = _discover(source, options, report) if segmented is None else [_segmented_unit(segmented, options)]
+    if segmented is not None:
+        report.notes.extend(segmented.notes)
     key_rows: list[list[str]] = []
     for number, unit in enumerate(units, start=1):
         yield Progress("import", number - 1, len(units), f"importing {unit.label}")
@@ -190,6 +196,15 @@ def _discover(source: Path, options: ImportOptions, report: ImportReport) -> lis
     if dicom_candidates:
         units.extend(_dicom_units(source, options, report))
     return units
+
+
+def _segmented_unit(prepared: SegmentedCT, options: ImportOptions) -> _Unit:
+    def slices() -> Iterator[_Slice]:
+        for image, annotation, origin in segmented_slices(prepared, count=options.count, step_mm=options.step_mm,
+                                                          thickness_mm=options.thickness_mm):
+            yield _Slice(image, annotation, origin)
+
+    return _Unit(str(prepared.source), prepared.identity, "segmented", slices)
 
 
 def _file_digest(path: Path) -> str:
@@ -313,7 +328,10 @@ def _import_unit(
             note = _write_image(study, case, slice_id, number, item.image, study.settings.png_window, fingerprint)
             if note:
                 notes.append(note)
-            if item.annotation is not None:
+            if item.annotation is not None and options.labels is not None and options.labels.consensus:
+                study.save_annotation(item.annotation, case, slice_id)
+                annotations += 1
+            elif item.annotation is not None:
                 reader = check_id(options.reader or item.annotation.reader or DEFAULT_READER, "reader")
                 readers.add(reader)
                 study.save_annotation(item.annotation, case, slice_id, reader=reader)
@@ -342,7 +360,9 @@ def _import_unit(
 
 
 def _remove_case(study: Study, case: str, readers: set[str]) -> None:
-    for folder in [study.root / "images" / case, *(study.root / "readers" / r / case for r in readers)]:
+    folders = [study.root / "images" / case, study.root / "consensus" / case,
+               *(study.root / "readers" / r / case for r in readers)]
+    for folder in folders:
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -1,11 +1,21 @@
-"""The selected box: diseases as checkboxes (keys 1-5, 0 for NORMAL), its level, where it came from, and the
-model's probabilities; buttons for delete, accept the model's result, and reviewed-and-next."""
+"""The selected box: diseases as checkboxes (keys 1-5, 0 for NORMAL), its level, where it came from, its Genant grade
+when one was imported (read-only), and the model's probabilities; buttons for delete, accept the model's result, and
+reviewed-and-next."""
 
 from __future__ import annotations
 
 from PySide6 import QtCore, QtWidgets
 
-from core.annotations.model import CLASS_CODES, DISEASE_NAMES, DISEASES, LEVELS, NORMAL, Disease, Vertebra
+from core.annotations.model import (
+    CLASS_CODES,
+    DISEASE_NAMES,
+    DISEASES,
+    GENANT_NAMES,
+    LEVELS,
+    NORMAL,
+    Disease,
+    Vertebra,
+)
 
 DISEASE_KEYS = {d: str(i) for i, d in enumerate(DISEASES, start=1)}
 
@@ -87,6 +97,8 @@ class VertebraPanel(QtWidgets.QGroupBox):
                              + ("" if vertebra.diagnosed else " (not diagnosed yet)"))
         self.level.setCurrentIndex(max(0, self.level.findData(vertebra.level)) if vertebra.level else 0)
         lines = [f"source: {vertebra.source}"]
+        if vertebra.genant is not None:
+            lines.append(f"Genant grade {vertebra.genant} ({GENANT_NAMES[vertebra.genant]}, from the import)")
         if vertebra.score is not None:
             lines.append(f"detector score: {vertebra.score:.2f}")
         if vertebra.probabilities:

@@ -19,6 +19,7 @@ from core.annotations.model import (
     SliceAnnotation,
     Vertebra,
     disease_label,
+    highest_genant,
     sort_diseases,
 )
 from core.events import Event
@@ -88,6 +89,7 @@ def test_vertebra_defaults():
     assert vertebra.source == MODEL_SOURCE == "model"
     assert vertebra.description == ""
     assert dict(vertebra.other_flags) == {} and dict(vertebra.extra) == {}
+    assert vertebra.genant is None
 
 
 @pytest.mark.parametrize("level", LEVELS)
@@ -143,6 +145,30 @@ def test_vertebra_with_changes_makes_a_new_value():
         vertebra.with_changes(level="L9")
     with pytest.raises(dataclasses.FrozenInstanceError):
         vertebra.level = "L2"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("grade", [0, 1, 2, 3])
+def test_genant_grade_is_kept_and_changes_like_any_field(grade):
+    import numpy as np
+
+    vertebra = Vertebra(Box(1, 2, 3, 4), level="L1", genant=grade)
+    assert vertebra.genant == grade and Vertebra(Box(1, 2, 3, 4)).genant is None
+    assert vertebra.with_changes(diseases={OVCF}).genant == grade
+    assert vertebra != vertebra.with_changes(genant=None)
+    numpy_grade = Vertebra(Box(1, 2, 3, 4), genant=np.int64(grade)).genant
+    assert numpy_grade == grade and type(numpy_grade) is int
+
+
+@pytest.mark.parametrize("bad", [-1, 4, 1.0, 2.5, "2", True, False, [1]])
+def test_genant_grade_must_be_an_int_from_0_to_3(bad):
+    with pytest.raises(ValueError, match="Genant grade must be a whole number from 0 to 3"):
+        Vertebra(Box(1, 2, 3, 4), genant=bad)
+
+
+def test_highest_genant_ignores_unknown_grades():
+    assert highest_genant([None, 1, 3, 0]) == 3
+    assert highest_genant([None, None]) is None and highest_genant([]) is None
+    assert highest_genant(iter([0])) == 0
 
 
 def test_vertebrae_compare_by_value():

@@ -128,6 +128,19 @@ def test_set_level(editor, level):
     assert after.vertebrae[0].level == level
 
 
+def test_edits_keep_the_imported_genant_grade():
+    state = start_state()
+    graded = state.with_changes(vertebrae=(state.vertebrae[0].with_changes(genant=2), *state.vertebrae[1:]))
+    editor = AnnotationEditor(graded)
+    for command in (SetBox(0, box=Box(12, 10, 62, 50), source="dr_a"), SetDiseases(0, diseases={OF}, source="dr_a"),
+                    SetLevel(0, level="T12")):
+        after = check_undo_redo(editor, command)
+        assert after.vertebrae[0].genant == 2
+    assert editor.state.vertebrae[0].with_changes(genant=None) == Vertebra(
+        Box(12, 10, 62, 50), diseases={OF}, score=0.9, level="T12", source="dr_a"
+    )
+
+
 def test_replace_all(editor):
     model_result = (Vertebra(Box(5, 5, 55, 45), score=0.99), Vertebra(Box(5, 50, 55, 95), diseases={OF}, score=0.8))
     after = check_undo_redo(editor, ReplaceAll(model_result))

@@ -292,3 +292,50 @@ def test_statistics_follow_the_consensus_the_session_writes(study):
     assert versus["readers"]["r3"]["OVCF"]["sensitivity"]["value"] is None  # r3 called no OVCF, nor did we
     assert versus["readers"]["r1"]["OVCF"]["fp"] == 2 and versus["readers"]["r3"]["KD"]["tp"] == 1
     assert session.check.slices[0].consensus is None  # the check itself is what was read at the start
+
+
+def test_imported_genant_grades_are_kept_in_the_consensus(tmp_path):
+    """Grades came with the images (every reader's copy holds them): each way of deciding keeps the grade, the file
+    and the record hold it, and a restart reads it back."""
+    from core.consensus.coannotation import draft_result
+
+    study = make_study(tmp_path / "study", cases=1, slices=1)
+    write_all(study, [v.with_changes(genant=grade) for v, grade in zip(column(4), (0, 1, 2, 3), strict=True)])
+
+    def r1(v):
+        v[1] = v[1].with_changes(diseases=frozenset({Disease.OVCF}))
+
+    def r2(v):
+        v[1] = v[1].with_changes(diseases=frozenset({Disease.OVCF}))
+        v[2] = v[2].with_changes(diseases=frozenset({Disease.OF}))
+
+    def r3(v):
+        v[1] = v[1].with_changes(diseases=frozenset({Disease.OF}))
+        v[2] = v[2].with_changes(diseases=frozenset({Disease.KD}), genant=3)
+
+    for reader, change in (("r1", r1), ("r2", r2), ("r3", r3)):
+        edit(study, reader, *KEY, change)
+    session = open_session(study)
+    majority, conflict = session.disagreements()
+    assert session.view(majority).majority.genant == 1
+    assert draft_result(session.view(conflict)).genant == 3  # the highest of the readers' copies
+    session.take_majority(majority)
+    session.take_reader(conflict, "r2")
+    assert session.accept_unanimous() == 2
+    written = read_labelme(study.consensus_path(*KEY))
+    assert [v.genant for v in written.vertebrae] == [0, 1, 2, 3]
+    record = json.loads(study.consensus_path(*KEY).read_text())[RECORD_KEY]
+    assert [r["result"]["genant"] for r in record["resolutions"]] == [0, 1, 2, 3]
+    again = open_session(study)
+    assert again.disagreements() == [] and not again.state(KEY).record.external
+    assert [again.state(KEY).resolved[g].result.genant for g in (1, 2, 3, 4)] == [0, 1, 2, 3]
+
+
+def test_a_record_with_a_bad_genant_grade_cannot_be_read(study):
+    session = open_session(study)
+    session.take_majority(session.disagreements()[0])
+    written = read_labelme(study.consensus_path(*KEY))
+    record = json.loads(json.dumps(written.extra[RECORD_KEY]))
+    record["resolutions"][0]["result"]["genant"] = 7
+    with pytest.raises(ConsensusError, match="cannot be read: Genant grade must be a whole number from 0 to 3"):
+        read_record(written.with_changes(extra={RECORD_KEY: record}), "case-0001/s001")

@@ -79,6 +79,7 @@ def rich_annotation() -> SliceAnnotation:
                 source="model",
                 group_id=3,
                 description="vacuum cleft",
+                genant=3,
             ),
             Vertebra(
                 Box(10.0, 100.0, 120.75, 180.25),
@@ -120,6 +121,7 @@ def test_round_trip_gives_equal_annotation(tmp_path):
         assert after.description == before.description
         assert after.other_flags == before.other_flags
         assert after.extra == before.extra
+        assert after.genant == before.genant
     assert (again.reader, again.model, again.reviewed) == ("dr_a", "vd-resnet18-0003", True)
     assert again.other_shapes == original.other_shapes
     assert dict(again.extra) == dict(original.extra)
@@ -177,6 +179,7 @@ def test_written_file_has_labelme_rectangles(tmp_path):
     assert (first["score"], first["level"], first["source"], first["group_id"]) == (0.987654321, "L1", "model", 3)
     assert first["probabilities"]["KD"] == 0.6
     assert first["description"] == "vacuum cleft"
+    assert first["genant"] == 3 and all("genant" not in shape for shape in rectangles[1:])  # only when set
     assert second["label"] == "NORMAL" and second["flags"]["uncertain"] is True
     assert second["colour"] == [255, 0, 0]
     assert (second["score"], second["probabilities"]) == (None, None)
@@ -336,6 +339,19 @@ def test_merge_threshold_is_iou_0_9(tmp_path, bottom, count):
         assert annotation.vertebrae[0].is_normal
 
 
+def test_merge_keeps_the_highest_genant_grade_of_the_members(tmp_path):
+    shapes = [
+        rect("vertebra", 10, 10, 110, 60, genant=1),
+        rect("OVCF", 10, 10, 110, 60.5, genant=2),
+        rect("KD", 10, 10, 110, 60),
+        rect("vertebra", 10, 100, 110, 150),
+        rect("OF", 10, 100, 110, 150.5),
+    ]
+    graded, ungraded = read_labelme(dump(tmp_path / "p.json", labelme(shapes))).vertebrae
+    assert graded.diseases == {OVCF, KD} and graded.genant == 2
+    assert ungraded.diseases == {OF} and ungraded.genant is None
+
+
 def test_paper_style_read_then_written_reads_back_the_same(tmp_path):
     shapes = [rect("OVCF", 100, 200, 160, 240), rect("vertebra", 99, 199, 161, 241), rect("kd", 100, 200, 160, 240)]
     first = read_labelme(dump(tmp_path / "p.json", labelme(shapes)))
@@ -473,6 +489,22 @@ def test_unknown_keys_are_kept_and_written_back_unchanged(tmp_path):
     again = json.loads(write_labelme(read_labelme(dump(tmp_path / "u.json", obj)), tmp_path / "o.json").read_text())
     assert again["custom"] == obj["custom"]
     assert again["shapes"][0]["other_data"] == shape["other_data"]
+
+
+@pytest.mark.parametrize("grade", [0, 1, 2, 3])
+def test_genant_grade_is_read_and_written(tmp_path, grade):
+    obj = labelme([rect("OVCF", 10, 10, 50, 40, level="L1", genant=grade), rect("NORMAL", 10, 50, 50, 80, genant=None)])
+    annotation = read_labelme(dump(tmp_path / "g.json", obj))
+    assert [v.genant for v in annotation.vertebrae] == [grade, None]
+    assert all("genant" not in v.extra for v in annotation.vertebrae)
+    shapes = json.loads(write_labelme(annotation, tmp_path / "o.json").read_text())["shapes"]
+    assert shapes[0]["genant"] == grade and "genant" not in shapes[1]
+
+
+def test_a_file_without_grades_is_written_as_before(tmp_path):
+    annotation = SliceAnnotation(60, 60, (Vertebra(Box(1, 1, 9, 9), level="L1", extra={"genant": 9}),))
+    (shape,) = to_labelme(annotation)["shapes"]
+    assert "genant" not in shape  # an unknown key of that name cannot stand in for the grade
 
 
 def test_our_keys_are_not_duplicated_from_extra(tmp_path):

@@ -99,7 +99,8 @@ def probabilities(top: str, p: float) -> dict[str, float]:
 
 
 def sample_annotation(image_path: str = "slice-007.png") -> SliceAnnotation:
-    """Several vertebrae: NORMAL, one disease, two diseases, with levels, probabilities, scores and provenance."""
+    """Several vertebrae: NORMAL, one disease, two diseases, with levels, probabilities, scores, provenance and a
+    Genant grade."""
     vertebrae = (
         Vertebra(Box(10, 2, 40, 14.5), level="T12", source="r1"),
         Vertebra(
@@ -111,6 +112,7 @@ def sample_annotation(image_path: str = "slice-007.png") -> SliceAnnotation:
             source="model",
             group_id=1,
             description="acute, 30 % height loss",
+            genant=2,
         ),
         Vertebra(
             Box(12, 30, 42.5, 41),
@@ -166,6 +168,7 @@ def assert_same_vertebra(shape: Mapping[str, Any], vertebra: Vertebra) -> None:
     expected_probabilities = None if vertebra.probabilities is None else dict(vertebra.probabilities)
     assert (other["score"], other["probabilities"]) == (vertebra.score, expected_probabilities)
     assert (other["level"], other["source"]) == (vertebra.level, vertebra.source)
+    assert other.get("genant") == vertebra.genant  # written only when set
     for key, value in vertebra.extra.items():
         assert other[key] == value
 
@@ -273,7 +276,7 @@ def labelme_shape(label: str, points: list[list[float]], shape_type: str = "rect
 OUR_STYLE_SHAPES = [
     labelme_shape("OVCF+KD", [[10.5, 3.25], [40, 15]], flags={**ALL_FALSE, "OVCF": True, "KD": True}, group_id=1),
     labelme_shape("NORMAL", [[11, 17], [41, 28.75]], flags=ALL_FALSE, description="clean endplates"),
-    labelme_shape("PS", [[12, 30], [42, 41]], flags={**ALL_FALSE, "PS": True}, other_data={"level": "L3"}),
+    labelme_shape("PS", [[12, 30], [42, 41]], flags={**ALL_FALSE, "PS": True}, other_data={"level": "L3", "genant": 1}),
 ]
 PAPER_STYLE_SHAPES = [
     labelme_shape("vertebra", [[10, 20], [40, 32]]),
@@ -332,7 +335,7 @@ def test_files_labelme_writes_are_read_and_survive_our_writer(labelme: Labelme, 
         ("PS", [12, 30, 42, 41], None),
     ]
     assert read_ours.vertebrae[1].description == "clean endplates"
-    assert read_ours.vertebrae[2].level == "L3"
+    assert (read_ours.vertebrae[2].level, read_ours.vertebrae[2].genant) == ("L3", 1)
     assert read_paper.image_data is not None
     assert [(v.label, v.box.as_list()) for v in read_paper.vertebrae] == PAPER_STYLE_MEANING
     assert read_paper.vertebrae[-1].level == "L4"

@@ -102,3 +102,25 @@ def test_the_patient_summary_names_levels_and_alerts(tmp_path):
     html = (out / "summary.html").read_text()
     assert "not for clinical use" in html and "L1" in html
     assert write_patient_report(tmp_path)[0] == summaries  # the summary file itself is not read as a prediction
+
+
+def test_the_patient_summary_gives_each_vertebra_its_highest_genant_grade(tmp_path):
+    """L1 is graded 1 on one slice and 3 on the next, L2 on neither: L1 gets 3, L2 none, in JSON and HTML."""
+    from core.annotations.labelme_io import write_labelme
+    from core.annotations.model import Box, SliceAnnotation, Vertebra
+
+    def slice_with(grade: int | None, shift: float) -> SliceAnnotation:
+        return SliceAnnotation(200, 200, (
+            Vertebra(Box(10 + shift, 10, 60 + shift, 40), level="L1", genant=grade, source="import"),
+            Vertebra(Box(10 + shift, 50, 60 + shift, 80), level="L2", source="import"),
+        ), image_path="x.png")
+
+    write_labelme(slice_with(1, 0), tmp_path / "case-0001" / "s001.json")
+    write_labelme(slice_with(3, 2), tmp_path / "case-0001" / "s002.json")
+    write_labelme(slice_with(None, 4), tmp_path / "case-0001" / "s003.json")
+    summaries, _, out = write_patient_report(tmp_path)
+    assert [(v["vertebra"], v["genant"]) for v in summaries[0]["vertebrae"]] == [("L1", 3), ("L2", None)]
+    written = json.loads((out / "summary.json").read_text())["cases"][0]["vertebrae"]
+    assert [v["genant"] for v in written] == [3, None]
+    html = (out / "summary.html").read_text()
+    assert "<th>Genant grade</th>" in html and "<td>NORMAL</td><td>3</td>" in html

@@ -100,7 +100,8 @@ def test_a_stale_or_broken_lock_is_free(study):
 # -- findings and export ---------------------------------------------------------------------------------------------
 def vertebrae() -> tuple[Vertebra, ...]:
     return (
-        Vertebra(Box(5, 5, 40, 25), frozenset({Disease.OVCF, Disease.KD}), {"OVCF": 0.9, "KD": 0.7}, 0.98, "L1"),
+        Vertebra(Box(5, 5, 40, 25), frozenset({Disease.OVCF, Disease.KD}), {"OVCF": 0.9, "KD": 0.7}, 0.98, "L1",
+                 genant=3),
         Vertebra(Box(5, 30, 40, 50), level=None, source="r1"),
     )
 
@@ -113,8 +114,11 @@ def test_findings_csv_has_one_row_per_vertebra():
     assert first["label"] == "OVCF+KD" and first["OVCF"] == first["KD"] == "1" and first["OF"] == "0"
     assert first["p_OVCF"] == "0.9" and first["p_NORMAL"] == "" and first["level"] == "L1"
     assert first["reviewed"] == "1" and first["reader"] == "r1" and first["x2"] == "40.0"
+    assert first["genant"] == "3"
     second = dict(zip(COLUMNS, rows[2], strict=True))
     assert second["label"] == "NORMAL" and second["score"] == "" and second["source"] == "r1"
+    assert second["genant"] == ""  # unknown
+    assert COLUMNS.index("genant") == COLUMNS.index("PS") + 1
 
 
 def test_export_writes_labelme_files_csv_and_unsaved_edits(study, tmp_path):

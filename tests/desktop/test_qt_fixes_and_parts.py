@@ -1,4 +1,5 @@
-"""Small parts: the PySide reference-count guard, the scale bar's lengths, chips, zones, and the bench studies."""
+"""Small parts: the PySide reference-count guard, the scale bar's lengths, chips, zones, the bench studies, and the
+selected box's imported Genant grade."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from PySide6 import QtCore
 from core.annotations.model import Box, Disease, Vertebra
 from core.study.layout import Study
 from desktop.benchmark_data import BOXES, large_slice_study, many_slice_study
+from desktop.panels.vertebra_panel import VertebraPanel
 from desktop.qt_fixes import none_reference_loss
 from desktop.viewer.box_item import _zone, dragged_rect
 from desktop.viewer.box_overlay import chip_text
@@ -54,3 +56,20 @@ def test_bench_studies(tmp_path):
     many = many_slice_study(tmp_path / "many", large, cases=3, per_case=4)
     assert len(Study.open(many.root).all_slices()) == 12
     assert many.reader_path("bench", "case-0003", "s004").is_file()
+
+
+def test_the_vertebra_panel_shows_an_imported_genant_grade_read_only(qtbot):
+    panel = VertebraPanel()
+    qtbot.addWidget(panel)
+    panel.resize(320, 400)
+    plain = Vertebra(Box(10, 10, 50, 30), frozenset({Disease.OVCF}), level="L1", source="import")
+    panel.show_vertebra(plain, 0, 2)
+    widths = (panel.minimumSizeHint().width(), panel.sizeHint().width())
+    assert "Genant" not in panel.details.text()
+    panel.show_vertebra(plain.with_changes(genant=2), 0, 2)
+    assert "Genant grade 2 (moderate, from the import)" in panel.details.text().splitlines()
+    assert (panel.minimumSizeHint().width(), panel.sizeHint().width()) == widths  # the layout keeps its width
+    panel.show_vertebra(plain.with_changes(genant=0), 1, 2, editable=False)
+    assert "Genant grade 0 (normal, from the import)" in panel.details.text()
+    panel.show_vertebra(None)
+    assert panel.details.text() == ""

@@ -131,16 +131,41 @@ def test_models_add_brings_packages_trained_elsewhere_into_the_study(study, caps
     assert main(["models", str(study), "rollback"]) == 0 and Registry(study / "models").active_id() == "tiny-v1"
 
 
-def test_bad_inputs_give_one_line_naming_the_file(tmp_path):
-    result = vr("diagnose", tmp_path, "--models", tmp_path / "nope", "--out", tmp_path / "o")
+def test_bad_inputs_give_one_line_naming_the_file(tmp_path, capsys):
+    result = vr("diagnose", tmp_path, "--models", tmp_path / "nope", "--out", tmp_path / "o")  # as a user runs it
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("vertebra-review: error:")
     assert str(tmp_path / "nope") in result.stderr
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "manifest.json").write_text("{not json")
-    result = vr("detect", tmp_path, "--model", tmp_path / "pkg", "--out", tmp_path / "o")
-    assert result.returncode == 1 and "manifest is not readable JSON" in result.stderr
-    result = vr("evaluate", "detection", tmp_path / "o", tmp_path / "empty", "--report", tmp_path / "r")
-    assert result.returncode == 1 and "no LabelMe JSON files" in result.stderr
-    result = vr("train", "classifier", tmp_path, "--out", tmp_path / "m")
-    assert result.returncode == 1 and "not a study folder" in result.stderr
+    for args, problem in (
+        (["detect", tmp_path, "--model", tmp_path / "pkg", "--out", tmp_path / "o"], "manifest is not readable JSON"),
+        (["evaluate", "detection", tmp_path / "o", tmp_path / "empty", "--report", tmp_path / "r"],
+         "no LabelMe JSON files"),
+        (["train", "classifier", tmp_path, "--out", tmp_path / "m"], "not a study folder"),
+    ):
+        assert main([str(a) for a in args]) == 1
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert lines[-1].startswith("vertebra-review: error:") and problem in lines[-1]
+
+
+def test_real_data_figures_with_the_projects_own_commands(study, tmp_path, capsys):
+    """A segmented real CT imported as a study is measured like any other: detect, then evaluate detection against
+    the imported boxes, and evaluate levels on them."""
+    from tests.conftest import DICOM_SERIES
+
+    real = tmp_path / "real"
+    assert main(["import", str(DICOM_SERIES), str(real), "--labels",
+                 str(DICOM_SERIES / "labels_totalsegmentator.nii.gz"), "--label-scheme", "totalsegmentator"]) == 0
+    detector = study / "models" / "tiny-v1" / "detector"
+    assert main(["detect", str(real), "--model", str(detector), "--out", str(tmp_path / "pred"), "--threshold",
+                 "0.05", "--precision", "fp32"]) == 0
+    assert main(["evaluate", "detection", str(tmp_path / "pred"), str(real / "readers" / "totalsegmentator"),
+                 "--report", str(tmp_path / "report")]) == 0
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert metrics["images"] == 11 and metrics["annotated"] == 11  # one body box per slab
+    capsys.readouterr()
+    assert main(["evaluate", "levels", str(real), "--reader", "totalsegmentator"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["boxes"] == 11 and report["set_level"]["rate"] == 1.0
+    assert main(["evaluate", "levels", str(real)]) == 1  # no consensus there

@@ -83,9 +83,26 @@ def test_smoke_test_opens_the_study_runs_the_models_and_shows_the_window(study, 
     assert not (tmp_path / "user-config").exists()
 
 
+def smoke_in_process(monkeypatch, capsys, tmp_path: Path, *args: str | Path,
+                     **extra: str) -> subprocess.CompletedProcess[str]:
+    """The smoke test's failures through ``main`` in this process (a subprocess each takes PyTorch's import time);
+    the passing run above is the one that runs as a user starts it."""
+    from core.cli import main
+
+    for name in [k for k in os.environ if k.startswith("VERTEBRA_REVIEW_")]:
+        monkeypatch.delenv(name)
+    for name, value in {"QT_QPA_PLATFORM": "offscreen",
+                        "VERTEBRA_REVIEW_CONFIG_DIR": str(tmp_path / "user-config"), **extra}.items():
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    code = main(["--smoke-test", *map(str, args)])
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess([], code, out, err)
+
+
 @pytest.mark.slow
-def test_smoke_test_fails_when_the_models_find_no_vertebra(study, tmp_path):
-    result = smoke(tmp_path, study)  # the tiny model at the default threshold finds nothing
+def test_smoke_test_fails_when_the_models_find_no_vertebra(study, tmp_path, monkeypatch, capsys):
+    result = smoke_in_process(monkeypatch, capsys, tmp_path, study)  # the tiny model at 0.75 finds nothing
     assert result.returncode == 1
     assert result.stdout == ""
     line = _error_line(result)
@@ -94,10 +111,11 @@ def test_smoke_test_fails_when_the_models_find_no_vertebra(study, tmp_path):
 
 
 @pytest.mark.slow
-def test_smoke_test_fails_with_a_clear_message_on_broken_weights(study, tmp_path):
+def test_smoke_test_fails_with_a_clear_message_on_broken_weights(study, tmp_path, monkeypatch, capsys):
     weights = study / "models" / "tiny-v1" / "detector" / "weights.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])  # truncated, as by a failed copy
-    result = smoke(tmp_path, VERTEBRA_REVIEW_SMOKE_STUDY=str(study), VERTEBRA_REVIEW_SMOKE_THRESHOLD="0")
+    result = smoke_in_process(monkeypatch, capsys, tmp_path, VERTEBRA_REVIEW_SMOKE_STUDY=str(study),
+                              VERTEBRA_REVIEW_SMOKE_THRESHOLD="0")
     assert result.returncode == 1
     assert result.stdout == ""
     line = _error_line(result)
