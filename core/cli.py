@@ -191,6 +191,8 @@ def _prevalence(text: str) -> dict:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
+    if args.anatomy:
+        return _synth_anatomy(args)
     from core.synthetic.generate import SynthOptions, generate_study
 
     options = SynthOptions(
@@ -216,6 +218,29 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _synth_anatomy(args: argparse.Namespace) -> int:
+    from core.synthetic.anatomy_study import AnatomyOptions, generate_anatomy_study
+
+    options = AnatomyOptions(tuple(args.anatomy), cases=args.cases, seed=args.seed, slices_per_case=args.slices,
+                             prevalence=args.prevalence)
+    report = drive(generate_anatomy_study(args.out, options, workers=args.workers or os.cpu_count() or 1))
+    print(f"wrote {report.cases} cases, {report.slices} slices, {report.boxes} vertebra boxes to {report.study} "
+          f"(from real anatomy: {len(options.sources)} label maps)")
+    print("diseased boxes: " + ", ".join(f"{code} {n}" for code, n in report.diseases.items()))
+    print(f"{report.slices / report.seconds:.1f} slices/s")
+    return EXIT_OK
+
+
+def anatomy_source(text: str):
+    """``--anatomy PATH[:verse|:totalsegmentator]``."""
+    from core.synthetic.anatomy_study import AnatomySource
+
+    for scheme in ("verse", "totalsegmentator"):
+        if text.endswith(f":{scheme}"):
+            return AnatomySource(Path(text[: -len(scheme) - 1]), scheme)
+    return AnatomySource(Path(text))
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
     # The desktop package is loaded by name only when asked for, so that ``core`` never imports Qt and the
     # command line works on machines without a display or without PySide6.
@@ -239,7 +264,9 @@ def cmd_smoke_test(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from core.benchmarks import run_benchmark
 
-    result = run_benchmark(args.what, repeats=args.repeats, device=args.device, preset=args.preset, size=args.size)
+    anatomy = [(source.labels, source.scheme) for source in args.anatomy] if args.anatomy else None
+    result = run_benchmark(args.what, repeats=args.repeats, device=args.device, preset=args.preset, size=args.size,
+                           anatomy=anatomy)
     if args.json:
         print(json.dumps(result))
     else:
@@ -330,6 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     synth.add_argument("--preview", action="store_true", help="also write preview.png, a montage with the truth")
     synth.add_argument("--workers", type=int, default=0, help="processes to render with (default: one per CPU)")
+    synth.add_argument("--anatomy", type=anatomy_source, nargs="+", metavar="LABELS[:SCHEME]",
+                       help="draw the cases from these real label maps (the second phantom source: deformed real "
+                            "anatomy with a random appearance; no readers, the truth in the consensus)")
     synth.set_defaults(func=cmd_synth)
 
     from core.cli_commands import consensus, demo, detection, diagnosis, retrain
@@ -365,6 +395,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "stage (tiny images, a few steps), as the test suite runs it")
     bench.add_argument("--device", default="cpu", help="detect: cpu, cuda, or all (the CPU and CUDA when present); "
                        "diagnose and train: cpu or cuda")
+    bench.add_argument("--anatomy", type=anatomy_source, nargs="+", metavar="LABELS[:SCHEME]",
+                       help="synth: label maps to time the anatomy source on (default: the bundled ones)")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.set_defaults(func=cmd_bench)
     return parser

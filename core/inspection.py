@@ -9,7 +9,7 @@ from typing import Any
 from PIL import Image
 from pydicom.uid import UID
 
-from core.annotations.labelme_io import read_labelme
+from core.annotations.labelme_io import check_labelme_size, read_labelme
 from core.annotations.model import sort_diseases
 from core.errors import ImageReadError
 from core.imaging.dicom import read_dicom
@@ -72,6 +72,7 @@ def _raster(path: Path) -> dict[str, Any]:
 def _nifti(path: Path) -> dict[str, Any]:
     volume = read_nifti(path)
     shape = volume.shape
+    sagittal = SagittalSize.checked(volume.affine, shape, path)  # a NIfTI is only ever shown reformatted
     return {
         "kind": "nifti",
         "path": str(path),
@@ -82,7 +83,7 @@ def _nifti(path: Path) -> dict[str, Any]:
         "orientation": volume.axis_codes,
         "hu": volume.hu,
         "label_map": volume.is_label_map,
-        "sagittal": _sagittal(SagittalSize.of(volume.affine, shape)),
+        "sagittal": _sagittal(sagittal),
     }
 
 
@@ -116,12 +117,13 @@ def _syntax_name(uid: str) -> str:
 
 
 def _series_sagittal(series: DicomSeries) -> dict[str, Any] | str:
-    try:
-        affine = series.affine()
-    except Exception as exc:  # noqa: BLE001 - geometry problems are reported, not fatal to inspect
-        return f"cannot reformat: {exc}"
     header = series.first
-    return _sagittal(SagittalSize.of(affine, (len(series.frames), header.rows, header.columns)))
+    try:
+        shape = (len(series.frames), header.rows, header.columns)
+        size = SagittalSize.checked(series.affine(), shape, header.path.parent)
+    except Exception as exc:  # noqa: BLE001 - geometry problems are reported, not fatal to inspect: slices can be shown
+        return f"cannot reformat: {exc}"
+    return _sagittal(size)
 
 
 def _series_info(series: DicomSeries) -> dict[str, Any]:
@@ -181,6 +183,7 @@ def _study(path: Path) -> dict[str, Any]:
 
 # -- annotations ------------------------------------------------------------------------------------------------------
 def _annotation(path: Path) -> dict[str, Any]:
+    check_labelme_size(path)  # before the JSON is parsed to find the image beside it
     image_size = _image_size_beside(path)
     annotation = read_labelme(path, image_size=image_size)
     vertebrae = []

@@ -24,3 +24,11 @@ def sample_dicom_series() -> Path:
 
 def sample_nifti() -> Path:
     return resources_dir() / "sample" / "ct_vertebra_cutout" / "sub-ct_label-22_ct.nii.gz"
+
+
+def sample_label_maps() -> list[tuple[Path, str]]:
+    """The bundled vertebra label maps with their numbering: the DICOM series' T11/T12 (TotalSegmentator) and the
+    L3 cut-out's vertebrae (VerSe)."""
+    sample = resources_dir() / "sample"
+    return [(sample / "ct_dicom_series" / "labels_totalsegmentator.nii.gz", "totalsegmentator"),
+            (sample / "ct_vertebra_cutout" / "sub-ct_seg-vert_label-22_msk.nii.gz", "verse")]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.review.models import DEMO_BANNER, ModelLink
+from core.review.models import ModelLink
 from core.review.summary import SliceKey
 from desktop.dialogs.messages import error_text
 from desktop.workers import run_in_background
@@ -14,7 +14,7 @@ from desktop.workers import run_in_background
 
 class ModelActions:
     """Mixed into the review controller (it provides ``session``, ``key``, ``cases``, ``view``, ``runner``,
-    ``model_panel``, ``message``, ``redraw``, ``refresh_summaries`` and ``_start_scan``)."""
+    ``model_panel``, ``message``, ``redraw``, ``refresh_summaries``, ``show_model_kind`` and ``_start_scan``)."""
 
     def run_model_on_slice(self) -> None:
         if self.key is not None:
@@ -56,7 +56,7 @@ class ModelActions:
         if session is None:
             return
         session.set_model(link.model_id)
-        self.view.set_demo_banner(f"⚠ {DEMO_BANNER}" if link.demo else None)
+        self.show_model_kind(link.demo)
 
         def refresh(keys: list[SliceKey]) -> None:
             if session is self.session and keys and self.runner.pipeline is not None and not self.runner.busy:

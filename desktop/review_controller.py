@@ -15,7 +15,8 @@ from core.errors import VertebraReviewError
 from core.review.models import DEMO_BANNER
 from core.review.opening import OpenedReview
 from core.review.session import ReviewSession
-from core.review.summary import SliceKey, SliceSummary, scan_study
+from core.review.status import SliceStatus
+from core.review.summary import SliceKey, SliceSummary, judge_cases, scan_study
 from desktop.dialogs.messages import error_text
 from desktop.model_actions import ModelActions
 from desktop.model_runner import ModelRunner
@@ -35,6 +36,8 @@ from desktop.reading_view import BLINDED, ReadingView
 from desktop.viewer.slice_view import SliceView
 from desktop.workers import run_in_background, run_job
 
+#: Statuses where the reader has finished with the model's result: no notice about it any more.
+_DONE = (SliceStatus.REVIEWED, SliceStatus.CONSENSUS)
 READ_ONLY_NOTICE = ("This study folder cannot be written ({why}). Your edits are kept in memory and in the "
                     "recovery journal; use File › Export to save them elsewhere.")
 
@@ -57,6 +60,7 @@ class ReviewController(ModelActions, QtCore.QObject):
         self.selected: int | None = None
         self.overlay_mode = OVERLAY_BOTH
         self.editable = False
+        self.model_demo = False
         self._mine: SliceAnnotation | None = None
         self._edited_during_scan: set[SliceKey] = set()
         self._scanning = False
@@ -81,6 +85,7 @@ class ReviewController(ModelActions, QtCore.QObject):
             self.suspended = True
             for signal, slot in self._view_links():
                 signal.disconnect(slot)
+            self.view.set_model_notice(None)
 
     def resume(self) -> None:
         """Take the viewer back and show the current slice again."""
@@ -125,7 +130,7 @@ class ReviewController(ModelActions, QtCore.QObject):
             self.message.emit(f"Your done marks cannot be read ({self.reading.blinding.problem}); every case counts "
                               "as not done")
         self.cases.set_slices(session.keys, self.reading.summaries(opened.summaries))
-        self.view.set_demo_banner(f"⚠ {DEMO_BANNER}" if opened.model.demo else None)
+        self.show_model_kind(opened.model.demo)
         self._update_notice()
         self.runner.attach(opened.model)
         for key in session.unsaved():  # recovered edits
@@ -160,12 +165,26 @@ class ReviewController(ModelActions, QtCore.QObject):
             return
         for key in self._edited_during_scan:
             found[key] = session.summary(key)
-        self.cases.update_summaries(self.reading.summaries(found))
+        self._publish(found)
 
     def _update_notice(self) -> None:
         session = self.session
         read_only = session is not None and session.read_only
         self.view.set_notice(READ_ONLY_NOTICE.format(why=session.save_problem) if read_only else None)
+
+    def show_model_kind(self, demo: bool) -> None:
+        """A demo model: the banner over the image, and the hint in the notice of a model that found too few."""
+        self.model_demo = demo
+        self.view.set_demo_banner(f"⚠ {DEMO_BANNER}" if demo else None)
+        self._update_model_notice()
+
+    def _update_model_notice(self) -> None:
+        """Say so over the image when the model found no or too few vertebrae on the shown slice, while its boxes are
+        shown and the reader has not finished the slice."""
+        summary = self.cases.summary(self.key) if self.key is not None and not self.suspended else None
+        shown = self.overlay_mode in (OVERLAY_BOTH, OVERLAY_MODEL) and summary is not None
+        shortfall = summary.shortfall if shown and summary.status not in _DONE else None
+        self.view.set_model_notice(shortfall.message(demo=self.model_demo) if shortfall else None)
 
     # -- showing ----------------------------------------------------------------------------------------------------
     def show(self, key: SliceKey, *, fit: bool = False) -> None:
@@ -181,6 +200,7 @@ class ReviewController(ModelActions, QtCore.QObject):
             image = session.image(key)
         except VertebraReviewError as error:
             self.view.clear()
+            self.view.set_model_notice(None)
             self._show_problem(key, f"image not shown: {error_text(error)}")
             self.inspector.show_vertebra(None, editable=False)
             self.sliceShown.emit(key)
@@ -223,6 +243,7 @@ class ReviewController(ModelActions, QtCore.QObject):
         self.view.show_boxes(mine, others, selected=self.selected, editable=self.editable,
                              others_from_model=from_model)
         self._update_inspector()
+        self._update_model_notice()
         return problems
 
     def _update_inspector(self) -> None:
@@ -363,7 +384,15 @@ class ReviewController(ModelActions, QtCore.QObject):
         self.refresh_summaries([key])
 
     def refresh_summaries(self, keys: list[SliceKey]) -> None:
-        self.cases.update_summaries(self.reading.summaries({key: self.session.summary(key) for key in keys}))
+        self._publish({key: self.session.summary(key) for key in keys})
+
+    def _publish(self, found: dict[SliceKey, SliceSummary]) -> None:
+        """Show new summaries in the case list, each model result judged against the rest of its case."""
+        cases = {key[0] for key in found}
+        merged = {key: self.cases.summary(key) or SliceSummary() for key in self.session.keys if key[0] in cases}
+        merged.update(found)
+        self.cases.update_summaries(self.reading.summaries(judge_cases(merged)))
+        self._update_model_notice()
 
     def _on_save_failed(self, key: SliceKey, error: BaseException) -> None:
         self._update_notice()

@@ -37,9 +37,11 @@ from core.annotations.model import (
 )
 from core.errors import AnnotationFileError
 from core.fileio import atomic_write_json
+from core.imaging import limits
 
 LABELME_VERSION = "5.0.1"
-MAX_FILE_BYTES = 64 * 1024 * 1024
+#: Files larger than this are refused before they are read (the limit lives in :mod:`core.imaging.limits`).
+MAX_FILE_BYTES = limits.MAX_ANNOTATION_BYTES
 MAX_IMAGE_DATA_CHARS = 24 * 1024 * 1024
 MAX_SHAPES = 5000
 MAX_IMAGE_SIDE = 65535
@@ -58,12 +60,8 @@ _BOX_TYPES = {"rectangle", "polygon"}
 def read_labelme(path: str | Path, *, image_size: tuple[int, int] | None = None) -> SliceAnnotation:
     """Read a LabelMe JSON file. ``image_size`` (width, height) of the real image is checked when given."""
     path = Path(path)
+    check_labelme_size(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise AnnotationFileError(
-                f"file is {size / 1e6:.1f} MB; LabelMe JSON over {MAX_FILE_BYTES // 2**20} MB is refused", path
-            )
         raw = path.read_bytes()
     except FileNotFoundError as exc:
         raise AnnotationFileError("file not found", path) from exc
@@ -72,6 +70,20 @@ def read_labelme(path: str | Path, *, image_size: tuple[int, int] | None = None)
     except OSError as exc:
         raise AnnotationFileError(f"cannot read: {exc.strerror or exc}", path) from exc
     return parse_labelme(_decode_json(raw, path), path=path, image_size=image_size)
+
+
+def check_labelme_size(path: Path) -> None:
+    """Refuse a file over MAX_FILE_BYTES from its size alone, before anything reads it. Raises AnnotationFileError."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError as exc:
+        raise AnnotationFileError("file not found", path) from exc
+    except OSError as exc:
+        raise AnnotationFileError(f"cannot read: {exc.strerror or exc}", path) from exc
+    if size > MAX_FILE_BYTES:
+        raise AnnotationFileError(
+            f"file is {size / 1e6:.1f} MB; LabelMe JSON over {MAX_FILE_BYTES // 2**20} MB is refused", path
+        )
 
 
 def _decode_json(raw: bytes, path: Path | None) -> Any:

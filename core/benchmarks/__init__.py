@@ -7,7 +7,8 @@ through every stage (a few tiny images, a few steps), which the test suite runs 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from core.errors import VertebraReviewError
@@ -30,7 +31,9 @@ def scale_for(scales: Mapping[str, _Scale], size: str) -> _Scale:
 
 
 def run_benchmark(what: str, *, repeats: int = 5, device: str = "cpu", preset: str = "paper",
-                  size: str = "full") -> dict[str, Any]:
+                  size: str = "full", anatomy: Sequence[tuple[Path, str | None]] | None = None) -> dict[str, Any]:
+    """``anatomy``: label maps (with their numbering) for ``synth``'s anatomy-source figures, instead of the
+    bundled ones."""
     if size not in SIZES:
         raise BenchmarkError(f"unknown benchmark size {size!r}: use {' or '.join(SIZES)}")
     if what == "io":
@@ -40,7 +43,7 @@ def run_benchmark(what: str, *, repeats: int = 5, device: str = "cpu", preset: s
     if what == "synth":
         from core.benchmarks.synth import bench_synth
 
-        return bench_synth(repeats=repeats, size=size)
+        return bench_synth(repeats=repeats, size=size, anatomy=anatomy)
     if what == "detect":
         from core.benchmarks.detect import bench_detect
 

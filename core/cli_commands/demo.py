@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from core.cli import EXIT_OK, drive, say
+from core.cli import EXIT_OK, anatomy_source, drive, say
 
 
 def cmd_demo_build(args: argparse.Namespace) -> int:
     from core.synthetic.demo import build_demo
 
-    report = drive(build_demo(args.out, detector=args.detector, classifier=args.classifier))
+    report = drive(build_demo(args.out, detector=args.detector, classifier=args.classifier,
+                              anatomy=tuple(args.anatomy or ())))
     say(f"demo study: {report.study} ({report.slices} slices diagnosed by {report.model_id}, models "
         f"{report.model_megabytes:.1f} MB)")
     return EXIT_OK
@@ -24,4 +25,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     build.add_argument("out", type=Path, help="a new folder, for example resources/demo")
     build.add_argument("--detector", type=Path, help="a detector package trained by the demo recipe")
     build.add_argument("--classifier", type=Path, help="a classifier package trained by the demo recipe")
+    build.add_argument("--anatomy", type=anatomy_source, nargs="+", metavar="LABELS[:SCHEME]",
+                       help="label maps for the anatomy stage: fine-tune both models on phantoms from real anatomy "
+                       "(the set is then demo-v2)")
     build.set_defaults(func=cmd_demo_build)

@@ -7,7 +7,17 @@ import json
 from pathlib import Path
 
 from core.annotations.geometry import DETECTION_THRESHOLD
-from core.cli import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, RENDERING_HELP, check_studies, drive, rendering_arg, say, warn
+from core.cli import (
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    RENDERING_HELP,
+    check_studies,
+    drive,
+    rendering_arg,
+    say,
+    warn,
+)
 
 
 def cmd_train_detector(args: argparse.Namespace) -> int:
@@ -21,8 +31,11 @@ def cmd_train_detector(args: argparse.Namespace) -> int:
         fpn_channels=args.fpn_channels, box_representation=args.box_head, window=args.window,
         lr_drop_epochs=tuple(args.lr_drop) if args.lr_drop is not None else None,
     )
+    from core.training.fine_tune import fine_tune_from
+
+    start = fine_tune_from(args.init, "detector") if args.init else {}
     result = drive(train_detector(args.study, args.out, settings, validation=args.validation or (),
-                                   model_id=args.model_id, resume=args.resume, demo=args.demo))
+                                   model_id=args.model_id, resume=args.resume, demo=args.demo, **start))
     m = result.metrics
     say(f"model: {result.package}")
     say(f"best epoch {result.best_epoch}: AP50 {m['ap50']:.3f}, AP50:95 {m['ap50_95']:.3f}, FP rate "
@@ -79,6 +92,8 @@ def register(commands: argparse._SubParsersAction) -> dict[str, argparse._SubPar
     det.add_argument("--box-head", type=int, help="width of the box head's two layers (default 1024)")
     det.add_argument("--augment", choices=["d4-all", "d4-random", "flip", "none"])
     det.add_argument("--window", type=rendering_arg, help=RENDERING_HELP)
+    det.add_argument("--init", type=Path, metavar="PKG",
+                     help="fine-tune this detector package (its architecture and weights) instead of starting anew")
     det.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
     det.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None)
     det.add_argument("--seed", type=int)

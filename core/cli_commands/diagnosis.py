@@ -7,7 +7,17 @@ import json
 from pathlib import Path
 
 from core.annotations.geometry import DETECTION_THRESHOLD
-from core.cli import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, RENDERING_HELP, check_studies, drive, rendering_arg, say, warn
+from core.cli import (
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    RENDERING_HELP,
+    check_studies,
+    drive,
+    rendering_arg,
+    say,
+    warn,
+)
 from core.errors import VertebraReviewError
 
 
@@ -22,9 +32,12 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
         imagenet=args.imagenet, source=args.source, normals=args.normals,
         patches_per_box=args.patches_per_box, window=args.window,
     )
+    from core.training.fine_tune import fine_tune_from
+
+    start = fine_tune_from(args.init, "classifier") if args.init else {}
     result = drive(train_classifier(args.study, args.out, settings, detector=args.detector,
                                     validation=args.validation or (), model_id=args.model_id, resume=args.resume,
-                                    demo=args.demo))
+                                    demo=args.demo, **start))
     say(f"model: {result.package}")
     summary = result.metrics["summary"]
     say(f"best epoch {result.best_epoch} ({result.seconds / 60:.1f} min); on the validation split, mean over "
@@ -170,6 +183,8 @@ def _train_parser(train: argparse._SubParsersAction) -> None:
     cls.add_argument("--lr", type=float)
     cls.add_argument("--input-size", type=int, help="patch side given to the network (default 224)")
     cls.add_argument("--window", type=rendering_arg, help=RENDERING_HELP)
+    cls.add_argument("--init", type=Path, metavar="PKG",
+                     help="fine-tune this classifier package (its architecture, weights and endplate head)")
     cls.add_argument("--canvas", type=int, help="side of the canvas the box is cut onto at its own scale, before the "
                                                 "resize to --input-size (default 196)")
     cls.add_argument("--context", type=float,

@@ -27,6 +27,7 @@ from pydicom.uid import (
 )
 
 from core.errors import DicomReadError, UnsupportedTransferSyntaxError
+from core.imaging.dicom_limits import PIXEL_TAGS, check_dicom_file, check_pixel_claims
 from core.imaging.image import SliceImage
 from core.imaging.windowing import Window
 
@@ -46,7 +47,6 @@ _PLUGIN_FOR_SYNTAX: dict[str, str] = {
     "1.2.840.10008.1.2.5": "pylibjpeg pylibjpeg-rle",
 }
 
-_PIXEL_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _DEFER_SIZE = 4096
 
 _IMAGE_SOP_WITHOUT_PIXELS = {
@@ -111,11 +111,15 @@ def orientation_name(orientation: tuple[float, ...] | None) -> str:
 def read_dataset(path: Path, *, pixels: bool) -> Dataset:
     """Parse a DICOM file. Raises :class:`DicomReadError` for anything that is not readable DICOM.
 
-    With ``pixels=False`` large values (the pixel data) are skipped over, not loaded.
+    With ``pixels=False`` large values (the pixel data) are skipped over, not loaded. A file larger than the limits of
+    :mod:`core.imaging.limits`, or a deflated one that inflates past them, is refused before it is parsed.
     """
     defer = None if pixels else _DEFER_SIZE
     try:
+        check_dicom_file(path)
         ds = pydicom.dcmread(path, defer_size=defer)
+    except DicomReadError:
+        raise
     except InvalidDicomError:
         # Files without the 128-byte preamble are still DICOM if they parse into a dataset with image tags.
         try:
@@ -165,6 +169,7 @@ def read_header(path: Path) -> DicomHeader:
 
 
 def _header_from_dataset(ds: Dataset, path: Path, *, has_pixels: bool) -> DicomHeader:
+    check_pixel_claims(ds, path)  # before a geometry is built for every frame the header claims
     meta = getattr(ds, "file_meta", None)
     syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
     frame_count = max(1, int(ds.get("NumberOfFrames") or 1))
@@ -286,7 +291,7 @@ def is_hu(ds: Dataset) -> bool:
 
 def decode_frames(ds: Dataset, path: Path) -> np.ndarray:
     """Decode the pixel data to a (frames, rows, columns) array of stored values, or (frames, rows, columns, 3)."""
-    if not any(tag in ds for tag in _PIXEL_TAGS):
+    if not any(tag in ds for tag in PIXEL_TAGS):
         what = _IMAGE_SOP_WITHOUT_PIXELS.get(str(ds.get("SOPClassUID", "")))
         kind = f"it is {what}, not an image" if what else "it is not an image"
         if not what and (ds.get("Rows") or "Image Storage" in UID(str(ds.get("SOPClassUID", ""))).name):
@@ -294,6 +299,10 @@ def decode_frames(ds: Dataset, path: Path) -> np.ndarray:
         raise DicomReadError(f"has no pixel data ({kind})", path)
     syntax = UID(str(ds.file_meta.get("TransferSyntaxUID", ""))) if "TransferSyntaxUID" in ds.file_meta else None
     _check_decoder(syntax, path)
+    try:
+        check_pixel_claims(ds, path)  # before the decoder allocates every frame the header claims
+    except (TypeError, ValueError) as exc:
+        raise DicomReadError(f"malformed image tags ({exc})", path) from exc
     try:
         arr = ds.pixel_array
     except (ValueError, EOFError) as exc:
@@ -345,7 +354,7 @@ def read_dicom(path: str | Path) -> list[SliceImage]:
 
 def read_header_from(ds: Dataset, path: Path) -> DicomHeader:
     try:
-        return _header_from_dataset(ds, path, has_pixels=any(tag in ds for tag in _PIXEL_TAGS))
+        return _header_from_dataset(ds, path, has_pixels=any(tag in ds for tag in PIXEL_TAGS))
     except (TypeError, ValueError, AttributeError, IndexError, KeyError) as exc:
         raise DicomReadError(f"malformed image tags ({exc})", path) from exc
 

@@ -11,6 +11,7 @@ import numpy as np
 from pydicom.uid import UID
 
 from core.errors import DicomReadError, GeometryError, ImageReadError
+from core.imaging import limits
 from core.imaging.dicom import (
     DicomHeader,
     FrameGeometry,
@@ -26,6 +27,7 @@ from core.imaging.dicom import (
     read_header_from,
 )
 from core.imaging.image import SliceImage, Volume
+from core.imaging.limits import in_memory_bytes, refuse_over
 
 #: Files that are never DICOM images, skipped quietly when a folder is scanned.
 _NOT_DICOM_SUFFIXES = {".json", ".txt", ".md", ".nii", ".gz", ".png", ".jpg", ".jpeg", ".csv", ".xml", ".zip"}
@@ -86,8 +88,17 @@ class DicomSeries:
 
         self.frames.sort(key=key)
 
+    def check_size(self) -> None:
+        """Refuse (DicomReadError) a series whose frames together exceed MAX_VOLUME_BYTES as float32, from the
+        headers alone: before anything is decoded or allocated."""
+        header = self.first
+        claim = f"{len(self.frames)} slices of {header.columns} x {header.rows} pixels"
+        amount = in_memory_bytes(len(self.frames) * header.rows * header.columns, 2)
+        refuse_over(amount, limits.MAX_VOLUME_BYTES, claim, DicomReadError, header.path.parent, claimant="the series")
+
     def load_slices(self) -> list[SliceImage]:
         """Every frame as its own 2D slice, in series order (each file is read once)."""
+        self.check_size()
         loaded: dict[tuple[Path, int], SliceImage] = {}
         for path, refs in _by_file(self.frames):
             ds = read_dataset(path, pixels=True)
@@ -102,6 +113,7 @@ class DicomSeries:
 
         HU are kept as int16 when that is exact (the usual CT case), else float32.
         """
+        self.check_size()
         affine = self.affine()
         rows, columns = self.first.rows, self.first.columns
         order = {(ref.header.path, ref.frame): k for k, ref in enumerate(self.frames)}

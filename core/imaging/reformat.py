@@ -11,13 +11,16 @@ is the left edge of column ``c``. :class:`SagittalPlane` maps these coordinates 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from nibabel import orientations
 from scipy import ndimage
 
 from core.errors import GeometryError
+from core.imaging import limits
 from core.imaging.image import SliceImage, Volume
+from core.imaging.limits import FLOAT32_BYTES, refuse_over, shape_text
 
 DEFAULT_SLICE_COUNT = 11
 DEFAULT_STEP_MM = 3.0
@@ -95,17 +98,49 @@ class SagittalSize:
     @classmethod
     def of(cls, affine: np.ndarray, shape: tuple[int, int, int]) -> SagittalSize:
         """From a voxel→RAS affine and the array shape (any orientation)."""
-        ornt = orientations.io_orientation(affine)
-        canonical_shape = [0, 0, 0]
-        canonical_spacing = [0.0, 0.0, 0.0]
-        spacing = np.linalg.norm(affine[:3, :3], axis=0)
-        for axis, (target, _) in enumerate(ornt):
-            canonical_shape[int(target)] = int(shape[axis])
-            canonical_spacing[int(target)] = float(spacing[axis])
-        nx, ny, nz = canonical_shape
-        dx, dy, dz = canonical_spacing
+        (nx, ny, nz), (dx, dy, dz) = _canonical_grid(affine, shape)
         pixel = min(dy, dz)
         return cls(nx, max(1, round(nz * dz / pixel)), max(1, round(ny * dy / pixel)), pixel, dx)
+
+    @classmethod
+    def checked(cls, affine: np.ndarray, shape: tuple[int, int, int], source: Path | None = None) -> SagittalSize:
+        """:meth:`of`, refused with a :class:`GeometryError` naming ``source`` when the volume has no sagittal image
+        (one voxel from front to back or from head to foot) or when one sagittal image would be larger than
+        :data:`~core.imaging.limits.MAX_SAGITTAL_IMAGE_BYTES` (a tiny pixel spacing beside a huge one)."""
+        (_, ny, nz), spacing = _canonical_grid(affine, shape)
+        if ny < 2 or nz < 2:
+            thin = " and ".join(name for name, n in (("front to back", ny), ("head to foot", nz)) if n < 2)
+            raise GeometryError(
+                f"a volume of {shape_text(shape)} voxels is one voxel thick from {thin}, so it has no sagittal "
+                "image (that needs at least 2 voxels from front to back and from head to foot)",
+                source,
+            )
+        if not all(np.isfinite(v) and v > 0 for v in spacing):
+            raise GeometryError(f"voxel spacing of {_mm(spacing)} mm cannot make a sagittal image", source)
+        size = cls.of(affine, shape)
+        claim = (
+            f"voxels of {_mm(spacing)} mm (left-right, front-back, head-foot), so sagittal images of "
+            f"{size.columns} x {size.rows} pixels"
+        )
+        amount = size.rows * size.columns * FLOAT32_BYTES
+        refuse_over(amount, limits.MAX_SAGITTAL_IMAGE_BYTES, claim, GeometryError, source, claimant="the volume")
+        return size
+
+
+def _canonical_grid(affine: np.ndarray, shape: tuple[int, int, int]) -> tuple[list[int], list[float]]:
+    """The (x, y, z) size and spacing of the volume once its axes are in RAS order."""
+    ornt = orientations.io_orientation(affine)
+    canonical_shape = [0, 0, 0]
+    canonical_spacing = [0.0, 0.0, 0.0]
+    spacing = np.linalg.norm(affine[:3, :3], axis=0)
+    for axis, (target, _) in enumerate(ornt):
+        canonical_shape[int(target)] = int(shape[axis])
+        canonical_spacing[int(target)] = float(spacing[axis])
+    return canonical_shape, canonical_spacing
+
+
+def _mm(spacing: list[float]) -> str:
+    return " x ".join(f"{v:.6g}" for v in spacing)
 
 
 class SagittalReformat:
@@ -114,9 +149,9 @@ class SagittalReformat:
     def __init__(self, volume: Volume) -> None:
         if volume.voxels.ndim != 3 or min(volume.voxels.shape) < 1:
             raise GeometryError(f"a volume needs three dimensions, not shape {volume.voxels.shape}", volume.source)
+        size = SagittalSize.checked(volume.affine, volume.shape, volume.source)
         self.volume = volume.canonical()
         self.spacing = self.volume.spacing_mm
-        size = SagittalSize.of(self.volume.affine, self.volume.shape)
         self.pixel_mm = size.pixel_mm
         self.output_shape = (size.rows, size.columns)
 

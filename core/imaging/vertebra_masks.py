@@ -26,7 +26,7 @@ import numpy as np
 
 from core.errors import GeometryError, NiftiReadError
 from core.imaging.image import Volume
-from core.imaging.nifti import MAX_VOXELS, is_nifti
+from core.imaging.nifti import MAX_VOXELS, check_nifti_header, is_nifti
 
 SCHEMES = ("verse", "totalsegmentator")
 #: VerSe's vertebra labels (Sekuboyina et al. 2021).
@@ -98,6 +98,7 @@ def _spacing(values: np.ndarray) -> str:
 
 def read_label_volume(path: Path) -> Volume:
     """A NIfTI label map as integers on its canonical grid. Raises NiftiReadError naming the file."""
+    check_nifti_header(path)  # the byte limits, from the header, before nibabel reads anything
     try:
         image = nib.load(path)
     except FileNotFoundError as exc:
@@ -167,6 +168,11 @@ def _read_multilabel(path: Path, scheme: str | None) -> VertebraMasks:
     return VertebraMasks(volume.voxels, vertebrae, volume.affine, path, scheme, notes=notes)
 
 
+def label_table_beside(path: Path) -> Path | None:
+    """A label table (``structures.csv`` …) in the mask's folder, or None."""
+    return next((path.parent / name for name in TABLE_NAMES if (path.parent / name).is_file()), None)
+
+
 def _scheme_text(scheme: str, path: Path) -> str:
     if scheme == "label table":
         table = next((name for name in TABLE_NAMES if (path.parent / name).is_file()), "the table")
@@ -178,7 +184,7 @@ def _label_names(path: Path, scheme: str | None) -> tuple[dict[int, str], str]:
     """(label id → vertebra name, scheme) for a multi-label mask (see the module's rules)."""
     if scheme is not None:
         return dict(SCHEME_LABELS[scheme]), scheme
-    table = next((path.parent / name for name in TABLE_NAMES if (path.parent / name).is_file()), None)
+    table = label_table_beside(path)
     if table is not None:
         return _read_table(table), "label table"
     lowered = path.name.lower()
@@ -192,7 +198,13 @@ def _label_names(path: Path, scheme: str | None) -> tuple[dict[int, str], str]:
 
 
 def _read_table(table: Path) -> dict[int, str]:
-    """``structures.csv``-style table: an id column and a structure (or name) column."""
+    """The vertebrae of a ``structures.csv``-style table (label id → vertebra name)."""
+    names = {label: vertebra_name(name) for label, name in read_label_table(table).items()}
+    return {label: name for label, name in names.items() if name is not None}
+
+
+def read_label_table(table: Path) -> dict[int, str]:
+    """Every structure of a ``structures.csv``-style table: an id column and a structure (or name) column."""
     if table.stat().st_size > 1_000_000:
         raise NiftiReadError("a label table this large is not a label table", table)
     try:
@@ -207,8 +219,8 @@ def _read_table(table: Path) -> dict[int, str]:
                              f"{', '.join(columns) or 'none'}", table)
     names: dict[int, str] = {}
     for line, row in enumerate(rows, start=2):
-        name = vertebra_name(str(row.get(name_column) or ""))
-        if name is None:
+        name = str(row.get(name_column) or "").strip()
+        if not name:
             continue
         try:
             names[int(str(row[id_column]).strip())] = name

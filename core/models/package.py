@@ -3,12 +3,18 @@
 Weights are only ever read with safetensors, which holds plain tensors: nothing in a package handed in by a user is
 unpickled or executed. A package is written into a temporary folder beside its destination and renamed into place,
 so a half-written package never appears.
+
+Every file of a package is read through :func:`core.paths.inside`: a manifest or weights file that is a symbolic link
+out of its package, or not a regular file, is refused. The weights file is checked to be safetensors by its header
+(an 8-byte little-endian length, then a JSON table of the tensors) before it is loaded, and weights holding NaN or
+infinity are refused when they are loaded, whatever their precision.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -20,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from core import __version__
 from core.errors import ModelPackageError
 from core.fileio import atomic_write_json
+from core.paths import inside
 
 if TYPE_CHECKING:  # PyTorch is imported where weights are read or written, so that reading a manifest is quick
     import torch
@@ -30,6 +37,11 @@ MANIFEST = "manifest.json"
 WEIGHTS = "weights.safetensors"
 KINDS = ("detector", "classifier")
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+#: The largest safetensors header read (safetensors' own limit).
+MAX_HEADER_BYTES = 100 * 1024 * 1024
+#: Bytes per element of each safetensors dtype.
+DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "I64": 8, "I32": 4, "I16": 2,
+               "I8": 1, "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1}
 
 
 @dataclass(frozen=True)
@@ -61,11 +73,11 @@ def package_dir(path: str | Path) -> Path:
 def read_manifest(path: str | Path, *, kind: str | None = None) -> Manifest:
     """Parse and check a package's manifest. Raises :class:`ModelPackageError` naming the package."""
     folder = package_dir(path)
-    file = folder / MANIFEST
     if not folder.exists():
         raise ModelPackageError("no such model package", folder)
-    if not file.is_file():
+    if not os.path.lexists(folder / MANIFEST):
         raise ModelPackageError(f"not a model package (no {MANIFEST})", folder)
+    file = inside(folder, MANIFEST, what="the manifest", error=ModelPackageError)
     try:
         if file.stat().st_size > MAX_MANIFEST_BYTES:
             raise ModelPackageError("manifest is too large to be a model manifest", file)
@@ -99,18 +111,117 @@ def read_manifest(path: str | Path, *, kind: str | None = None) -> Manifest:
     )
 
 
+def weights_file(path: str | Path) -> Path:
+    """The package's weights file: present, a regular file inside the package (not a link out of it)."""
+    folder = package_dir(path)
+    if not os.path.lexists(folder / WEIGHTS):
+        raise ModelPackageError(f"the package has no {WEIGHTS}", folder)
+    return inside(folder, WEIGHTS, what="the weights file", error=ModelPackageError)
+
+
+def package_files(path: str | Path) -> list[Path]:
+    """The files of a package to copy: every entry of its folder, each a regular file inside it (sub-folders are
+    left out). A link out of the package, or a pipe or a device, refuses the whole package."""
+    folder = package_dir(path)
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as exc:
+        raise ModelPackageError(f"the package cannot be listed: {exc.strerror or exc}", folder) from exc
+    files = []
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            continue
+        files.append(inside(folder, entry.name, what=f"the package's {entry.name}", error=ModelPackageError))
+    return files
+
+
+def safetensors_header(path: str | Path) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """The dtype and shape of each tensor, from the weights file's header (nothing else is read): refuses a file
+    that is not safetensors (a pickle, a zip from ``torch.save``, a truncated or inconsistent file)."""
+    file = weights_file(path)
+    try:
+        size = file.stat().st_size
+        with file.open("rb") as handle:
+            head = handle.read(8)
+            length = int.from_bytes(head, "little") if len(head) == 8 else -1
+            if not 0 < length <= min(MAX_HEADER_BYTES, size - 8):
+                raise ModelPackageError(f"weights are not a safetensors file ({_looks_like(head, length, size)})",
+                                        file)
+            table = json.loads(handle.read(length).decode("utf-8"))
+    except OSError as exc:
+        raise ModelPackageError(f"weights cannot be read: {exc.strerror or exc}", file) from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelPackageError(f"weights are not a safetensors file (its header is not JSON: {exc})", file) from exc
+    return _tensor_table(table, size - 8 - length, file)
+
+
+def _looks_like(head: bytes, length: int, size: int) -> str:
+    """Why a file is not safetensors, from its first bytes."""
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return "it is a Python pickle, which is never loaded: convert it to safetensors"
+    if head[:4] == b"PK\x03\x04":
+        return "it is a zip archive, as torch.save writes, which is never loaded: convert it to safetensors"
+    if size < 8:
+        return f"it is only {size} bytes long"
+    if 0 < length <= MAX_HEADER_BYTES:
+        return f"its header claims {length} bytes, the file has {size}: truncated?"
+    return "its first 8 bytes do not give the length of a header"
+
+
+def _tensor_table(table: object, data_bytes: int, file: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
+    if not isinstance(table, dict):
+        raise ModelPackageError("weights are not a safetensors file (its header is not a JSON object)", file)
+    tensors: dict[str, tuple[str, tuple[int, ...]]] = {}
+    end = 0
+    for name, entry in table.items():
+        if name == "__metadata__":
+            continue
+        dtype = entry.get("dtype") if isinstance(entry, dict) else None
+        shape = entry.get("shape") if isinstance(entry, dict) else None
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if dtype not in DTYPE_BYTES or not _ints(shape) or not _ints(offsets) or len(offsets) != 2:
+            raise ModelPackageError(f"weights header: tensor {name!r} has no valid dtype, shape and offsets", file)
+        begin, stop = offsets
+        if not 0 <= begin <= stop <= data_bytes or stop - begin != math.prod(shape) * DTYPE_BYTES[dtype]:
+            raise ModelPackageError(f"weights header: tensor {name!r} does not fit the file (truncated?)", file)
+        tensors[name] = (dtype, tuple(shape))
+        end = max(end, stop)
+    if not tensors:
+        raise ModelPackageError("weights hold no tensors", file)
+    if end != data_bytes:
+        raise ModelPackageError(f"weights file is {data_bytes - end:+d} bytes off what its header describes", file)
+    return tensors
+
+
+def _ints(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
+
+
+def non_finite(tensors: Mapping[str, torch.Tensor]) -> list[str]:
+    """The names of the floating-point tensors holding NaN or infinity."""
+    import torch
+
+    return [name for name, tensor in tensors.items()
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+
+
 def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
-    """The package's tensors, read with safetensors (never unpickled)."""
-    file = package_dir(path) / WEIGHTS
-    if not file.is_file():
-        raise ModelPackageError(f"the package has no {WEIGHTS}", package_dir(path))
+    """The package's tensors, read with safetensors (never unpickled), after its header is checked; weights that
+    hold NaN or infinity are refused (a model that diverged would otherwise run and find nothing)."""
+    safetensors_header(path)
+    file = weights_file(path)
     import safetensors
     from safetensors.torch import load_file
 
     try:
-        return load_file(str(file), device="cpu")
+        tensors = load_file(str(file), device="cpu")
     except (safetensors.SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise ModelPackageError(f"weights are not a valid safetensors file ({exc})", file) from exc
+    bad = non_finite(tensors)
+    if bad:
+        raise ModelPackageError(f"weights hold NaN or infinite values in {len(bad)} of {len(tensors)} tensors "
+                                f"(first: {bad[0]}): the model is unusable, train or export it again", file)
+    return tensors
 
 
 def load_state(model: torch.nn.Module, path: str | Path, *, prefix: str = "", exclude: str | None = None) -> None:

@@ -7,6 +7,11 @@ A set may lack a classifier: then the app only detects vertebrae.
 
 ``models/active`` is a small JSON file naming the active set and the ones active before it. It is replaced
 atomically, so switching models (or rolling back) is one ``os.replace``; earlier versions stay on disk.
+
+Model ids are plain names (:func:`core.paths.check_name`), and every folder and file reached from them goes through
+:func:`core.paths.inside`: an ``active`` file naming ``../x`` or ``/abs``, or a set (or its packages) that is a link
+out of ``models/``, is refused, never followed. A package is validated completely (:func:`validate_package`) before
+anything of it is copied into a study.
 """
 
 from __future__ import annotations
@@ -23,7 +28,18 @@ from typing import Any
 
 from core.errors import ModelPackageError
 from core.fileio import atomic_write_json
-from core.models.package import MANIFEST, PACKAGE_FORMAT, WEIGHTS, read_manifest
+from core.models.package import (
+    MANIFEST,
+    PACKAGE_FORMAT,
+    WEIGHTS,
+    Manifest,
+    package_dir,
+    package_files,
+    read_manifest,
+    read_weights,
+    safetensors_header,
+)
+from core.paths import check_name, inside, is_id
 
 MODEL_SET = "model-set"
 ACTIVE = "active"
@@ -67,31 +83,31 @@ def _read_json(file: Path, what: str) -> dict[str, Any]:
 
 
 def is_model_set(path: Path) -> bool:
-    file = path / MANIFEST
-    if not file.is_file():
+    if not (path / MANIFEST).is_file():
         return False
     try:
+        file = inside(path, MANIFEST, what="the model set manifest", error=ModelPackageError)
         return _read_json(file, "manifest").get("kind") == MODEL_SET
     except ModelPackageError:
         return False
 
 
 def read_model_set(path: str | Path) -> ModelSet:
-    """Read and check a model set folder (both packages' manifests are checked too)."""
+    """Read and check a model set folder (both packages' manifests are checked too, and that both packages lie
+    inside the set)."""
     path = Path(path)
-    file = path / MANIFEST
-    if not file.is_file():
+    if not os.path.lexists(path / MANIFEST):
         raise ModelPackageError(f"not a model set (no {MANIFEST})", path)
+    file = inside(path, MANIFEST, what="the model set manifest", error=ModelPackageError)
     data = _read_json(file, "model set manifest")
     if data.get("format") != PACKAGE_FORMAT or data.get("kind") != MODEL_SET:
         raise ModelPackageError("not a Vertebra Review model set", file)
-    detector = path / DETECTOR_DIR
+    detector = inside(path, DETECTOR_DIR, kind="dir", what="the detector package", error=ModelPackageError)
     read_manifest(detector, kind="detector")
-    classifier: Path | None = path / CLASSIFIER_DIR
-    if classifier.exists():
+    classifier: Path | None = None
+    if os.path.lexists(path / CLASSIFIER_DIR):
+        classifier = inside(path, CLASSIFIER_DIR, kind="dir", what="the classifier package", error=ModelPackageError)
         read_manifest(classifier, kind="classifier")
-    else:
-        classifier = None
     return ModelSet(path, path.name, detector, classifier, bool(data.get("demo")), str(data.get("created", "")),
                     data.get("parent"), data.get("metrics") or {}, data.get("data") or {})
 
@@ -101,6 +117,7 @@ def _packages_in(folder: Path) -> dict[str, list[Path]]:
     for child in sorted(folder.iterdir()):
         if child.is_dir() and not child.name.startswith(".") and (child / MANIFEST).is_file():
             try:
+                inside(folder, child.name, kind="dir", what="the package", error=ModelPackageError)
                 manifest = read_manifest(child)
             except ModelPackageError:
                 continue
@@ -137,40 +154,102 @@ def resolve_models(path: str | Path) -> ModelSet:
     return ModelSet(path, path.name, detector, classifier, demo)
 
 
-def _copy_package(source: Path, target: Path) -> None:
-    """Copy a package, hard-linking the weights where the file system allows (the app never writes them in place);
-    the manifest is copied, so that editing one version's manifest cannot change another's."""
+def validate_package(folder: str | Path, kind: str) -> list[Path]:
+    """Check a package completely, reading nothing but its own files, and return the files to copy: its manifest
+    (of ``kind``, describing an architecture this app builds), every file a regular file inside it, the weights a
+    safetensors file by its header whose tensors are exactly the architecture's (names and shapes), and all of
+    their values finite. Raises :class:`ModelPackageError` naming the file and the reason."""
+    folder = package_dir(folder)
+    if not folder.is_dir():
+        raise ModelPackageError("no such model package" if not folder.exists() else "not a package folder", folder)
+    manifest = read_manifest(folder, kind=kind)
+    files = package_files(folder)
+    if WEIGHTS not in {f.name for f in files}:
+        raise ModelPackageError(f"the package has no {WEIGHTS}", folder)
+    expected, left_out = _architecture_shapes(manifest, folder)
+    found = {name: shape for name, (_, shape) in safetensors_header(folder).items()
+             if not (left_out and name.startswith(left_out))}
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    wrong = sorted(n for n in set(found) & set(expected) if found[n] != expected[n])
+    if missing or unexpected or wrong:
+        first = (f"{wrong[0]} is {list(found[wrong[0]])}, the architecture needs {list(expected[wrong[0]])}"
+                 if wrong else ", ".join([*missing[:2], *unexpected[:2]]))
+        raise ModelPackageError(f"weights do not fit the architecture in the manifest ({len(missing)} missing, "
+                                f"{len(unexpected)} unexpected, {len(wrong)} of another shape: {first})",
+                                folder / WEIGHTS)
+    read_weights(folder)  # every value finite
+    return files
+
+
+def _architecture_shapes(manifest: Manifest, folder: Path) -> tuple[dict[str, tuple[int, ...]], str | None]:
+    """The name and shape of every tensor the manifest's architecture holds (built on the meta device: no memory,
+    no weights), and the prefix of tensors that loading leaves out (a classifier's endplate head, when its
+    manifest has none), as :func:`core.models.package.load_state` is called for each kind."""
+    import torch
+
+    parts: dict[str, torch.nn.Module] = {}
+    left_out = None
+    try:
+        if manifest.kind == "detector":
+            from core.models.detector import DetectorConfig, build_detector
+
+            with torch.device("meta"):
+                parts[""] = build_detector(DetectorConfig.from_json(manifest.architecture), use_imagenet=False)
+        else:
+            from core.models.classifier import ENDPLATE_PREFIX, ClassifierConfig, build_classifier
+            from core.models.endplate import EndplateNet
+
+            config = ClassifierConfig.from_json(manifest.architecture)
+            with torch.device("meta"):
+                parts[""] = build_classifier(config, use_imagenet=False)
+                if config.endplate is not None:
+                    parts[ENDPLATE_PREFIX] = EndplateNet(config.endplate)
+                else:
+                    left_out = ENDPLATE_PREFIX
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ModelPackageError(f"the manifest describes an unknown {manifest.kind} ({exc})",
+                                folder / MANIFEST) from exc
+    shapes = {prefix + name: tuple(tensor.shape) for prefix, model in parts.items()
+              for name, tensor in model.state_dict().items()}
+    return shapes, left_out
+
+
+def _copy_package(files: list[Path], target: Path) -> None:
+    """Copy a validated package's files, hard-linking the weights where the file system allows (the app never
+    writes them in place); the manifest is copied, so that editing one version's manifest cannot change another's.
+    What is copied is each file's resolved target, so a link inside the package becomes a plain file."""
     target.mkdir(parents=True)
-    for file in source.iterdir():
-        if not file.is_file():
-            continue
+    for file in files:
+        source = file.resolve()
         if file.name == WEIGHTS:
             try:
-                os.link(file, target / file.name)
+                os.link(source, target / file.name)
                 continue
             except OSError:
                 pass
-        shutil.copy2(file, target / file.name)
+        shutil.copy2(source, target / file.name)
 
 
 def write_model_set(models_dir: str | Path, model_id: str, detector: Path, classifier: Path | None, *,
                     parent: str | None = None, metrics: Mapping[str, Any] | None = None,
                     data: Mapping[str, Any] | None = None, demo: bool = False) -> ModelSet:
     """Publish a new model set ``models_dir/model_id`` from two packages, atomically (a staging folder renamed).
-    Each package is checked to be of its kind first, so nothing is written for a package that does not fit."""
+    The id and each package are checked first (:func:`validate_package`), so nothing is written for a package that
+    does not fit."""
     models_dir = Path(models_dir)
-    read_manifest(detector, kind="detector")
-    if classifier is not None:
-        read_manifest(classifier, kind="classifier")
-    destination = models_dir / model_id
-    if destination.exists():
+    check_name(model_id, "model", ModelPackageError)
+    destination = inside(models_dir, model_id, kind="new", what="the model set", error=ModelPackageError)
+    if os.path.lexists(destination):
         raise ModelPackageError("a model with this id already exists", destination)
+    detector_files = validate_package(detector, "detector")
+    classifier_files = validate_package(classifier, "classifier") if classifier is not None else None
     models_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{model_id}.", dir=models_dir))
     try:
-        _copy_package(Path(detector), staging / DETECTOR_DIR)
-        if classifier is not None:
-            _copy_package(Path(classifier), staging / CLASSIFIER_DIR)
+        _copy_package(detector_files, staging / DETECTOR_DIR)
+        if classifier_files is not None:
+            _copy_package(classifier_files, staging / CLASSIFIER_DIR)
         atomic_write_json(staging / MANIFEST, {
             "format": PACKAGE_FORMAT, "format_version": 1, "kind": MODEL_SET, "id": model_id,
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "parent": parent,
@@ -200,32 +279,47 @@ class Registry:
         for child in self.root.iterdir():
             if child.is_dir() and not child.name.startswith(".") and is_model_set(child):
                 try:
-                    sets.append(read_model_set(child))
+                    sets.append(read_model_set(self.member(child.name)))
                 except ModelPackageError:
                     continue
         return sorted(sets, key=lambda s: (s.created, s.model_id))
 
+    def member(self, model_id: object) -> Path:
+        """The folder of the set ``model_id``: a plain id, naming a folder inside ``models/`` (not a link out)."""
+        name = check_name(model_id, "model", ModelPackageError)
+        return inside(self.root, name, kind="dir", what=f"model set {name}", error=ModelPackageError)
+
     def _state(self) -> dict[str, Any]:
-        file = self.root / ACTIVE
-        if not file.is_file():
+        if not os.path.lexists(self.root / ACTIVE):
             return {}
+        file = inside(self.root, ACTIVE, what="the active-model file", error=ModelPackageError)
         return _read_json(file, "the active-model file")
 
     def active_id(self) -> str | None:
+        """The active set's id; an ``active`` file naming anything but a plain id (``../x``, ``/abs``) is refused."""
         value = self._state().get("id")
-        return value if isinstance(value, str) and value else None
+        if value is None or value == "":
+            return None
+        if not is_id(value):
+            raise ModelPackageError(f"names {value!r} as the active model, which is not a model id: activate one of "
+                                    "the study's model sets again", self.root / ACTIVE)
+        return value
 
     def active(self) -> ModelSet | None:
         model_id = self.active_id()
-        return read_model_set(self.root / model_id) if model_id else None
+        return read_model_set(self.member(model_id)) if model_id else None
 
     def activate(self, model_id: str) -> ModelSet:
-        """Make ``model_id`` the active set: one atomic replace of ``models/active``."""
-        found = read_model_set(self.root / model_id)
-        state = self._state()
-        history = [h for h in state.get("history", []) if isinstance(h, str)]
+        """Make ``model_id`` the active set: one atomic replace of ``models/active`` (which repairs one that names no
+        valid id)."""
+        found = read_model_set(self.member(model_id))
+        try:
+            state = self._state()
+        except ModelPackageError:
+            state = {}
+        history = [h for h in state.get("history", []) if is_id(h)]
         current = state.get("id")
-        if isinstance(current, str) and current and current != model_id:
+        if is_id(current) and current != model_id:
             history.append(current)
         atomic_write_json(self.root / ACTIVE, {
             "id": model_id, "history": history[-50:],
@@ -236,15 +330,20 @@ class Registry:
     def rollback(self) -> ModelSet:
         """Go back to the set that was active before this one."""
         state = self._state()
-        history = [h for h in state.get("history", []) if isinstance(h, str)]
+        history = [h for h in state.get("history", []) if is_id(h)]
         while history:
             previous = history.pop()
-            if is_model_set(self.root / previous):
+            try:
+                folder = self.member(previous)
+            except ModelPackageError:
+                continue
+            if is_model_set(folder):
+                found = read_model_set(folder)
                 atomic_write_json(self.root / ACTIVE, {
                     "id": previous, "history": history,
                     "activated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 })
-                return read_model_set(self.root / previous)
+                return found
         raise ModelPackageError("there is no earlier model to roll back to", self.root / ACTIVE)
 
 
@@ -252,4 +351,4 @@ def active_model_dir(study_root: str | Path) -> Path | None:
     """The folder of the study's active model set, or None when it has none (a manual annotation study)."""
     registry = Registry(Path(study_root) / "models")
     model_id = registry.active_id()
-    return registry.root / model_id if model_id else None
+    return registry.member(model_id) if model_id else None

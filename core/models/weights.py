@@ -1,6 +1,7 @@
 """ImageNet weights, only from a file given by path or already in the torch cache: nothing is downloaded.
 
-Without them a model starts from random weights, and the log says so once per backbone.
+Without them a model starts from random weights, and the log says so once per backbone. Weights that are not a
+state dict, or that hold NaN or infinity, are reported and left out the same way.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ import logging
 from pathlib import Path
 
 import torch
+
+from core.models.package import non_finite
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,10 @@ def imagenet_state(backbone: str, explicit: Path | None = None) -> dict[str, tor
         return None
     if not isinstance(state, dict):
         log.warning("ImageNet weights %s are not a state dict: starting from random weights", path)
+        return None
+    bad = non_finite({name: t for name, t in state.items() if isinstance(t, torch.Tensor)})
+    if bad:
+        log.warning("ImageNet weights %s hold NaN or infinite values (%s): starting from random weights", path, bad[0])
         return None
     log.info("using ImageNet weights %s for %s", path, backbone)
     return state

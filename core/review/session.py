@@ -32,7 +32,7 @@ from core.events import Event
 from core.imaging.image import SliceImage
 from core.review.commands import CompoundCommand
 from core.review.journal import RecoveryJournal
-from core.review.summary import SliceKey, SliceSummary, summarize
+from core.review.summary import SliceKey, SliceSummary, row_spacing, summarize
 from core.study.layout import Study, check_id
 
 #: A drawn box smaller than this (pixels, either side) is a slip of the mouse, not a vertebra.
@@ -74,6 +74,7 @@ class ReviewSession:
         self._images_lock = threading.Lock()
         self._model_cache: dict[SliceKey, SliceAnnotation | None] = {}
         self._read_ahead: dict[SliceKey, SliceAnnotation | VertebraReviewError | None] = {}
+        self._row_mm: dict[str, float | None] = {}
 
     # -- reading ----------------------------------------------------------------------------------------------------
     def image(self, key: SliceKey) -> SliceImage:
@@ -162,7 +163,13 @@ class ReviewSession:
 
     def summary(self, key: SliceKey) -> SliceSummary:
         mine = self.mine(key) if key in self._editors else None
-        return summarize(self.study, key, self.reader, self.model_id, mine=mine)
+        return summarize(self.study, key, self.reader, self.model_id, mine=mine,
+                         row_mm=lambda: self._row_spacing(key[0]))
+
+    def _row_spacing(self, case: str) -> float | None:
+        if case not in self._row_mm:
+            self._row_mm[case] = row_spacing(self.study, case)
+        return self._row_mm[case]
 
     # -- editing ----------------------------------------------------------------------------------------------------
     def apply(self, key: SliceKey, command: Command) -> SliceAnnotation:

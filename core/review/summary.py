@@ -1,4 +1,5 @@
-"""What the case list shows and filters on, per slice: status, findings, low confidence, reader disagreement.
+"""What the case list shows and filters on, per slice: status, findings, low confidence, reader disagreement, and
+whether the model's result falls short (:mod:`core.review.shortfall`).
 
 The *current result* of a slice is the reader's own annotation when there is one, else the model's, else the
 consensus. Disagreement is a quick per-slice check (the full agreement statistics live in ``core.consensus``):
@@ -8,14 +9,16 @@ two readers disagree when their vertebra counts differ, or when boxes paired by 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from functools import cache
 
 from core.annotations.geometry import pair_by_iom
 from core.annotations.model import NORMAL, SliceAnnotation, Vertebra
 from core.errors import VertebraReviewError
 from core.progress import Progress, ProgressGenerator
-from core.review.status import SliceStatus, slice_status
+from core.review.shortfall import ModelShortfall, height_matters, judge
+from core.review.status import SliceStatus, slice_status, with_shortfall
 from core.study.layout import Study
 
 SliceKey = tuple[str, str]
@@ -34,6 +37,9 @@ class SliceSummary:
     low_confidence: bool = False
     disagreement: bool = False
     problem: str | None = None  # why a file of this slice could not be read
+    model_boxes: int | None = None  # boxes in the model's result; None when the model has not run on the slice
+    height_mm: float | None = None  # the slice's height, when its pixel spacing is known and it matters
+    shortfall: ModelShortfall | None = None  # the model found none, or clearly too few (whatever the status)
 
 
 def is_low_confidence(vertebra: Vertebra) -> bool:
@@ -79,10 +85,34 @@ def _load(study: Study, key: SliceKey, problems: list[str], **which: str | None)
         return None
 
 
+RowSpacing = Callable[[], float | None]
+
+
+def row_spacing(study: Study, case: str) -> float | None:
+    """The row spacing (mm) of a case's slices, read from its first slice (the slices of a case are slabs of one
+    volume); None when unknown or unreadable."""
+    slices = study.slices(case)
+    try:
+        image = study.read_image(case, slices[0]) if slices else None
+    except VertebraReviewError:
+        return None
+    return image.spacing_mm[0] if image is not None and image.spacing_mm else None
+
+
+def _height_mm(model: SliceAnnotation | None, row_mm: RowSpacing | None) -> float | None:
+    if model is None or row_mm is None or not height_matters(len(model.vertebrae)):
+        return None
+    spacing = row_mm()
+    return model.image_height * spacing if spacing else None
+
+
 def summarize(
-    study: Study, key: SliceKey, reader: str, model_id: str | None, *, mine: SliceAnnotation | None = None
+    study: Study, key: SliceKey, reader: str, model_id: str | None, *, mine: SliceAnnotation | None = None,
+    row_mm: RowSpacing | None = None,
 ) -> SliceSummary:
-    """The summary of one slice from its files; ``mine`` stands in for the reader's file (unsaved edits)."""
+    """The summary of one slice from its files; ``mine`` stands in for the reader's file (unsaved edits).
+    ``row_mm()`` gives the case's row spacing, asked only when the slice's height could matter; the model's result is
+    judged on this slice alone (:func:`judge_cases` adds the other slices of the case)."""
     problems: list[str] = []
     if mine is None:
         mine = _load(study, key, problems, reader=reader)
@@ -92,11 +122,15 @@ def summarize(
     others = [a for r in study.readers() if r != reader and (a := _load(study, key, problems, reader=r)) is not None]
     readers = [a for a in (mine, *others) if a is not None]
     current = mine or model or consensus
+    model_boxes = len(model.vertebrae) if model is not None else None
+    height_mm = _height_mm(model, row_mm)
+    shortfall = judge(model_boxes, height_mm=height_mm)
     status = slice_status(
         has_consensus=has_consensus,
         has_mine=mine is not None,
         reviewed=bool(mine and mine.reviewed),
         has_model=model is not None,
+        shortfall=shortfall,
     )
     return SliceSummary(
         status=status,
@@ -105,7 +139,25 @@ def summarize(
         low_confidence=bool(model and any(is_low_confidence(v) for v in model.vertebrae)),
         disagreement=readers_disagree(readers),
         problem="; ".join(problems) or None,
+        model_boxes=model_boxes,
+        height_mm=height_mm,
+        shortfall=shortfall,
     )
+
+
+def judge_cases(summaries: Mapping[SliceKey, SliceSummary]) -> dict[SliceKey, SliceSummary]:
+    """``summaries`` with each model result judged against the model's results on the other slices of its case
+    among ``summaries`` (pass whole cases), and the statuses that follow."""
+    counts: dict[str, dict[SliceKey, int]] = {}
+    for key, summary in summaries.items():
+        if summary.model_boxes is not None:
+            counts.setdefault(key[0], {})[key] = summary.model_boxes
+    judged = {}
+    for key, summary in summaries.items():
+        others = [n for other, n in counts.get(key[0], {}).items() if other != key]
+        shortfall = judge(summary.model_boxes, others=others, height_mm=summary.height_mm)
+        judged[key] = replace(summary, shortfall=shortfall, status=with_shortfall(summary.status, shortfall))
+    return judged
 
 
 def quick_status(study: Study, key: SliceKey, reader: str, model_id: str | None) -> SliceStatus:
@@ -122,12 +174,14 @@ def quick_status(study: Study, key: SliceKey, reader: str, model_id: str | None)
 def scan_study(
     study: Study, reader: str, model_id: str | None, keys: Sequence[SliceKey] | None = None
 ) -> ProgressGenerator[dict[SliceKey, SliceSummary]]:
-    """Summaries of every slice (or ``keys``), yielding progress every few slices; a bad file marks its slice."""
+    """Summaries of every slice (or ``keys``), yielding progress every few slices; a bad file marks its slice.
+    Model results are judged against the other slices of their case among ``keys``."""
     keys = list(study.all_slices() if keys is None else keys)
+    spacing = cache(lambda case: row_spacing(study, case))
     result: dict[SliceKey, SliceSummary] = {}
     for number, key in enumerate(keys):
         if number % 16 == 0:
             yield Progress("scan", number, len(keys), f"{key[0]}/{key[1]}")
-        result[key] = summarize(study, key, reader, model_id)
+        result[key] = summarize(study, key, reader, model_id, row_mm=lambda case=key[0]: spacing(case))
     yield Progress("scan", len(keys), len(keys), "done")
-    return result
+    return judge_cases(result)

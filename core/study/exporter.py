@@ -2,6 +2,10 @@
 
 ``OUT/<case>/<slice>.png`` and ``OUT/<case>/<slice>.json``. Names are the study's own anonymous ids; the JSON holds
 no patient tags. Every JSON points at its PNG, whose size equals ``imageWidth`` x ``imageHeight``.
+
+A slice's stored PNG is copied as it is only when it is a regular file inside the study (:func:`core.paths.inside`,
+through :class:`Study`) and a well-formed 8-bit PNG by its signature and header chunk; otherwise the slice is
+rendered anew from its image, or skipped with the reason. So no file from outside the study reaches the export.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from core.errors import StudyError, VertebraReviewError
 from core.fileio import atomic_write_bytes
 from core.imaging.png_io import png_bytes
 from core.imaging.windowing import MIN_MAX, Window, apply_window, min_max_window, parse_window
+from core.paths import is_inside
 from core.progress import Progress, ProgressGenerator
 from core.study.layout import Study
 
@@ -38,7 +43,7 @@ def export_study(
     """Export every slice, with the reader's (or the model's, or by default the consensus) annotations."""
     study = Study.open(study_root)
     out = Path(out).resolve()
-    if out == study.root.resolve() or study.root.resolve() in out.parents:
+    if is_inside(study.root, out):
         raise StudyError("export into a folder outside the study", out)
     parsed = None
     if window is not None:
@@ -80,7 +85,7 @@ def _png_for(study: Study, case: str, slice_id: str, window: Window | str | None
     existing = study.labelme_image_path(case, slice_id)
     if window is None and existing.is_file() and existing.suffix.lower() == ".png":
         data = existing.read_bytes()
-        if _png_bit_depth(data) == 8:  # labelme 6 cannot open 16-bit PNGs
+        if _is_png(data) and _png_bit_depth(data) == 8:  # labelme 6 cannot open 16-bit PNGs
             return data
     image = study.read_image(case, slice_id)
     if window is None:
@@ -96,6 +101,15 @@ def _png_for(study: Study, case: str, slice_id: str, window: Window | str | None
             return png_bytes(image.pixels.astype("uint8"))
         chosen = min_max_window(image.pixels)
     return png_bytes(apply_window(image.pixels, chosen))
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _is_png(data: bytes) -> bool:
+    """A PNG by its signature and its first chunk, the 13-byte IHDR, with a non-zero size."""
+    return (len(data) > 33 and data[:8] == _PNG_SIGNATURE and data[8:16] == b"\x00\x00\x00\rIHDR"
+            and 0 not in _png_size(data))
 
 
 def _png_bit_depth(png: bytes) -> int:

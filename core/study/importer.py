@@ -3,7 +3,8 @@
 Each source examination becomes a case named ``case-NNNN``; its slices become ``s001``, ``s002``, … Nothing of the
 source's names or patient tags reaches the study: DICOM is rewritten from a whitelist of tags, PNG and JPEG are
 re-encoded as PNG (exact pixel values, no metadata). A fingerprint of each source (salted SHA-256) stops the same
-examination being imported twice. ``key_file``, when given, receives the mapping back to the sources.
+examination being imported twice. ``key_file``, when given, receives the mapping back to the sources; it must lie
+outside the study (checked on its resolved path, before anything is written), or the sources' names would be in it.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from core.imaging.reformat import (
     SagittalReformat,
 )
 from core.imaging.windowing import parse_window
+from core.paths import is_inside
 from core.progress import Progress, ProgressGenerator
 from core.study.images import write_slice_images
 from core.study.layout import Study, check_id
@@ -112,6 +114,8 @@ def import_source(
         raise ImageReadError("no such file or folder", source)
     if options.reader is not None:
         check_id(options.reader, "reader")
+    if options.key_file is not None:
+        _check_key_file(Path(options.key_file), Path(study_root))
     window_spec = options.window
     if window_spec is not None:
         try:
@@ -149,6 +153,16 @@ def import_source(
         _write_key_file(options.key_file, key_rows)
     yield Progress("import", len(units), len(units), f"imported {report.slice_count} slices")
     return report
+
+
+def _check_key_file(path: Path, study_root: Path) -> None:
+    """The key file names the sources of the cases: it is kept outside the study, so that sharing the study does not
+    share them (a link or ``..`` into the study counts as inside)."""
+    if is_inside(study_root, path):
+        raise StudyError(f"the key file maps cases back to their sources and must be kept outside the study "
+                         f"{study_root}: give a path outside it", path)
+    if path.exists() and not path.is_file():
+        raise StudyError("the key file is not a regular file", path)
 
 
 def _write_key_file(path: Path, rows: list[list[str]]) -> None:

@@ -7,13 +7,16 @@ study/
   consensus/<case>/<slice>.json                the agreed result
   predictions/<model-id>/<case>/<slice>.json   written by a model
   models/<model-id>/                           model packages; models/active names the one in use
+
+Every path is built from ids checked by :func:`check_id` (plain names, no paths), and the slice images, which are
+read and copied out (by export), go through :func:`core.paths.inside`: a slice that is a link to a file outside the
+study, or not a regular file, is refused with the reason.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,19 +29,15 @@ from core.fileio import atomic_write_json
 from core.imaging.dicom import read_dicom
 from core.imaging.image import SliceImage
 from core.imaging.raster import read_raster
+from core.paths import check_name, inside, is_id
 
 STUDY_FILE = "study.json"
 STUDY_FORMAT = "vertebra-review-study"
 STUDY_VERSION = 1
 IMAGE_SUFFIXES = (".dcm", ".png", ".jpg", ".jpeg")
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
 def check_id(value: str, what: str) -> str:
     """Case, slice, reader and model ids are short names safe in any file system (no paths, no spaces)."""
-    if not isinstance(value, str) or not _ID.match(value) or value in (".", "..") or ".." in value:
-        raise StudyError(f"{what} id {value!r} is not allowed: use letters, digits, '-', '_' and '.' (up to 64)")
-    return value
+    return check_name(value, what, StudyError)
 
 
 @dataclass
@@ -133,13 +132,13 @@ class Study:
         folder = self.root / "images"
         if not folder.is_dir():
             return []
-        return sorted(p.name for p in folder.iterdir() if p.is_dir() and _ID.match(p.name))
+        return sorted(p.name for p in folder.iterdir() if p.is_dir() and is_id(p.name))
 
     def slices(self, case: str) -> list[str]:
         folder = self.root / "images" / check_id(case, "case")
         if not folder.is_dir():
             return []
-        stems = {p.stem for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and _ID.match(p.stem)}
+        stems = {p.stem for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and is_id(p.stem)}
         return sorted(stems)
 
     def all_slices(self) -> list[tuple[str, str]]:
@@ -147,21 +146,28 @@ class Study:
 
     def image_path(self, case: str, slice_id: str) -> Path:
         """The slice's primary image: DICOM when there is one (HU), else its PNG or JPEG."""
-        folder = self.root / "images" / check_id(case, "case")
-        for suffix in IMAGE_SUFFIXES:
-            path = folder / f"{check_id(slice_id, 'slice')}{suffix}"
-            if path.is_file():
-                return path
-        raise StudyError(f"no image for slice {case}/{slice_id}", folder)
+        found = self._slice_file(case, slice_id, IMAGE_SUFFIXES)
+        if found is None:
+            raise StudyError(f"no image for slice {case}/{slice_id}", self.root / "images" / case)
+        return found
 
     def labelme_image_path(self, case: str, slice_id: str) -> Path:
-        """The PNG or JPEG that LabelMe JSON points to (a DICOM slice's PNG rendering)."""
-        folder = self.root / "images" / check_id(case, "case")
-        for suffix in IMAGE_SUFFIXES[1:]:
-            path = folder / f"{check_id(slice_id, 'slice')}{suffix}"
-            if path.is_file():
-                return path
-        return folder / f"{slice_id}.png"
+        """The PNG or JPEG that LabelMe JSON points to (a DICOM slice's PNG rendering); where there is none yet, the
+        PNG to write (inside the study all the same)."""
+        found = self._slice_file(case, slice_id, IMAGE_SUFFIXES[1:])
+        if found is not None:
+            return found
+        return inside(self.root, Path("images", case, f"{slice_id}.png"), kind="new", what="slice image")
+
+    def _slice_file(self, case: str, slice_id: str, suffixes: tuple[str, ...]) -> Path | None:
+        """The first of the slice's files with these suffixes, checked to be a regular file inside the study (a
+        link out of it is refused, not followed)."""
+        folder = Path("images", check_id(case, "case"))
+        for suffix in suffixes:
+            name = folder / f"{check_id(slice_id, 'slice')}{suffix}"
+            if os.path.lexists(self.root / name):
+                return inside(self.root, name, what=f"slice image {case}/{slice_id}")
+        return None
 
     def reader_path(self, reader: str, case: str, slice_id: str) -> Path:
         return (

@@ -12,6 +12,16 @@ trains the endplate head for Schmorl's nodes after the main network (the bundled
 trained before the head existed, and its head added by ``train endplate`` on the same studies and seed). The demo
 study itself is site A, 6 cases of 10 slices, seed 5, readers r1-r3 with a disagreement rate of 0.15. DICOM slices
 are stored JPEG 2000 lossless.
+
+The anatomy stage (``demo build --anatomy LABELS…``, set ``demo-v2``): phantom studies from real label maps
+(``synth --anatomy``) of 160 cases x 4 slices, seed 101, and 24 x 2, seed 102 (validation); both models fine-tuned
+from the analytic ones (``train … --init``) on that study together with site A seed 11 (30 cases x 10 slices),
+validated on seed 102 and site A seed 14 (6 x 10): the detector for 3 epochs at lr 0.005 (``--preset cpu --epochs 3
+--lr 0.005 --lr-drop 3 --seed 0``), the classifier for 3 epochs with 200 endplate-head steps (``--preset cpu
+--epochs 3 --endplate-steps 200 --seed 0``). Label maps used for the bundled set: the VerSe masks sub-verse004
+(anjany/verse) and sub-verse010 (IndVertSeg), HealthiVert 0007 (VerSe numbering) and the bundled DICOM series'
+T11/T12 labels (TotalSegmentator numbering); not the chest CT's map, which may not be shipped and is kept for
+evaluation.
 """
 
 from __future__ import annotations
@@ -32,6 +42,7 @@ from core.models.package import read_manifest, read_weights, write_package
 from core.models.registry import DEMO_NOTICE, Registry, write_model_set
 from core.progress import Progress, ProgressGenerator
 from core.study.layout import Study
+from core.synthetic.anatomy_study import AnatomyOptions, AnatomySource, generate_anatomy_study
 from core.synthetic.diseases import PAPER_PREVALENCE
 from core.synthetic.generate import SynthOptions, generate_study
 
@@ -43,6 +54,14 @@ TRAINING = {"train": SynthOptions(cases=36, seed=11, readers=0),
             "train2": SynthOptions(cases=100, seed=21, readers=0, slices_per_case=4, prevalence=RARE_ENRICHED),
             "val": SynthOptions(cases=6, seed=14, readers=0), "val2": SynthOptions(cases=10, seed=15, readers=0),
             "val3": SynthOptions(cases=60, seed=22, readers=0, slices_per_case=4)}
+
+
+#: The anatomy stage (``demo build --anatomy LABELS…``): phantom studies from those label maps (cases cycle through
+#: them), then both models fine-tuned from the analytic ones on the anatomy study and the analytic one together.
+ANATOMY_TRAINING = {"anatomy": (160, 4, 101), "anatomy_val": (24, 2, 102)}  # cases, slices per case, seed
+ANATOMY_MIX = {"train": 30, "val": 6}  # analytic cases (seeds 11 and 14) trained and validated on beside them
+FINE_TUNE_DETECTOR = {"epochs": 3, "lr": 0.005, "lr_drop_epochs": (3,)}
+FINE_TUNE_CLASSIFIER = {"epochs": 3, "endplate_steps": 200}
 
 
 @dataclass
@@ -76,6 +95,33 @@ def _train_models(work: Path) -> Iterator[Progress]:
                                 validation=[work / "val", work / "val2", work / "val3"], model_id="classifier")
 
 
+def fine_tune_on_anatomy(work: Path, sources: tuple[AnatomySource, ...], detector: Path,
+                         classifier: Path) -> Iterator[Progress]:
+    """The anatomy stage: ``detector`` and ``classifier`` fine-tuned on phantoms from real anatomy mixed with the
+    analytic phantom (:data:`ANATOMY_TRAINING`, :data:`ANATOMY_MIX`); the packages land in ``work/tuned``."""
+    from dataclasses import replace
+
+    from core.training.classification_engine import PRESETS as CLASSIFIER_PRESETS
+    from core.training.classification_engine import train_classifier
+    from core.training.detection_engine import PRESETS as DETECTOR_PRESETS
+    from core.training.detection_engine import train_detector
+    from core.training.fine_tune import fine_tune_from
+
+    for name, (cases, slices, seed) in ANATOMY_TRAINING.items():
+        if not (work / name).exists():
+            yield from generate_anatomy_study(work / name, AnatomyOptions(sources, cases=cases, seed=seed,
+                                                                          slices_per_case=slices))
+    for name, cases in ANATOMY_MIX.items():
+        if not (work / f"mix_{name}").exists():
+            yield from generate_study(work / f"mix_{name}", replace(TRAINING[name], cases=cases))
+    studies, validation = [work / "anatomy", work / "mix_train"], [work / "anatomy_val", work / "mix_val"]
+    yield from train_detector(studies, work / "tuned", replace(DETECTOR_PRESETS["cpu"], **FINE_TUNE_DETECTOR),
+                              validation=validation, model_id="detector", **fine_tune_from(detector, "detector"))
+    yield from train_classifier(studies, work / "tuned", replace(CLASSIFIER_PRESETS["cpu"], **FINE_TUNE_CLASSIFIER),
+                                validation=validation, model_id="classifier",
+                                **fine_tune_from(classifier, "classifier"))
+
+
 def compress_dicom(study: Study) -> None:
     """Rewrite the study's DICOM slices JPEG 2000 lossless (a third of the size; the same HU values)."""
     for case, slice_id in study.all_slices():
@@ -97,9 +143,11 @@ def _keep_one_agreed_case(study: Study) -> None:
             shutil.rmtree(folder)
 
 
-def build_demo(out: str | Path, *, detector: Path | None = None,
-               classifier: Path | None = None) -> ProgressGenerator[DemoReport]:
-    """Write the demo study with its active demo models into ``out`` (a new folder)."""
+def build_demo(out: str | Path, *, detector: Path | None = None, classifier: Path | None = None,
+               anatomy: tuple[AnatomySource, ...] = ()) -> ProgressGenerator[DemoReport]:
+    """Write the demo study with its active demo models into ``out`` (a new folder). With ``anatomy`` (label maps),
+    the models are then fine-tuned on phantoms from real anatomy (:func:`fine_tune_on_anatomy`) and the set is
+    ``demo-v2``; given ``detector`` and ``classifier`` are used as they are."""
     from core.models.pipeline import DiagnosisPipeline
 
     out = Path(out)
@@ -107,9 +155,13 @@ def build_demo(out: str | Path, *, detector: Path | None = None,
         raise StudyError("the demo folder exists and is not empty; remove it or choose another", out)
     with tempfile.TemporaryDirectory(prefix="vertebra-review-demo-") as temporary:
         work = Path(temporary)
+        model_id = "demo-v2" if anatomy else DEMO_MODEL_ID
         if detector is None or classifier is None:
             yield from _train_models(work)
             detector, classifier = work / "packages" / "detector", work / "packages" / "classifier"
+            if anatomy:
+                yield from fine_tune_on_anatomy(work, anatomy, detector, classifier)
+                detector, classifier = work / "tuned" / "detector", work / "tuned" / "classifier"
         yield from generate_study(out, DEMO_STUDY)
         study = Study.open(out)
         _keep_one_agreed_case(study)
@@ -117,12 +169,13 @@ def build_demo(out: str | Path, *, detector: Path | None = None,
         compress_dicom(study)
         as_demo_package(detector, work / "demo" / "detector")
         as_demo_package(classifier, work / "demo" / "classifier")
-        write_model_set(study.root / "models", DEMO_MODEL_ID, work / "demo" / "detector", work / "demo" / "classifier",
-                        demo=True, data={"recipe": __doc__.split("\n\n")[1].replace("\n", " ")})
-    Registry(study.root / "models").activate(DEMO_MODEL_ID)
-    study.settings.model = DEMO_MODEL_ID
+        recipe = " ".join(part.replace("\n", " ") for part in __doc__.split("\n\n")[1:3])
+        write_model_set(study.root / "models", model_id, work / "demo" / "detector", work / "demo" / "classifier",
+                        demo=True, data={"recipe": recipe})
+    Registry(study.root / "models").activate(model_id)
+    study.settings.model = model_id
     study.save_settings()
     pipeline = DiagnosisPipeline.load(study.root / "models")
     report = yield from pipeline.diagnose_study(study)
     size = sum(f.stat().st_size for f in (study.root / "models").rglob("*") if f.is_file()) / 1e6
-    return DemoReport(study.root, DEMO_MODEL_ID, report.slices, size)
+    return DemoReport(study.root, model_id, report.slices, size)

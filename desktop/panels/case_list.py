@@ -11,13 +11,15 @@ from collections.abc import Mapping, Sequence
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from core.review.filters import SliceFilter
-from core.review.status import SliceStatus
+from core.review.status import SHORTFALL_STATUSES, SliceStatus
 from core.review.summary import SliceKey, SliceSummary
 from desktop.panels.filter_bar import FilterBar
 
 STATUS_COLOURS = {
     SliceStatus.UNREAD: "#999999",
     SliceStatus.PRE_ANNOTATED: "#56B4E9",
+    SliceStatus.MODEL_FOUND_NONE: "#0072B2",
+    SliceStatus.MODEL_FOUND_FEW: "#0072B2",
     SliceStatus.IN_REVIEW: "#E69F00",
     SliceStatus.REVIEWED: "#009E73",
     SliceStatus.CONSENSUS: "#CC79A7",
@@ -37,6 +39,12 @@ def findings_text(summary: SliceSummary) -> str:
     return " ".join([*codes, marks]).strip()
 
 
+def status_tip(summary: SliceSummary) -> str:
+    if summary.status in SHORTFALL_STATUSES and summary.shortfall is not None:
+        return f"{summary.status.value}: {summary.shortfall.message()}"
+    return summary.status.value
+
+
 class CaseListPanel(QtWidgets.QWidget):
     sliceChosen = QtCore.Signal(object)  # SliceKey
 
@@ -48,6 +56,7 @@ class CaseListPanel(QtWidgets.QWidget):
         self.tree.setUniformRowHeights(True)
         self.tree.setMinimumWidth(300)
         self.tree.header().setStretchLastSection(True)
+        self.tree.setColumnWidth(1, self._status_width())
         self.counts = QtWidgets.QLabel()
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
@@ -61,6 +70,11 @@ class CaseListPanel(QtWidgets.QWidget):
         self._silent = False
         self.tree.currentItemChanged.connect(self._on_current)
         self.filters.filterChanged.connect(self.set_filter)
+
+    def _status_width(self) -> int:
+        """Wide enough for the longest status, so that none is cut short (a problem's mark may be; see its tooltip)."""
+        metrics = self.tree.fontMetrics()
+        return max(metrics.horizontalAdvance(status.value) for status in SliceStatus) + 12
 
     # -- content ----------------------------------------------------------------------------------------------------
     def set_slices(self, keys: Sequence[SliceKey], summaries: Mapping[SliceKey, SliceSummary]) -> None:
@@ -100,7 +114,7 @@ class CaseListPanel(QtWidgets.QWidget):
                                                         else STATUS_COLOURS[summary.status])))
         item.setText(2, findings_text(summary))
         item.setToolTip(0, summary.problem or "")
-        item.setToolTip(1, summary.problem or summary.status.value)
+        item.setToolTip(1, summary.problem or status_tip(summary))
         item.setForeground(0, QtGui.QBrush(QtGui.QColor(PROBLEM_COLOUR)) if summary.problem else QtGui.QBrush())
 
     # -- filtering and moving ---------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Search and filters above the case list: case id, has disease X, low confidence, readers disagree, status."""
+"""Search and filters above the case list: case id, has disease X, low confidence, readers disagree, status (one,
+or every slice where the model found none or too few)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from PySide6 import QtCore, QtWidgets
 
 from core.annotations.model import CLASS_CODES, DISEASE_NAMES
 from core.review.filters import SliceFilter
-from core.review.status import SliceStatus
+from core.review.status import SHORTFALL_STATUSES, SliceStatus
+
+SHORTFALL_FILTER = "Model found none or too few"
 
 
 class FilterBar(QtWidgets.QWidget):
@@ -24,7 +27,10 @@ class FilterBar(QtWidgets.QWidget):
         self.status = QtWidgets.QComboBox()
         self.status.addItem("Any status", None)
         for status in SliceStatus:
-            self.status.addItem(status.value.capitalize(), status)
+            self.status.addItem(status.value.capitalize(), frozenset({status}))
+        self.status.addItem(SHORTFALL_FILTER, SHORTFALL_STATUSES)
+        self.status.setItemData(self.status.count() - 1, "Slices where the model found no vertebrae, or clearly too "
+                                "few, and you have not started", QtCore.Qt.ItemDataRole.ToolTipRole)
         self.low_confidence = QtWidgets.QCheckBox("Low confidence")
         self.low_confidence.setToolTip("The model was unsure about a box on the slice")
         self.disagreement = QtWidgets.QCheckBox("Readers disagree")
@@ -46,13 +52,12 @@ class FilterBar(QtWidgets.QWidget):
         grid.addWidget(self.disagreement, 2, 1)
 
     def current(self) -> SliceFilter:
-        status = self.status.currentData()
         return SliceFilter(
             text=self.search.text(),
             disease=self.disease.currentData(),
             low_confidence=self.low_confidence.isChecked(),
             disagreement=self.disagreement.isChecked(),
-            statuses=frozenset({status}) if status is not None else None,
+            statuses=self.status.currentData(),
         )
 
     def _changed(self, *args) -> None:

@@ -1,5 +1,6 @@
 """The slice viewer: a pyqtgraph image (row-major, explicit levels) with the vertebra boxes, a scale bar in mm,
-banners above it (demo model, read-only study), and a cursor read-out of the pixel value (HU for CT)."""
+banners above it (demo model, read-only study, a model that found no or too few vertebrae), and a cursor read-out
+of the pixel value (HU for CT)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ class SliceView(QtWidgets.QWidget):
         self.scale_bar = ScaleBar(self.graphics)
         self.demo_banner = _banner("#E69F00")
         self.notice_banner = _banner("#D55E00")
+        self.model_notice = _banner("#F0E442")
         self._setup_layout()
         self.view.windowDragged.connect(self.windowDragged)
         self.view.wheelStepped.connect(self.sliceStepped)
@@ -69,6 +71,7 @@ class SliceView(QtWidgets.QWidget):
         layout.setSpacing(0)
         layout.addWidget(self.demo_banner)
         layout.addWidget(self.notice_banner)
+        layout.addWidget(self.model_notice)
         layout.addWidget(self.graphics, 1)
 
     @property
@@ -157,6 +160,11 @@ class SliceView(QtWidgets.QWidget):
     def set_notice(self, text: str | None) -> None:
         self.notice_banner.setText(text or "")
         self.notice_banner.setVisible(bool(text))
+
+    def set_model_notice(self, text: str | None) -> None:
+        """Say over the image that the model found no vertebrae, or too few, on this slice (None hides it)."""
+        self.model_notice.setText(f"⚠ {text}" if text else "")
+        self.model_notice.setVisible(bool(text))
 
     # -- geometry ---------------------------------------------------------------------------------------------------
     def image_to_viewport(self, x: float, y: float) -> QtCore.QPoint:

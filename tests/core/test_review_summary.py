@@ -80,7 +80,7 @@ def test_summaries_from_files(study):
     bad.parent.mkdir(parents=True, exist_ok=True)
     bad.write_text("[]")
     first = summarize(study, ("case-0001", "s001"), "r1", "m1")
-    assert first == SliceSummary(SliceStatus.PRE_ANNOTATED, frozenset({"KD"}), 2, low_confidence=True)
+    assert first == SliceSummary(SliceStatus.PRE_ANNOTATED, frozenset({"KD"}), 2, low_confidence=True, model_boxes=2)
     second = summarize(study, ("case-0001", "s002"), "r1", "m1")
     assert second.status == SliceStatus.REVIEWED and second.diseases == {"NORMAL"} and second.disagreement
     third = summarize(study, ("case-0001", "s003"), "r1", "m1")

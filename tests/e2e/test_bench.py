@@ -91,6 +91,10 @@ def test_bench_synth_smoke():
     result = json.loads(done.stdout)
     check_documented("synth", result)
     assert (result["cases"], result["slices_per_case"]) == (2, 1)
+    # the anatomy source, timed on the bundled label maps: one slice rendered
+    assert result["anatomy_slices"] == 1 and result["anatomy_slices_per_s_one_process"] > 0
+    assert [Path(p).name for p in result["anatomy_maps"]] == ["labels_totalsegmentator.nii.gz",
+                                                              "sub-ct_seg-vert_label-22_msk.nii.gz"]
 
 
 def test_bench_detect_smoke(capsys, one_thread):

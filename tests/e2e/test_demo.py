@@ -100,3 +100,33 @@ def test_the_bundled_classifier_sees_schmorls_nodes_with_its_endplate_head():
     assert "SN" not in manifest.training["not_learnt"] and manifest.architecture["thresholds"]["SN"] < 1.0
     assert manifest.metrics["validation"]["per_class"]["SN"]["auc"] >= 0.9
     assert VertebraClassifier.from_package(active.classifier, device="cpu").endplate is not None
+
+
+@pytest.mark.slow
+def test_the_anatomy_stage_fine_tunes_both_models_on_a_mix_of_both_sources(tiny_model_study, tmp_path, monkeypatch):
+    """``demo build --anatomy``'s training, at tiny sizes: anatomy studies from the bundled label maps and the
+    analytic mix are written, and both packages start from the given ones (their parent) with their architecture."""
+    from core.models.registry import read_model_set
+    from core.resources import sample_label_maps
+    from core.synthetic import demo as recipe
+    from core.synthetic.anatomy_study import AnatomySource
+
+    models = read_model_set(tiny_model_study / "models" / "tiny-v1")
+    monkeypatch.setattr(recipe, "ANATOMY_TRAINING", {"anatomy": (2, 1, 101), "anatomy_val": (1, 1, 102)})
+    monkeypatch.setattr(recipe, "ANATOMY_MIX", {"train": 1, "val": 1})
+    monkeypatch.setattr(recipe, "FINE_TUNE_DETECTOR", {"epochs": 1, "lr": 0.001, "lr_drop_epochs": (1,),
+                                                       "batch_size": 2, "warmup_steps": 1, "precision": "fp32"})
+    monkeypatch.setattr(recipe, "FINE_TUNE_CLASSIFIER", {"epochs": 1, "endplate": False, "patches_per_box": 1,
+                                                         "precision": "fp32", "warmup_steps": 1})
+    sources = tuple(AnatomySource(path, scheme) for path, scheme in sample_label_maps())
+    run(recipe.fine_tune_on_anatomy(tmp_path, sources, models.detector, models.classifier))
+    assert Study.open(tmp_path / "anatomy").settings.extra["synthetic"]["generator"] == "anatomy"
+    assert len(Study.open(tmp_path / "anatomy").all_slices()) == 2
+    assert len(Study.open(tmp_path / "mix_train").cases()) == 1
+    for kind, given in (("detector", models.detector), ("classifier", models.classifier)):
+        tuned = json.loads((tmp_path / "tuned" / kind / "manifest.json").read_text())
+        parent = json.loads((given / "manifest.json").read_text())
+        def network(manifest):  # the architecture, less the thresholds chosen anew on the validation split
+            return {k: v for k, v in manifest["architecture"].items() if k != "thresholds"}
+        assert tuned["parent"] == parent["id"] and network(tuned) == network(parent)
+        assert tuned["training"]["epochs"] == 1

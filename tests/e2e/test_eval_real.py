@@ -1,0 +1,47 @@
+"""The real-data evaluation script (``tests/benchmarks/eval_real.py``) at its smallest: on a folder laid out like the
+shared real data but holding only the bundled DICOM series with its T11/T12 labels, with the bundled demo models."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.slow  # imports a real series and runs both models on every slab
+
+
+def test_eval_real_on_the_bundled_series(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "ct_dicom_series").symlink_to(REPO / "resources" / "sample" / "ct_dicom_series")
+    command = [sys.executable, str(REPO / "tests" / "benchmarks" / "eval_real.py"),
+               str(REPO / "resources" / "demo" / "models" / "demo-v1"), str(real), "--json",
+               "--pictures", str(tmp_path / "pictures"), "--slabs", "3"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert list(result["patients"]) == ["T11/T12 series"]  # the sources that are not there are passed over
+    assert "1 real CT volumes" in result["note"] and result["demo"] is True
+    figures = result["all"]
+    assert figures == result["patients"]["T11/T12 series"]
+    assert figures["slices"] == 3 and figures["bodies"] >= 1
+    assert 0 <= figures["recall"] <= 1 and figures["detections"] >= 0
+    assert set(result["recall_per_level"]) <= {"T11", "T12"}
+    with Image.open(tmp_path / "pictures" / "T11-T12_series.png") as sheet:  # three slabs side by side
+        assert sheet.mode == "RGB" and sheet.height == 360 and sheet.width > 3 * 50
+    # the printed form names the model and says how few patients stand behind it
+    spec = importlib.util.spec_from_file_location("eval_real", REPO / "tests" / "benchmarks" / "eval_real.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    lines = script.report_lines(result)
+    assert "demo-v1 (demo)" in lines[0] and "far too few patients" in lines[0]
+    assert lines[1].strip().startswith("T11/T12 series: recall") and lines[-1].startswith("recall per level")
