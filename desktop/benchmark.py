@@ -152,10 +152,12 @@ def _gui_block(app, window, pipeline, slices: int, *, paging: bool) -> float:
     runner.finished.connect(lambda *args: done.append(args))
     runner.runFailed.connect(lambda text: done.append(text))
     keys = controller.session.keys[:slices]
+    _wait_for(app, lambda: not runner.busy)  # the last run's worker is let go after its result arrives
     timer.start(5)
     if paging:
         pager.start(100)
-    runner.run(controller.session.study, keys)
+    if not runner.run(controller.session.study, keys):
+        raise RuntimeError("the model runner did not start the run")
     _wait_for(app, lambda: bool(done), timeout_s=600)
     timer.stop()
     pager.stop()
