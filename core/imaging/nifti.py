@@ -33,13 +33,10 @@ def is_nifti(path: Path) -> bool:
     return name.endswith(NIFTI_SUFFIXES)
 
 
-def read_nifti(path: str | Path) -> Volume:
-    """Read a 3D NIfTI volume. A 4D file with one volume is accepted; label maps are kept as integers.
-
-    Values are taken as HU when the data look like CT (a floor below -500 and a ceiling under 5000).
-    """
-    path = Path(path)
-    check_nifti_header(path)
+def open_nifti(path: Path) -> tuple[nib.Nifti1Image, tuple[int, ...]]:
+    """A NIfTI file opened lazily after its byte limits are checked from the header, with its shape (a trailing
+    singleton fourth axis dropped). Raises NiftiReadError naming the file."""
+    check_nifti_header(path)  # the byte limits, from the header, before nibabel reads anything
     try:
         image = nib.load(path)
     except FileNotFoundError as exc:
@@ -47,8 +44,16 @@ def read_nifti(path: str | Path) -> Volume:
     except Exception as exc:
         raise NiftiReadError(f"not a readable NIfTI file ({type(exc).__name__}: {exc})", path) from exc
     shape = tuple(int(n) for n in image.shape)
-    if len(shape) == 4 and shape[3] == 1:
-        shape = shape[:3]
+    return image, shape[:3] if len(shape) == 4 and shape[3] == 1 else shape
+
+
+def read_nifti(path: str | Path) -> Volume:
+    """Read a 3D NIfTI volume. A 4D file with one volume is accepted; label maps are kept as integers.
+
+    Values are taken as HU when the data look like CT (a floor below -500 and a ceiling under 5000).
+    """
+    path = Path(path)
+    image, shape = open_nifti(path)
     if len(shape) == 2:
         shape = (*shape, 1)
     if len(shape) != 3:

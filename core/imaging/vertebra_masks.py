@@ -21,12 +21,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 
 from core.errors import GeometryError, NiftiReadError
 from core.imaging.image import Volume
-from core.imaging.nifti import MAX_VOXELS, check_nifti_header, is_nifti
+from core.imaging.nifti import MAX_VOXELS, is_nifti, open_nifti
 
 SCHEMES = ("verse", "totalsegmentator")
 #: VerSe's vertebra labels (Sekuboyina et al. 2021).
@@ -98,16 +97,7 @@ def _spacing(values: np.ndarray) -> str:
 
 def read_label_volume(path: Path) -> Volume:
     """A NIfTI label map as integers on its canonical grid. Raises NiftiReadError naming the file."""
-    check_nifti_header(path)  # the byte limits, from the header, before nibabel reads anything
-    try:
-        image = nib.load(path)
-    except FileNotFoundError as exc:
-        raise NiftiReadError("file not found", path) from exc
-    except Exception as exc:
-        raise NiftiReadError(f"not a readable NIfTI file ({type(exc).__name__}: {exc})", path) from exc
-    shape = tuple(int(n) for n in image.shape)
-    if len(shape) == 4 and shape[3] == 1:
-        shape = shape[:3]
+    image, shape = open_nifti(path)
     if len(shape) != 3:
         raise NiftiReadError(f"a label map needs three dimensions, not shape {image.shape}", path)
     if int(np.prod(shape)) > MAX_VOXELS:
