@@ -114,8 +114,12 @@ def _print_json(obj: Any) -> None:
 def cmd_inspect(args: argparse.Namespace) -> int:
     from core.inspection import inspect_path
 
-    _print_json(inspect_path(args.path))
-    return EXIT_OK
+    info = inspect_path(args.path)
+    _print_json(info)
+    skipped = info.get("skipped") or []
+    for entry in skipped:
+        warn(f"skipped {entry['path']}: {entry['reason']}")
+    return EXIT_PARTIAL if skipped else EXIT_OK
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -172,6 +176,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     )
     for where, why in report.errors:
         print(f"skipped {where}: {why}", file=sys.stderr)
+    if report.errors and not report.written:  # a failure, not a partial export
+        print(f"vertebra-review: error: nothing was exported to {args.out}: all {len(report.errors)} slices failed",
+              file=sys.stderr)
+        return EXIT_ERROR
     print(f"exported {report.images} images and {report.annotations} annotations to {args.out}")
     return EXIT_PARTIAL if report.errors else EXIT_OK
 
@@ -207,6 +215,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
     )
     workers = args.workers or os.cpu_count() or 1
     report = drive(generate_study(args.out, options, workers=workers))
+    for note in report.notes:
+        warn(note)
     prevalence = ", ".join(f"{code} {rate:.1%}" for code, rate in report.prevalence.items())
     print(f"wrote {report.cases} cases, {report.slices} slices, {report.boxes} vertebra boxes to {report.study}")
     print(f"prevalence per box: {prevalence}")
@@ -224,6 +234,8 @@ def _synth_anatomy(args: argparse.Namespace) -> int:
     options = AnatomyOptions(tuple(args.anatomy), cases=args.cases, seed=args.seed, slices_per_case=args.slices,
                              prevalence=args.prevalence)
     report = drive(generate_anatomy_study(args.out, options, workers=args.workers or os.cpu_count() or 1))
+    for note in report.notes:
+        warn(note)
     print(f"wrote {report.cases} cases, {report.slices} slices, {report.boxes} vertebra boxes to {report.study} "
           f"(from real anatomy: {len(options.sources)} label maps)")
     print("diseased boxes: " + ", ".join(f"{code} {n}" for code, n in report.diseases.items()))
@@ -402,6 +414,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _OwnRecords(logging.Filter):
+    """Lets through only the app's own log records (the ``core`` loggers): what a library logs or warns (pydicom's
+    tracebacks for a corrupt frame, Pillow's decompression-bomb warning) is a detail for ``--debug``, since the file's
+    problem reaches the user as our one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name == "core" or record.name.startswith("core.")
+
+
+def _log_to_stderr(debug: bool) -> logging.Handler:
+    """A handler on the root logger that prints log records (and warnings) as ``vertebra-review: ...`` lines on
+    stderr: only ours, or with ``--debug`` everything, with the libraries' tracebacks."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("vertebra-review: %(message)s"))
+    if not debug:
+        handler.addFilter(_OwnRecords())
+    logging.getLogger().addHandler(handler)
+    logging.getLogger("core").setLevel(logging.DEBUG if debug else logging.INFO)
+    logging.captureWarnings(True)  # warnings become records of the "py.warnings" logger, so the filter sees them
+    return handler
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -414,8 +448,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:  # a command group without its subcommand, such as "train"
         parser.parse_args([*(argv or sys.argv[1:]), "--help"])
         return EXIT_ERROR
-    logging.basicConfig(level=logging.WARNING, format="vertebra-review: %(message)s", stream=sys.stderr)
-    logging.getLogger("core").setLevel(logging.INFO)
+    handler = _log_to_stderr(args.debug)
     try:
         return func(args)
     except VertebraReviewError as exc:
@@ -434,6 +467,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+    finally:
+        logging.captureWarnings(False)
+        logging.getLogger().removeHandler(handler)
 
 
 if __name__ == "__main__":

@@ -29,8 +29,16 @@ class ImageReadError(VertebraReviewError):
     """An image file or folder could not be read."""
 
 
+class ImageTooLargeError(ImageReadError):
+    """An image claims more pixels than the limits allow (a decompression bomb): refused before it is decoded."""
+
+
 class DicomReadError(ImageReadError):
     """A DICOM file is corrupt, truncated, not an image, or cannot be decoded."""
+
+
+class NotDicomError(DicomReadError):
+    """The file is not DICOM at all (empty, or neither a DICOM preamble nor image tags)."""
 
 
 class UnsupportedTransferSyntaxError(DicomReadError):

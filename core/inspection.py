@@ -6,16 +6,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
 from pydicom.uid import UID
 
 from core.annotations.labelme_io import check_labelme_size, read_labelme
+from core.annotations.labelme_paths import labelme_image
 from core.annotations.model import sort_diseases
-from core.errors import ImageReadError
+from core.errors import AnnotationFileError, ImageReadError
 from core.imaging.dicom import read_dicom
 from core.imaging.dicom_series import DicomSeries, scan_dicom
 from core.imaging.nifti import is_nifti, read_nifti
-from core.imaging.raster import is_raster, read_raster
+from core.imaging.raster import is_raster, raster_size, read_raster
 from core.imaging.reformat import SagittalSize
 from core.study.layout import Study
 
@@ -184,7 +184,8 @@ def _study(path: Path) -> dict[str, Any]:
 # -- annotations ------------------------------------------------------------------------------------------------------
 def _annotation(path: Path) -> dict[str, Any]:
     check_labelme_size(path)  # before the JSON is parsed to find the image beside it
-    image_size = _image_size_beside(path)
+    skipped: list[dict[str, str]] = []
+    image_size = _image_size_beside(path, skipped)
     annotation = read_labelme(path, image_size=image_size)
     vertebrae = []
     for vertebra in annotation.vertebrae:
@@ -211,22 +212,28 @@ def _annotation(path: Path) -> dict[str, Any]:
         "reviewed": annotation.reviewed,
         "vertebrae": vertebrae,
         "other_shapes": len(annotation.other_shapes),
+        "skipped": skipped,
     }
 
 
-def _image_size_beside(json_path: Path) -> tuple[int, int] | None:
-    """The size of the PNG or JPEG the JSON points to, when it is there (read from the header only)."""
+def _image_size_beside(json_path: Path, skipped: list[dict[str, str]]) -> tuple[int, int] | None:
+    """The size of the PNG or JPEG the JSON points to, when it is there (read from the header only). A name that
+    leads outside the JSON's folder is not followed: it is listed in ``skipped`` with the reason."""
     try:
         image_path = json.loads(json_path.read_text(encoding="utf-8-sig")).get("imagePath")
     except Exception:  # noqa: BLE001 - the real reader reports the problem
         return None
     if not isinstance(image_path, str) or not image_path:
         return None
-    candidate = json_path.parent / Path(image_path.replace("\\", "/"))
-    if not candidate.is_file() or not is_raster(candidate):
+    try:
+        candidate = labelme_image(json_path, image_path)
+    except AnnotationFileError as exc:
+        skipped.append({"path": str(json_path), "reason": f"{exc.message}; the image size was not checked"})
+        return None
+    if candidate is None or not is_raster(candidate):
         return None
     try:
-        with Image.open(candidate) as image:
-            return image.width, image.height
-    except OSError:
+        return raster_size(candidate, candidate)
+    except ImageReadError as exc:
+        skipped.append({"path": str(candidate), "reason": f"{exc.message}; the annotation's size was not checked"})
         return None

@@ -64,8 +64,7 @@ def large_slice_study(root: Path, slices: int = 12) -> Study:
         key = ("case-0001", f"s{number:03d}")
         study.save_annotation(SliceAnnotation(SIDE, SIDE, _vertebrae(shift, False)), *key, reader="bench")
         study.save_annotation(SliceAnnotation(SIDE, SIDE, _vertebrae(shift, True)), *key, model=BENCH_MODEL)
-    study.settings.model = BENCH_MODEL
-    study.save_settings()
+    study.update_settings(lambda settings: setattr(settings, "model", BENCH_MODEL))
     return study
 
 

@@ -17,11 +17,12 @@ from PySide6 import QtCore
 
 from core.annotations.model import Vertebra
 from core.consensus.coannotation import (
+    consensus_readers,
     consulting_readers,
     first_on_slice,
-    readers_with_annotations,
     step_disagreement,
 )
+from core.consensus.counts import open_disagreements
 from core.consensus.reading import progress_by_reader, reading_progress
 from core.consensus.session import ConsensusSession, GroupRef
 from core.consensus.styles import reader_style
@@ -63,6 +64,7 @@ class ConsensusController(ResultEditing, AgreementStatistics, QtCore.QObject):
         self.include_decided = False
         self.statistics_dialog: AgreementDialog | None = None
         self.styles: dict[str, Any] = {}
+        self.left_out = ""  # who the mode leaves out of the consensus, and why
         self._generation = 0
         self._connect_panel()
 
@@ -105,12 +107,14 @@ class ConsensusController(ResultEditing, AgreementStatistics, QtCore.QObject):
             self.message.emit("Open a study first: the consensus mode works on a study's readers")
             self.modeChanged.emit(False)
             return
-        readers = readers_with_annotations(review_session.study)
+        choice = consensus_readers(review_session.study)
+        readers = list(choice.readers)
         if len(readers) < 2:
             self.message.emit(f"The consensus mode needs at least two readers with annotations; this study has "
-                              f"{len(readers)} ({', '.join(readers) or 'none'})")
+                              f"{len(readers)} ({', '.join(readers) or 'none'}). {choice.note()}".strip())
             self.modeChanged.emit(False)
             return
+        self.left_out = choice.note()
         self.active = True
         self.review.suspend()
         for signal, slot in self._view_links():
@@ -149,12 +153,12 @@ class ConsensusController(ResultEditing, AgreementStatistics, QtCore.QObject):
         session.changed.connect(self._on_changed)
         readers = list(session.check.readers)
         self.styles = {r: reader_style(readers, r) for r in readers}
-        self.panel.overview.set_readers(readers, session.consulting)
+        self.panel.overview.set_readers(readers)
         self.panel.overview.set_progress(progress)
         not_done = session.check.not_done
-        self.panel.overview.note.setText(
-            f"Not every reader has marked their cases done ({len(not_done)} reader-cases open, for example "
-            f"{not_done[0][0]} on {not_done[0][1]})." if not_done else "")
+        notes = [f"Not every reader has marked their cases done ({len(not_done)} reader-cases not done, for example "
+                 f"{not_done[0][0]} on {not_done[0][1]})." if not_done else "", self.left_out]
+        self.panel.overview.note.setText(" ".join(n for n in notes if n))
         self._update_overview()
         self.opened.emit(session)
         first = step_disagreement(session, None, 1)
@@ -196,6 +200,7 @@ class ConsensusController(ResultEditing, AgreementStatistics, QtCore.QObject):
         else:
             self.view.set_slice(image, self.review.window_panel.set_image(image), fit=fit)
         state = session.state(key)
+        self.panel.overview.set_slice_readers(state.match.readers)
         self.view.show_readers(versions_on_slice(state, self.styles, ref.group if ref else None))
         group_view = session.view(ref) if ref is not None else None
         result = group_view.resolution.result if group_view and group_view.resolution else None
@@ -249,8 +254,11 @@ class ConsensusController(ResultEditing, AgreementStatistics, QtCore.QObject):
                                   "the slices (Ctrl+Enter)")
 
     # -- deciding ---------------------------------------------------------------------------------------------------
-    def _agreed_by(self) -> tuple[str, ...] | None:
-        chosen = self.panel.overview.consulting()
+    def _agreed_by(self, *, every_slice: bool = False) -> tuple[str, ...] | None:
+        """The readers ticked under Agreed by: of the slice shown, or (``every_slice``) every reader ticked, each
+        recorded only on the slices they read. None (and the user is told) when nobody is ticked."""
+        overview = self.panel.overview
+        chosen = overview.wanted() if every_slice else overview.consulting()
         if not chosen:
             self.panel.show_refusal("Tick who is agreeing (Agreed by) before deciding.")
             self.message.emit("Tick who is agreeing (Agreed by) before deciding")
@@ -306,7 +314,7 @@ class ConsensusController(ResultEditing, AgreementStatistics, QtCore.QObject):
         """Accept every undecided unanimous vertebra (boxes agreeing) of the slices that are not final."""
         if self.session is None:
             return 0
-        agreed_by = self._agreed_by()
+        agreed_by = self._agreed_by(every_slice=True)
         if agreed_by is None or not confirm(
                 self.panel, "Accept unanimous vertebrae",
                 "Accept every undecided vertebra on which all readers agree (same label, boxes alike), on every "
@@ -329,7 +337,7 @@ class ConsensusController(ResultEditing, AgreementStatistics, QtCore.QObject):
         if self.session is None or self.key is None:
             return False
         key, state = self.key, self.session.state(self.key)
-        disputed = [g.index for g in state.open_groups if g.is_disagreement]
+        disputed = [g.index for g in open_disagreements(state)]
         if disputed:
             text = (f"{key[0]}/{key[1]} cannot be finalised: {len(disputed)} disagreement(s) are not decided "
                     f"(vertebra {', '.join(map(str, disputed[:8]))})")

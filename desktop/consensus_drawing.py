@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from core.consensus.counts import is_decided, slice_progress
 from core.consensus.session import ConsensusSession, GroupRef, SliceState
 from core.consensus.styles import ReaderStyle
 from desktop.viewer.box_overlay import chip_text
@@ -33,21 +34,25 @@ def slice_position(session: ConsensusSession, ref: GroupRef | None, key: tuple[s
     if ref is None:
         return f"{where} · the readers agree on every vertebra here"
     open_refs = session.disagreements()
-    place = f"disagreement {open_refs.index(ref) + 1} of {len(open_refs)} open" if ref in open_refs \
-        else f"decided ({len(open_refs)} open left)"
+    if ref in open_refs:
+        place = f"disagreement {open_refs.index(ref) + 1} of {len(open_refs)} open"
+    else:
+        state = session.state(ref.key)
+        done = "decided" if is_decided(state, session.group(ref)) else "on a locked slice"
+        place = f"{done} ({len(open_refs)} open left)"
     return f"{where} · vertebra {ref.group} · {place}"
 
 
 def slice_text(state: SliceState) -> str:
-    groups = state.match.groups
-    decided = len(groups) - len(state.open_groups)
-    disputes = sum(g.is_disagreement for g in groups)
+    """``1/10 decided (2 of 3 disagreements open) · not final`` and the like."""
+    progress = slice_progress(state)
+    disputes = sum(g.is_disagreement for g in state.match.groups)
     if state.problem:
         return f"The consensus file cannot be read ({state.problem}); fix or remove it: the slice is locked."
     if state.record.external:
         return "The consensus of this slice was made outside this workflow: it is locked; reopen it to start over."
-    head = f"{decided} of {len(groups)} vertebrae decided ({disputes} disagreements)"
+    head = f"{progress.text()} ({progress.open} of {disputes} disagreements open)"
     if state.record.finalised:
         return f"{head} · final since {state.record.finalised_at} (agreed by {', '.join(state.record.finalised_by)})"
     absent = f" · no file from {', '.join(state.match.absent)}" if state.match.absent else ""
-    return f"{head} · open{absent}"
+    return f"{head} · not final{absent}"

@@ -37,6 +37,9 @@ from desktop.viewer.slice_view import SliceView
 APP_NAME = "Vertebra Review"
 _LEFT, _RIGHT = QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, QtCore.Qt.DockWidgetArea.RightDockWidgetArea
 _BOTTOM = QtCore.Qt.DockWidgetArea.BottomDockWidgetArea
+#: The import dialog shows every file first: DICOM files exported from a PACS often have no extension.
+IMPORT_FILTERS = ("DICOM, images and volumes, any name (*);;"
+                  "Known extensions (*.dcm *.png *.jpg *.jpeg *.nii *.nii.gz)")
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -129,6 +132,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.retrain.modelSwitched.connect(self.controller.switch_model)
         self.model_panel.retrainRequested.connect(self.retrain.ask_retrain)
         self.model_panel.versionsRequested.connect(self.retrain.show_versions)
+        self.case_list.set_hidden_source(self.controller.reading.hidden)
         self.opener = StudyOpener(self, self.dirs)
         self.opener.opened.connect(self._on_opened)
         self.opener.failed.connect(self._on_open_failed)
@@ -187,6 +191,8 @@ class MainWindow(QtWidgets.QMainWindow):
         file = self.menuBar().addMenu("&File")
         self._action(file, "&Open study…", self._ask_open_study, keys=keys.Open)
         self._action(file, "Open &images, DICOM or NIfTI (import)…", self._ask_import)
+        self._action(file, "Import a &folder (DICOM or PACS export, images with LabelMe JSON)…",
+                     self._ask_import_folder)
         self.recent_menu = file.addMenu("&Recent studies")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         self._action(file, "Open the &demo", self.open_demo)
@@ -262,12 +268,20 @@ class MainWindow(QtWidgets.QMainWindow):
             self.open_path(Path(path))
 
     def _ask_import(self) -> None:
+        """A file chosen imports its folder (a NIfTI file itself). Every file is shown: DICOM from a PACS often has
+        no extension."""
         path, _ = QtWidgets.QFileDialog.getOpenFileName(
-            self, "Open images, a DICOM file or a NIfTI volume (a folder: choose a file in it)", "",
-            "Images and volumes (*.dcm *.png *.jpg *.jpeg *.nii *.nii.gz);;All files (*)")
+            self, "Import images, DICOM or a NIfTI volume (the file's whole folder is imported)", "", IMPORT_FILTERS)
         if path:
             source = Path(path)
             self.open_path(source if source.name.endswith((".nii", ".nii.gz")) else source.parent)
+
+    def _ask_import_folder(self) -> None:
+        """A folder and everything under it: how a PACS export (folders of files without extension) comes."""
+        path = QtWidgets.QFileDialog.getExistingDirectory(
+            self, "Import a folder (DICOM or PACS export, images with LabelMe JSON; subfolders too)")
+        if path:
+            self.open_path(Path(path))
 
     def _fill_recent(self) -> None:
         self.recent_menu.clear()
@@ -312,7 +326,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setWindowTitle(f"{APP_NAME} — {study.settings.name} — reader {opened.session.reader}")
         self.controller.set_session(opened)
         self._remember(study=study.root)
-        self.statusBar().showMessage(f"Opened {study.root} ({len(opened.session.keys)} slices)", 8000)
+        skipped = len(opened.imported.skipped) if opened.imported is not None else 0
+        listed = f"; {skipped} file(s) not imported, listed with the reasons" if skipped else ""
+        self.statusBar().showMessage(f"Opened {study.root} ({len(opened.session.keys)} slices{listed})", 8000)
         self.studyOpened.emit(opened)
 
     def _on_open_failed(self, text: str) -> None:

@@ -12,10 +12,11 @@ from PySide6 import QtCore
 
 from core.annotations.model import LEVELS, Box, Disease, SliceAnnotation, Vertebra
 from core.errors import VertebraReviewError
+from core.review.box_edits import BoxRef, next_along_spine, reader_partners, repeated_by_reader, spine_sequence
 from core.review.models import DEMO_BANNER
 from core.review.opening import OpenedReview
 from core.review.session import ReviewSession
-from core.review.status import SliceStatus
+from core.review.status import FINISHED_STATUSES, SliceStatus
 from core.review.summary import SliceKey, SliceSummary, judge_cases, scan_study
 from desktop.dialogs.messages import error_text
 from desktop.model_actions import ModelActions
@@ -36,8 +37,6 @@ from desktop.reading_view import BLINDED, ReadingView
 from desktop.viewer.slice_view import SliceView
 from desktop.workers import run_in_background, run_job
 
-#: Statuses where the reader has finished with the model's result: no notice about it any more.
-_DONE = (SliceStatus.REVIEWED, SliceStatus.CONSENSUS)
 READ_ONLY_NOTICE = ("This study folder cannot be written ({why}). Your edits are kept in memory and in the "
                     "recovery journal; use File › Export to save them elsewhere.")
 
@@ -57,7 +56,9 @@ class ReviewController(ModelActions, QtCore.QObject):
         self.window_panel, self.model_panel, self.runner = window_panel, model_panel, runner
         self.session: ReviewSession | None = None
         self.key: SliceKey | None = None
-        self.selected: int | None = None
+        self.selected: int | None = None  # one of the reader's boxes
+        self.selected_model: int | None = None  # or one of the model's, not yet in the reader's result
+        self._model_shown: tuple[Vertebra, ...] = ()
         self.overlay_mode = OVERLAY_BOTH
         self.editable = False
         self.model_demo = False
@@ -74,7 +75,8 @@ class ReviewController(ModelActions, QtCore.QObject):
         """The view's and the case list's signals this controller follows (not while suspended)."""
         return [(self.cases.sliceChosen, self.show), (self.view.sliceStepped, self.step),
                 (self.view.boxDrawn, self.add_box), (self.view.boxSelected, self.select),
-                (self.view.boxEdited, self.move_box), (self.view.selectionCleared, self._clear_selection)]
+                (self.view.boxEdited, self.move_box), (self.view.selectionCleared, self._clear_selection),
+                (self.view.otherBoxSelected, self.select_model), (self.view.otherBoxEdited, self.move_model_box)]
 
     def _clear_selection(self) -> None:
         self.select(None)
@@ -124,7 +126,7 @@ class ReviewController(ModelActions, QtCore.QObject):
         session = self.session = opened.session
         session.changed.connect(self._on_changed)
         session.save_failed.connect(self._on_save_failed)
-        self.key, self.selected = None, None
+        self.key, self.selected, self.selected_model = None, None, None
         self.reading.attach(session)
         if self.reading.blinding.problem:
             self.message.emit(f"Your done marks cannot be read ({self.reading.blinding.problem}); every case counts "
@@ -183,7 +185,7 @@ class ReviewController(ModelActions, QtCore.QObject):
         shown and the reader has not finished the slice."""
         summary = self.cases.summary(self.key) if self.key is not None and not self.suspended else None
         shown = self.overlay_mode in (OVERLAY_BOTH, OVERLAY_MODEL) and summary is not None
-        shortfall = summary.shortfall if shown and summary.status not in _DONE else None
+        shortfall = summary.shortfall if shown and summary.status not in FINISHED_STATUSES else None
         self.view.set_model_notice(shortfall.message(demo=self.model_demo) if shortfall else None)
 
     # -- showing ----------------------------------------------------------------------------------------------------
@@ -192,7 +194,7 @@ class ReviewController(ModelActions, QtCore.QObject):
         if session is None or key not in session.position:
             return
         if key != self.key:
-            self.selected = None
+            self.selected = self.selected_model = None
         self.key = key
         self.cases.select(key)
         problems = []
@@ -238,18 +240,35 @@ class ReviewController(ModelActions, QtCore.QObject):
         show_mine = self.overlay_mode in (OVERLAY_BOTH, OVERLAY_MINE, OVERLAY_READERS) and self._mine is not None
         mine = self._mine.vertebrae if show_mine else ()
         self.editable = show_mine
+        self._model_shown = others if from_model else ()
         if self.selected is not None and self.selected >= len(mine):
             self.selected = None
-        self.view.show_boxes(mine, others, selected=self.selected, editable=self.editable,
-                             others_from_model=from_model)
+        if self.selected_model is not None and self.selected_model >= len(self._model_shown):
+            self.selected_model = None
+        self.view.show_boxes(mine, others, selected=self.selected, selected_other=self.selected_model,
+                             editable=self.editable, others_from_model=from_model,
+                             unlabelled_others=repeated_by_reader(mine, others) if from_model else (),
+                             flag_unsure=not self._finished())
         self._update_inspector()
         self._update_model_notice()
         return problems
 
+    def _finished(self) -> bool:
+        """Whether the reader has finished the shown slice (reviewed it, or the consensus exists): the model's unsure
+        results are no longer marked."""
+        summary = self.cases.summary(self.key) if self.key is not None else None
+        return bool(self._mine is not None and self._mine.reviewed) or (
+            summary is not None and summary.status is SliceStatus.CONSENSUS)
+
     def _update_inspector(self) -> None:
-        mine = self._mine.vertebrae if self._mine is not None else ()
-        vertebra = mine[self.selected] if self.selected is not None and self.editable else None
-        self.inspector.show_vertebra(vertebra, self.selected or 0, len(mine), editable=self.editable)
+        mine = self._mine.vertebrae if self._mine is not None and self.editable else ()
+        boxes, index, note = mine, self.selected, ""
+        if self.selected_model is not None:
+            boxes, index = self._model_shown, self.selected_model
+            note = "the model's: an edit makes it yours" if self.editable else "the model's"
+        vertebra = boxes[index] if index is not None else None
+        place = spine_sequence(boxes).index(index) if vertebra is not None else 0
+        self.inspector.show_vertebra(vertebra, place, len(boxes), editable=self.editable, note=note)
         has_model = self.session is not None and self.session.model_id is not None
         self.inspector.set_actions_enabled(accept=has_model and self._mine is not None,
                                            review=self._mine is not None)
@@ -276,13 +295,33 @@ class ReviewController(ModelActions, QtCore.QObject):
             self.show(following)
 
     def select(self, index: int | None) -> None:
-        self.selected = index
+        """Select one of the reader's boxes (None: nothing)."""
+        self.selected, self.selected_model = index, None
         self.redraw()
 
+    def select_model(self, index: int) -> None:
+        """Select one of the model's boxes; where the reader has a box on that vertebra, that box is selected."""
+        target = self._resolve(BoxRef(index, model=True))
+        self.selected, self.selected_model = (None, index) if target.model else (target.index, None)
+        self.redraw()
+
+    def _resolve(self, box: BoxRef) -> BoxRef:
+        """A model box on a vertebra where the reader has a box of their own stands for that box."""
+        mine = self._mine.vertebrae if box.model and self._mine is not None and self.editable else ()
+        partner = reader_partners(mine, self._model_shown).get(box.index)
+        return box if partner is None else BoxRef(partner)
+
+    def _target(self) -> BoxRef | None:
+        if self.selected is not None:
+            return BoxRef(self.selected)
+        return BoxRef(self.selected_model, model=True) if self.selected_model is not None else None
+
     def select_step(self, delta: int) -> None:
-        count = len(self._mine.vertebrae) if self._mine is not None and self.editable else 0
-        if count:
-            self.select(0 if self.selected is None else (self.selected + delta) % count)
+        """Tab: the next box down the spine (Shift+Tab: up)."""
+        mine = self._mine.vertebrae if self._mine is not None and self.editable else ()
+        target = next_along_spine(mine, self._model_shown, self._target(), delta)
+        if target is not None:
+            (self.select_model if target.model else self.select)(target.index)
 
     def set_overlay(self, mode: str) -> None:
         self.overlay_mode = mode if mode in OVERLAY_MODES else OVERLAY_BOTH
@@ -307,13 +346,10 @@ class ReviewController(ModelActions, QtCore.QObject):
         self.set_overlay(OVERLAY_MODES[(OVERLAY_MODES.index(self.overlay_mode) + 1) % len(OVERLAY_MODES)])
 
     # -- editing ----------------------------------------------------------------------------------------------------
-    def _edit(self, action: Callable[[ReviewSession, SliceKey], Any], *, needs_box: bool = False) -> Any:
+    def _edit(self, action: Callable[[ReviewSession, SliceKey], Any]) -> Any:
         if self.session is None or self.key is None or not self.editable:
             self.message.emit("This slice cannot be edited here" + ("" if self.session else ": open a study first")
                               + ("; show your boxes (M)" if self.session and self._mine is not None else ""))
-            return None
-        if needs_box and self.selected is None:
-            self.message.emit("Select a box first: click it, or press Tab")
             return None
         try:
             return action(self.session, self.key)
@@ -321,36 +357,59 @@ class ReviewController(ModelActions, QtCore.QObject):
             self.message.emit(error_text(error))
             return None
 
+    def _edit_box(self, action: Callable[[ReviewSession, SliceKey, BoxRef], int | None],
+                  target: BoxRef | None = None) -> None:
+        """Edit the selected box (or ``target``); a model box is taken into the reader's result by the same step,
+        and the selection follows it there."""
+        target = target or self._target()
+        if target is None:
+            self.message.emit("Select a box first: click it, or press Tab")
+            return
+        index = self._edit(lambda s, k: action(s, k, target))
+        if index is not None and target.model:
+            self.select(index)
+            self.message.emit("Took the model's box into your result with this edit (Ctrl+Z undoes both)")
+
     def add_box(self, box: Box) -> None:
         index = self._edit(lambda s, k: s.add_box(k, box))
         if index is not None:
             self.select(index)
 
     def move_box(self, index: int, box: Box) -> None:
-        self._edit(lambda s, k: s.move_box(k, index, box))
+        self._edit_box(lambda s, k, ref: s.move_box(k, ref, box), BoxRef(index))
+
+    def move_model_box(self, index: int, box: Box) -> None:
+        self._edit_box(lambda s, k, ref: s.move_box(k, ref, box), self._resolve(BoxRef(index, model=True)))
+        self.redraw()  # a refused move puts the model's box back where it was
 
     def delete_box(self) -> None:
-        self._edit(lambda s, k: s.delete_box(k, self.selected), needs_box=True)
+        self._edit_box(lambda s, k, ref: s.delete_box(k, ref))
 
     def toggle_disease(self, disease: Disease) -> None:
-        self._edit(lambda s, k: s.toggle_disease(k, self.selected, disease), needs_box=True)
+        self._edit_box(lambda s, k, ref: s.toggle_disease(k, ref, disease))
 
     def set_normal(self) -> None:
-        self._edit(lambda s, k: s.set_diseases(k, self.selected, ()), needs_box=True)
+        self._edit_box(lambda s, k, ref: s.set_diseases(k, ref, ()))
 
     def set_level(self, level: str | None) -> None:
-        self._edit(lambda s, k: s.set_level(k, self.selected, level), needs_box=True)
+        self._edit_box(lambda s, k, ref: s.set_level(k, ref, level))
 
     def step_level(self, delta: int) -> None:
-        if self.selected is None or self._mine is None or self.selected >= len(self._mine.vertebrae):
+        target = self._target()
+        boxes = self._model_shown if target is not None and target.model else \
+            (self._mine.vertebrae if self._mine is not None else ())
+        if target is None or target.index >= len(boxes):
             self.message.emit("Select a box first: click it, or press Tab")
             return
-        level = self._mine.vertebrae[self.selected].level
+        level = boxes[target.index].level
         index = LEVELS.index(level) + delta if level else LEVELS.index("L1")
         self.set_level(LEVELS[max(0, min(len(LEVELS) - 1, index))])
 
     def accept_model(self) -> None:
+        chosen = self.selected_model
         if self._edit(lambda s, k: s.accept_model(k) or True):
+            if chosen is not None:
+                self.select(chosen)  # the model's box is now the reader's, at the same place in the list
             self.message.emit("Accepted the model's result for this slice (Ctrl+Z undoes it)")
 
     def reviewed_next(self) -> None:

@@ -22,10 +22,10 @@ SHORTCUTS: dict[str, Shortcut] = {
     **{f"disease_{d.value}": Shortcut((str(i),), f"Toggle {d.value} on the selected box")
        for i, d in enumerate(DISEASES, start=1)},
     "normal": Shortcut(("0",), "Set the selected box NORMAL"),
-    "next_box": Shortcut(("Tab",), "Select the next box"),
-    "previous_box": Shortcut(("Shift+Tab",), "Select the previous box"),
-    "level_up": Shortcut(("]",), "Selected box: next level down the spine (T12 → L1)"),
-    "level_down": Shortcut(("[",), "Selected box: previous level (L1 → T12)"),
+    "next_box": Shortcut(("Tab",), "Select the next box down the spine"),
+    "previous_box": Shortcut(("Shift+Tab",), "Select the next box up the spine"),
+    "level_up": Shortcut(("]",), "Selected box: next level down the spine (T12 → L1); the other boxes follow"),
+    "level_down": Shortcut(("[",), "Selected box: previous level (L1 → T12); the other boxes follow"),
     "delete": Shortcut(("Del", "Backspace"), "Delete the selected box"),
     "undo": Shortcut(("Ctrl+Z",), "Undo"),
     "redo": Shortcut(("Ctrl+Shift+Z", "Ctrl+Y"), "Redo"),
@@ -61,7 +61,7 @@ CONSENSUS_SHORTCUTS: dict[str, Shortcut] = {
 
 MOUSE: tuple[tuple[str, str], ...] = (
     ("Left-drag on the image", "Draw a new box"),
-    ("Click a box", "Select it"),
+    ("Click a box", "Select it, yours or the model's (an edit of the model's takes it into yours)"),
     ("Drag a box / its handles", "Move it / resize it"),
     ("Right-drag", "Window (left-right) and level (up-down)"),
     ("Middle-drag or Shift+left-drag", "Pan"),

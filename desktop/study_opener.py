@@ -1,5 +1,9 @@
 """Opening a study for review in the background, then, on the GUI thread, the two questions that may come with
-it: the same reader has it open already (the lock), and edits from a crash are waiting (the journal)."""
+it: the same reader has it open already (the lock), and edits from a crash are waiting (the journal).
+
+An import that brings LabelMe JSON asks first whose annotations they are (the reader's own by default). After an
+import, the files that were not imported are listed with their reasons, in a window that stays open beside the
+study."""
 
 from __future__ import annotations
 
@@ -9,8 +13,11 @@ from PySide6 import QtCore, QtWidgets
 
 from core.errors import VertebraReviewError
 from core.review.lock import StudyLock
-from core.review.opening import OpenedReview, open_review
+from core.review.opening import OpenedReview, labelme_in_source, open_review
 from core.review.preferences import AppDirs
+from core.study.layout import Study
+from desktop.dialogs.import_reader_dialog import ImportReader, ask_import_reader
+from desktop.dialogs.import_report_dialog import ImportReportDialog, worth_showing
 from desktop.dialogs.messages import confirm, error_text, show_error, show_info
 from desktop.workers import run_job
 
@@ -25,19 +32,38 @@ class StudyOpener(QtCore.QObject):
         self._window = parent
         self._dirs = dirs
         self.busy = False
+        self.report_dialog: ImportReportDialog | None = None
 
     def open(self, path: str | Path, reader: str, *, import_into: str | Path | None = None) -> None:
-        """Open (or import, then open) ``path`` in the background; ``opened`` or ``failed`` follows."""
-        self.busy = True
+        """Open (or import, then open) ``path`` in the background; ``opened`` or ``failed`` follows. An import
+        with LabelMe JSON asks first whose annotations they are."""
         path = Path(path)
+        answer = self._ask_import_reader(path, reader, import_into)
+        if answer is None:
+            self.failed.emit(f"{path}: not imported (cancelled)")
+            return
+        import_reader = answer.reader
+        self.busy = True
         run_job(
-            open_review(path, reader, import_into=import_into, dirs=self._dirs),
+            open_review(path, reader, import_into=import_into, dirs=self._dirs, import_reader=import_reader),
             on_progress=lambda p: self.progressed.emit(p.message),
-            on_result=self._on_loaded,
+            on_result=lambda opened: self._on_loaded(opened, path, import_reader),
             on_error=lambda error: self._on_error(path, error),
             on_finished=self._done,
             owner=self,
         )
+
+    def _ask_import_reader(self, path: Path, reader: str, import_into: str | Path | None) -> ImportReader | None:
+        """Whose the LabelMe annotations of an import are (no question when there are none); None: cancelled."""
+        if Study.is_study(path):
+            return ImportReader(None)
+        try:
+            found = labelme_in_source(path, import_into, self._dirs)
+        except OSError:
+            found = None  # the import itself says what cannot be read
+        if found is None:
+            return ImportReader(None)
+        return ask_import_reader(self._window, found, reader)
 
     def _done(self) -> None:
         self.busy = False
@@ -47,7 +73,7 @@ class StudyOpener(QtCore.QObject):
                    "Nothing else has changed. Check the folder or file, or open another one.")
         self.failed.emit(f"{path}: {error_text(error)}")
 
-    def _on_loaded(self, opened: OpenedReview) -> None:
+    def _on_loaded(self, opened: OpenedReview, source: Path | None = None, import_reader: str | None = None) -> None:
         session = opened.session
         lock = None
         if not session.read_only:
@@ -66,6 +92,18 @@ class StudyOpener(QtCore.QObject):
                 lock = None
         self._recover(opened)
         self.opened.emit(opened, lock)
+        if opened.imported is not None and worth_showing(opened.imported):
+            self._show_report(opened, source or session.study.root, import_reader)
+
+    def _show_report(self, opened: OpenedReview, source: Path, import_reader: str | None) -> None:
+        """List what was not imported, and why, in a window beside the study (replacing an earlier list)."""
+        if self.report_dialog is not None:
+            self.report_dialog.close()
+            self.report_dialog.deleteLater()
+        to = f"reader '{import_reader}'" if import_reader else "the readers the files name (else 'imported')"
+        self.report_dialog = ImportReportDialog(opened.imported, source, opened.session.study.root, to,
+                                                self._window)
+        self.report_dialog.show()
 
     def _recover(self, opened: OpenedReview) -> None:
         session, journal = opened.session, opened.session.journal

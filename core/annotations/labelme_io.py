@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PureWindowsPath
 from typing import Any
-
-from PIL import Image, UnidentifiedImageError
 
 from core.annotations.geometry import cluster_by_iou
 from core.annotations.labels import UnknownLabelError, parse_label
@@ -35,9 +32,10 @@ from core.annotations.model import (
     highest_genant,
     is_genant_grade,
 )
-from core.errors import AnnotationFileError
+from core.errors import AnnotationFileError, ImageReadError, ImageTooLargeError
 from core.fileio import atomic_write_json
 from core.imaging import limits
+from core.imaging.raster import raster_size
 
 LABELME_VERSION = "5.0.1"
 #: Files larger than this are refused before they are read (the limit lives in :mod:`core.imaging.limits`).
@@ -215,12 +213,11 @@ def _embedded_image_size(image_data: str, path: Path | None) -> tuple[int, int]:
     except (binascii.Error, ValueError) as exc:
         raise AnnotationFileError("'imageData' is not valid base64", path) from exc
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            return int(image.width), int(image.height)
-    except Image.DecompressionBombError as exc:
-        raise AnnotationFileError("'imageData' holds an image too large to open", path) from exc
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise AnnotationFileError("'imageData' does not hold a PNG or JPEG image", path) from exc
+        return raster_size(data)  # from the header alone, refused over the raster limit (a decompression bomb)
+    except ImageTooLargeError as exc:
+        raise AnnotationFileError(f"'imageData' holds an image too large to open: {exc.message}", path) from exc
+    except ImageReadError as exc:
+        raise AnnotationFileError(f"'imageData' does not hold a PNG or JPEG image ({exc.message})", path) from exc
 
 
 def _image_size(

@@ -26,15 +26,15 @@ def _fraction(text: str) -> float:
     return value
 
 
-def _kappa_line(stats: dict) -> str:
+def _kappa_line(stats: dict, name: str = "fleiss_kappa", title: str = "Fleiss' kappa") -> str:
     parts = []
-    for code, kappa in stats["fleiss_kappa"].items():
-        interval = stats["fleiss_kappa_ci95"][code]
+    for code, kappa in stats[name].items():
+        interval = stats[f"{name}_ci95"][code]
         text = "undefined" if kappa is None else f"{kappa:.2f}"
         if interval:
             text += f" ({interval[0]:.2f} to {interval[1]:.2f})"
         parts.append(f"{code} {text}")
-    return "Fleiss' kappa: " + ", ".join(parts)
+    return f"{title}: " + ", ".join(parts)
 
 
 def _warn_problems(check) -> None:
@@ -71,7 +71,8 @@ def _propose_lines(proposal) -> None:
 
 def cmd_consensus(args: argparse.Namespace) -> int:
     from core.consensus.agreement import agreement_statistics
-    from core.consensus.check import check_study
+    from core.consensus.check import check_study, study_readers
+    from core.consensus.counts import DisagreementCounts
     from core.consensus.matching import MatchSettings
     from core.consensus.reading import progress_by_reader, reading_progress
     from core.consensus.report import write_report
@@ -82,6 +83,8 @@ def cmd_consensus(args: argparse.Namespace) -> int:
     study = Study.open(args.study)
     settings = MatchSettings(args.match, args.threshold, args.box_tolerance)
     check = drive(check_study(study, args.readers, settings))
+    if not args.readers and study_readers(study).note():
+        warn(f"note: {study_readers(study).note()} Name them with --readers to compare them.")
     _warn_problems(check)
     if not check.slices:
         raise ConsensusError(f"none of the readers {', '.join(check.readers)} has annotated a slice", study.root)
@@ -97,8 +100,14 @@ def cmd_consensus(args: argparse.Namespace) -> int:
     say(f"vertebrae: {counts['groups']} matched groups; unanimous {counts['unanimous']}, majority "
         f"{counts['majority']}, conflict {counts['conflict']}, missing for some reader {counts['missing']}; "
         f"boxes drawn differently {counts['boxes_differ']}")
-    say(f"disagreements: {counts['disagreements']}")
-    say(_kappa_line(stats))
+    disagreements = DisagreementCounts(**stats["disagreements"])
+    say(f"disagreements: {disagreements.open} open of {disagreements.total} ({disagreements.decided} decided, "
+        f"{disagreements.locked} on slices whose consensus is final or made outside this workflow)")
+    fleiss_units = stats["fleiss_kappa_detail"]["NORMAL"]["subjects"]
+    say(_kappa_line(stats) + f" (over the {fleiss_units} vertebrae every reader drew)")
+    alpha_units = stats["krippendorff_alpha_detail"]["NORMAL"]["units"]
+    say(_kappa_line(stats, "krippendorff_alpha", "Krippendorff's alpha")
+        + f" (over the {alpha_units} vertebrae two or more readers drew)")
     boxes = stats["box_agreement"]
     rate = boxes["detection_agreement_rate"]
     say(f"box agreement: mean IoU {boxes['mean_iou'] if boxes['mean_iou'] is not None else '–'}; "

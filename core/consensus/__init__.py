@@ -9,6 +9,7 @@ boxes, the consistency check and its report, consulted co-annotation with proven
   against the consensus.
 - :mod:`core.consensus.record`: consensus files with their provenance (LabelMe JSON plus extra keys).
 - :mod:`core.consensus.session`: the co-annotation model a GUI drives (step through disagreements, resolve them).
+- :mod:`core.consensus.counts`: the one definition of an *open* disagreement, and the counts every view shows.
 - :mod:`core.consensus.inconsistencies` and :mod:`core.consensus.report`: the CSV lists, ``agreement.json`` and
   the self-contained HTML page.
 - :mod:`core.consensus.styles`: each reader's colour and line style when their boxes are overlaid.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from core.consensus.check import study_readers
 from core.consensus.reading import done_cases, mark_case_done
 from core.errors import ConsensusError
 from core.review.status import SliceStatus
@@ -52,12 +53,17 @@ class ReaderBlinding:
         self.reload()
 
     def summary(self, key: SliceKey, summary: SliceSummary, model_id: str | None) -> SliceSummary:
-        """The summary as the reader may see it: in a blinded case no disagreement mark, and no findings taken
-        from the consensus (which a summary shows when the reader has no file and the model no result)."""
+        """The summary as the reader may see it: in a blinded case no disagreement mark, and no findings taken from
+        the consensus (which a summary shows when the reader has no file and the model no result); ``blinded`` says
+        so, so that a filter can tell why it finds nothing. A consensus in progress shows how far it is ("3/10
+        decided", which hints at how many vertebrae are in dispute) only to someone who is not one of the compared
+        readers (the coordinator); a reader sees their own status until the consensus is final."""
         if not self.blinded(key[0]):
             return summary
-        hidden = replace(summary, disagreement=False)
-        if summary.status is SliceStatus.CONSENSUS and not self._own_or_model(key, model_id):
+        progress = None if self.reader in study_readers(self.study).readers else summary.consensus_progress
+        hidden = replace(summary, disagreement=False, consensus_progress=progress, blinded=True)
+        from_consensus = summary.status is SliceStatus.CONSENSUS or summary.consensus_progress is not None
+        if from_consensus and not self._own_or_model(key, model_id):
             hidden = replace(hidden, diseases=frozenset(), boxes=0)
         return hidden
 

@@ -26,11 +26,39 @@ from core.study.layout import Study, check_id
 SliceKey = tuple[str, str]
 
 
+@dataclass(frozen=True)
+class ReaderChoice:
+    """The readers a consensus compares, and those it leaves out with the reason (reader → why)."""
+
+    readers: tuple[str, ...]
+    left_out: Mapping[str, str] = field(default_factory=dict)
+
+    def note(self) -> str:
+        """``Left out of the consensus: me (not one of the study's readers in study.json).``, or ""."""
+        if not self.left_out:
+            return ""
+        parts = [f"{r} ({why})" for r, why in self.left_out.items()]
+        return f"Left out of the consensus: {', '.join(parts)}."
+
+
+def study_readers(study: Study) -> ReaderChoice:
+    """The readers to compare unless told otherwise: the readers the study names (``study.json``) when it names at
+    least two, else every reader with a folder. Someone else who annotated a few slices (the coordinator trying the
+    app, a trainee) is left out, so they do not become a fourth reader of the consensus; name them with ``--readers``
+    to compare them."""
+    named = list(dict.fromkeys(study.settings.readers))
+    every = study.readers()
+    if len(named) < 2:
+        return ReaderChoice(tuple(every))
+    return ReaderChoice(tuple(named), {r: "not one of the study's readers in study.json" for r in every
+                                       if r not in named})
+
+
 def resolve_readers(study: Study, requested: Sequence[str] | None = None) -> tuple[str, ...]:
-    """The readers to compare: ``requested`` (checked against the study's readers) or all of the study's."""
+    """The readers to compare: ``requested`` (checked against the study's readers) or :func:`study_readers`."""
     known = study.readers()
     if requested is None or not list(requested):
-        chosen = known
+        chosen = list(study_readers(study).readers)
     else:
         chosen = list(dict.fromkeys(r.strip() for r in requested if r.strip()))
         unknown = [r for r in chosen if r not in known]

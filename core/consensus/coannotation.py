@@ -10,21 +10,34 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from core.annotations.model import Vertebra, highest_genant
+from core.consensus.check import ReaderChoice, study_readers
 from core.consensus.matching import Agreement, common_level
 from core.consensus.record import CONSENSUS_SOURCE, Resolution
 from core.consensus.session import ConsensusSession, GroupRef, GroupView
 from core.study.layout import Study
 
 
-def readers_with_annotations(study: Study) -> list[str]:
-    """The study's readers with at least one annotation file. A reader folder without files (the coordinator's own,
-    made when they opened the study) would otherwise leave no vertebra that every reader drew."""
+def readers_with_annotations(study: Study, readers: Sequence[str] | None = None) -> list[str]:
+    """The study's readers (or ``readers``) with at least one annotation file. A reader folder without files (the
+    coordinator's own, made when they opened the study) would otherwise leave no vertebra that every reader drew."""
     found = []
-    for reader in study.readers():
+    for reader in study.readers() if readers is None else readers:
         folder = study.root / "readers" / reader
         if folder.is_dir() and next(folder.glob("*/*.json"), None) is not None:
             found.append(reader)
     return found
+
+
+def consensus_readers(study: Study) -> ReaderChoice:
+    """The readers the consensus mode compares: :func:`~core.consensus.check.study_readers` who have annotated a
+    slice (the others change no count), and who is left out with annotations of their own, and why."""
+    choice = study_readers(study)
+    annotated = readers_with_annotations(study, [*choice.readers, *choice.left_out])
+    left_out = {r: why for r, why in choice.left_out.items() if r in annotated}
+    for reader in left_out:
+        files = sum(1 for _ in (study.root / "readers" / reader).glob("*/*.json"))
+        left_out[reader] = f"{files} slice{'s' if files != 1 else ''} read; {left_out[reader]}"
+    return ReaderChoice(tuple(r for r in choice.readers if r in annotated), left_out)
 
 
 def _rank(session: ConsensusSession) -> dict[tuple[str, str], int]:

@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from statistics import median
 from types import MappingProxyType
 
 import numpy as np
@@ -97,9 +98,9 @@ class MajorityCall:
 
 
 def median_box(boxes: Sequence[Box]) -> Box:
-    """The coordinate-wise median: with three readers, one box moved away does not move the result."""
-    array = np.array([b.as_list() for b in boxes], dtype=float)
-    return Box(*(float(v) for v in np.median(array, axis=0)))
+    """The coordinate-wise median: with three readers, one box moved away does not move the result. (Plain Python:
+    on a handful of boxes it is many times faster than ``np.median``, and the case list runs it on every slice.)"""
+    return Box(*(float(median(values)) for values in zip(*(b.as_list() for b in boxes), strict=True)))
 
 
 def common_level(vertebrae: Sequence[Vertebra]) -> str | None:

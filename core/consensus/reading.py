@@ -106,8 +106,7 @@ def mark_case_done(
 
 def set_blinding(study: Study, on: bool) -> None:
     """Turn blinding on or off for the whole study (saved in ``study.json``)."""
-    study.settings.blinding = bool(on)
-    study.save_settings()
+    study.update_settings(lambda settings: setattr(settings, "blinding", bool(on)))
 
 
 # -- what a reader may see --------------------------------------------------------------------------------------------

@@ -110,7 +110,10 @@ def _summary_section(check: ConsistencyCheck, stats: Mapping[str, Any], notes: S
         ("conflict (no majority)", counts["conflict"]),
         ("missing for some reader", counts["missing"]),
         ("boxes drawn differently", counts["boxes_differ"]),
-        ("disagreements to resolve", counts["disagreements"]),
+        ("disagreements (vertebrae the readers do not agree on)", counts["disagreements"]),
+        ("open disagreements: to resolve (not decided, slice not locked)", stats["disagreements"]["open"]),
+        ("decided / on locked slices (final, or made outside the workflow)",
+         f"{stats['disagreements']['decided']} / {stats['disagreements']['locked']}"),
         ("slices missing a reader's file", len({(c, s) for _, c, s in check.missing})),
         ("slices no reader has annotated", len(check.unread)),
     ]
@@ -124,18 +127,22 @@ def _summary_section(check: ConsistencyCheck, stats: Mapping[str, Any], notes: S
 
 def _kappa_section(stats: Mapping[str, Any]) -> str:
     detail = stats["fleiss_kappa_detail"]
+    alpha = stats["krippendorff_alpha_detail"]
     fleiss = [(code, detail[code]["kappa"], _ci(detail[code]), detail[code]["subjects"],
-               detail[code]["positive_ratings"], detail[code]["observed_agreement"]) for code in CLASSES]
+               detail[code]["positive_ratings"], detail[code]["observed_agreement"], alpha[code]["alpha"],
+               _ci(alpha[code]), alpha[code]["units"]) for code in CLASSES]
     out = ["<h2>Agreement per class</h2>",
-           f"<p>Fleiss' kappa of all readers over the vertebrae every reader drew; 95 % interval from a bootstrap "
-           f"over the {stats['cases']} cases. A dash means undefined (every rating the same).</p>",
-           table(["class", "Fleiss' kappa", "95 % CI", "vertebrae", "positive ratings", "observed agreement"],
-                 fleiss)]
+           f"<p>Fleiss' kappa of all readers over the vertebrae every reader drew, and Krippendorff's alpha (nominal) "
+           f"over the vertebrae two or more readers drew (a reader without a box or a file there gives no rating). "
+           f"Every 95 % interval is a percentile bootstrap over the {stats['cases']} cases, inside [-1, 1]. A dash "
+           f"means undefined (every rating the same).</p>",
+           table(["class", "Fleiss' kappa", "95 % CI", "vertebrae", "positive ratings", "observed agreement",
+                  "Krippendorff's alpha", "95 % CI", "vertebrae"], fleiss)]
     pairs = list(stats["cohen_kappa"])
     rows = [[code, *(f"{_fmt(stats['cohen_kappa'][p][code]['kappa'])} ({_ci(stats['cohen_kappa'][p][code])})"
                      for p in pairs)] for code in CLASSES]
-    out += ["<p>Cohen's kappa of each pair of readers over the vertebrae both drew (asymptotic 95 % interval).</p>",
-            table(["class", *pairs], rows)]
+    out += ["<p>Cohen's kappa of each pair of readers over the vertebrae both drew (95 % bootstrap interval over "
+            "cases).</p>", table(["class", *pairs], rows)]
     if stats["cases"] < 10:
         out.append(f'<p class="notice">Only {stats["cases"]} cases: the bootstrap intervals are rough.</p>')
     boxes = stats["box_agreement"]

@@ -3,7 +3,8 @@
 The readers meet, step through the disagreements only, see each reader's version of a vertebra side by side, and
 decide: take one reader's version, take the majority, or set an edited result. Unanimous vertebrae can be accepted
 in bulk; a conflict is never decided without an explicit choice. Every decision is a :class:`Resolution` with its
-provenance (method, who agreed, when, the readers' versions it was made from), written at once to
+provenance (method, who agreed, when, the readers' versions it was made from; only readers of the slice are recorded
+as agreeing), written at once to
 ``consensus/<case>/<slice>.json`` (see :mod:`core.consensus.record`), so reopening the session reproduces the state.
 A slice whose every vertebra is decided can be finalised; a finalised slice (or an external consensus file) is
 locked until it is reopened.
@@ -18,7 +19,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from core.annotations.model import SliceAnnotation, Vertebra
-from core.consensus.check import ConsistencyCheck, SliceKey, SliceMatch, check_study
+from core.consensus.check import ConsistencyCheck, SliceKey, SliceMatch, check_study, match_slice
+from core.consensus.counts import count_disagreements, is_open_disagreement
 from core.consensus.matching import Agreement, MajorityCall, MatchSettings, VertebraGroup
 from core.consensus.reading import Clock, now_utc, timestamp
 from core.consensus.record import (
@@ -94,6 +96,17 @@ def slice_state(match: SliceMatch) -> SliceState:
     return SliceState(match, record, resolved, tuple(stale), match.consensus)
 
 
+def state_from_files(key: SliceKey, annotations: Mapping[str, SliceAnnotation], consensus: SliceAnnotation | None,
+                     settings: MatchSettings | None = None, *, problem: str | None = None) -> SliceState | None:
+    """One slice's state from the compared readers' annotations (reader → annotation, in the readers' order) and its
+    consensus file (``problem``: why it cannot be read), as a session would see it; None when no reader has
+    annotated the slice."""
+    if not annotations:
+        return None
+    match = match_slice(*key, list(annotations), annotations, settings or MatchSettings(), consensus, problem)
+    return slice_state(match)
+
+
 class GroupView(NamedTuple):
     """What a co-annotation view shows for one vertebra: each reader's version side by side and the decision."""
 
@@ -154,11 +167,8 @@ class ConsensusSession:
         ``include_decided``), slice by slice, top to bottom. Locked slices are left out unless asked for."""
         refs = []
         for key, state in self._states.items():
-            if state.record.locked and not include_decided:
-                continue
-            open_ids = {g.index for g in state.open_groups}
             refs.extend(GroupRef(*key, g.index) for g in state.match.disagreements()
-                        if include_decided or g.index in open_ids)
+                        if include_decided or is_open_disagreement(state, g))
         return refs
 
     def view(self, ref: GroupRef) -> GroupView:
@@ -168,16 +178,18 @@ class ConsensusSession:
                          state.match.absent, state.record.locked)
 
     def summary(self) -> dict[str, int]:
+        """Slices (final, made outside the workflow) and disagreements (:mod:`core.consensus.counts`: ``open`` is
+        what :meth:`disagreements` steps through)."""
         states = list(self._states.values())
-        disagreements = [(s, g) for s in states for g in s.match.disagreements()]
-        decided = sum(g.index in s.resolved and s.resolved[g.index].confirmed for s, g in disagreements)
+        counts = count_disagreements(states)
         return {
             "slices": len(states),
             "finalised": sum(s.record.finalised for s in states),
             "external": sum(s.record.external for s in states),
-            "disagreements": len(disagreements),
-            "decided": decided,
-            "open": len(disagreements) - decided,
+            "disagreements": counts.total,
+            "decided": counts.decided,
+            "locked": counts.locked,
+            "open": counts.open,
         }
 
     def current_check(self) -> ConsistencyCheck:
@@ -261,6 +273,8 @@ class ConsensusSession:
                 continue
             decided = dict(state.resolved)
             history = []
+            if agreed_by is not None and not self._agreeing(state.match.readers, agreed_by):
+                continue  # none of those agreeing read this slice
             for group in state.open_groups:
                 if group.status is Agreement.UNANIMOUS and not group.boxes_differ and group.majority is not None:
                     if group.index in decided:
@@ -312,7 +326,7 @@ class ConsensusSession:
             raise ConsensusError(
                 f"{key[0]}/{key[1]} cannot be finalised: {len(open_groups)} vertebrae are not decided ({listing})"
             )
-        by = tuple(agreed_by) if agreed_by is not None else self.consulting
+        by = self._agreeing(state.match.readers, agreed_by, key=key)
         record = state.record.with_changes(finalised_at=timestamp(self.clock), finalised_by=by)
         self._commit(state, dict(state.resolved), [], record=record)
 
@@ -352,9 +366,21 @@ class ConsensusSession:
             )
         return state
 
+    def _agreeing(self, readers: Sequence[str], agreed_by: Sequence[str] | None, *,
+                  key: SliceKey | None = None) -> tuple[str, ...]:
+        """Who is recorded as agreeing on a slice read by ``readers``: those named (the session's consulting readers
+        when None) who read it; nobody is recorded for a slice they did not read. Naming only such people is an
+        error when ``key`` is given."""
+        by = self.consulting if agreed_by is None else tuple(agreed_by)
+        chosen = tuple(r for r in dict.fromkeys(by) if r in readers)
+        if key is not None and agreed_by and not chosen:
+            raise ConsensusError(f"{', '.join(by)} did not read {key[0]}/{key[1]}: of its readers "
+                                 f"({', '.join(readers)}), tick who is agreeing")
+        return chosen
+
     def _resolution(self, group: VertebraGroup, method: str, result: Vertebra | None, *, at: str,
-                    agreed_by: Sequence[str] | None, **more: Any) -> Resolution:
-        by = tuple(agreed_by) if agreed_by is not None else self.consulting
+                    agreed_by: Sequence[str] | None, key: SliceKey | None = None, **more: Any) -> Resolution:
+        by = self._agreeing(group.readers, agreed_by, key=key)
         return Resolution(group.index, method, tuple(group.fingerprint()), result, by, at, **more)
 
     def _decide(self, ref: GroupRef, method: str, result: Vertebra | None, *, agreed_by: Sequence[str] | None,
@@ -362,7 +388,8 @@ class ConsensusSession:
         state = self._unlocked(ref.key)
         group = self.group(ref)
         at = timestamp(self.clock)
-        resolution = self._resolution(group, method, result, at=at, agreed_by=agreed_by, reader=reader, note=note)
+        resolution = self._resolution(group, method, result, at=at, agreed_by=agreed_by, key=ref.key, reader=reader,
+                                      note=note)
         history = [_superseded(state.resolved[group.index], at, f"replaced ({method})")] \
             if group.index in state.resolved else []
         self._commit(state, {**state.resolved, group.index: resolution}, history)

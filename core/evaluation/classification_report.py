@@ -17,6 +17,7 @@ import numpy as np
 
 from core.annotations.geometry import HIT_IOM, pair_by_iom
 from core.annotations.labelme_io import read_labelme
+from core.annotations.labelme_paths import labelme_at, labelme_files, no_labelme_files
 from core.annotations.model import CLASS_CODES, DISEASE_NAMES, SliceAnnotation
 from core.errors import StudyError, VertebraReviewError
 from core.evaluation.classification import SUMMARY_CLASSES, classification_metrics
@@ -62,15 +63,17 @@ class PairedBoxes:
 
 
 def pair_files(predictions: Path, truth: Path) -> PairedBoxes:
-    files = sorted(truth.rglob("*.json"))
+    files, refused = labelme_files(truth)
     if not files:
-        raise StudyError("no LabelMe JSON files here", truth)
+        raise no_labelme_files(truth, refused)
     paired = PairedBoxes()
+    paired.notes.extend(refused)
     for file in files:
+        predicted_file = predictions / file.relative_to(truth)
         try:
             annotated = read_labelme(file)
-            predicted_file = predictions / file.relative_to(truth)
-            predicted = read_labelme(predicted_file) if predicted_file.is_file() else None
+            found = labelme_at(predictions, file.relative_to(truth))
+            predicted = read_labelme(found) if found is not None else None
         except VertebraReviewError as exc:
             paired.notes.append(str(exc))
             continue

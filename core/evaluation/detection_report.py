@@ -9,7 +9,8 @@ from pathlib import Path
 
 from core.annotations.geometry import DETECTION_THRESHOLD
 from core.annotations.labelme_io import read_labelme
-from core.errors import StudyError, VertebraReviewError
+from core.annotations.labelme_paths import labelme_at, labelme_files, no_labelme_files
+from core.errors import VertebraReviewError
 from core.evaluation.detection import ImageDetections, detection_metrics, precision_recall
 from core.evaluation.plots import count_plot, error_histogram_plot, precision_recall_plot
 from core.fileio import atomic_write_json
@@ -20,22 +21,23 @@ log = logging.getLogger(__name__)
 def pair_files(predictions: Path, truth: Path) -> tuple[list[ImageDetections], list[str]]:
     """Every annotated file under ``truth`` with the prediction at the same relative path (none counts as no
     detections). Returns the images and notes about what was missing or unreadable."""
-    images, notes = [], []
-    files = sorted(truth.rglob("*.json"))
+    images: list[ImageDetections] = []
+    files, notes = labelme_files(truth)
     if not files:
-        raise StudyError("no LabelMe JSON files here", truth)
+        raise no_labelme_files(truth, notes)
     for file in files:
         relative = file.relative_to(truth)
         try:
             annotated = read_labelme(file)
+            found = labelme_at(predictions, relative)
         except VertebraReviewError as exc:
             notes.append(str(exc))
             continue
         predicted_file = predictions / relative
         boxes, scores = [], []
-        if predicted_file.is_file():
+        if found is not None:
             try:
-                predicted = read_labelme(predicted_file)
+                predicted = read_labelme(found)
             except VertebraReviewError as exc:
                 notes.append(str(exc))
                 continue

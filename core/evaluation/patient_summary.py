@@ -18,8 +18,9 @@ import numpy as np
 
 from core.annotations.geometry import pair_by_iom
 from core.annotations.labelme_io import read_labelme
+from core.annotations.labelme_paths import labelme_files, no_labelme_files
 from core.annotations.model import DISEASE_NAMES, DISEASES, LEVELS, SliceAnnotation, highest_genant
-from core.errors import StudyError, VertebraReviewError
+from core.errors import VertebraReviewError
 from core.evaluation.html import html_page, table
 from core.fileio import atomic_write_bytes, atomic_write_json
 
@@ -95,11 +96,10 @@ def _level_rank(name: str) -> int:
 
 def patient_summaries(predictions: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """Summaries of every case folder under ``predictions`` and notes about unreadable files."""
-    files = sorted(f for f in predictions.rglob("*.json") if f != predictions / SUMMARY_JSON)
+    files, notes = labelme_files(predictions, exclude=frozenset({predictions / SUMMARY_JSON}))
     if not files:
-        raise StudyError("no predicted LabelMe JSON files here", predictions)
+        raise no_labelme_files(predictions, notes, what="predicted LabelMe JSON files")
     cases: dict[str, list[tuple[str, SliceAnnotation]]] = {}
-    notes = []
     for file in files:
         try:
             annotation = read_labelme(file)

@@ -7,6 +7,8 @@ extended, lossless and JPEG-LS), pylibjpeg-openjpeg (JPEG 2000 and HTJ2K) and py
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-from core.errors import DicomReadError, UnsupportedTransferSyntaxError
+from core.errors import DicomReadError, NotDicomError, UnsupportedTransferSyntaxError, VertebraReviewError
 from core.imaging.dicom_limits import PIXEL_TAGS, check_dicom_file, check_pixel_claims
 from core.imaging.image import SliceImage
 from core.imaging.windowing import Window
@@ -108,6 +110,21 @@ def orientation_name(orientation: tuple[float, ...] | None) -> str:
     return name if normal[axis] >= math.cos(math.radians(30)) else f"oblique ({name})"
 
 
+@contextmanager
+def file_errors(path: Path, what: str) -> Iterator[None]:
+    """Whatever pydicom, a pixel plugin or numpy raises on the file's content becomes a :class:`DicomReadError` that
+    names the file (``what`` says what failed): one bad file is a reason to skip it, never an internal error that
+    stops a batch. The library's own traceback stays on the exception's chain, for ``--debug``."""
+    try:
+        yield
+    except VertebraReviewError:
+        raise
+    except MemoryError as exc:
+        raise DicomReadError(f"{what}: not enough memory", path) from exc
+    except Exception as exc:
+        raise DicomReadError(f"{what} ({type(exc).__name__}: {exc})", path) from exc
+
+
 def read_dataset(path: Path, *, pixels: bool) -> Dataset:
     """Parse a DICOM file. Raises :class:`DicomReadError` for anything that is not readable DICOM.
 
@@ -117,6 +134,8 @@ def read_dataset(path: Path, *, pixels: bool) -> Dataset:
     defer = None if pixels else _DEFER_SIZE
     try:
         check_dicom_file(path)
+        if path.stat().st_size == 0:
+            raise NotDicomError("empty file (0 bytes), not a DICOM file", path)
         ds = pydicom.dcmread(path, defer_size=defer)
     except DicomReadError:
         raise
@@ -125,9 +144,9 @@ def read_dataset(path: Path, *, pixels: bool) -> Dataset:
         try:
             ds = pydicom.dcmread(path, defer_size=defer, force=True)
         except Exception as exc:
-            raise DicomReadError("not a DICOM file", path) from exc
+            raise NotDicomError("not a DICOM file", path) from exc
         if "SOPClassUID" not in ds and "Rows" not in ds:
-            raise DicomReadError("not a DICOM file (no DICOM preamble and no image tags)", path) from None
+            raise NotDicomError("not a DICOM file (no DICOM preamble and no image tags)", path) from None
     except FileNotFoundError as exc:
         raise DicomReadError("file not found", path) from exc
     except IsADirectoryError as exc:
@@ -136,14 +155,44 @@ def read_dataset(path: Path, *, pixels: bool) -> Dataset:
         raise DicomReadError(f"cannot read: {exc.strerror or exc}", path) from exc
     except Exception as exc:
         raise DicomReadError(f"truncated or corrupt DICOM header ({type(exc).__name__}: {exc})", path) from exc
-    _check_complete(ds, path)
-    meta = getattr(ds, "file_meta", None)
-    implicit, little = ds.original_encoding
-    if meta is not None and "TransferSyntaxUID" not in meta and implicit is not None:
-        # No file meta (ACR-NEMA style): the syntax is the uncompressed encoding the parser found.
-        syntax = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little else ExplicitVRBigEndian
-        meta.TransferSyntaxUID = syntax
+    with file_errors(path, "truncated or corrupt DICOM header"):
+        _check_complete(ds, path)
+        meta = getattr(ds, "file_meta", None)
+        implicit, little = ds.original_encoding
+        if meta is not None and "TransferSyntaxUID" not in meta and implicit is not None:
+            # No file meta (ACR-NEMA style): the syntax is the uncompressed encoding the parser found.
+            syntax = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+            meta.TransferSyntaxUID = syntax
+        _check_transfer_syntax(meta, path)
     return ds
+
+
+def _check_transfer_syntax(meta: Dataset | None, path: Path) -> None:
+    """Refuse a file whose TransferSyntaxUID is not a transfer syntax pydicom knows (a vendor's private one, or
+    another kind of UID): neither its header encoding nor its pixel data can be trusted to decode."""
+    value = meta.get("TransferSyntaxUID") if meta is not None else None
+    if value is None or str(value).strip() == "":
+        return
+    syntax = UID(str(value).strip())
+    if syntax.is_transfer_syntax:
+        return
+    if not syntax.is_valid:
+        kind = "not a valid UID"
+    elif syntax.is_private:
+        kind = "unknown, vendor-private"
+    elif syntax.name != str(syntax):
+        kind = f"{syntax.name}, not a transfer syntax"
+    else:
+        kind = "unknown to this version of pydicom"
+    raise UnsupportedTransferSyntaxError(
+        f"transfer syntax {_brief_uid(syntax)} ({kind}) cannot be decoded; export the image again in a standard "
+        "DICOM transfer syntax (uncompressed, JPEG or JPEG 2000)",
+        path,
+    )
+
+
+def _brief_uid(uid: str) -> str:
+    return uid if len(uid) <= 64 else f"{uid[:61]}..."
 
 
 def _check_complete(ds: Dataset, path: Path) -> None:
@@ -291,6 +340,11 @@ def is_hu(ds: Dataset) -> bool:
 
 def decode_frames(ds: Dataset, path: Path) -> np.ndarray:
     """Decode the pixel data to a (frames, rows, columns) array of stored values, or (frames, rows, columns, 3)."""
+    with file_errors(path, "cannot decode the pixel data"):
+        return _decode_frames(ds, path)
+
+
+def _decode_frames(ds: Dataset, path: Path) -> np.ndarray:
     if not any(tag in ds for tag in PIXEL_TAGS):
         what = _IMAGE_SOP_WITHOUT_PIXELS.get(str(ds.get("SOPClassUID", "")))
         kind = f"it is {what}, not an image" if what else "it is not an image"
@@ -299,10 +353,8 @@ def decode_frames(ds: Dataset, path: Path) -> np.ndarray:
         raise DicomReadError(f"has no pixel data ({kind})", path)
     syntax = UID(str(ds.file_meta.get("TransferSyntaxUID", ""))) if "TransferSyntaxUID" in ds.file_meta else None
     _check_decoder(syntax, path)
-    try:
+    with file_errors(path, "malformed image tags"):
         check_pixel_claims(ds, path)  # before the decoder allocates every frame the header claims
-    except (TypeError, ValueError) as exc:
-        raise DicomReadError(f"malformed image tags ({exc})", path) from exc
     try:
         arr = ds.pixel_array
     except (ValueError, EOFError) as exc:
@@ -353,10 +405,8 @@ def read_dicom(path: str | Path) -> list[SliceImage]:
 
 
 def read_header_from(ds: Dataset, path: Path) -> DicomHeader:
-    try:
+    with file_errors(path, "malformed image tags"):
         return _header_from_dataset(ds, path, has_pixels=any(tag in ds for tag in PIXEL_TAGS))
-    except (TypeError, ValueError, AttributeError, IndexError, KeyError) as exc:
-        raise DicomReadError(f"malformed image tags ({exc})", path) from exc
 
 
 def frame_values(ds: Dataset, stored: np.ndarray, frame: int) -> tuple[np.ndarray, bool, tuple[str, ...]]:
@@ -423,18 +473,19 @@ def _monochrome1_pivot(ds: Dataset, frame: int) -> float | None:
 
 def frame_to_slice(ds: Dataset, header: DicomHeader, stored: np.ndarray, frame: int) -> SliceImage:
     """One decoded frame (``stored``, from :func:`decode_frames`) as a :class:`SliceImage`."""
-    values, hu, notes = frame_values(ds, stored, frame)
-    geometry = header.frames[frame] if frame < len(header.frames) else FrameGeometry(None, None)
-    path = header.path
-    label = f"{path.name} frame {frame + 1} of {header.frame_count}" if header.frame_count > 1 else path.name
-    return SliceImage(
-        pixels=np.ascontiguousarray(values),
-        source=path,
-        spacing_mm=pixel_spacing(ds, frame),
-        hu=hu,
-        windows=dicom_windows(ds, frame),
-        orientation=orientation_name(geometry.orientation),
-        label=label,
-        bits=_int_or_none(ds.get("BitsStored")),
-        notes=notes,
-    )
+    with file_errors(header.path, "pixel values cannot be converted"):
+        values, hu, notes = frame_values(ds, stored, frame)
+        geometry = header.frames[frame] if frame < len(header.frames) else FrameGeometry(None, None)
+        path = header.path
+        label = f"{path.name} frame {frame + 1} of {header.frame_count}" if header.frame_count > 1 else path.name
+        return SliceImage(
+            pixels=np.ascontiguousarray(values),
+            source=path,
+            spacing_mm=pixel_spacing(ds, frame),
+            hu=hu,
+            windows=dicom_windows(ds, frame),
+            orientation=orientation_name(geometry.orientation),
+            label=label,
+            bits=_int_or_none(ds.get("BitsStored")),
+            notes=notes,
+        )

@@ -10,13 +10,14 @@ from pathlib import Path
 import numpy as np
 from pydicom.uid import UID
 
-from core.errors import DicomReadError, GeometryError, ImageReadError
+from core.errors import DicomReadError, GeometryError, ImageReadError, NotDicomError
 from core.imaging import limits
 from core.imaging.dicom import (
     DicomHeader,
     FrameGeometry,
     decode_frames,
     dicom_windows,
+    file_errors,
     frame_to_slice,
     frame_values,
     integer_values,
@@ -31,6 +32,8 @@ from core.imaging.limits import in_memory_bytes, refuse_over
 
 #: Files that are never DICOM images, skipped quietly when a folder is scanned.
 _NOT_DICOM_SUFFIXES = {".json", ".txt", ".md", ".nii", ".gz", ".png", ".jpg", ".jpeg", ".csv", ".xml", ".zip"}
+#: A file named so claims to be DICOM: when it is not, a folder scan says so rather than passing it over.
+DICOM_SUFFIXES = (".dcm", ".dicom")
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
@@ -126,11 +129,12 @@ class DicomSeries:
                 size = f"{stored.shape[2]}x{stored.shape[1]}"
                 raise GeometryError(f"slice is {size}, the series is {columns}x{rows}", path)
             for ref in refs:
-                values = integer_values(ds, stored[ref.frame], ref.frame)
-                if values is None:
-                    values, hu, _ = frame_values(ds, stored[ref.frame], ref.frame)
-                else:
-                    hu = is_hu(ds)
+                with file_errors(path, "pixel values cannot be converted"):
+                    values = integer_values(ds, stored[ref.frame], ref.frame)
+                    if values is None:
+                        values, hu, _ = frame_values(ds, stored[ref.frame], ref.frame)
+                    else:
+                        hu = is_hu(ds)
                 if voxels is None:
                     voxels = np.empty((len(self.frames), rows, columns), dtype=values.dtype)
                     windows = dicom_windows(ds, ref.frame)
@@ -203,10 +207,14 @@ def _by_file(frames: Iterable[FrameRef]) -> list[tuple[Path, list[FrameRef]]]:
 
 @dataclass
 class DicomScan:
-    """The image series found under a path, and the files passed over with the reason."""
+    """The image series found under a path; the files skipped, with the reason (to be told: bad DICOM, DICOM that is
+    not an image, and files that claim to be DICOM but are not: named ``.dcm`` or ``.dicom``, or empty); and the
+    files passed over quietly, with the reason: not DICOM, and not claiming to be, such as the other files of a PACS
+    export."""
 
     series: list[DicomSeries] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+    passed_over: list[tuple[Path, str]] = field(default_factory=list)
 
 
 def scan_dicom(path: str | Path) -> DicomScan:
@@ -233,6 +241,12 @@ def scan_dicom_files(files: Sequence[Path], *, strict: bool = False) -> DicomSca
             continue
         try:
             header = read_header(file)
+        except NotDicomError as exc:
+            if strict:
+                raise
+            told = _not_dicom_reason(file, exc.message)
+            (scan.passed_over if told is None else scan.skipped).append((file, told or exc.message))
+            continue
         except DicomReadError as exc:
             if strict:
                 raise
@@ -253,6 +267,20 @@ def scan_dicom_files(files: Sequence[Path], *, strict: bool = False) -> DicomSca
         scan.series.append(series)
     scan.series.sort(key=lambda s: (s.first.series_number or 0, str(s.first.path)))
     return scan
+
+
+def _not_dicom_reason(file: Path, reason: str) -> str | None:
+    """What to tell about a file that is not DICOM: an empty file (cut off, or never written) and a file named
+    ``.dcm`` or ``.dicom`` are named with the reason; any other file is passed over quietly (None)."""
+    try:
+        empty = file.stat().st_size == 0
+    except OSError:
+        empty = False
+    if empty:
+        return reason
+    if file.suffix.lower() in DICOM_SUFFIXES:
+        return f"named {file.suffix}, but {reason}"
+    return None
 
 
 def _series_key(header: DicomHeader, frame: int) -> tuple:

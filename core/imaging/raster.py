@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from core.errors import ImageReadError
+from core.errors import ImageReadError, ImageTooLargeError
 from core.imaging.image import SliceImage
 
 RASTER_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -32,18 +34,33 @@ def decode_raster(data: bytes, source: Path | None = None, label: str = "") -> S
     return _decode(io.BytesIO(data), source, label)
 
 
+def raster_size(source: Path | bytes, path: Path | None = None) -> tuple[int, int]:
+    """(width, height) of a PNG or JPEG file (or its bytes), from its header alone. Raises :class:`ImageReadError`
+    as :func:`read_raster` does: not an image, corrupt, or over MAX_PIXELS (nothing is decoded)."""
+    with _opened(io.BytesIO(source) if isinstance(source, bytes) else source, path) as image:
+        return image.width, image.height
+
+
 def _decode(stream: Path | io.BytesIO, path: Path | None, label: str) -> SliceImage:
+    with _opened(stream, path) as image:
+        pixels, bits = _grey_pixels(ImageOps.exif_transpose(image))
+    return SliceImage(pixels=pixels, source=path, hu=False, orientation="unknown", label=label, bits=bits)
+
+
+@contextmanager
+def _opened(stream: Path | io.BytesIO, path: Path | None) -> Iterator[Image.Image]:
+    """The image opened, refused over MAX_PIXELS before it is decoded (Pillow's bomb warning is an error, never
+    printed); whatever Pillow raises on the content is an :class:`ImageReadError` naming ``path``."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(stream) as image:
                 if image.width * image.height > MAX_PIXELS:
-                    raise ImageReadError(
+                    raise ImageTooLargeError(
                         f"image is {image.width}x{image.height} pixels, above the {MAX_PIXELS // 1_000_000} MP limit",
                         path,
                     )
-                image = ImageOps.exif_transpose(image)
-                pixels, bits = _grey_pixels(image)
+                yield image
     except ImageReadError:
         raise
     except FileNotFoundError as exc:
@@ -51,10 +68,13 @@ def _decode(stream: Path | io.BytesIO, path: Path | None, label: str) -> SliceIm
     except UnidentifiedImageError as exc:
         raise ImageReadError("not a PNG or JPEG image", path) from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageReadError(f"image is too large to decode safely ({exc})", path) from exc
+        raise ImageTooLargeError(f"image is too large to decode safely ({exc})", path) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageReadError(f"image is truncated or corrupt ({exc})", path) from exc
-    return SliceImage(pixels=pixels, source=path, hu=False, orientation="unknown", label=label, bits=bits)
+    except MemoryError as exc:
+        raise ImageReadError("image is too large to decode in the memory available", path) from exc
+    except Exception as exc:
+        raise ImageReadError(f"image is truncated or corrupt ({type(exc).__name__}: {exc})", path) from exc
 
 
 def _grey_pixels(image: Image.Image) -> tuple[np.ndarray, int]:

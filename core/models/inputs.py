@@ -153,8 +153,7 @@ def folder_inputs(root: Path, out: Path, rendering: str) -> _Found:
         _add(found, str(nifti), file_inputs, nifti, base / nifti.parent.relative_to(root), rendering)
     others = [p for p in files if not is_nifti(p) and not is_raster(p)]
     scan = scan_dicom_files(others)
-    found.errors.extend((str(p), why) for p, why in scan.skipped  # other files are passed over, named .dcm are not
-                        if p.suffix.lower() == ".dcm" or not why.startswith("not a DICOM file"))
+    found.errors.extend((str(p), why) for p, why in scan.skipped)  # plainly not DICOM: in scan.passed_over
     pictures = {_picture_beside(p) for s in scan.series for p in s.files}
     per_folder: dict[Path, list[DicomSeries]] = {}
     for series in scan.series:

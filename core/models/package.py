@@ -2,7 +2,10 @@
 
 Weights are only ever read with safetensors, which holds plain tensors: nothing in a package handed in by a user is
 unpickled or executed. A package is written into a temporary folder beside its destination and renamed into place,
-so a half-written package never appears.
+so a half-written package never appears. Its folder and files get the modes that ``mkdir`` and ``open`` give under
+the process's umask (:func:`follow_umask`), as every other file of a study does, so that the other readers of a
+shared study can load it. While a staging folder is written its writer holds an OS lock on it, which tells the folder
+of a writer that was killed (:func:`remove_abandoned_staging`) from one still being written.
 
 Every file of a package is read through :func:`core.paths.inside`: a manifest or weights file that is a symbolic link
 out of its package, or not a regular file, is refused. The weights file is checked to be safetensors by its header
@@ -16,20 +19,28 @@ import datetime as dt
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core import __version__
+from core import __version__, fileio
 from core.errors import ModelPackageError
 from core.fileio import atomic_write_json
 from core.paths import inside
 
 if TYPE_CHECKING:  # PyTorch is imported where weights are read or written, so that reading a manifest is quick
     import torch
+
+try:
+    import fcntl
+except ImportError:  # Windows: abandoned staging folders are left (hidden, and never read)
+    fcntl = None  # type: ignore[assignment]
 
 PACKAGE_FORMAT = "vertebra-review-model"
 FORMAT_VERSION = 1
@@ -40,6 +51,10 @@ MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 #: The largest safetensors header read (safetensors' own limit).
 MAX_HEADER_BYTES = 100 * 1024 * 1024
 #: Bytes per element of each safetensors dtype.
+#: A staging folder (``.<name>.`` and tempfile's 8 random characters) untouched this long, with its lock free, was
+#: abandoned by a killed writer.
+ABANDONED_AFTER_S = 60.0
+_STAGING_NAME = re.compile(r"\.[A-Za-z0-9._-]+\.[a-z0-9_]{8}")
 DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "I64": 8, "I32": 4, "I16": 2,
                "I8": 1, "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1}
 
@@ -276,7 +291,6 @@ def write_package(
     destination = Path(destination)
     if destination.exists():
         raise ModelPackageError("a model package already exists here", destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
     manifest = {
         "format": PACKAGE_FORMAT,
         "format_version": FORMAT_VERSION,
@@ -294,17 +308,95 @@ def write_package(
         "notes": notes,
         "weights_dtype": "float16" if half else "float32",
     }
-    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
     try:
-        from safetensors.torch import save_file
+        with staging_folder(destination.parent, f".{destination.name}.", "cannot write the model package") as staging:
+            from safetensors.torch import save_file
 
-        tensors = {name: _stored(t, half) for name, t in state.items()}
-        save_file(tensors, str(staging / WEIGHTS))
-        atomic_write_json(staging / MANIFEST, manifest)
-        os.rename(staging, destination)
-    except BaseException as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        if isinstance(exc, OSError):
-            raise ModelPackageError(f"cannot write the model package: {exc.strerror or exc}", destination) from exc
-        raise
+            tensors = {name: _stored(t, half) for name, t in state.items()}
+            save_file(tensors, str(staging / WEIGHTS))
+            follow_umask(staging / WEIGHTS)  # safetensors makes the file 0600
+            atomic_write_json(staging / MANIFEST, manifest)
+            os.rename(staging, destination)
+    except OSError as exc:
+        raise ModelPackageError(f"cannot write the model package: {exc.strerror or exc}", destination) from exc
     return destination
+
+
+def follow_umask(path: Path) -> None:
+    """Give ``path`` the mode that ``mkdir`` (a folder) or ``open`` (a file) gives under the process's umask:
+    ``tempfile.mkdtemp`` makes folders 0700 and safetensors makes files 0600, which the other readers of a shared
+    study could not load. A file system that refuses ``chmod`` (some network and FAT mounts) keeps its own modes."""
+    mode = (0o777 if path.is_dir() else 0o666) & ~fileio._UMASK
+    try:
+        os.chmod(path, mode)
+    except OSError:
+        pass
+
+
+@contextmanager
+def staging_folder(parent: Path, prefix: str, what: str) -> Iterator[Path]:
+    """A new, empty staging folder ``parent/<prefix><8 characters>`` (``parent`` is created too) with the mode of a
+    folder made by ``mkdir``, for the body of the ``with``, which renames it into place. While the body runs, an OS
+    lock on the folder marks it as being written (see :func:`remove_abandoned_staging`); when the body raises, the
+    folder is removed. An unwritable ``parent`` (a read-only disk, no permission) is a :class:`ModelPackageError`
+    saying ``what`` failed."""
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    except OSError as exc:
+        raise ModelPackageError(f"{what}: {exc.strerror or exc}", parent) from exc
+    follow_umask(staging)
+    claim = _claim(staging)
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        if claim is not None:
+            os.close(claim)
+
+
+def remove_abandoned_staging(parent: Path) -> list[Path]:
+    """Remove the staging folders in ``parent`` that a killed writer left (``kill -9``, a power cut): named as
+    :func:`staging_folder` names them, untouched for a minute, and with their OS lock free (the kernel drops it when
+    the writer ends, however it ends). A folder being written keeps its lock and is left alone. Returns those removed
+    (none where the system has no ``flock``)."""
+    removed = []
+    try:
+        children = list(parent.iterdir()) if fcntl is not None else []
+    except OSError:
+        return []
+    for child in children:
+        try:
+            if (not _STAGING_NAME.fullmatch(child.name) or child.is_symlink() or not child.is_dir()
+                    or time.time() - child.stat().st_mtime < ABANDONED_AFTER_S):
+                continue
+        except OSError:
+            continue
+        claim = _claim(child)
+        if claim is None:
+            continue
+        try:
+            shutil.rmtree(child, ignore_errors=True)
+            removed.append(child)
+        finally:
+            os.close(claim)
+    return removed
+
+
+def _claim(folder: Path) -> int | None:
+    """An open descriptor holding an OS lock on ``folder`` (closing it releases the lock), or None where the lock is
+    held by another writer, or the system or file system has none."""
+    if fcntl is None:
+        return None
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd

@@ -26,6 +26,7 @@ from core.models.detector import VertebraDetector
 from core.models.inputs import SliceInput, collect_inputs, study_inputs
 from core.models.levels import propagate_levels, slice_levels
 from core.models.registry import DEMO_NOTICE, ModelSet, resolve_models
+from core.models.run_detect import load_input
 from core.progress import Progress, ProgressGenerator
 from core.study.layout import Study
 
@@ -157,7 +158,7 @@ class DiagnosisPipeline:
             loaded: list[tuple[SliceInput, np.ndarray]] = []
             for item in members:
                 try:
-                    loaded.append((item, item.load()))
+                    loaded.append((item, load_input(item)))
                 except VertebraReviewError as exc:
                     report.errors.append((item.name, str(exc)))
             results: list[SliceDiagnosis] = []

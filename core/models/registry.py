@@ -12,6 +12,14 @@ Model ids are plain names (:func:`core.paths.check_name`), and every folder and 
 :func:`core.paths.inside`: an ``active`` file naming ``../x`` or ``/abs``, or a set (or its packages) that is a link
 out of ``models/``, is refused, never followed. A package is validated completely (:func:`validate_package`) before
 anything of it is copied into a study.
+
+Taking a model id and publishing a set (its rename into ``models/<id>``), and every change of ``models/active``,
+happen under the study's write lock (:func:`models_write_lock`), so two writers (two retrains, a retrain and
+``models add``, two app windows) never take the same id or lose each other's activation. Every failed write is a
+:class:`ModelPackageError` (or the lock's :class:`~core.errors.StudyError`) naming the folder: a read-only study
+fails in one line. Sets are written with the modes ``mkdir`` and ``open`` give under the umask, like the rest of
+the study, so that its other readers can load them. A set is staged in a hidden ``.<id>.XXXXXXXX`` folder, which
+is never read as a set; one that a killed writer left is removed by the next publish.
 """
 
 from __future__ import annotations
@@ -20,12 +28,13 @@ import datetime as dt
 import json
 import os
 import shutil
-import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core import fileio
 from core.errors import ModelPackageError
 from core.fileio import atomic_write_json
 from core.models.package import (
@@ -33,15 +42,19 @@ from core.models.package import (
     PACKAGE_FORMAT,
     WEIGHTS,
     Manifest,
+    follow_umask,
     package_dir,
     package_files,
     read_manifest,
     read_weights,
+    remove_abandoned_staging,
     safetensors_header,
+    staging_folder,
 )
 from core.paths import check_name, inside, is_id
 
 MODEL_SET = "model-set"
+STUDY_FILE = "study.json"  # as core.study.layout names it (imported from there only when writing: it is slow)
 ACTIVE = "active"
 DETECTOR_DIR = "detector"
 CLASSIFIER_DIR = "classifier"
@@ -215,54 +228,102 @@ def _architecture_shapes(manifest: Manifest, folder: Path) -> tuple[dict[str, tu
     return shapes, left_out
 
 
+@contextmanager
+def models_write_lock(models_dir: str | Path) -> Iterator[None]:
+    """Hold the write lock of the study whose ``models/`` folder this is, for taking an id, publishing a set or
+    changing ``models/active``. Raises :class:`~core.errors.StudyError` in one line when the study cannot be
+    written. A models folder of no study (``train --out``) has no lock; there a set published under a taken id
+    still fails cleanly, as a folder is never renamed over one that holds files."""
+    from core.study.lock import study_write_lock
+
+    models_dir = Path(models_dir)
+    if not (models_dir.parent / STUDY_FILE).is_file():
+        yield
+        return
+    with study_write_lock(models_dir.parent):
+        yield
+
+
+def next_model_id(models_dir: str | Path) -> str:
+    """The next free ``v<n>`` id in ``models_dir``; take it under :func:`models_write_lock`."""
+    models_dir = Path(models_dir)
+    taken = {v.model_id for v in Registry(models_dir).versions()}
+    number = len(taken) + 1
+    while f"v{number}" in taken or os.path.lexists(models_dir / f"v{number}"):
+        number += 1
+    return f"v{number}"
+
+
 def _copy_package(files: list[Path], target: Path) -> None:
-    """Copy a validated package's files, hard-linking the weights where the file system allows (the app never
-    writes them in place); the manifest is copied, so that editing one version's manifest cannot change another's.
-    What is copied is each file's resolved target, so a link inside the package becomes a plain file."""
-    target.mkdir(parents=True)
+    """Copy a validated package's files, hard-linking the weights where the file system allows and the file already
+    has the mode a new file gets here (the app never writes them in place; a link shares the mode, so a file of
+    another mode is copied and given this one); the manifest is copied, so that editing one version's manifest
+    cannot change another's. What is copied is each file's resolved target, so a link inside the package becomes a
+    plain file."""
+    target.mkdir()
     for file in files:
         source = file.resolve()
-        if file.name == WEIGHTS:
+        if file.name == WEIGHTS and _has_new_file_mode(source):
             try:
                 os.link(source, target / file.name)
                 continue
             except OSError:
                 pass
-        shutil.copy2(source, target / file.name)
+        shutil.copyfile(source, target / file.name)
+        follow_umask(target / file.name)
 
 
-def write_model_set(models_dir: str | Path, model_id: str, detector: Path, classifier: Path | None, *,
+def _has_new_file_mode(file: Path) -> bool:
+    try:
+        return file.stat().st_mode & 0o7777 == 0o666 & ~fileio._UMASK
+    except OSError:
+        return False
+
+
+def write_model_set(models_dir: str | Path, model_id: str | None, detector: Path, classifier: Path | None, *,
                     parent: str | None = None, metrics: Mapping[str, Any] | None = None,
                     data: Mapping[str, Any] | None = None, demo: bool = False) -> ModelSet:
-    """Publish a new model set ``models_dir/model_id`` from two packages, atomically (a staging folder renamed).
-    The id and each package are checked first (:func:`validate_package`), so nothing is written for a package that
-    does not fit."""
+    """Publish a new model set ``models_dir/model_id`` from two packages, atomically (a staging folder renamed);
+    ``model_id`` None takes the next free ``v<n>``. The id and each package are checked first
+    (:func:`validate_package`), so nothing is written for a package that does not fit. The packages are copied
+    into a staging folder, then the id is taken (or checked to be free), the manifest written and the folder renamed
+    under the study's write lock, so two writers cannot publish under one id. What a killed writer left (its
+    staging folder) is removed first (:func:`~core.models.package.remove_abandoned_staging`)."""
     models_dir = Path(models_dir)
+    if model_id is not None:
+        _destination(models_dir, model_id)
+    detector_files = validate_package(detector, "detector")
+    classifier_files = validate_package(classifier, "classifier") if classifier is not None else None
+    destination = models_dir / model_id if model_id else models_dir  # named in an error before the id is taken
+    try:
+        if models_dir.is_dir():
+            remove_abandoned_staging(models_dir)
+        with staging_folder(models_dir, f".{model_id or 'new'}.", "cannot publish the model") as staging:
+            _copy_package(detector_files, staging / DETECTOR_DIR)
+            if classifier_files is not None:
+                _copy_package(classifier_files, staging / CLASSIFIER_DIR)
+            with models_write_lock(models_dir):
+                model_id = model_id or next_model_id(models_dir)
+                destination = _destination(models_dir, model_id)
+                atomic_write_json(staging / MANIFEST, {
+                    "format": PACKAGE_FORMAT, "format_version": 1, "kind": MODEL_SET, "id": model_id,
+                    "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "parent": parent,
+                    "metrics": dict(metrics or {}), "data": dict(data or {}), "demo": demo,
+                    "notes": DEMO_NOTICE if demo else "",
+                })
+                os.rename(staging, destination)
+    except OSError as exc:
+        raise ModelPackageError(f"cannot publish the model: {exc.strerror or exc}", destination) from exc
+    return read_model_set(destination)
+
+
+def _destination(models_dir: Path, model_id: str) -> Path:
+    """``models_dir/model_id`` for a new set: a plain id, not taken."""
     check_name(model_id, "model", ModelPackageError)
     destination = inside(models_dir, model_id, kind="new", what="the model set", error=ModelPackageError)
     if os.path.lexists(destination):
         raise ModelPackageError("a model with this id already exists", destination)
-    detector_files = validate_package(detector, "detector")
-    classifier_files = validate_package(classifier, "classifier") if classifier is not None else None
-    models_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{model_id}.", dir=models_dir))
-    try:
-        _copy_package(detector_files, staging / DETECTOR_DIR)
-        if classifier_files is not None:
-            _copy_package(classifier_files, staging / CLASSIFIER_DIR)
-        atomic_write_json(staging / MANIFEST, {
-            "format": PACKAGE_FORMAT, "format_version": 1, "kind": MODEL_SET, "id": model_id,
-            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "parent": parent,
-            "metrics": dict(metrics or {}), "data": dict(data or {}), "demo": demo,
-            "notes": DEMO_NOTICE if demo else "",
-        })
-        os.rename(staging, destination)
-    except BaseException as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        if isinstance(exc, OSError):
-            raise ModelPackageError(f"cannot publish the model: {exc.strerror or exc}", destination) from exc
-        raise
-    return read_model_set(destination)
+    return destination
 
 
 class Registry:
@@ -309,9 +370,17 @@ class Registry:
         model_id = self.active_id()
         return read_model_set(self.member(model_id)) if model_id else None
 
+    def write_lock(self) -> AbstractContextManager[None]:
+        """The study's write lock (:func:`models_write_lock`), for changes made of several steps."""
+        return models_write_lock(self.root)
+
     def activate(self, model_id: str) -> ModelSet:
         """Make ``model_id`` the active set: one atomic replace of ``models/active`` (which repairs one that names no
-        valid id)."""
+        valid id), under the study's write lock."""
+        with self.write_lock():
+            return self._activate(model_id)
+
+    def _activate(self, model_id: str) -> ModelSet:
         found = read_model_set(self.member(model_id))
         try:
             state = self._state()
@@ -328,7 +397,11 @@ class Registry:
         return found
 
     def rollback(self) -> ModelSet:
-        """Go back to the set that was active before this one."""
+        """Go back to the set that was active before this one (under the study's write lock)."""
+        with self.write_lock():
+            return self._rollback()
+
+    def _rollback(self) -> ModelSet:
         state = self._state()
         history = [h for h in state.get("history", []) if is_id(h)]
         while history:

@@ -3,6 +3,7 @@ LabelMe JSON of predictions per slice (boxes labelled ``vertebra``, with the det
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,11 +14,13 @@ import numpy as np
 from core.annotations.geometry import DETECTION_THRESHOLD
 from core.annotations.labelme_io import write_labelme
 from core.annotations.model import MODEL_SOURCE, Box, SliceAnnotation, Vertebra
-from core.errors import VertebraReviewError
+from core.errors import ImageReadError, VertebraReviewError
 from core.imaging.png_io import write_png
 from core.models.detector import Detections, VertebraDetector
 from core.models.inputs import SliceInput, collect_inputs
 from core.progress import Progress, ProgressGenerator
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -50,7 +53,7 @@ def detect_inputs(
     for number, item in enumerate(items):
         yield Progress("detect", number, len(items), item.name)
         try:
-            pixels = item.load()
+            pixels = load_input(item)
             [found] = detector.detect([pixels], threshold=threshold)
             _write(item, pixels, found, model_id)
         except VertebraReviewError as exc:
@@ -60,6 +63,19 @@ def detect_inputs(
         report.vertebrae += len(found)
     yield Progress("detect", len(items), len(items), "done")
     return report
+
+
+def load_input(item: SliceInput) -> np.ndarray:
+    """The slice's model input. A file that cannot be read is a typed error naming it, whatever the library
+    underneath raised (the readers raise typed errors; this is the last guard), so it is skipped with its reason
+    and never stops the batch; the library's traceback is logged for ``--debug``."""
+    try:
+        return item.load()
+    except VertebraReviewError:
+        raise
+    except Exception as exc:
+        log.debug("reading %s failed", item.name, exc_info=True)
+        raise ImageReadError(f"cannot be read ({type(exc).__name__}: {exc})") from exc
 
 
 def _write(item: SliceInput, pixels: np.ndarray, found: Detections, model_id: str) -> None:

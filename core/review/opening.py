@@ -5,6 +5,9 @@ folder, named after the source (the same source opened again finds its study, an
 already there). The demo is the bundled demo study (``resources/demo``, with its demo models) when the app has one,
 reviewed in a copy in the per-user data folder so that the bundle is never written; without it, the bundled CT
 sample is imported once the same way.
+
+LabelMe JSON in a source belongs to a reader: :func:`labelme_in_source` takes a quick look first, so that the app
+can ask whose annotations they are before importing them under that reader.
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ import os
 import re
 import shutil
 import tempfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import StudyError, VertebraReviewError
+from core.paths import is_id
 from core.progress import Progress, ProgressGenerator
 from core.resources import resources_dir, sample_nifti
 from core.review.journal import RecoveryJournal
@@ -26,7 +31,7 @@ from core.review.preferences import AppDirs, app_dirs
 from core.review.session import ReviewSession
 from core.review.summary import SliceKey, SliceSummary, quick_status
 from core.study.importer import ImportOptions, ImportReport, import_source
-from core.study.layout import Study
+from core.study.layout import Study, StudySettings
 
 DEMO_STUDY = "demo-study"
 DEMO_SAMPLE_STUDY = "demo-sample-study"
@@ -41,17 +46,95 @@ def default_study_for(source: str | Path, dirs: AppDirs | None = None) -> Path:
     return (dirs or app_dirs()).data / "studies" / f"{name.strip('.-') or 'source'}-{digest}"
 
 
-def import_as_study(
+#: How much of a JSON file the quick look reads, at its start and at its end (``reader`` comes after ``imageData``).
+_LOOK_BYTES = 64 * 1024
+#: How many JSON files the quick look reads at most.
+_LOOK_FILES = 500
+_READER_KEY = re.compile(rb'"reader"\s*:\s*"([^"\\]{1,64})"')
+
+
+@dataclass
+class LabelmeInSource:
+    """The LabelMe JSON files of an import source, from a quick look (their start and end, not a parse)."""
+
+    files: int  # LabelMe files looked at
+    named: dict[str, int]  # reader ids the files name in their ``reader`` key, with how many files; most first
+    unnamed: int  # files that name no reader
+    more: bool  # the source has more JSON files than were looked at
+    study: Path  # the study it would be imported into
+    blinding: bool  # whether that study blinds its readers (a new study does)
+
+
+def _json_files(source: Path) -> list[Path]:
+    if source.is_file():
+        return [source] if source.suffix.lower() == ".json" else []
+    return sorted(p for p in source.rglob("*") if p.suffix.lower() == ".json" and not p.name.startswith(".")
+                  and p.is_file())
+
+
+def _look(path: Path) -> bytes:
+    """The start and the end of the file (all of it when small); empty when it cannot be read."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(_LOOK_BYTES)
+            if len(head) < _LOOK_BYTES:
+                return head
+            handle.seek(max(_LOOK_BYTES, path.stat().st_size - _LOOK_BYTES))
+            return head + handle.read(_LOOK_BYTES)
+    except OSError:
+        return b""
+
+
+def labelme_in_source(
     source: str | Path, target: str | Path | None = None, dirs: AppDirs | None = None
+) -> LabelmeInSource | None:
+    """The LabelMe JSON that importing ``source`` (into ``target``, by default its own study) would bring in, or
+    None when it has none (or is a study, which is opened as it is)."""
+    source = Path(source)
+    if not source.exists() or Study.is_study(source):
+        return None
+    candidates = _json_files(source)
+    named: Counter[str] = Counter()
+    files = unnamed = 0
+    for path in candidates[:_LOOK_FILES]:
+        text = _look(path)
+        if b'"shapes"' not in text:
+            continue
+        files += 1
+        reader = _READER_KEY.search(text)
+        name = reader.group(1).decode("utf-8", "replace") if reader else ""
+        if is_id(name):
+            named[name] += 1
+        else:
+            unnamed += 1
+    if not files:
+        return None
+    study = Path(target) if target is not None else default_study_for(source, dirs)
+    return LabelmeInSource(files, dict(named.most_common()), unnamed, len(candidates) > _LOOK_FILES, study,
+                           _blinds(study))
+
+
+def _blinds(study: Path) -> bool:
+    if Study.is_study(study):
+        try:
+            return bool(Study.open(study).settings.blinding)
+        except VertebraReviewError:
+            pass
+    return StudySettings(name=study.name).blinding
+
+
+def import_as_study(
+    source: str | Path, target: str | Path | None = None, dirs: AppDirs | None = None, *, reader: str | None = None
 ) -> ProgressGenerator[tuple[Path, ImportReport]]:
     """Import ``source`` into the study ``target`` (created when needed); axial series are reformatted to
-    sagittal slabs. Returns the study folder and the import report. Raises StudyError when nothing could be
-    imported and the study has no slices."""
+    sagittal slabs. LabelMe annotations go to ``reader`` (None: the reader each file names, else ``imported``).
+    Returns the study folder and the import report. Raises StudyError when nothing could be imported and the
+    study has no slices."""
     source = Path(source)
     if Study.is_study(source):
         raise StudyError("this is a study already: open it directly", source)
     study_root = Path(target) if target is not None else default_study_for(source, dirs)
-    report = yield from import_source(source, study_root, ImportOptions(sagittal=True))
+    report = yield from import_source(source, study_root, ImportOptions(reader=reader, sagittal=True))
     if not Study.open(study_root).all_slices():
         reasons = "; ".join(f"{what}: {why}" for what, why in (report.skipped + report.ignored)[:3])
         raise StudyError(f"nothing could be imported{': ' + reasons if reasons else ''}", source)
@@ -87,7 +170,7 @@ def working_copy(study_root: str | Path, target: str | Path) -> ProgressGenerato
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         shutil.copytree(study_root, staging / "study", copy_function=_link_or_copy,
-                        ignore=shutil.ignore_patterns(".locks", ".*.tmp"))
+                        ignore=shutil.ignore_patterns(".lock", ".locks", ".*.tmp"))
         os.replace(staging / "study", target)
     except OSError as exc:
         raise StudyError(f"cannot make a working copy here: {exc.strerror or exc}", target) from exc
@@ -109,18 +192,20 @@ class OpenedReview:
 
 
 def open_review(
-    path: str | Path, reader: str, *, import_into: str | Path | None = None, dirs: AppDirs | None = None
+    path: str | Path, reader: str, *, import_into: str | Path | None = None, dirs: AppDirs | None = None,
+    import_reader: str | None = None,
 ) -> ProgressGenerator[OpenedReview]:
     """Open the study at ``path`` for ``reader``, importing ``path`` first when it is not a study (into
-    ``import_into`` when given). A study with ``import_into`` is opened in a working copy there. The first slice's
-    image is read too, so that the view can show it at once."""
+    ``import_into`` when given; its LabelMe annotations under ``import_reader``, see :func:`import_as_study`). A
+    study with ``import_into`` is opened in a working copy there. The first slice's image is read too, so that the
+    view can show it at once."""
     imported = None
     root = Path(path)
     if Study.is_study(root) and import_into is not None:
         root = yield from working_copy(root, import_into)
     elif not Study.is_study(root):
         yield Progress("import", 0, 1, f"importing {root.name} into a study")
-        root, imported = yield from import_as_study(root, import_into, dirs)
+        root, imported = yield from import_as_study(root, import_into, dirs, reader=import_reader)
     study = Study.open(root)
     session = ReviewSession(study, reader, journal=RecoveryJournal.for_study(root, reader, dirs))
     model = peek_active_model(study)

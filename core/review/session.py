@@ -12,7 +12,7 @@ import os
 import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from core.annotations.commands import (
@@ -23,13 +23,13 @@ from core.annotations.commands import (
     ReplaceAll,
     SetBox,
     SetDiseases,
-    SetLevel,
     SetReviewed,
 )
-from core.annotations.model import Box, Disease, SliceAnnotation, Vertebra
+from core.annotations.model import Box, Disease, SliceAnnotation, Vertebra, disease_label
 from core.errors import FileWriteError, ReviewError, VertebraReviewError
 from core.events import Event
 from core.imaging.image import SliceImage
+from core.review.box_edits import ACCEPT_TEXT, BoxRef, adoption, following_levels
 from core.review.commands import CompoundCommand
 from core.review.journal import RecoveryJournal
 from core.review.summary import SliceKey, SliceSummary, row_spacing, summarize
@@ -38,6 +38,8 @@ from core.study.layout import Study, check_id
 #: A drawn box smaller than this (pixels, either side) is a slip of the mouse, not a vertebra.
 MIN_BOX_PX = 3.0
 _IMAGE_CACHE = 24
+#: The commands of an edit of the reader's box ``index`` in ``state``.
+BoxEdit = Callable[[SliceAnnotation, int], Sequence[Command]]
 
 
 def study_writable(study: Study, reader: str) -> bool:
@@ -189,11 +191,29 @@ class ReviewSession:
         editor.redo()
         return True
 
-    def _vertebra(self, key: SliceKey, index: int) -> Vertebra:
-        state = self.editor(key).state
-        if not 0 <= index < len(state.vertebrae):
-            raise ReviewError(f"no box number {index + 1} on {key[0]}/{key[1]}")
-        return state.vertebrae[index]
+    def _vertebra(self, key: SliceKey, box: int | BoxRef) -> Vertebra:
+        """The reader's box, or the model's (``BoxRef(i, model=True)``)."""
+        box = box if isinstance(box, BoxRef) else BoxRef(box)
+        state = self.model_result(key) if box.model else self.editor(key).state
+        if state is None or not 0 <= box.index < len(state.vertebrae):
+            whose = "the model has" if box.model else "there is"
+            raise ReviewError(f"{whose} no box number {box.index + 1} on {key[0]}/{key[1]}")
+        return state.vertebrae[box.index]
+
+    def edit_box(self, key: SliceKey, box: int | BoxRef, build: BoxEdit, text: str) -> int:
+        """Apply the commands ``build(state, index)`` gives for one of the reader's boxes, in one undoable step. A box
+        of the model's is first taken into the reader's result in that same step (:func:`adoption`). Returns the
+        box's index in the reader's result."""
+        box = box if isinstance(box, BoxRef) else BoxRef(box)
+        self._vertebra(key, box)
+        state, index, commands = self.editor(key).state, box.index, []
+        if box.model:
+            adopt, index = adoption(state, self.model_result(key), box.index)
+            state, commands = adopt.apply(state), [adopt]
+            text = f"take the model's box and {text}"
+        commands += build(state, index)
+        self.apply(key, commands[0] if len(commands) == 1 else CompoundCommand(commands, text))
+        return index
 
     def add_box(self, key: SliceKey, box: Box) -> int:
         """Add a NORMAL box drawn by the reader (clipped to the image); returns its index."""
@@ -207,30 +227,37 @@ class ReviewSession:
         state = self.apply(key, AddVertebra(Vertebra(box, source=self.reader)))
         return len(state.vertebrae) - 1
 
-    def move_box(self, key: SliceKey, index: int, box: Box) -> None:
+    def move_box(self, key: SliceKey, index: int | BoxRef, box: Box) -> int:
         width, height = self.image_size(key)
-        self._vertebra(key, index)
         try:
             box = box.clipped(width, height)
         except ValueError as exc:
             raise ReviewError("the box is outside the image") from exc
-        self.apply(key, SetBox(index, box=box, source=self.reader))
+        return self.edit_box(key, index, lambda state, i: [SetBox(i, box=box, source=self.reader)],
+                             "move or resize it")
 
-    def delete_box(self, key: SliceKey, index: int) -> None:
-        self._vertebra(key, index)
-        self.apply(key, DeleteVertebra(index))
+    def delete_box(self, key: SliceKey, index: int | BoxRef) -> None:
+        ref = index if isinstance(index, BoxRef) else BoxRef(index)
+        state = self.editor(key).state
+        if ref.model and (state.vertebrae or state.reviewed):
+            raise ReviewError("that box is the model's and not in your result, so there is nothing of yours to delete "
+                              "(M shows your boxes alone)")
+        self.edit_box(key, ref, lambda state, i: [DeleteVertebra(i)], "delete it")
 
-    def set_diseases(self, key: SliceKey, index: int, diseases: Iterable[Disease]) -> None:
-        self._vertebra(key, index)
-        self.apply(key, SetDiseases(index, diseases=diseases, source=self.reader))
+    def set_diseases(self, key: SliceKey, index: int | BoxRef, diseases: Iterable[Disease]) -> int:
+        diseases = frozenset(diseases)
+        return self.edit_box(key, index, lambda state, i: [SetDiseases(i, diseases=diseases, source=self.reader)],
+                             f"set {disease_label(diseases)}")
 
-    def toggle_disease(self, key: SliceKey, index: int, disease: Disease) -> None:
+    def toggle_disease(self, key: SliceKey, index: int | BoxRef, disease: Disease) -> int:
         current = self._vertebra(key, index).diseases
-        self.set_diseases(key, index, current ^ {Disease(disease)})
+        return self.set_diseases(key, index, current ^ {Disease(disease)})
 
-    def set_level(self, key: SliceKey, index: int, level: str | None) -> None:
-        self._vertebra(key, index)
-        self.apply(key, SetLevel(index, level=level))
+    def set_level(self, key: SliceKey, index: int | BoxRef, level: str | None) -> int:
+        """Set the box's level; the reader's other boxes on the slice follow, counted along the spine from it (all
+        in one undoable step)."""
+        return self.edit_box(key, index, lambda state, i: following_levels(state, i, level),
+                             f"set level {level or 'unknown'} along the spine")
 
     def accept_model(self, key: SliceKey) -> None:
         """Take the model's boxes and labels for this slice as mine (one undoable step)."""
@@ -240,7 +267,7 @@ class ReviewSession:
         model = self.model_result(key)
         if model is None:
             raise ReviewError(f"no model result for {key[0]}/{key[1]}: run the model on this slice first")
-        return ReplaceAll(model.vertebrae, text="accept the model's result")
+        return ReplaceAll(model.vertebrae, text=ACCEPT_TEXT)
 
     def mark_reviewed(self, key: SliceKey) -> str:
         """Mark the slice reviewed. On a slice the reader has not started, where the model has a result, that

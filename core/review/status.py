@@ -25,6 +25,8 @@ class SliceStatus(StrEnum):
 STATUS_ORDER: tuple[SliceStatus, ...] = tuple(SliceStatus)
 #: The statuses of a model result the reader has not started on.
 MODEL_STATUSES = frozenset({SliceStatus.PRE_ANNOTATED, SliceStatus.MODEL_FOUND_NONE, SliceStatus.MODEL_FOUND_FEW})
+#: The statuses of a slice the reader has finished with: no more notices or low-confidence marks about the model.
+FINISHED_STATUSES = frozenset({SliceStatus.REVIEWED, SliceStatus.CONSENSUS})
 #: The statuses of a model result that falls short (the case list's "Model found none or too few" filter).
 SHORTFALL_STATUSES = frozenset({SliceStatus.MODEL_FOUND_NONE, SliceStatus.MODEL_FOUND_FEW})
 

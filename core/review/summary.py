@@ -1,10 +1,12 @@
-"""What the case list shows and filters on, per slice: status, findings, low confidence, reader disagreement, and
-whether the model's result falls short (:mod:`core.review.shortfall`).
+"""What the case list shows and filters on, per slice: status, findings, low confidence
+(:mod:`core.review.confidence`), reader disagreement, and whether the model's result falls short
+(:mod:`core.review.shortfall`).
 
 The *current result* of a slice is the reader's own annotation when there is one, else the model's, else the
-consensus. Disagreement is a quick per-slice check (the full agreement statistics live in ``core.consensus``):
-two readers disagree when their vertebra counts differ, or when boxes paired by the paper's hit rule
-(:func:`~core.annotations.geometry.pair_by_iom`, IoM > 0.5) carry different labels, or a box finds no partner.
+consensus. A slice's disagreement is an *open disagreement* of :mod:`core.consensus.counts` (the one definition the
+consensus mode and ``vertebra-review consensus`` count too): the study's readers disagree on a vertebra there and the
+consensus has not decided it. Its status is "consensus" only once the consensus is final; before, it keeps the
+reader's own status and carries the consensus's progress (decided of vertebrae).
 """
 
 from __future__ import annotations
@@ -13,20 +15,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
 
-from core.annotations.geometry import pair_by_iom
-from core.annotations.model import NORMAL, SliceAnnotation, Vertebra
+from core.annotations.model import NORMAL, SliceAnnotation
+from core.consensus.check import study_readers
+from core.consensus.counts import progress_from_files
 from core.errors import VertebraReviewError
 from core.progress import Progress, ProgressGenerator
+from core.review.confidence import is_low_confidence
 from core.review.shortfall import ModelShortfall, height_matters, judge
-from core.review.status import SliceStatus, slice_status, with_shortfall
+from core.review.status import FINISHED_STATUSES, SliceStatus, slice_status, with_shortfall
 from core.study.layout import Study
 
 SliceKey = tuple[str, str]
-#: A model result is low confidence when a class probability lies in this band, or the detector score is below
-#: :data:`LOW_SCORE` (detections start at :data:`~core.annotations.geometry.DETECTION_THRESHOLD`, 0.75, so 0.75-0.9
-#: is borderline).
-UNSURE_BAND = (0.3, 0.7)
-LOW_SCORE = 0.9
 
 
 @dataclass(frozen=True)
@@ -34,20 +33,14 @@ class SliceSummary:
     status: SliceStatus = SliceStatus.UNREAD
     diseases: frozenset[str] = frozenset()  # codes in the current result; NORMAL when it has only normal boxes
     boxes: int = 0
-    low_confidence: bool = False
-    disagreement: bool = False
+    low_confidence: bool = False  # an unsure model box on a slice the reader has not finished (core.review.confidence)
+    disagreement: bool = False  # an open disagreement of the readers (core.consensus.counts)
+    consensus_progress: tuple[int, int] | None = None  # (decided, vertebrae) of a consensus that is not final yet
+    blinded: bool = False  # the reader may not see the other readers or the consensus of the case yet
     problem: str | None = None  # why a file of this slice could not be read
     model_boxes: int | None = None  # boxes in the model's result; None when the model has not run on the slice
     height_mm: float | None = None  # the slice's height, when its pixel spacing is known and it matters
     shortfall: ModelShortfall | None = None  # the model found none, or clearly too few (whatever the status)
-
-
-def is_low_confidence(vertebra: Vertebra) -> bool:
-    """A model box the reader should look at twice: a borderline detector score or an unsure class."""
-    if vertebra.score is not None and vertebra.score < LOW_SCORE:
-        return True
-    low, high = UNSURE_BAND
-    return any(low <= p <= high for p in (vertebra.probabilities or {}).values())
 
 
 def findings(annotation: SliceAnnotation | None) -> frozenset[str]:
@@ -59,22 +52,11 @@ def findings(annotation: SliceAnnotation | None) -> frozenset[str]:
     return frozenset(codes)
 
 
-def _pair_disagrees(a: SliceAnnotation, b: SliceAnnotation) -> bool:
-    if len(a.vertebrae) != len(b.vertebrae):
-        return True
-    pairs = pair_by_iom([v.box for v in a.vertebrae], [v.box for v in b.vertebrae])
-    if len(pairs) < len(a.vertebrae):  # a box without a partner
-        return True
-    return any(a.vertebrae[i].label != b.vertebrae[j].label for i, j in pairs)
-
-
 def readers_disagree(annotations: Sequence[SliceAnnotation]) -> bool:
-    """True when any two of the readers' annotations of one slice differ (count, unmatched box, or label)."""
-    return any(
-        _pair_disagrees(annotations[i], annotations[j])
-        for i in range(len(annotations))
-        for j in range(i + 1, len(annotations))
-    )
+    """True when the readers' annotations of one slice (no consensus yet) hold a disagreement: a vertebra with
+    different disease sets, drawn by some only, or drawn differently (:mod:`core.consensus.counts`)."""
+    progress = progress_from_files(("", ""), {str(i): a for i, a in enumerate(annotations)}, None)
+    return progress is not None and progress.open > 0
 
 
 def _load(study: Study, key: SliceKey, problems: list[str], **which: str | None) -> SliceAnnotation | None:
@@ -118,15 +100,17 @@ def summarize(
         mine = _load(study, key, problems, reader=reader)
     model = _load(study, key, problems, model=model_id) if model_id else None
     has_consensus = study.consensus_path(*key).is_file()
-    consensus = _load(study, key, problems) if has_consensus and mine is None and model is None else None
-    others = [a for r in study.readers() if r != reader and (a := _load(study, key, problems, reader=r)) is not None]
-    readers = [a for a in (mine, *others) if a is not None]
+    consensus = _load(study, key, problems) if has_consensus else None
+    files = {r: a for r in study.readers() if r != reader and (a := _load(study, key, problems, reader=r)) is not None}
+    files[reader] = mine
+    compared = {r: files[r] for r in study_readers(study).readers if files.get(r) is not None}
+    agreed = progress_from_files(key, compared, consensus, unreadable=has_consensus and consensus is None)
     current = mine or model or consensus
     model_boxes = len(model.vertebrae) if model is not None else None
     height_mm = _height_mm(model, row_mm)
     shortfall = judge(model_boxes, height_mm=height_mm)
     status = slice_status(
-        has_consensus=has_consensus,
+        has_consensus=agreed.final if agreed is not None else has_consensus,
         has_mine=mine is not None,
         reviewed=bool(mine and mine.reviewed),
         has_model=model is not None,
@@ -136,8 +120,9 @@ def summarize(
         status=status,
         diseases=findings(current),
         boxes=len(current.vertebrae) if current else 0,
-        low_confidence=bool(model and any(is_low_confidence(v) for v in model.vertebrae)),
-        disagreement=readers_disagree(readers),
+        low_confidence=bool(model) and status not in FINISHED_STATUSES and any(map(is_low_confidence, model.vertebrae)),
+        disagreement=agreed is not None and agreed.open > 0,
+        consensus_progress=(agreed.decided, agreed.vertebrae) if agreed is not None and agreed.in_progress else None,
         problem="; ".join(problems) or None,
         model_boxes=model_boxes,
         height_mm=height_mm,

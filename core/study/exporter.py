@@ -6,6 +6,10 @@ no patient tags. Every JSON points at its PNG, whose size equals ``imageWidth`` 
 A slice's stored PNG is copied as it is only when it is a regular file inside the study (:func:`core.paths.inside`,
 through :class:`Study`) and a well-formed 8-bit PNG by its signature and header chunk; otherwise the slice is
 rendered anew from its image, or skipped with the reason. So no file from outside the study reaches the export.
+
+A slice that cannot be read or rendered is skipped with the reason; an export folder that cannot be written (a
+read-only disk, no permission) ends the export with one :class:`FileWriteError` when nothing has been written yet,
+rather than one failure per slice. :attr:`ExportReport.written` tells a partial export from a failed one.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.annotations.labelme_io import write_labelme
-from core.errors import StudyError, VertebraReviewError
+from core.errors import FileWriteError, StudyError, VertebraReviewError
 from core.fileio import atomic_write_bytes
 from core.imaging.png_io import png_bytes
 from core.imaging.windowing import MIN_MAX, Window, apply_window, min_max_window, parse_window
@@ -29,6 +33,11 @@ class ExportReport:
     images: int = 0
     annotations: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def written(self) -> bool:
+        """Whether anything at all was exported."""
+        return bool(self.images or self.annotations)
 
 
 def export_study(
@@ -54,6 +63,11 @@ def export_study(
     slices = study.all_slices()
     if not slices:
         raise StudyError("the study has no slices to export", study.root)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FileWriteError(f"cannot create the export folder ({exc.strerror or exc}); nothing was exported",
+                             out) from exc
     report = ExportReport()
     for number, (case, slice_id) in enumerate(slices):
         yield Progress("export", number, len(slices), f"{case}/{slice_id}")
@@ -75,6 +89,10 @@ def export_study(
             data = base64.b64encode(png).decode("ascii") if embed_images else None
             write_labelme(annotation.with_changes(image_path=target.name, image_data=data), target.with_suffix(".json"))
             report.annotations += 1
+        except FileWriteError as exc:
+            if not report.written:  # the export folder cannot be written: every slice would fail the same way
+                raise FileWriteError(f"nothing was exported: {exc.message}", exc.path) from exc
+            report.errors.append((f"{case}/{slice_id}", str(exc)))
         except VertebraReviewError as exc:
             report.errors.append((f"{case}/{slice_id}", str(exc)))
     yield Progress("export", len(slices), len(slices), f"exported {report.images} images")

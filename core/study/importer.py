@@ -14,6 +14,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import logging
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -41,10 +42,12 @@ from core.imaging.windowing import parse_window
 from core.paths import is_inside
 from core.progress import Progress, ProgressGenerator
 from core.study.images import write_slice_images
-from core.study.layout import Study, check_id
+from core.study.layout import Study, StudySettings, check_id
+from core.study.lock import study_write_lock
 from core.study.segmented import LabelOptions, SegmentedCT, prepare_segmented, segmented_slices
 
 DEFAULT_READER = "imported"
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -81,6 +84,14 @@ class ImportReport:
     @property
     def slice_count(self) -> int:
         return sum(c.slices for c in self.cases)
+
+
+class _Duplicate(Exception):
+    """The examination is in the study already (imported before, or by another import running at the same time)."""
+
+    def __init__(self, case: str) -> None:
+        super().__init__(case)
+        self.case = case
 
 
 class _NotForImport(Exception):
@@ -125,7 +136,7 @@ def import_source(
     segmented = prepare_segmented(source, options.labels, options.reader) if options.labels else None
     study = Study.open_or_create(study_root)
     if window_spec is not None:
-        study.settings.png_window = window_spec
+        study.update_settings(lambda settings: setattr(settings, "png_window", window_spec))
     report = ImportReport()
     units = _discover(source, options, report) if segmented is None else [_segmented_unit(segmented, options)]
     if segmented is not None:
@@ -134,21 +145,23 @@ def import_source(
     for number, unit in enumerate(units, start=1):
         yield Progress("import", number - 1, len(units), f"importing {unit.label}")
         fingerprint = hashlib.sha256((study.settings.salt + unit.identity).encode()).hexdigest()
-        existing = study.find_import(fingerprint)
-        if existing is not None:
-            report.duplicates.append((unit.label, existing))
-            continue
         try:
             imported = _import_unit(study, unit, options, fingerprint, key_rows, report.notes)
+        except _Duplicate as exc:
+            report.duplicates.append((unit.label, exc.case))
+            continue
         except _NotForImport as exc:
             report.ignored.append((unit.label, str(exc)))
             continue
         except VertebraReviewError as exc:
-            report.skipped.append((unit.label, exc.message if exc.path else str(exc)))
+            report.skipped.append((exc.path or unit.label, exc.message))
+            continue
+        except Exception as exc:  # noqa: BLE001 - the last guard: one examination never stops the others
+            _log.debug("importing %s failed", unit.label, exc_info=True)
+            report.skipped.append((unit.label, f"cannot be imported ({type(exc).__name__}: {exc})"))
             continue
         if imported is not None:
             report.cases.append(imported)
-    study.save_settings()
     if options.key_file is not None and key_rows:
         _write_key_file(options.key_file, key_rows)
     yield Progress("import", len(units), len(units), f"imported {report.slice_count} slices")
@@ -235,9 +248,8 @@ def _dicom_units(source: Path, options: ImportOptions, report: ImportReport) -> 
     except VertebraReviewError as exc:
         report.skipped.append((str(source), exc.message))
         return []
-    for path, why in scan.skipped:
-        if not why.startswith("not a DICOM file"):
-            report.skipped.append((str(path), why))
+    for path, why in scan.skipped:  # files that are plainly not DICOM are in scan.passed_over, unreported
+        report.skipped.append((str(path), why))
     by_study: dict[str, list[DicomSeries]] = {}
     for series in scan.series:
         key = series.first.study_uid or series.first.frame_of_reference_uid or str(series.first.path.parent)
@@ -331,7 +343,16 @@ def _import_unit(
     key_rows: list[list[str]],
     report_notes: list[str],
 ) -> ImportedCase | None:
-    case = study.next_case_id()
+    """Import one examination as a new case. The case id is claimed under the study's write lock before anything is
+    written, and the import record is added under it once every file is in place, so imports running at the same time
+    (other commands, the app) never share a case or lose each other's records; the same examination imported twice
+    at once is kept once."""
+    with study_write_lock(study.root):
+        study.reload_settings()
+        existing = study.find_import(fingerprint)
+        if existing is not None:
+            raise _Duplicate(existing)
+        case = study.reserve_case()
     written = annotations = 0
     readers: set[str] = set()
     rows: list[list[str]] = []
@@ -352,25 +373,34 @@ def _import_unit(
                 annotations += 1
             rows.append([case, slice_id, item.origin])
             written += 1
+        if written == 0:
+            _remove_case(study, case, readers)
+            return None
+        study.update_settings(lambda settings: _record_import(settings, case, fingerprint, unit.kind, written, readers))
     except BaseException:
         _remove_case(study, case, readers)  # a new case id: only this import's files are there
         raise
-    if written == 0:
-        return None
     key_rows.extend(rows)
     report_notes.extend(notes)
-    study.settings.readers.extend(sorted(readers - set(study.settings.readers)))
-    study.settings.imports.append(
+    return ImportedCase(case, unit.label, written, annotations)
+
+
+def _record_import(settings: StudySettings, case: str, fingerprint: str, kind: str, slices: int,
+                   readers: set[str]) -> None:
+    """Add the import record (under the study's write lock, on the settings as they are on disk now)."""
+    existing = next((r.get("case") for r in settings.imports if r.get("fingerprint") == fingerprint), None)
+    if existing is not None:  # another import of the same examination finished first
+        raise _Duplicate(existing)
+    settings.readers.extend(sorted(readers - set(settings.readers)))
+    settings.imports.append(
         {
             "case": case,
             "fingerprint": fingerprint,
-            "kind": unit.kind,
-            "slices": written,
+            "kind": kind,
+            "slices": slices,
             "imported": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
     )
-    study.save_settings()
-    return ImportedCase(case, unit.label, written, annotations)
 
 
 def _remove_case(study: Study, case: str, readers: set[str]) -> None:

@@ -18,9 +18,10 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from core.annotations.labelme_io import read_labelme, write_labelme
 from core.annotations.model import CLASS_CODES, SliceAnnotation
@@ -30,11 +31,15 @@ from core.imaging.dicom import read_dicom
 from core.imaging.image import SliceImage
 from core.imaging.raster import read_raster
 from core.paths import check_name, inside, is_id
+from core.study.lock import LOCK_FILE, study_write_lock
 
 STUDY_FILE = "study.json"
 STUDY_FORMAT = "vertebra-review-study"
 STUDY_VERSION = 1
 IMAGE_SUFFIXES = (".dcm", ".png", ".jpg", ".jpeg")
+_T = TypeVar("_T")
+
+
 def check_id(value: str, what: str) -> str:
     """Case, slice, reader and model ids are short names safe in any file system (no paths, no spaces)."""
     return check_name(value, what, StudyError)
@@ -79,6 +84,12 @@ class StudySettings:
         for key, kind in types.items():
             if key in kwargs and not isinstance(kwargs[key], kind):
                 raise StudyError(f"'{key}' must be {kind.__name__}", path)
+        for key, kind, name in (("classes", str, "a string"), ("readers", str, "a string"),
+                                ("imports", dict, "an object")):
+            for number, entry in enumerate(kwargs.get(key, []), start=1):
+                if not isinstance(entry, kind):
+                    raise StudyError(f"'{key}' entry {number} must be {name}, not {type(entry).__name__} "
+                                     f"({json.dumps(entry)[:40]})", path)
         extra = {k: v for k, v in data.items() if k not in (*cls._KEYS, "format", "version")}
         return cls(**kwargs, extra=extra)
 
@@ -98,6 +109,10 @@ class Study:
     @classmethod
     def open(cls, root: str | Path) -> Study:
         root = Path(root)
+        return cls(root, cls._read_settings(root))
+
+    @staticmethod
+    def _read_settings(root: Path) -> StudySettings:
         file = root / STUDY_FILE
         if not file.is_file():
             raise StudyError(f"not a study folder (no {STUDY_FILE}); create one with 'vertebra-review import'", root)
@@ -105,27 +120,64 @@ class Study:
             data = json.loads(file.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise StudyError(f"cannot read the study settings: {exc}", file) from exc
-        return cls(root, StudySettings.from_json(data, file))
+        return StudySettings.from_json(data, file)
 
     @classmethod
     def create(cls, root: str | Path, name: str | None = None) -> Study:
         root = Path(root)
-        if cls.is_study(root):
-            raise StudyError("a study already exists here", root)
-        if root.exists() and (not root.is_dir() or any(root.iterdir())):
-            raise StudyError("folder exists and is not empty; choose a new folder for the study", root)
-        study = cls(root, StudySettings(name=name or root.name))
-        for folder in ("images", "readers", "consensus", "predictions", "models"):
-            (root / folder).mkdir(parents=True, exist_ok=True)
-        study.save_settings()
+        if root.exists() and not root.is_dir():
+            raise StudyError("not a folder; choose a new folder for the study", root)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StudyError(f"cannot create the study folder: {exc.strerror or exc}", root) from exc
+        with study_write_lock(root):
+            if cls.is_study(root):
+                raise StudyError("a study already exists here", root)
+            if any(p.name != LOCK_FILE for p in root.iterdir()):
+                raise StudyError("folder exists and is not empty; choose a new folder for the study", root)
+            study = cls(root, StudySettings(name=name or root.name))
+            for folder in ("images", "readers", "consensus", "predictions", "models"):
+                (root / folder).mkdir(parents=True, exist_ok=True)
+            study.save_settings()
         return study
 
     @classmethod
     def open_or_create(cls, root: str | Path) -> Study:
-        return cls.open(root) if cls.is_study(root) else cls.create(root)
+        """Open the study, or create it; two commands that create the same study at once get one study."""
+        root = Path(root)
+        if cls.is_study(root):
+            return cls.open(root)
+        if root.exists() and not root.is_dir():
+            raise StudyError("not a folder; choose a new folder for the study", root)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StudyError(f"cannot create the study folder: {exc.strerror or exc}", root) from exc
+        with study_write_lock(root):
+            return cls.open(root) if cls.is_study(root) else cls.create(root)
 
     def save_settings(self) -> None:
-        atomic_write_json(self.root / STUDY_FILE, self.settings.to_json())
+        """Write these settings over ``study.json`` as they are. Where another program may be changing the study at
+        the same time, use :meth:`update_settings`, which does not lose its changes."""
+        with study_write_lock(self.root):
+            atomic_write_json(self.root / STUDY_FILE, self.settings.to_json())
+
+    def update_settings(self, change: Callable[[StudySettings], _T]) -> _T:
+        """Change ``study.json`` without losing another writer's changes: under the study's write lock, read it
+        afresh, apply ``change`` to the settings, write them back, and keep them as :attr:`settings`. Returns what
+        ``change`` returns; when it raises, nothing is written."""
+        with study_write_lock(self.root):
+            fresh = self._read_settings(self.root)
+            result = change(fresh)
+            atomic_write_json(self.root / STUDY_FILE, fresh.to_json())
+            self.settings = fresh
+        return result
+
+    def reload_settings(self) -> StudySettings:
+        """Read ``study.json`` again (another program may have changed it)."""
+        self.settings = self._read_settings(self.root)
+        return self.settings
 
     # -- layout ---------------------------------------------------------------------------------------------------
     def cases(self) -> list[str]:
@@ -234,7 +286,8 @@ class Study:
         reader: str | None = None,
         model: str | None = None,
     ) -> Path:
-        """Write atomically to the reader's own file (or the model's, or the consensus), pointing at the PNG."""
+        """Write atomically to the reader's own file (or the model's, or the consensus, under the study's write
+        lock), pointing at the PNG."""
         path = self.annotation_path(case, slice_id, reader=reader, model=model)
         image = self.labelme_image_path(case, slice_id)
         relative = Path(os.path.relpath(image, path.parent)).as_posix()
@@ -243,17 +296,31 @@ class Study:
             changes["reader"] = reader
         if model is not None:
             changes["model"] = model
+        if reader is None and model is None:  # the consensus is shared by every reader: one writer at a time
+            with study_write_lock(self.root):
+                return write_labelme(annotation.with_changes(**changes), path)
         return write_labelme(annotation.with_changes(**changes), path)
 
     def next_case_id(self) -> str:
-        used = {c for c in self.cases()} | {i.get("case") for i in self.settings.imports}
+        """The lowest case id that no case folder and no import record uses (see :meth:`reserve_case` to claim one
+        where another program may be adding cases too)."""
+        used = {c for c in self.cases()} | {i.get("case") for i in self.settings.imports if isinstance(i, dict)}
         number = 1
         while f"case-{number:04d}" in used:
             number += 1
         return f"case-{number:04d}"
 
+    def reserve_case(self) -> str:
+        """Claim a new case id: under the study's write lock, the next free id, with its image folder created as the
+        claim, so that two imports at once never get the same case."""
+        with study_write_lock(self.root):
+            self.reload_settings()
+            case = self.next_case_id()
+            (self.root / "images" / case).mkdir(parents=True)
+        return case
+
     def find_import(self, fingerprint: str) -> str | None:
         for record in self.settings.imports:
-            if record.get("fingerprint") == fingerprint:
+            if isinstance(record, dict) and record.get("fingerprint") == fingerprint:
                 return record.get("case")
         return None

@@ -32,6 +32,7 @@ from core.imaging.windowing import BONE
 from core.progress import Progress, ProgressGenerator
 from core.study.images import write_slice_images
 from core.study.layout import Study
+from core.study.staging import staged_study
 from core.synthetic.appearance import apply_appearance, draw_appearance
 from core.synthetic.atlas import TissueAtlas, build_atlas, fill_spine
 from core.synthetic.deform import draw_warp, warp_slab
@@ -153,6 +154,8 @@ class AnatomyReport:
     boxes: int
     seconds: float
     diseases: dict[str, int]
+    #: What was done on the way (an earlier killed run's partial output removed).
+    notes: list[str] = field(default_factory=list)
 
 
 def generate_anatomy_study(out: str | Path, options: AnatomyOptions, *,
@@ -163,18 +166,21 @@ def generate_anatomy_study(out: str | Path, options: AnatomyOptions, *,
     for number, source in enumerate(options.sources, start=1):  # a map that cannot be read stops before any file
         yield Progress("synth", 0, options.cases * options.slices_per_case, f"reading label map {number}")
         atlas_for(source)  # (built once here; forked workers inherit it)
-    study = Study.create(out, name=f"anatomy phantom seed {options.seed}")
-    _configure(study, options)
-    total, counts = options.cases * options.slices_per_case, Counter()
-    if workers > 1 and options.cases > 1:
-        yield from _in_processes(study.root, options, min(workers, options.cases), total, counts)
-    else:
-        for index in range(options.cases):
-            yield Progress("synth", index * options.slices_per_case, total, f"case {index + 1}")
-            counts.update(write_case(study.root, options, index))
+    notes: list[str] = []
+    with staged_study(out, notes) as staging:  # moved into place when complete: never half a study at ``out``
+        study = Study.create(staging, name=f"anatomy phantom seed {options.seed}")
+        _configure(study, options)
+        total, counts = options.cases * options.slices_per_case, Counter()
+        if workers > 1 and options.cases > 1:
+            yield from _in_processes(study.root, options, min(workers, options.cases), total, counts)
+        else:
+            for index in range(options.cases):
+                yield Progress("synth", index * options.slices_per_case, total, f"case {index + 1}")
+                counts.update(write_case(study.root, options, index))
     yield Progress("synth", total, total, "done")
     diseases = {d.value: counts.get(d.value, 0) for d in Disease}
-    return AnatomyReport(study.root, options.cases, total, counts["boxes"], time.perf_counter() - started, diseases)
+    return AnatomyReport(Path(out), options.cases, total, counts["boxes"], time.perf_counter() - started, diseases,
+                         notes)
 
 
 def write_case(root: Path, options: AnatomyOptions, index: int) -> Counter:
@@ -204,8 +210,13 @@ def _in_processes(root: Path, options: AnatomyOptions, workers: int, total: int,
 
 
 def _one_thread() -> None:
-    """A worker renders with one thread: the processes already use every core, and more threads only contend."""
+    """A worker renders with one thread: the processes already use every core, and more threads only contend. It
+    leaves Ctrl+C to the parent, which lets the running cases finish and removes the partial study."""
+    import signal
+
     import torch
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     torch.set_num_threads(1)
 

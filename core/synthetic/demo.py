@@ -42,6 +42,7 @@ from core.models.package import read_manifest, read_weights, write_package
 from core.models.registry import DEMO_NOTICE, Registry, write_model_set
 from core.progress import Progress, ProgressGenerator
 from core.study.layout import Study
+from core.study.staging import staged_study
 from core.synthetic.anatomy_study import AnatomyOptions, AnatomySource, generate_anatomy_study
 from core.synthetic.diseases import PAPER_PREVALENCE
 from core.synthetic.generate import SynthOptions, generate_study
@@ -153,7 +154,8 @@ def build_demo(out: str | Path, *, detector: Path | None = None, classifier: Pat
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise StudyError("the demo folder exists and is not empty; remove it or choose another", out)
-    with tempfile.TemporaryDirectory(prefix="vertebra-review-demo-") as temporary:
+    # Written beside ``out`` and moved into place when the models have run on it: never half a demo at ``out``.
+    with tempfile.TemporaryDirectory(prefix="vertebra-review-demo-") as temporary, staged_study(out) as staging:
         work = Path(temporary)
         model_id = "demo-v2" if anatomy else DEMO_MODEL_ID
         if detector is None or classifier is None:
@@ -162,8 +164,8 @@ def build_demo(out: str | Path, *, detector: Path | None = None, classifier: Pat
             if anatomy:
                 yield from fine_tune_on_anatomy(work, anatomy, detector, classifier)
                 detector, classifier = work / "tuned" / "detector", work / "tuned" / "classifier"
-        yield from generate_study(out, DEMO_STUDY)
-        study = Study.open(out)
+        yield from generate_study(staging, DEMO_STUDY, staged=False)
+        study = Study.open(staging)
         _keep_one_agreed_case(study)
         yield Progress("compress", 0, 1, "JPEG 2000 lossless")
         compress_dicom(study)
@@ -172,10 +174,9 @@ def build_demo(out: str | Path, *, detector: Path | None = None, classifier: Pat
         recipe = " ".join(part.replace("\n", " ") for part in __doc__.split("\n\n")[1:3])
         write_model_set(study.root / "models", model_id, work / "demo" / "detector", work / "demo" / "classifier",
                         demo=True, data={"recipe": recipe})
-    Registry(study.root / "models").activate(model_id)
-    study.settings.model = model_id
-    study.save_settings()
-    pipeline = DiagnosisPipeline.load(study.root / "models")
-    report = yield from pipeline.diagnose_study(study)
-    size = sum(f.stat().st_size for f in (study.root / "models").rglob("*") if f.is_file()) / 1e6
-    return DemoReport(study.root, model_id, report.slices, size)
+        Registry(study.root / "models").activate(model_id)
+        study.update_settings(lambda settings: setattr(settings, "model", model_id))
+        pipeline = DiagnosisPipeline.load(study.root / "models")
+        report = yield from pipeline.diagnose_study(study)
+    size = sum(f.stat().st_size for f in (out / "models").rglob("*") if f.is_file()) / 1e6
+    return DemoReport(out, model_id, report.slices, size)

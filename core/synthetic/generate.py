@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import signal
 import sys
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from core.imaging.windowing import BONE, Window
 from core.progress import Progress, ProgressGenerator
 from core.study.images import write_slice_images
 from core.study.layout import Study
+from core.study.staging import staged_study
 from core.synthetic.anatomy import LEVEL_SIZES_MM, SPINE_LEVELS
 from core.synthetic.case import SITES, CaseSkeleton, PhantomCase, Site, build_case, sample_skeleton
 from core.synthetic.diseases import (
@@ -185,13 +187,29 @@ class SynthReport:
     disagreement: float
     seconds: float
     preview: Path | None = None
+    #: What was done on the way (an earlier killed run's partial output removed).
+    notes: list[str] = field(default_factory=list)
 
 
-def generate_study(out: str | Path, options: SynthOptions, *, workers: int = 1) -> ProgressGenerator[SynthReport]:
+def generate_study(out: str | Path, options: SynthOptions, *, workers: int = 1,
+                   staged: bool = True) -> ProgressGenerator[SynthReport]:
     """Write a phantom study into the new folder ``out``.
 
-    With ``workers`` > 1, cases are rendered in that many processes (the files are the same either way).
+    With ``workers`` > 1, cases are rendered in that many processes (the files are the same either way). The study
+    is written beside ``out`` and moved into place when complete (:func:`core.study.staging.staged_study`), so an
+    interrupted run leaves no half study; ``staged=False`` writes into ``out`` directly (a caller that stages the
+    whole of its own output).
     """
+    if not staged:
+        return (yield from _generate(Path(out), options, workers))
+    notes: list[str] = []
+    with staged_study(out, notes) as staging:
+        report = yield from _generate(staging, options, workers)
+    preview = Path(out) / report.preview.name if report.preview else None
+    return replace(report, study=Path(out), preview=preview, notes=notes)
+
+
+def _generate(out: Path, options: SynthOptions, workers: int) -> ProgressGenerator[SynthReport]:
     started = time.perf_counter()
     plan = plan_study(options)
     study = Study.create(out, name=f"phantom site {options.site} seed {options.seed}")
@@ -254,7 +272,8 @@ def _in_processes(jobs: list[_CaseJob], workers: int, total: int) -> Iterator[Pr
     # fork is quick and safe from the command line; a process that has Qt loaded must not fork.
     method = "fork" if sys.platform.startswith("linux") and "PySide6" not in sys.modules else "spawn"
     done = 0
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method),
+                               initializer=_leave_interrupts_to_the_parent)
     try:
         futures = {pool.submit(_CaseJob.run, job): job for job in jobs}
         for future in as_completed(futures):
@@ -262,6 +281,12 @@ def _in_processes(jobs: list[_CaseJob], workers: int, total: int) -> Iterator[Pr
             yield Progress("synth", done, total, f"{futures[future].planned.case_id} written")
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _leave_interrupts_to_the_parent() -> None:
+    """Ctrl+C reaches every process of a terminal's group; a worker ignores it, and the parent lets the running
+    cases finish, cancels the rest and removes the partial study (a pool whose workers die of it can hang)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _configure(study: Study, options: SynthOptions) -> None:

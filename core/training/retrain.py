@@ -9,8 +9,11 @@
    mean AUC over the diseases present). The new model set is published either way, and activated (one atomic switch)
    only when it is not worse than the active one by more than ``margin``; otherwise it stays a candidate.
 
-Only one retrain runs per study at a time (``models/.retrain.lock``). Nothing is activated before the gate, so a
-cancel, a crash, a non-finite loss or a failed write leaves the active model as it was.
+Only one retrain runs per study at a time (``models/.retrain.lock``, :mod:`core.training.retrain_lock`), and it
+trains into a staging folder of its own, ``models/.staging/<run>/``; what a killed run left there is removed by the
+next retrain. Nothing is activated before the gate, so a cancel, a crash, a non-finite loss or a failed write leaves
+the active model as it was. The new set's id (the next free ``v<n>``) is taken when it is published, under the
+study's write lock (:func:`core.models.registry.write_model_set`), so a set added meanwhile does not collide with it.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ import json
 import logging
 import os
 import shutil
-import socket
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
@@ -41,13 +43,11 @@ from core.study.layout import Study
 from core.training import distributed
 from core.training.datasets import SliceRecord, split_by_case, study_records
 from core.training.gate import GateResult, compare_classifiers, compare_detectors
+from core.training.retrain_lock import LOCK, STAGING, RetrainBusyError, RetrainLock
 
+__all__ = ["LOCK", "DataSummary", "RetrainBusyError", "RetrainOptions", "RetrainResult", "refresh_predictions",
+           "retrain", "training_data", "unreviewed_slices"]
 log = logging.getLogger(__name__)
-LOCK = ".retrain.lock"
-
-
-class RetrainBusyError(TrainingError):
-    """Another retrain of this study is running."""
 
 
 @dataclass(frozen=True)
@@ -128,43 +128,6 @@ def training_data(study: Study, options: RetrainOptions = RetrainOptions()) -> t
     return train, val, summary
 
 
-class _StudyLock:
-    """``models/.retrain.lock``: refused while a live process holds it; a dead holder's lock is taken over."""
-
-    def __init__(self, models: Path) -> None:
-        self.path = models / LOCK
-
-    def __enter__(self) -> _StudyLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                if self._holder_alive():
-                    raise RetrainBusyError("a retrain of this study is already running; wait for it or cancel it",
-                                           self.path) from None
-                self.path.unlink(missing_ok=True)
-                continue
-            with os.fdopen(fd, "w") as handle:
-                json.dump({"pid": os.getpid(), "host": socket.gethostname(),
-                           "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}, handle)
-            return self
-        raise RetrainBusyError("cannot take the retrain lock", self.path)
-
-    def _holder_alive(self) -> bool:
-        try:
-            holder = json.loads(self.path.read_text())
-            if holder.get("host") != socket.gethostname():
-                return True  # another machine's process: assume it runs
-            os.kill(int(holder["pid"]), 0)
-        except (OSError, ValueError, KeyError, TypeError):
-            return False
-        return True
-
-    def __exit__(self, *exc: object) -> None:
-        self.path.unlink(missing_ok=True)
-
-
 def _with_oom_retry(make_job: Any, batch_size: int) -> Iterator[Progress]:
     """Run ``make_job(batch_size)``; on a GPU out-of-memory error, once more with half the batch."""
     try:
@@ -208,14 +171,6 @@ def _train_component(kind: str, train: list, val: list, staging: Path, options: 
     return (yield from _with_oom_retry(job, options.batch_size or settings.batch_size))
 
 
-def new_model_id(registry: Registry) -> str:
-    taken = {v.model_id for v in registry.versions()}
-    number = len(taken) + 1
-    while f"v{number}" in taken or (registry.root / f"v{number}").exists():
-        number += 1
-    return f"v{number}"
-
-
 def retrain(study_root: str | Path, options: RetrainOptions = RetrainOptions()) -> ProgressGenerator[RetrainResult]:
     """Retrain the study's models (the steps are in the module's description)."""
     study = Study.open(study_root)
@@ -224,7 +179,7 @@ def retrain(study_root: str | Path, options: RetrainOptions = RetrainOptions()) 
     models = study.root / "models"
     registry = Registry(models)
     distributed.start(resolve_device(options.device))  # under torchrun: only rank 0 locks, gates and publishes
-    lock = _StudyLock(models) if distributed.is_main() else None
+    lock = RetrainLock(study.root) if distributed.is_main() else None
     if lock is not None:
         lock.__enter__()
     try:
@@ -243,8 +198,8 @@ def _retrain_locked(study: Study, registry: Registry, options: RetrainOptions) -
         raise TrainingError("no reviewed or agreed slices to train on: review some slices or agree a consensus first",
                             study.root)
     yield Progress("gather", 1, 1, summary.describe())
-    model_id = distributed.share(new_model_id(registry))
-    staging = registry.root / ".staging" / model_id
+    run_name = distributed.share(f"{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}-{os.getpid()}")
+    staging = registry.root / STAGING / run_name
     try:
         detector = classifier = None
         if options.detector:
@@ -255,7 +210,7 @@ def _retrain_locked(study: Study, registry: Registry, options: RetrainOptions) -
             return None
         yield Progress("gate", 0, 1, "comparing the new model with the active one on the validation split")
         gate = _gate(detector, classifier, active, val, options)
-        result = _publish(registry, model_id, detector or active.detector,
+        result = _publish(registry, detector or active.detector,
                           classifier or (active.classifier if active else None), active, gate, summary, options)
     finally:
         if distributed.is_main():
@@ -276,17 +231,17 @@ def _gate(detector: Path | None, classifier: Path | None, active: ModelSet | Non
     return results
 
 
-def _publish(registry: Registry, model_id: str, detector: Path, classifier: Path | None, active: ModelSet | None,
+def _publish(registry: Registry, detector: Path, classifier: Path | None, active: ModelSet | None,
              gate: list[GateResult], summary: DataSummary, options: RetrainOptions) -> RetrainResult:
     data = {k: v for k, v in asdict(summary).items() if k != "active_model"}
-    published = write_model_set(registry.root, model_id, detector, classifier,
+    published = write_model_set(registry.root, None, detector, classifier,  # the next free id, taken under the lock
                                 parent=active.model_id if active else None,
                                 metrics={"gate": [asdict(g) for g in gate]},
                                 data=data | {"options": asdict(options)})
     passed = all(g.passed for g in gate)
     if passed:
         registry.activate(published.model_id)
-    return RetrainResult(model_id, passed, gate, summary, active.model_id if active else None)
+    return RetrainResult(published.model_id, passed, gate, summary, active.model_id if active else None)
 
 
 def unreviewed_slices(study: Study) -> list[tuple[str, str]]:

@@ -1,6 +1,7 @@
-"""The readers' agreement: per class Fleiss' kappa of all readers and Cohen's kappa of each pair, each with its 95 %
-interval; box agreement (mean IoU of matched boxes) and the detection agreement rate; each reader against the
-consensus as it stands (sensitivity and specificity per class, Wilson intervals); and each reader's progress."""
+"""The readers' agreement: per class Fleiss' kappa of all readers, Krippendorff's alpha (missing ratings allowed)
+and Cohen's kappa of each pair, each with its 95 % interval; box agreement (mean IoU of matched boxes) and the
+detection agreement rate; each reader against the consensus as it stands (sensitivity and specificity per class,
+Wilson intervals); and each reader's progress."""
 
 from __future__ import annotations
 
@@ -35,18 +36,27 @@ def _table(head: list[str], rows: list[list[str]]) -> str:
 
 def kappa_html(stats: Mapping[str, Any]) -> str:
     fleiss = stats.get("fleiss_kappa_detail", {})
+    alpha = stats.get("krippendorff_alpha_detail", {})
     cohen = stats.get("cohen_kappa", {})
     pairs = list(cohen)
     rows = []
     for code in CLASSES:
         estimate = fleiss.get(code, {})
-        row = [code, _number(estimate.get("kappa")) + _ci(estimate.get("ci95"))]
+        row = [code, _number(estimate.get("kappa")) + _ci(estimate.get("ci95")),
+               _number(alpha.get(code, {}).get("alpha")) + _ci(alpha.get(code, {}).get("ci95"))]
         row += [_number(cohen[p].get(code, {}).get("kappa")) + _ci(cohen[p].get(code, {}).get("ci95")) for p in pairs]
         rows.append(row)
-    return ("<h3>Kappa per class</h3>" + _table(["class", "Fleiss (all readers)", *[f"Cohen {p}" for p in pairs]],
-                                                  rows)
-            + "<p><small>Fleiss: bootstrap interval over cases; Cohen: asymptotic interval; – where undefined (all "
-              "ratings the same).</small></p>")
+    readers = len(stats.get("readers", []))
+    fully = fleiss.get("NORMAL", {}).get("subjects", 0)
+    rated = alpha.get("NORMAL", {}).get("units", 0)
+    return ("<h3>Agreement per class</h3>"
+            + _table(["class", f"Fleiss' kappa ({fully} vertebrae)", f"Krippendorff's alpha ({rated})",
+                      *[f"Cohen {p}" for p in pairs]], rows)
+            + f"<p><small>Fleiss' kappa over the {fully} vertebrae all {readers} readers drew; Krippendorff's alpha "
+              f"over the {rated} two or more drew (a reader with no box or no file there gives no rating, so it stays "
+              "defined when a reader has read fewer slices); Cohen's kappa over the vertebrae both drew. 95 % "
+              "intervals: percentile bootstrap over cases, inside [-1, 1]. – where undefined (all ratings the "
+              "same).</small></p>")
 
 
 def box_html(stats: Mapping[str, Any]) -> str:
@@ -85,10 +95,12 @@ def progress_html(progress: Mapping[str, Mapping[str, int]]) -> str:
 
 def statistics_html(stats: Mapping[str, Any], progress: Mapping[str, Mapping[str, int]]) -> str:
     counts = stats.get("vertebrae", {})
+    disputes = stats.get("disagreements", {})
     head = (f"<p>Readers {escape(', '.join(stats.get('readers', [])))} on {stats.get('slices', 0)} slices of "
             f"{stats.get('cases', 0)} cases: {counts.get('groups', 0)} vertebrae, {counts.get('unanimous', 0)} "
             f"unanimous, {counts.get('majority', 0)} majority, {counts.get('conflict', 0)} conflict, "
-            f"{counts.get('missing', 0)} missing for a reader; {counts.get('boxes_differ', 0)} drawn differently.</p>")
+            f"{counts.get('missing', 0)} missing for a reader; {counts.get('boxes_differ', 0)} drawn differently; "
+            f"<b>{disputes.get('open', 0)} open disagreements</b> of {disputes.get('total', 0)}.</p>")
     return _STYLE + head + kappa_html(stats) + box_html(stats) + consensus_html(stats) + progress_html(progress)
 
 

@@ -2,11 +2,15 @@
 
 Selecting a slice (mouse or arrow keys) emits ``sliceChosen``. Hidden (filtered-out) slices are skipped by
 :meth:`neighbour`, which the window uses for PageUp/PageDown and for "reviewed, next".
+
+What blinding hides of a case (other readers' annotations, the consensus) is said where the reader looks: on the
+case's row, in the slices' tooltips, and in a note above the list while a slice of that case is chosen.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -14,6 +18,9 @@ from core.review.filters import SliceFilter
 from core.review.status import SHORTFALL_STATUSES, SliceStatus
 from core.review.summary import SliceKey, SliceSummary
 from desktop.panels.filter_bar import FilterBar
+
+if TYPE_CHECKING:
+    from desktop.reading_view import HiddenAnnotations
 
 STATUS_COLOURS = {
     SliceStatus.UNREAD: "#999999",
@@ -25,6 +32,7 @@ STATUS_COLOURS = {
     SliceStatus.CONSENSUS: "#CC79A7",
 }
 PROBLEM_COLOUR = "#D55E00"
+HIDDEN_COLOUR = "#7A5C00"
 _KEY_ROLE = QtCore.Qt.ItemDataRole.UserRole
 
 
@@ -39,7 +47,18 @@ def findings_text(summary: SliceSummary) -> str:
     return " ".join([*codes, marks]).strip()
 
 
+def status_text(summary: SliceSummary) -> str:
+    """The status, or ``1/10 decided`` while the slice's consensus is not final."""
+    if summary.consensus_progress is not None:
+        return f"{summary.consensus_progress[0]}/{summary.consensus_progress[1]} decided"
+    return summary.status.value
+
+
 def status_tip(summary: SliceSummary) -> str:
+    if summary.consensus_progress is not None:
+        decided, vertebrae = summary.consensus_progress
+        return (f"consensus in progress: {decided} of {vertebrae} vertebrae decided, not final; your own status: "
+                f"{summary.status.value}")
     if summary.status in SHORTFALL_STATUSES and summary.shortfall is not None:
         return f"{summary.status.value}: {summary.shortfall.message()}"
     return summary.status.value
@@ -58,15 +77,23 @@ class CaseListPanel(QtWidgets.QWidget):
         self.tree.header().setStretchLastSection(True)
         self.tree.setColumnWidth(1, self._status_width())
         self.counts = QtWidgets.QLabel()
+        self.hidden_note = QtWidgets.QLabel()
+        self.hidden_note.setObjectName("blinding-note")
+        self.hidden_note.setWordWrap(True)
+        self.hidden_note.setStyleSheet("QLabel { background: #FFF4CE; color: #3D2E00; border: 1px solid #E6C260;"
+                                       " padding: 4px; }")
+        self.hidden_note.hide()
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.filters)
+        layout.addWidget(self.hidden_note)
         layout.addWidget(self.tree, 1)
         layout.addWidget(self.counts)
         self._items: dict[SliceKey, QtWidgets.QTreeWidgetItem] = {}
         self._cases: dict[str, QtWidgets.QTreeWidgetItem] = {}
         self._summaries: dict[SliceKey, SliceSummary] = {}
         self._filter = SliceFilter()
+        self._hidden: Callable[[str], HiddenAnnotations | None] = lambda case: None
         self._silent = False
         self.tree.currentItemChanged.connect(self._on_current)
         self.filters.filterChanged.connect(self.set_filter)
@@ -77,6 +104,10 @@ class CaseListPanel(QtWidgets.QWidget):
         return max(metrics.horizontalAdvance(status.value) for status in SliceStatus) + 12
 
     # -- content ----------------------------------------------------------------------------------------------------
+    def set_hidden_source(self, hidden: Callable[[str], HiddenAnnotations | None]) -> None:
+        """Where to learn what blinding hides of a case (:meth:`desktop.reading_view.ReadingView.hidden`)."""
+        self._hidden = hidden
+
     def set_slices(self, keys: Sequence[SliceKey], summaries: Mapping[SliceKey, SliceSummary]) -> None:
         self._silent = True
         self.tree.clear()
@@ -109,13 +140,31 @@ class CaseListPanel(QtWidgets.QWidget):
 
     def _paint(self, key: SliceKey) -> None:
         item, summary = self._items[key], self._summaries.get(key, SliceSummary())
-        item.setText(1, ("⚠ " if summary.problem else "") + summary.status.value)
+        item.setText(1, ("⚠ " if summary.problem else "") + status_text(summary))
         item.setForeground(1, QtGui.QBrush(QtGui.QColor(PROBLEM_COLOUR if summary.problem
                                                         else STATUS_COLOURS[summary.status])))
         item.setText(2, findings_text(summary))
         item.setToolTip(0, summary.problem or "")
         item.setToolTip(1, summary.problem or status_tip(summary))
         item.setForeground(0, QtGui.QBrush(QtGui.QColor(PROBLEM_COLOUR)) if summary.problem else QtGui.QBrush())
+
+    def _paint_hidden(self, case: str, case_item: QtWidgets.QTreeWidgetItem) -> None:
+        """Say on the case's row, and in its slices' tooltips, what blinding hides of it."""
+        hidden = self._hidden(case)
+        case_item.setText(2, hidden.short() if hidden else "")
+        case_item.setToolTip(2, hidden.text() if hidden else "")
+        case_item.setForeground(2, QtGui.QBrush(QtGui.QColor(HIDDEN_COLOUR)))
+        for child in (case_item.child(i) for i in range(case_item.childCount())):
+            key = _key(child)
+            summary = self._summaries.get(key, SliceSummary())
+            tip = summary.problem or status_tip(summary)
+            said = hidden.on_slice(key[1]) if hidden and key else None
+            child.setToolTip(1, f"{tip}\n{said}" if said else tip)
+
+    def _show_hidden_note(self, case: str | None) -> None:
+        hidden = self._hidden(case) if case is not None else None
+        self.hidden_note.setText(hidden.text() if hidden else "")
+        self.hidden_note.setVisible(bool(hidden))
 
     # -- filtering and moving ---------------------------------------------------------------------------------------
     def set_filter(self, slice_filter: SliceFilter) -> None:
@@ -134,8 +183,19 @@ class CaseListPanel(QtWidgets.QWidget):
             done = sum(self._summaries.get(_key(c), SliceSummary()).status
                        in (SliceStatus.REVIEWED, SliceStatus.CONSENSUS) for c in children)
             case_item.setText(1, f"{done}/{len(children)} reviewed")
+        for case, case_item in self._cases.items():
+            self._paint_hidden(case, case_item)
+        self._show_hidden_note(self._current_case())
         reviewed = sum(s.status in (SliceStatus.REVIEWED, SliceStatus.CONSENSUS) for s in self._summaries.values())
         self.counts.setText(f"{shown} of {len(self._items)} slices shown · {reviewed} reviewed")
+        self.filters.set_blinded_cases(len({key[0] for key, s in self._summaries.items() if s.blinded}))
+
+    def _current_case(self) -> str | None:
+        item = self.tree.currentItem()
+        if item is None:
+            return None
+        key = _key(item)
+        return key[0] if key is not None else item.text(0)
 
     def visible_keys(self) -> list[SliceKey]:
         return [key for key, item in self._items.items() if not item.isHidden()]
@@ -158,6 +218,7 @@ class CaseListPanel(QtWidgets.QWidget):
             self._silent = False
 
     def _on_current(self, current: QtWidgets.QTreeWidgetItem | None, previous) -> None:
+        self._show_hidden_note(self._current_case())
         if self._silent or current is None:
             return
         key = _key(current)

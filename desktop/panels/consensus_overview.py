@@ -23,6 +23,7 @@ class ConsensusOverview(QtWidgets.QGroupBox):
         super().__init__("Session", parent)
         self.consulting_row = QtWidgets.QHBoxLayout()
         self.checks: dict[str, QtWidgets.QCheckBox] = {}
+        self._wanted: set[str] = set()  # the readers ticked, kept while a slice they did not read is shown
         self.summary = QtWidgets.QLabel()
         self.summary.setWordWrap(True)
         self.note = QtWidgets.QLabel()
@@ -55,27 +56,54 @@ class ConsensusOverview(QtWidgets.QGroupBox):
         self.statistics.clicked.connect(self.statisticsRequested)
         self.leave.clicked.connect(self.leaveRequested)
 
-    def set_readers(self, readers: Sequence[str], consulting: Sequence[str]) -> None:
+    def set_readers(self, readers: Sequence[str]) -> None:
+        """One box per compared reader, none ticked: who agrees is what someone ticks."""
         for box in self.checks.values():
             self.consulting_row.removeWidget(box)
             box.deleteLater()
         self.checks.clear()
+        self._wanted.clear()
         for reader in readers:
             box = QtWidgets.QCheckBox(reader)
-            box.setChecked(reader in consulting)
-            box.setToolTip(f"{reader} takes part in the decisions (recorded as agreed by)")
-            box.toggled.connect(self.consultingChanged)
+            box.setToolTip(f"Tick when {reader} agrees to the decisions (recorded as agreed by)")
+            box.toggled.connect(lambda on, who=reader: self._ticked(who, on))
             self.consulting_row.addWidget(box)
             box.show()
             self.checks[reader] = box
 
+    def _ticked(self, reader: str, on: bool) -> None:
+        if self.checks[reader].isEnabled():  # a box turned off for a slice keeps the reader's wish for later ones
+            (self._wanted.add if on else self._wanted.discard)(reader)
+        self.consultingChanged.emit()
+
+    def set_slice_readers(self, readers: Sequence[str] | None) -> None:
+        """Only the readers of the slice shown can agree on it: the others' boxes are unticked and off (None: every
+        reader's box is on)."""
+        for reader, box in self.checks.items():
+            read = readers is None or reader in readers
+            box.blockSignals(True)
+            box.setEnabled(read)
+            box.setChecked(read and reader in self._wanted)
+            box.blockSignals(False)
+            box.setToolTip(f"Tick when {reader} agrees to the decisions (recorded as agreed by)" if read
+                           else f"{reader} did not read this slice")
+
+    def wanted(self) -> list[str]:
+        """Every reader ticked, including those whose box is off for the slice shown."""
+        return [reader for reader in self.checks if reader in self._wanted]
+
     def consulting(self) -> list[str]:
-        return [reader for reader, box in self.checks.items() if box.isChecked()]
+        """The readers ticked (of the slice shown)."""
+        return [reader for reader, box in self.checks.items() if box.isChecked() and box.isEnabled()]
 
     def set_summary(self, counts: Mapping[str, int]) -> None:
+        """Counts of :meth:`core.consensus.session.ConsensusSession.summary` (:mod:`core.consensus.counts`)."""
+        locked = counts.get("locked", 0)
         self.summary.setText(
-            f"{counts.get('disagreements', 0)} disagreements: <b>{counts.get('decided', 0)} decided</b>, "
-            f"{counts.get('open', 0)} open · {counts.get('finalised', 0)} of {counts.get('slices', 0)} slices final"
+            f"<b>{counts.get('open', 0)} open disagreements</b> of {counts.get('disagreements', 0)}: "
+            f"{counts.get('decided', 0)} decided"
+            + (f", {locked} on locked slices" if locked else "")
+            + f" · {counts.get('finalised', 0)} of {counts.get('slices', 0)} slices final"
             + (f" · {counts['external']} made outside this workflow (locked)" if counts.get("external") else ""))
 
     def set_progress(self, progress: Mapping[str, Mapping[str, int]]) -> None:

@@ -1,5 +1,9 @@
 """Search and filters above the case list: case id, has disease X, low confidence, readers disagree, status (one,
-or every slice where the model found none or too few)."""
+or every slice where the model found none or too few).
+
+"Readers disagree" finds the slices with an open disagreement (:mod:`core.consensus.counts`, the definition the
+consensus mode counts). While blinding hides the other readers of some cases from you, it cannot find them there, and
+says so under the filters."""
 
 from __future__ import annotations
 
@@ -10,6 +14,9 @@ from core.review.filters import SliceFilter
 from core.review.status import SHORTFALL_STATUSES, SliceStatus
 
 SHORTFALL_FILTER = "Model found none or too few"
+DISAGREEMENT_TIP = ("Slices with an open disagreement: the readers label a vertebra differently, only some drew it, "
+                    "or they drew its box differently, and the consensus has not decided it yet (the ones the "
+                    "consensus mode steps through)")
 
 
 class FilterBar(QtWidgets.QWidget):
@@ -32,9 +39,15 @@ class FilterBar(QtWidgets.QWidget):
         self.status.setItemData(self.status.count() - 1, "Slices where the model found no vertebrae, or clearly too "
                                 "few, and you have not started", QtCore.Qt.ItemDataRole.ToolTipRole)
         self.low_confidence = QtWidgets.QCheckBox("Low confidence")
-        self.low_confidence.setToolTip("The model was unsure about a box on the slice")
+        self.low_confidence.setToolTip("Slices you have not finished where the model was unsure about a box: the "
+                                       "probability on its label below 0.55, or its detector score below 0.80")
         self.disagreement = QtWidgets.QCheckBox("Readers disagree")
-        self.disagreement.setToolTip("Readers' boxes differ in number or label on the slice")
+        self.disagreement.setToolTip(DISAGREEMENT_TIP)
+        self.blinding_note = QtWidgets.QLabel()
+        self.blinding_note.setWordWrap(True)
+        self.blinding_note.setStyleSheet("color: #D55E00")
+        self.blinding_note.hide()
+        self._blinded_cases = 0
         self._setup_layout()
         self.search.textChanged.connect(self._changed)
         for combo in (self.disease, self.status):
@@ -50,6 +63,21 @@ class FilterBar(QtWidgets.QWidget):
         grid.addWidget(self.status, 1, 1)
         grid.addWidget(self.low_confidence, 2, 0)
         grid.addWidget(self.disagreement, 2, 1)
+        grid.addWidget(self.blinding_note, 3, 0, 1, 2)
+
+    def set_blinded_cases(self, cases: int) -> None:
+        """How many cases blinding hides the other readers of (their disagreements cannot be found there)."""
+        self._blinded_cases = cases
+        self._show_blinding_note()
+
+    def _show_blinding_note(self) -> None:
+        cases = self._blinded_cases
+        hidden = (f"Blinding hides the other readers in {cases} case{'s' if cases != 1 else ''} until you mark "
+                  "each done (Ctrl+D), so their disagreements are not shown there; the consensus mode "
+                  "(Ctrl+Shift+C) lists them all.") if cases else ""
+        self.disagreement.setToolTip(DISAGREEMENT_TIP + (f"\n\n{hidden}" if hidden else ""))
+        self.blinding_note.setText(hidden)
+        self.blinding_note.setVisible(bool(hidden) and self.disagreement.isChecked())
 
     def current(self) -> SliceFilter:
         return SliceFilter(
@@ -61,4 +89,5 @@ class FilterBar(QtWidgets.QWidget):
         )
 
     def _changed(self, *args) -> None:
+        self._show_blinding_note()
         self.filterChanged.emit(self.current())

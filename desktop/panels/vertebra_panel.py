@@ -58,6 +58,13 @@ class VertebraPanel(QtWidgets.QGroupBox):
         self.show_vertebra(None)
 
     def _setup_layout(self) -> None:
+        # The texts change with every selection; they must not move the image: they wrap within the panel's width
+        # (which the checkboxes and buttons set) and have room for the longest of them.
+        lines = self.fontMetrics().lineSpacing()
+        for label, rows in ((self.heading, 2), (self.details, 5)):
+            label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed)
+            label.setFixedHeight(rows * lines + 4)
+            label.setAlignment(QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignTop)
         layout = QtWidgets.QVBoxLayout(self)
         layout.addWidget(self.heading)
         grid = QtWidgets.QGridLayout()
@@ -73,6 +80,7 @@ class VertebraPanel(QtWidgets.QGroupBox):
         buttons.addWidget(self.accept_button)
         layout.addLayout(buttons)
         layout.addWidget(self.reviewed_button)
+        layout.addStretch(1)
 
     def _on_check(self, code: str) -> None:
         if code == NORMAL:
@@ -81,7 +89,9 @@ class VertebraPanel(QtWidgets.QGroupBox):
             self.diseaseToggled.emit(Disease(code))
 
     def show_vertebra(self, vertebra: Vertebra | None, index: int = 0, count: int = 0, *,
-                      editable: bool = True) -> None:
+                      editable: bool = True, note: str = "") -> None:
+        """``index``: the box's place from the top of the spine; ``note`` says whose box it is when not the
+        reader's."""
         selected = vertebra is not None
         for code, box in self.checks.items():
             box.setEnabled(selected and editable)
@@ -93,8 +103,8 @@ class VertebraPanel(QtWidgets.QGroupBox):
             self.details.clear()
             self.level.setCurrentIndex(0)
             return
-        self.heading.setText(f"Box {index + 1} of {count}: {vertebra.label}"
-                             + ("" if vertebra.diagnosed else " (not diagnosed yet)"))
+        self.heading.setText(f"Box {index + 1} of {count} from the top: {vertebra.label}"
+                             + ("" if vertebra.diagnosed else " (not diagnosed yet)") + (f" ({note})" if note else ""))
         self.level.setCurrentIndex(max(0, self.level.findData(vertebra.level)) if vertebra.level else 0)
         lines = [f"source: {vertebra.source}"]
         if vertebra.genant is not None:

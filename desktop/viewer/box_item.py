@@ -1,6 +1,7 @@
 """One vertebra box on the image: outline coloured by diagnosis, a label chip, and (when editable and selected)
 eight handles. Dragging inside moves the box, dragging a handle or an edge resizes it; the edit is reported once,
-when the mouse is released, and the view redraws only this item while dragging."""
+when the mouse is released, and the view redraws only this item while dragging. The chip is an item of its own,
+above every box (the overlay adds it to the view and stacks the chips), so no halo or handle covers its text."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from PySide6 import QtCore, QtGui
 
 from core.annotations.colours import colour_for
 from core.annotations.model import Vertebra
-from desktop.viewer.label_chip import LabelChip
+from desktop.viewer.label_chip import CHIP_Z, LabelChip
 
 LOW_CONFIDENCE_COLOUR = "#F0E442"  # Okabe-Ito yellow: not used by any diagnosis
 HANDLE_PX = 7
@@ -22,16 +23,20 @@ _LEFT = QtCore.Qt.MouseButton.LeftButton
 
 @dataclass(frozen=True)
 class BoxStyle:
-    """How a box is drawn: a reader's box is solid and editable, the model's is dashed and read-only."""
+    """How a box is drawn and what the mouse may do with it: a reader's box is solid, the model's dashed; a click
+    selects a ``selectable`` box, a drag moves or resizes an ``editable`` one (a model box's edit takes it into the
+    reader's result)."""
 
     editable: bool = True
     dashed: bool = False
     width: float = 2.0
+    selectable: bool = True
 
 
 MINE = BoxStyle()
-MODEL = BoxStyle(editable=False, dashed=True, width=1.5)
-READ_ONLY = BoxStyle(editable=False)
+MODEL = BoxStyle(dashed=True, width=1.5)
+MODEL_VIEW = BoxStyle(editable=False, dashed=True, width=1.5)  # the model's boxes alone on screen: select to look
+READ_ONLY = BoxStyle(editable=False, selectable=False)
 
 
 def _zone(rect: QtCore.QRectF, point: QtCore.QPointF, grab: float) -> str:
@@ -78,12 +83,12 @@ _CURSORS = {
 
 
 class VertebraBoxItem(pg.GraphicsObject):
-    """A box in image pixel coordinates (the item itself has no transform)."""
+    """A box in image pixel coordinates (the item itself has no transform). ``layer`` is ``mine`` or ``other``."""
 
-    def __init__(self, on_select: Callable[[VertebraBoxItem], None],
+    def __init__(self, layer: str, on_select: Callable[[VertebraBoxItem], None],
                  on_edit: Callable[[VertebraBoxItem, QtCore.QRectF, bool], None]) -> None:
         super().__init__()
-        self.index = -1
+        self.index, self.layer = -1, layer
         self.style = MINE
         self.selected = False
         self.low_confidence = False
@@ -92,7 +97,8 @@ class VertebraBoxItem(pg.GraphicsObject):
         self._pad = 0.0
         self._drag: tuple[str, QtCore.QRectF] | None = None
         self._on_select, self._on_edit = on_select, on_edit
-        self.chip = LabelChip(self)
+        self.chip = LabelChip()
+        self.chip.setZValue(CHIP_Z)
         self.setZValue(10)
         self.setAcceptHoverEvents(True)
 
@@ -100,7 +106,7 @@ class VertebraBoxItem(pg.GraphicsObject):
     def show_vertebra(self, index: int, vertebra: Vertebra, text: str, style: BoxStyle, *, low_confidence: bool,
                       selected: bool) -> None:
         self.index, self.style, self.low_confidence = index, style, low_confidence
-        self.selected = selected and style.editable
+        self.selected = selected and style.selectable
         colour = QtGui.QColor(colour_for(vertebra.diseases))
         self._pen = QtGui.QPen(colour, style.width + (1.5 if self.selected else 0.0))
         self._pen.setCosmetic(True)
@@ -109,7 +115,7 @@ class VertebraBoxItem(pg.GraphicsObject):
         self.chip.set_label(text, colour, hollow=style.dashed, warn=low_confidence, right=style.dashed)
         box = vertebra.box
         self.set_rect(QtCore.QRectF(box.x1, box.y1, box.width, box.height))
-        self.setZValue(12 if self.selected else (10 if style.editable else 9))
+        self.setZValue(12 if self.selected else (9 if style.dashed else 10))
         self.setVisible(True)
 
     def rect(self) -> QtCore.QRectF:
@@ -147,7 +153,7 @@ class VertebraBoxItem(pg.GraphicsObject):
         painter.setPen(self._pen)
         painter.setBrush(QtCore.Qt.BrushStyle.NoBrush)
         painter.drawRect(self._rect)
-        if self.selected:
+        if self.selected and self.style.editable:
             handle = QtGui.QPen(QtGui.QColor("white"), HANDLE_PX)
             handle.setCosmetic(True)
             handle.setCapStyle(QtCore.Qt.PenCapStyle.SquareCap)
@@ -161,16 +167,19 @@ class VertebraBoxItem(pg.GraphicsObject):
         return GRAB_PX * (self.pixelLength(QtCore.QPointF(1, 0)) or 1.0)
 
     def hoverEvent(self, ev) -> None:
-        if not self.style.editable or ev.isExit():
+        if not self.style.selectable or ev.isExit():
             self.unsetCursor()
             return
-        ev.acceptDrags(_LEFT)
         ev.acceptClicks(_LEFT)
+        if not self.style.editable:
+            self.setCursor(QtCore.Qt.CursorShape.PointingHandCursor)
+            return
+        ev.acceptDrags(_LEFT)
         zone = _zone(self._rect, ev.pos(), self._grab()) if self.selected else "move"
         self.setCursor(_CURSORS[zone])
 
     def mouseClickEvent(self, ev) -> None:
-        if self.style.editable and ev.button() == _LEFT:
+        if self.style.selectable and ev.button() == _LEFT:
             ev.accept()
             self._on_select(self)
         else:

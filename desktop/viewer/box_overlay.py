@@ -1,27 +1,27 @@
-"""The boxes over the slice: the reader's own (editable) and the model's or the consensus (read-only, dashed).
+"""The boxes over the slice: the reader's own (editable) and the model's or the consensus (dashed or read-only).
 
-Items are pooled and reused from slice to slice, so that switching slices only updates a few existing items.
+Items are pooled and reused from slice to slice, so that switching slices only updates a few existing items. Each
+box has one label chip; a model box whose result one of the reader's boxes repeats has none (one result, one label).
+The chips of each side (the reader's on the left, the others on the right) are stacked along the spine so that none
+covers another, again whenever the zoom changes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Collection, Sequence
 
 import pyqtgraph as pg
 from PySide6 import QtCore
 
-from core.annotations.model import MODEL_SOURCE, NORMAL, Box, Vertebra
-from core.review.summary import is_low_confidence
-from desktop.viewer.box_item import MINE, MODEL, READ_ONLY, BoxStyle, VertebraBoxItem
+from core.annotations.model import MODEL_SOURCE, Box, Vertebra
+from core.review.confidence import call_probability, is_low_confidence
+from desktop.viewer.box_item import MINE, MODEL, MODEL_VIEW, READ_ONLY, BoxStyle, VertebraBoxItem
+from desktop.viewer.label_chip import LabelChip
+from desktop.viewer.label_stack import stack_labels
 
-
-def call_probability(vertebra: Vertebra) -> float | None:
-    """The probability behind the label: the surest of its diseases, or NORMAL's; None without probabilities."""
-    if not vertebra.probabilities:
-        return None
-    codes = [d.value for d in vertebra.diseases] or [NORMAL]
-    found = [vertebra.probabilities[c] for c in codes if c in vertebra.probabilities]
-    return max(found) if found else None
+#: Screen pixels between stacked chips.
+CHIP_SPACING = 2.0
 
 
 def chip_text(vertebra: Vertebra) -> str:
@@ -33,51 +33,75 @@ def chip_text(vertebra: Vertebra) -> str:
 
 
 class BoxOverlay:
-    """``on_select(index)`` when the reader picks one of their boxes; ``on_edit(index, box, finished)`` while
-    moving or resizing it (``finished`` on release)."""
+    """``on_select(layer, index)`` when the reader picks a box (``layer``: ``mine`` or ``other``);
+    ``on_edit(layer, index, box, finished)`` while moving or resizing one (``finished`` on release)."""
 
-    def __init__(self, view: pg.ViewBox, on_select: Callable[[int], None],
-                 on_edit: Callable[[int, Box | None, bool], None]) -> None:
+    def __init__(self, view: pg.ViewBox, on_select: Callable[[str, int], None],
+                 on_edit: Callable[[str, int, Box | None, bool], None]) -> None:
         self._view = view
         self._on_select, self._on_edit = on_select, on_edit
         self._mine: list[VertebraBoxItem] = []
         self._others: list[VertebraBoxItem] = []
         self._shown = (0, 0)
+        view.sigTransformChanged.connect(self.stack_chips)
 
     def _item(self, pool: list[VertebraBoxItem], index: int) -> VertebraBoxItem:
         while len(pool) <= index:
-            item = VertebraBoxItem(self._selected, self._edited)
+            item = VertebraBoxItem("mine" if pool is self._mine else "other", self._selected, self._edited)
             self._view.addItem(item, ignoreBounds=True)
+            self._view.addItem(item.chip, ignoreBounds=True)
             pool.append(item)
         return pool[index]
 
     def _selected(self, item: VertebraBoxItem) -> None:
-        self._on_select(item.index)
+        self._on_select(item.layer, item.index)
 
     def _edited(self, item: VertebraBoxItem, rect: QtCore.QRectF, finished: bool) -> None:
         try:
             box = Box(rect.left(), rect.top(), rect.right(), rect.bottom())
         except ValueError:
             box = None
-        self._on_edit(item.index, box, finished)
+        self._on_edit(item.layer, item.index, box, finished)
 
     def show(self, mine: Sequence[Vertebra], others: Sequence[Vertebra] = (), *, selected: int | None = None,
-             mine_editable: bool = True, others_from_model: bool = True) -> None:
+             selected_other: int | None = None, mine_editable: bool = True, others_from_model: bool = True,
+             unlabelled_others: Collection[int] = (), flag_unsure: bool = True) -> None:
+        """``unlabelled_others``: the others whose result one of ``mine`` repeats (no chip or halo of their own);
+        ``flag_unsure``: mark the model's unsure results (off once the reader has reviewed the slice)."""
         mine_style = MINE if mine_editable else READ_ONLY
-        other_style: BoxStyle = MODEL if others_from_model else READ_ONLY
+        other_style: BoxStyle = (MODEL if mine_editable else MODEL_VIEW) if others_from_model else READ_ONLY
         for index, vertebra in enumerate(mine):
-            self._item(self._mine, index).show_vertebra(
-                index, vertebra, chip_text(vertebra), mine_style,
-                low_confidence=vertebra.source == MODEL_SOURCE and is_low_confidence(vertebra),  # accepted, unchanged
-                selected=index == selected)
+            item = self._item(self._mine, index)
+            item.show_vertebra(index, vertebra, chip_text(vertebra), mine_style,
+                               low_confidence=flag_unsure and is_low_confidence(vertebra), selected=index == selected)
+            item.chip.setVisible(True)
         for index, vertebra in enumerate(others):
-            self._item(self._others, index).show_vertebra(
-                index, vertebra, chip_text(vertebra), other_style,
-                low_confidence=others_from_model and is_low_confidence(vertebra), selected=False)
+            labelled = index not in unlabelled_others
+            item = self._item(self._others, index)
+            item.show_vertebra(index, vertebra, chip_text(vertebra), other_style,
+                               low_confidence=labelled and flag_unsure and others_from_model
+                               and is_low_confidence(vertebra), selected=index == selected_other)
+            item.chip.setVisible(labelled)
         for pool, used in ((self._mine, len(mine)), (self._others, len(others))):
             for item in pool[used:]:
                 item.setVisible(False)
+                item.chip.setVisible(False)
         self._shown = (len(mine), len(others))
+        self.stack_chips()
+
+    def stack_chips(self, *args) -> None:
+        """Move the chips of each side up or down (in screen pixels) so that none covers another."""
+        pixel = self._view.viewPixelSize()[1]
+        if not math.isfinite(pixel) or pixel <= 0:
+            return  # not laid out yet
+        sign = 1.0 if self._view.yInverted() else -1.0
+        chips = [item.chip for item in (*self.mine_items(), *self.other_items()) if item.chip.isVisible()]
+        for right in (False, True):
+            side = [chip for chip in chips if chip.right == right]
+            wanted = [sign * chip.pos().y() / pixel for chip in side]
+            centres = stack_labels(wanted, LabelChip.line_height(), CHIP_SPACING)
+            for chip, want, centre in zip(side, wanted, centres, strict=True):
+                chip.set_offset(centre - want)
 
     def clear(self) -> None:
         self.show((), ())

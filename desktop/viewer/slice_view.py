@@ -4,7 +4,7 @@ of the pixel value (HU for CT)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import pyqtgraph as pg
@@ -35,8 +35,10 @@ class SliceView(QtWidgets.QWidget):
     windowDragged = QtCore.Signal(float, float)
     sliceStepped = QtCore.Signal(int)
     boxDrawn = QtCore.Signal(object)  # Box
-    boxSelected = QtCore.Signal(int)
+    boxSelected = QtCore.Signal(int)  # one of mine
     boxEdited = QtCore.Signal(int, object)  # index, Box (on release)
+    otherBoxSelected = QtCore.Signal(int)  # one of the model's (or the consensus's) boxes
+    otherBoxEdited = QtCore.Signal(int, object)
     selectionCleared = QtCore.Signal()
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
@@ -47,7 +49,7 @@ class SliceView(QtWidgets.QWidget):
         self.graphics.setCentralItem(self.view)
         self.image_item = pg.ImageItem(axisOrder="row-major", autoDownsample=True)
         self.view.addItem(self.image_item)
-        self.overlay = BoxOverlay(self.view, self.boxSelected.emit, self._on_box_edit)
+        self.overlay = BoxOverlay(self.view, self._on_box_select, self._on_box_edit)
         self.readers = ReaderOverlay(self.view)
         self.scale_bar = ScaleBar(self.graphics)
         self.demo_banner = _banner("#E69F00")
@@ -133,9 +135,12 @@ class SliceView(QtWidgets.QWidget):
 
     # -- boxes ------------------------------------------------------------------------------------------------------
     def show_boxes(self, mine: Sequence[Vertebra], others: Sequence[Vertebra] = (), *, selected: int | None = None,
-                   editable: bool = True, others_from_model: bool = True) -> None:
-        self.overlay.show(mine, others, selected=selected, mine_editable=editable,
-                          others_from_model=others_from_model)
+                   selected_other: int | None = None, editable: bool = True, others_from_model: bool = True,
+                   unlabelled_others: Collection[int] = (), flag_unsure: bool = True) -> None:
+        """See :meth:`BoxOverlay.show`; ``editable`` also lets a left-drag on the image draw a box."""
+        self.overlay.show(mine, others, selected=selected, selected_other=selected_other, mine_editable=editable,
+                          others_from_model=others_from_model, unlabelled_others=unlabelled_others,
+                          flag_unsure=flag_unsure)
         self.view.drawing_enabled = editable and self._image is not None
 
     def show_readers(self, versions: Sequence[DrawnVersion]) -> None:
@@ -148,9 +153,12 @@ class SliceView(QtWidgets.QWidget):
         except ValueError:
             pass  # a click, not a box
 
-    def _on_box_edit(self, index: int, box: Box | None, finished: bool) -> None:
+    def _on_box_select(self, layer: str, index: int) -> None:
+        (self.boxSelected if layer == "mine" else self.otherBoxSelected).emit(index)
+
+    def _on_box_edit(self, layer: str, index: int, box: Box | None, finished: bool) -> None:
         if finished and box is not None:
-            self.boxEdited.emit(index, box)
+            (self.boxEdited if layer == "mine" else self.otherBoxEdited).emit(index, box)
 
     # -- banners ----------------------------------------------------------------------------------------------------
     def set_demo_banner(self, text: str | None) -> None:

@@ -96,8 +96,8 @@ def test_cohen_matches_sklearn_and_statsmodels_interval():
     table = np.array([[np.sum(first & second), np.sum(first & ~second)],
                       [np.sum(~first & second), np.sum(~first & ~second)]])
     reference = cohens_kappa(table, return_results=True)
-    assert estimate["ci95"] == pytest.approx([reference.kappa_low, reference.kappa_upp], abs=1e-4)
-    low, high = estimate["ci95_case_bootstrap"]
+    assert estimate["ci95_asymptotic"] == pytest.approx([reference.kappa_low, reference.kappa_upp], abs=1e-4)
+    low, high = estimate["ci95"]  # the case bootstrap
     assert low < estimate["kappa"] < high
     assert estimate["table"] == table.tolist() and estimate["subjects"] == 300
 

@@ -63,7 +63,7 @@ def test_the_disagreements_to_step_through_and_their_side_by_side_versions(study
     assert views[1].majority is None and views[0].majority.diseases == {Disease.OVCF}
     assert views[3].labels == {"r1": "no box", "r2": "SN", "r3": "no box"}
     assert session.summary() == {"slices": 1, "finalised": 0, "external": 0, "disagreements": 4, "decided": 0,
-                                 "open": 4}
+                                 "locked": 0, "open": 4}
 
 
 def test_each_decision_is_written_with_its_provenance_and_survives_a_restart(study):

@@ -323,7 +323,7 @@ def test_50_mb_image_data_is_refused_without_decoding(tmp_path, monkeypatch):
         raise AssertionError("imageData was decoded")
 
     monkeypatch.setattr(base64, "b64decode", no_decoding)
-    monkeypatch.setattr(labelme_io.Image, "open", no_decoding)
+    monkeypatch.setattr("PIL.Image.open", no_decoding)
     path = write(tmp_path, labelme([], imageData="A" * (50 * 1024 * 1024)))
     refused(path, r"'imageData' is 52\.4 MB, over the 24 MB limit")
 

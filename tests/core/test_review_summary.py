@@ -54,11 +54,14 @@ def test_readers_disagree_on_count_label_or_position_but_not_on_jitter():
     assert readers_disagree([one, jittered, moved]) and not readers_disagree([one]) and not readers_disagree([])
 
 
-def test_low_confidence_means_a_borderline_score_or_an_unsure_class():
-    assert not is_low_confidence(Vertebra(A, probabilities={"OVCF": 0.95, "NORMAL": 0.02}, score=0.99))
-    assert is_low_confidence(Vertebra(A, probabilities={"OVCF": 0.55, "NORMAL": 0.02}, score=0.99))
-    assert is_low_confidence(Vertebra(A, score=0.8))
-    assert not is_low_confidence(Vertebra(A, source="r1"))  # a reader's box has no confidence
+def test_low_confidence_means_a_borderline_score_or_an_unsure_label():
+    assert not is_low_confidence(Vertebra(A, frozenset({Disease.OVCF}), {"OVCF": 0.95, "NORMAL": 0.02}, score=0.99))
+    assert is_low_confidence(Vertebra(A, frozenset({Disease.OVCF}), {"OVCF": 0.54, "NORMAL": 0.02}, score=0.99))
+    assert is_low_confidence(Vertebra(A, probabilities={"OVCF": 0.55, "NORMAL": 0.02}, score=0.99))  # NORMAL 0.02
+    assert not is_low_confidence(Vertebra(A, probabilities={"OVCF": 0.45, "NORMAL": 0.56}, score=0.99))
+    assert is_low_confidence(Vertebra(A, score=0.79)) and not is_low_confidence(Vertebra(A, score=0.8))
+    unsure = Vertebra(A, probabilities={"NORMAL": 0.3}, score=0.5)
+    assert not is_low_confidence(unsure.with_changes(source="r1"))  # a reader's box has no confidence
 
 
 @pytest.fixture()
@@ -72,7 +75,7 @@ def study(tmp_path) -> Study:
 
 
 def test_summaries_from_files(study):
-    model = annotation(Vertebra(A, frozenset({Disease.KD}), {"KD": 0.6}, 0.99), Vertebra(B, score=0.99))
+    model = annotation(Vertebra(A, frozenset({Disease.KD}), {"KD": 0.52}, 0.99), Vertebra(B, score=0.99))
     study.save_annotation(model, "case-0001", "s001", model="m1")
     study.save_annotation(annotation(Vertebra(A), reviewed=True), "case-0001", "s002", reader="r1")
     study.save_annotation(annotation(Vertebra(A, frozenset({Disease.SN}))), "case-0001", "s002", reader="r2")
@@ -104,3 +107,15 @@ def test_filters():
     assert not SliceFilter(disagreement=True).matches(key, summary)
     assert not SliceFilter(statuses=frozenset({SliceStatus.REVIEWED})).matches(key, summary)
     assert not SliceFilter(problems_only=True).matches(key, summary)
+
+
+def test_low_confidence_clears_once_the_reader_has_reviewed_the_slice(study):
+    unsure = annotation(Vertebra(A, frozenset({Disease.OVCF}), {"OVCF": 0.51}, 0.99))
+    study.save_annotation(unsure, "case-0001", "s001", model="m1")
+    key = ("case-0001", "s001")
+    assert summarize(study, key, "r1", "m1").low_confidence
+    study.save_annotation(annotation(Vertebra(A)), *key, reader="r1")
+    assert summarize(study, key, "r1", "m1").low_confidence  # started, not finished
+    study.save_annotation(annotation(Vertebra(A), reviewed=True), *key, reader="r1")
+    summary = summarize(study, key, "r1", "m1")
+    assert summary.status == SliceStatus.REVIEWED and not summary.low_confidence

@@ -148,7 +148,8 @@ def test_generation_is_deterministic(tmp_path):
 
     a, b, c = digest(tmp_path / "a"), digest(tmp_path / "b"), digest(tmp_path / "c")
     assert a == b  # same seed: the same bytes, whatever the number of processes
-    assert len(a) == 2 * 2 * 6 + 1  # per slice: .dcm, .png, consensus, three readers; plus study.json
+    # per slice: .dcm, .png, consensus, three readers; plus study.json and the study's (empty) write-lock file
+    assert len(a) == 2 * 2 * 6 + 2 and a[".lock"] == hashlib.sha256(b"").hexdigest()
     assert a.keys() == c.keys() and a != c
 
 

@@ -36,6 +36,8 @@ def consensus_picture(app, study: Path, out: Path) -> None:
     k = window.consensus
     k.set_active(True)
     wait(app, lambda: k.session is not None and k.ref is not None)
+    for box in window.consensus_panel.overview.checks.values():  # the readers at the meeting agree
+        box.setChecked(True)
     k.accept_unanimous()
     for _ in range(4):  # a few decisions, so that the session shows some progress
         if k.ref is not None and k.session.view(k.ref).majority is not None:

@@ -38,10 +38,17 @@ def open_window(qtbot, study, reader="coord"):
     return win
 
 
-def enter(qtbot, win):
+def enter(qtbot, win, *, agreed_by=READERS):
+    """Enter the consensus mode and tick who is at the meeting (nothing is ticked at the start)."""
     with qtbot.waitSignal(win.consensus.opened, timeout=20_000):
         qtbot.keyClick(win.viewer, Key.Key_C, CTRL | QtCore.Qt.KeyboardModifier.ShiftModifier)
     qtbot.waitUntil(lambda: win.consensus.ref is not None or win.consensus.key is not None, timeout=5_000)
+    checks = win.consensus_panel.overview.checks
+    assert not any(box.isChecked() for box in checks.values())
+    for reader in agreed_by:
+        qtbot.mouseClick(checks[reader], QtCore.Qt.MouseButton.LeftButton,
+                         pos=QtCore.QPoint(8, checks[reader].height() // 2))
+    assert win.consensus_panel.overview.consulting() == list(agreed_by)
     return win.consensus
 
 
@@ -180,7 +187,7 @@ def test_resolutions_are_kept_across_a_restart_of_the_window(qtbot, study):
     decision = again.consensus_panel.decision.text()
     assert "Decided:" in decision and "the majority" in decision
     assert "1 decided" in again.consensus_panel.overview.summary.text()
-    assert again.case_list.summary(FIRST).status.value == "consensus"
+    assert again.case_list.summary(FIRST).consensus_progress == (1, 3)  # not "consensus" before it is final
 
 
 def test_statistics_and_reading_progress_are_shown(qtbot, window, study):

@@ -42,7 +42,7 @@ def test_open_shows_the_first_slice_with_the_models_boxes_and_the_demo_banner(qt
     assert controller.key == FIRST and window.viewer.image.pixels.shape == (120, 160)
     assert tuple(window.viewer.image_item.levels) == pytest.approx((0.0, window.viewer.image.pixels.max()), abs=1)
     assert len(window.viewer.overlay.other_items()) == 2 and window.viewer.overlay.mine_items() == []
-    assert [i.chip.text for i in window.viewer.overlay.other_items()] == ["L1 · OVCF 0.93", "? L2 · NORMAL 0.55"]
+    assert [i.chip.text for i in window.viewer.overlay.other_items()] == ["L1 · OVCF 0.93", "? L2 · NORMAL 0.52"]
     assert window.viewer.demo_banner.isVisible()
     assert "demo model, trained on synthetic phantoms, not for clinical use" in window.viewer.demo_banner.text()
     assert not window.viewer.notice_banner.isVisible()

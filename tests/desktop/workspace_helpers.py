@@ -25,7 +25,7 @@ def model_vertebrae(shift: float = 0.0) -> tuple[Vertebra, ...]:
     return (
         Vertebra(Box(20 + shift, 10, 70 + shift, 40), frozenset({Disease.OVCF}), {"OVCF": 0.93, "NORMAL": 0.04},
                  0.98, "L1"),
-        Vertebra(Box(20 + shift, 50, 70 + shift, 80), frozenset(), {"OVCF": 0.42, "NORMAL": 0.55}, 0.97, "L2"),
+        Vertebra(Box(20 + shift, 50, 70 + shift, 80), frozenset(), {"OVCF": 0.42, "NORMAL": 0.52}, 0.97, "L2"),
     )
 
 

@@ -54,7 +54,9 @@ def test_the_report_on_a_phantom_study(phantom, tmp_path, capsys):
         assert -1.0 <= agreement["fleiss_kappa"][code_name] <= 1.0
     rows = list(csv.DictReader(io.StringIO((report / "disagreements.csv").read_text())))
     assert len(rows) == agreement["vertebrae"]["disagreements"] > 0
-    assert f"disagreements: {len(rows)}" in out
+    assert f"disagreements: 0 open of {len(rows)} (0 decided, {len(rows)} on slices whose consensus is final" in out
+    assert agreement["disagreements"] == {"total": len(rows), "decided": 0, "locked": len(rows), "open": 0}
+    assert "Krippendorff's alpha: OVCF" in out
     assert all(r["decision"] == "external consensus" for r in rows)  # the phantom's truth is the consensus
     assert agreement["reader_vs_consensus"]["slices_with_consensus"] == 6
     assert "Readers against the consensus" in (report / "report.html").read_text()
