@@ -24,6 +24,21 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
+def new_mode(*, folder: bool) -> int:
+    """The mode ``mkdir`` (a folder) or ``open`` (a file) gives under the process's umask."""
+    return (0o777 if folder else 0o666) & ~_UMASK
+
+
+def follow_umask(path: str | os.PathLike[str]) -> None:
+    """Give ``path`` the mode ``mkdir`` or ``open`` would have given it (:func:`new_mode`): ``tempfile.mkdtemp`` makes
+    folders 0700 and ``mkstemp`` or safetensors make files 0600, which the other readers of a shared study could not
+    read. A file system that refuses ``chmod`` (some network and FAT mounts) keeps its own modes."""
+    try:
+        os.chmod(path, new_mode(folder=os.path.isdir(path)))
+    except OSError:
+        pass
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically, creating parent folders. Raises :class:`FileWriteError`."""
     target = Path(path)
@@ -53,7 +68,7 @@ def _copy_mode(tmp_name: str, target: Path) -> None:
     try:
         mode = os.stat(target).st_mode & 0o7777
     except OSError:
-        mode = 0o666 & ~_UMASK
+        mode = new_mode(folder=False)
     try:
         os.chmod(tmp_name, mode)
     except OSError:  # some network and FAT mounts refuse chmod; the content matters more than the mode

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core import __version__, fileio
+from core import __version__
 from core.errors import ModelPackageError
-from core.fileio import atomic_write_json
+from core.fileio import atomic_write_json, follow_umask
 from core.paths import inside
 
 if TYPE_CHECKING:  # PyTorch is imported where weights are read or written, so that reading a manifest is quick
@@ -320,17 +320,6 @@ def write_package(
     except OSError as exc:
         raise ModelPackageError(f"cannot write the model package: {exc.strerror or exc}", destination) from exc
     return destination
-
-
-def follow_umask(path: Path) -> None:
-    """Give ``path`` the mode that ``mkdir`` (a folder) or ``open`` (a file) gives under the process's umask:
-    ``tempfile.mkdtemp`` makes folders 0700 and safetensors makes files 0600, which the other readers of a shared
-    study could not load. A file system that refuses ``chmod`` (some network and FAT mounts) keeps its own modes."""
-    mode = (0o777 if path.is_dir() else 0o666) & ~fileio._UMASK
-    try:
-        os.chmod(path, mode)
-    except OSError:
-        pass
 
 
 @contextmanager

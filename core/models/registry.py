@@ -34,15 +34,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core import fileio
 from core.errors import ModelPackageError
-from core.fileio import atomic_write_json
+from core.fileio import atomic_write_json, follow_umask, new_mode
 from core.models.package import (
     MANIFEST,
     PACKAGE_FORMAT,
     WEIGHTS,
     Manifest,
-    follow_umask,
     package_dir,
     package_files,
     read_manifest,
@@ -275,7 +273,7 @@ def _copy_package(files: list[Path], target: Path) -> None:
 
 def _has_new_file_mode(file: Path) -> bool:
     try:
-        return file.stat().st_mode & 0o7777 == 0o666 & ~fileio._UMASK
+        return file.stat().st_mode & 0o7777 == new_mode(folder=False)
     except OSError:
         return False
 

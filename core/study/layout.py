@@ -94,6 +94,16 @@ class StudySettings:
         return cls(**kwargs, extra=extra)
 
 
+def _make_folder(root: Path) -> None:
+    """The study's folder, made when missing (the lock file lives in it), with one clear error otherwise."""
+    if root.exists() and not root.is_dir():
+        raise StudyError("not a folder; choose a new folder for the study", root)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StudyError(f"cannot create the study folder: {exc.strerror or exc}", root) from exc
+
+
 class Study:
     """An open study folder."""
 
@@ -125,12 +135,7 @@ class Study:
     @classmethod
     def create(cls, root: str | Path, name: str | None = None) -> Study:
         root = Path(root)
-        if root.exists() and not root.is_dir():
-            raise StudyError("not a folder; choose a new folder for the study", root)
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StudyError(f"cannot create the study folder: {exc.strerror or exc}", root) from exc
+        _make_folder(root)
         with study_write_lock(root):
             if cls.is_study(root):
                 raise StudyError("a study already exists here", root)
@@ -148,12 +153,7 @@ class Study:
         root = Path(root)
         if cls.is_study(root):
             return cls.open(root)
-        if root.exists() and not root.is_dir():
-            raise StudyError("not a folder; choose a new folder for the study", root)
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StudyError(f"cannot create the study folder: {exc.strerror or exc}", root) from exc
+        _make_folder(root)
         with study_write_lock(root):
             return cls.open(root) if cls.is_study(root) else cls.create(root)
 

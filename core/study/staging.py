@@ -21,7 +21,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from core.errors import StudyError
-from core.fileio import _UMASK
+from core.fileio import follow_umask
 from core.study.layout import STUDY_FILE
 
 PARTIAL = ".partial-"
@@ -63,7 +63,7 @@ def staged_study(out: str | Path, notes: list[str] | None = None) -> Iterator[Pa
             if notes is not None:
                 notes.append(f"removed {folder.name}, the partial output of an earlier run that was killed")
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}{PARTIAL}", dir=out.parent))
-        os.chmod(staging, 0o777 & ~_UMASK)  # mkdtemp's 0700 would hide the study from the other readers
+        follow_umask(staging)  # mkdtemp's 0700 would hide the study from the other readers
     except OSError as exc:
         raise StudyError(f"cannot create the study folder: {exc.strerror or exc}", out) from exc
     lock = FileLock(f"{staging}.lock", timeout=0)

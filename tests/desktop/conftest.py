@@ -63,3 +63,11 @@ def _no_dangling_threads(qtbot):
     pool = QtCore.QThreadPool.globalInstance()
     qtbot.waitUntil(lambda: not active_workers() and pool.activeThreadCount() == 0, timeout=10_000)
     assert not active_workers(), f"workers still running: {active_workers()}"
+
+
+@pytest.fixture()
+def window(qtbot):
+    """The main window with nothing open (a test module that needs a study open defines its own ``window``)."""
+    from tests.desktop.workspace_helpers import shown_window
+
+    return shown_window(qtbot)

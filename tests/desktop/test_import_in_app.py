@@ -19,15 +19,6 @@ from desktop.dialogs.import_reader_dialog import EACH_FILE, MINE, SEPARATE, Impo
 from desktop.main_window import MainWindow
 
 
-@pytest.fixture()
-def window(qtbot):
-    win = MainWindow(reader="r1")
-    qtbot.addWidget(win)
-    win.resize(1200, 800)
-    win.show()
-    return win
-
-
 def _labelme(reader: str | None) -> dict:
     payload = {
         "version": "5.0.1", "flags": {},

@@ -13,15 +13,6 @@ from desktop.panels.window_panel import PRESET_MIN_MAX, PRESET_SOFT
 from tests.desktop.workspace_helpers import FakePipeline, make_study
 
 
-@pytest.fixture()
-def window(qtbot):
-    win = MainWindow(reader="r1")
-    qtbot.addWidget(win)
-    win.resize(1200, 800)
-    win.show()
-    return win
-
-
 def test_without_a_demo_study_the_demo_imports_the_bundled_ct_once(qtbot, window, tmp_path, monkeypatch):
     resources = tmp_path / "resources"
     resources.mkdir()

@@ -8,8 +8,7 @@ from PySide6 import QtCore
 from core.annotations.labelme_io import read_labelme
 from core.annotations.model import Box, Disease
 from core.review.status import SliceStatus
-from desktop.main_window import MainWindow
-from tests.desktop.workspace_helpers import CASES, MODEL_ID, SLICES, FakePipeline, click, drag, make_study
+from tests.desktop.workspace_helpers import CASES, MODEL_ID, SLICES, click, drag, make_study, shown_window
 
 Key = QtCore.Qt.Key
 CTRL, SHIFT = QtCore.Qt.KeyboardModifier.ControlModifier, QtCore.Qt.KeyboardModifier.ShiftModifier
@@ -23,14 +22,7 @@ def study(tmp_path):
 
 @pytest.fixture()
 def window(qtbot, study):
-    win = MainWindow(reader="r1", pipeline_loader=lambda path: FakePipeline())
-    qtbot.addWidget(win)
-    win.resize(1200, 800)
-    win.show()
-    with qtbot.waitSignal(win.studyOpened, timeout=20_000):
-        win.open_path(study.root)
-    qtbot.waitUntil(lambda: win.runner.state == "ready", timeout=10_000)
-    return win
+    return shown_window(qtbot, study.root)
 
 
 def saved(study, key=FIRST):

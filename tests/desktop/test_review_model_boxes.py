@@ -15,8 +15,7 @@ from PySide6 import QtCore
 from core.annotations.labelme_io import read_labelme
 from core.annotations.model import Box, Disease, SliceAnnotation, Vertebra
 from core.study.layout import Study
-from desktop.main_window import MainWindow
-from tests.desktop.workspace_helpers import MODEL_ID, FakePipeline, click, drag
+from tests.desktop.workspace_helpers import MODEL_ID, click, drag, shown_window
 
 Key = QtCore.Qt.Key
 CTRL = QtCore.Qt.KeyboardModifier.ControlModifier
@@ -67,14 +66,7 @@ def study(tmp_path):
 
 @pytest.fixture()
 def window(qtbot, study):
-    win = MainWindow(reader="r1", pipeline_loader=lambda path: FakePipeline())
-    qtbot.addWidget(win)
-    win.resize(1200, 800)
-    win.show()
-    with qtbot.waitSignal(win.studyOpened, timeout=20_000):
-        win.open_path(study.root)
-    qtbot.waitUntil(lambda: win.runner.state == "ready" and not win.controller._scanning, timeout=10_000)
-    return win
+    return shown_window(qtbot, study.root, settled=lambda win: not win.controller._scanning)
 
 
 def saved(study, key=FIRST) -> SliceAnnotation:

@@ -114,3 +114,19 @@ def click(qtbot, view, at: tuple[float, float]) -> None:
     qtbot.mouseMove(view.graphics.viewport(), point)
     qtbot.wait(15)
     qtbot.mouseClick(view.graphics.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=point)
+
+
+def shown_window(qtbot, study_root: Path | None = None, *, reader: str = "r1", settled=None):
+    """The main window as a reader sees it (1200 x 800), with ``study_root`` opened and the fake models ready when
+    given; ``settled(window)`` is waited for as well (for example the first scan of the case list)."""
+    from desktop.main_window import MainWindow
+
+    win = MainWindow(reader=reader, **({"pipeline_loader": lambda path: FakePipeline()} if study_root else {}))
+    qtbot.addWidget(win)
+    win.resize(1200, 800)
+    win.show()
+    if study_root is not None:
+        with qtbot.waitSignal(win.studyOpened, timeout=20_000):
+            win.open_path(study_root)
+        qtbot.waitUntil(lambda: win.runner.state == "ready" and (settled is None or settled(win)), timeout=10_000)
+    return win
