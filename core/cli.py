@@ -209,7 +209,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
         readers=args.readers,
         site=args.site,
         slices_per_case=args.slices,
-        prevalence=args.prevalence,
+        prevalence=args.prevalence or _prevalence(""),
         disagreement=args.disagreement,
         preview=args.preview,
     )
@@ -232,7 +232,7 @@ def _synth_anatomy(args: argparse.Namespace) -> int:
     from core.synthetic.anatomy_study import AnatomyOptions, generate_anatomy_study
 
     options = AnatomyOptions(tuple(args.anatomy), cases=args.cases, seed=args.seed, slices_per_case=args.slices,
-                             prevalence=args.prevalence)
+                             prevalence=args.prevalence or _prevalence(""))
     report = drive(generate_anatomy_study(args.out, options, workers=args.workers or os.cpu_count() or 1))
     for note in report.notes:
         warn(note)
@@ -358,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument(
         "--prevalence",
         type=_prevalence,
-        default=_prevalence(""),
+        default=None,  # the paper's rates, filled in by the command: every command would load them otherwise
         help="per-box disease rates, for example OVCF=0.2,SN=0.05 (default: the paper's Table 2)",
     )
     synth.add_argument(

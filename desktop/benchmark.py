@@ -4,6 +4,10 @@
   in review, where the next slice has been read ahead; ``switch_cold_ms`` reads it from disk too.
 - ``drag_ms``: one frame while drag-resizing a box (a mouse move handled and the view painted).
 - ``open_ms``: from "open this 300-slice study" to its first image on screen.
+- ``startup_window_ms``: from starting ``vertebra-review gui --demo`` (a new process) to its window painted on a warm
+  start (Python's compiled modules and the OS file cache already there, as on a second start); ``startup_image_ms``
+  to the demo study's first slice on screen; ``startup_first_*`` the first start of the run, with no compiled modules
+  when this Python does not write them (``PYTHONDONTWRITEBYTECODE``).
 - ``gui_block_ms``: the longest the GUI thread did not answer (a 5 ms timer's longest gap) while the diagnosis
   pipeline (random weights, the app's CPU configuration) ran in the background; ``gui_block_paging_ms`` the same
   while the reader pages through slices every 100 ms (the gaps then include the switches' own work).
@@ -20,6 +24,8 @@ import contextlib
 import itertools
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -34,7 +40,7 @@ from core.review.preferences import CONFIG_ENV
 from core.study.layout import Study
 from desktop.benchmark_data import large_slice_study, many_slice_study
 
-AIMS = {"switch": 16.0, "drag": 16.0, "open": 1000.0, "gui_block": 50.0}
+AIMS = {"switch": 16.0, "drag": 16.0, "open": 1000.0, "gui_block": 50.0, "startup_window": 3000.0}
 
 
 def _settle(app: QtWidgets.QApplication, ms: int = 30) -> None:
@@ -178,15 +184,16 @@ class GuiScale:
     slices: int = 12
     cases: int = 30
     per_case: int = 10
-    switches: int = 12
-    cold_switches: int = 6
+    switches: int = 40
+    cold_switches: int = 12
     drag_moves: int = 20
     model_slices: int = 3
     model_runs: int = 3
+    starts: int = 5
 
 
 #: ``smoke``: two slices, a 2 x 2-slice study, a few of each gesture, one model run on one slice at the smoke size.
-SCALES = {"full": GuiScale(), "smoke": GuiScale(2, 2, 2, 2, 1, 2, 1, 1)}
+SCALES = {"full": GuiScale(), "smoke": GuiScale(2, 2, 2, 2, 1, 2, 1, 1, 1)}
 
 
 @contextlib.contextmanager
@@ -231,6 +238,45 @@ def _open_times(app, study: Study, repeats: int) -> list[float]:
     return opens
 
 
+def _start_once(env: dict[str, str], timeout_s: float = 300.0) -> dict[str, float]:
+    """Start the app on the demo study in a new process; the times its ``window`` and ``image`` lines arrived."""
+    from desktop.app import STARTUP_PROBE_ENV
+
+    command = [sys.executable, "-m", "core.cli", "gui", "--demo", "--reader", "bench"]
+    times: dict[str, float] = {}
+    started = time.perf_counter()
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                          env=env | {STARTUP_PROBE_ENV: "1"}) as process:
+        try:
+            for line in process.stdout:  # type: ignore[union-attr]
+                what = line.strip()
+                if what.startswith("failed"):
+                    raise RuntimeError(f"the app could not open the demo study: {what[7:]}")
+                times[what] = (time.perf_counter() - started) * 1000
+                if time.perf_counter() - started > timeout_s:
+                    raise TimeoutError("the app did not show the demo study in time")
+        finally:
+            process.kill()
+    if set(times) != {"window", "image"}:
+        raise RuntimeError(f"the app stopped before showing the demo study (it said: {sorted(times)})")
+    return times
+
+
+def _startup_times(scratch: Path, runs: int) -> dict[str, float]:
+    """A first start, then ``runs`` warm starts of the app in new processes. Compiled modules go to a scratch folder
+    when this Python writes none, so that warm starts are as on a user's machine and the checkout stays clean."""
+    env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
+    env[CONFIG_ENV] = str(scratch / "startup-config")
+    if env.pop("PYTHONDONTWRITEBYTECODE", None):
+        env["PYTHONPYCACHEPREFIX"] = str(scratch / "pycache")
+    first = _start_once(env)
+    warm = [_start_once(env) for _ in range(runs)]
+    result = {f"startup_first_{key}_ms": round(value, 1) for key, value in first.items()}
+    for key in ("window", "image"):
+        result |= _summary(f"startup_{key}", [times[key] for times in warm])
+    return result
+
+
 def bench_gui(repeats: int = 5, *, size: str = "full") -> dict[str, Any]:
     """The figures, measured in this process's QApplication (one is made when there is none)."""
     scale = scale_for(SCALES, size)
@@ -243,6 +289,7 @@ def bench_gui(repeats: int = 5, *, size: str = "full") -> dict[str, Any]:
         many = many_slice_study(Path(scratch) / "many", large, scale.cases, scale.per_case)
         result = _workspace_figures(app, large, repeats, scale, size)
         result |= _summary("open", _open_times(app, many, repeats))
+        result |= _startup_times(Path(scratch), max(1, min(repeats, scale.starts)))
     result |= {"repeats": repeats, "size": size, "open_slices": scale.cases * scale.per_case}
     result["lines"] = _lines(result, repeats)
     return result
@@ -256,6 +303,8 @@ def _lines(result: dict[str, Any], repeats: int) -> list[str]:
         ("open", f"open a {result['open_slices']}-slice study to its first image"),
         ("gui_block", "longest GUI-thread block while the model runs in the background"),
         ("gui_block_paging", "the same while paging through slices every 100 ms (includes the switches)"),
+        ("startup_window", "warm start of `gui --demo` (a new process) to its window painted"),
+        ("startup_image", "the same, to the demo study's first slice on screen"),
     ]
     lines = [f"bench gui (offscreen, median and max; {repeats} repeats or more)"]
     for key, text in rows:
@@ -264,4 +313,7 @@ def _lines(result: dict[str, Any], repeats: int) -> list[str]:
             lines.append(f"{text}: {result[f'{key}_ms']:.1f} ms, max {result[f'{key}_ms_max']:.1f} ms{aim}")
         else:
             lines.append(f"{text}: not measured (the model code is not available)")
+    if "startup_first_window_ms" in result:
+        lines.append(f"first start (compiled modules made in the run): window {result['startup_first_window_ms']:.0f}"
+                     f" ms, first slice {result['startup_first_image_ms']:.0f} ms")
     return lines

@@ -198,7 +198,7 @@ class ConsensusController(ResultEditing, AgreementStatistics, QtCore.QObject):
             self.view.clear()
             self.message.emit(f"{key[0]}/{key[1]}: image not shown: {error_text(error)}")
         else:
-            self.view.set_slice(image, self.review.window_panel.set_image(image), fit=fit)
+            self.view.set_slice(image, self.review.window_panel.set_image(image), fit=fit, ids=key)
         state = session.state(key)
         self.panel.overview.set_slice_readers(state.match.readers)
         self.view.show_readers(versions_on_slice(state, self.styles, ref.group if ref else None))

@@ -1,8 +1,10 @@
-"""Export: the reader's work as labelme files with windowed PNGs and a findings CSV, and "Open in labelme"
-(labelme runs as its own program when it is installed; it is never imported)."""
+"""Export: the reader's own reading, the consensus or a model's predictions as labelme files with windowed PNGs and
+a findings CSV (asked in :mod:`desktop.dialogs.export_dialog`), and "Open in labelme" (labelme runs as its own
+program when it is installed; it is never imported)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -11,15 +13,18 @@ from PySide6 import QtCore, QtWidgets
 
 from core.errors import VertebraReviewError
 from core.imaging.windowing import Window
-from core.review.export import FINDINGS_FILE, export_review, export_slice
+from core.review.export import FINDINGS_FILE, READER, ExportSource, export_review, export_slice, export_sources
 from core.review.findings import write_findings_csv
-from core.review.preferences import AppDirs, app_dirs
+from core.review.preferences import AppDirs, Preferences, app_dirs
 from core.review.session import ReviewSession
 from core.review.summary import SliceKey
+from desktop.dialogs import export_dialog
 from desktop.dialogs.messages import show_error, show_info
 from desktop.workers import run_job, start_program
 
 LABELME = "labelme"
+#: The preferences key of the folder the last export went to.
+EXPORT_FOLDER_KEY = "export_folder"
 
 
 def labelme_program() -> str | None:
@@ -38,28 +43,56 @@ class ExportActions(QtCore.QObject):
         self._dirs = dirs
 
     def ask_export(self) -> None:
+        """Ask whose annotations to export and where (the folder is made), then export in the background."""
         session = self._session()
         if session is None:
             return
-        folder = QtWidgets.QFileDialog.getExistingDirectory(self._parent, "Export for labelme into folder")
-        if folder:
-            self.export_to(Path(folder))
+        choices = export_sources(session.study, session.reader, active_model=session.model_id,
+                                 unsaved=session.unsaved())
+        request = export_dialog.ask_export(self._parent, session.study, choices, self._start_folder(session))
+        if request is not None:
+            self._remember_folder(request.folder)
+            self.export_to(request.folder, request.source)
 
-    def export_to(self, out: Path) -> None:
-        """PNGs + LabelMe JSON of my annotations (unsaved ones from memory) + findings.csv, in the background."""
+    def _preferences(self) -> Preferences:
+        """The main window's preferences (so that its next save keeps ours), else the stored ones."""
+        shared = getattr(self._parent, "preferences", None)
+        return shared if isinstance(shared, Preferences) else Preferences.load(self._dirs)
+
+    def _start_folder(self, session: ReviewSession) -> Path:
+        """The folder of the last export, else a new folder named after the study in the user's Documents."""
+        last = self._preferences().extra.get(EXPORT_FOLDER_KEY)
+        if isinstance(last, str) and Path(last).is_absolute() and Path(last).parent.is_dir():
+            return Path(last)
+        name = re.sub(r"[^\w .-]+", "-", session.study.settings.name).strip(" .-") or "study"
+        return export_dialog.documents_folder() / f"{name}-labelme"
+
+    def _remember_folder(self, folder: Path) -> None:
+        preferences = self._preferences()
+        preferences.extra[EXPORT_FOLDER_KEY] = str(folder)
+        try:
+            preferences.save(self._dirs)
+        except VertebraReviewError as error:
+            self.message.emit(f"Preferences not saved: {error}")
+
+    def export_to(self, out: Path, source: ExportSource | None = None) -> None:
+        """PNGs + LabelMe JSON of ``source`` (default: my annotations, unsaved ones from memory) + findings.csv, in
+        the background."""
         session = self._session()
         if session is None:
             return
-        self.message.emit(f"Exporting to {out} …")
-        run_job(export_review(session.study, out, reader=session.reader, overrides=session.unsaved_annotations()),
-                on_result=lambda report: self._on_exported(out, report),
+        source = source or ExportSource.reader(session.reader)
+        mine = source.kind == READER and source.name == session.reader
+        self.message.emit(f"Exporting {source.describe()} to {out} …")
+        run_job(export_review(session.study, out, source, overrides=session.unsaved_annotations() if mine else None),
+                on_result=lambda report: self._on_exported(out, source, report),
                 on_error=lambda error: show_error(self._parent, "Export failed", error,
                                                   "Nothing in the study was changed. Choose another folder."),
                 owner=self)
 
-    def _on_exported(self, out: Path, report) -> None:
-        text = (f"Exported {report.images} images and {report.annotations} annotations to {out}, with "
-                f"{FINDINGS_FILE}. The JSON files open in labelme.")
+    def _on_exported(self, out: Path, source: ExportSource, report) -> None:
+        text = (f"Exported {report.images} images and {report.annotations} annotations of {source.describe()} to "
+                f"{out}, with {FINDINGS_FILE}. The JSON files open in labelme.")
         if report.errors:
             text += f"\n\n{len(report.errors)} slice(s) could not be exported, for example {report.errors[0][0]}: " \
                     f"{report.errors[0][1]}"

@@ -27,6 +27,7 @@ from desktop.panels.model_panel import ModelPanel
 from desktop.panels.retrain_panel import RetrainPanel
 from desktop.panels.vertebra_panel import VertebraPanel
 from desktop.panels.window_panel import WindowLevelPanel
+from desktop.reading_place import PlaceKeeper
 from desktop.retrain_controller import RetrainController
 from desktop.retrain_runner import RetrainRunner
 from desktop.review_controller import ReviewController
@@ -124,6 +125,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controller = ReviewController(self.viewer, self.case_list, self.inspector, self.window_panel,
                                            self.model_panel, self.runner, self)
         self.controller.set_overlay(self.preferences.overlay)
+        self.places = PlaceKeeper(self.controller, self.window_panel, self.dirs, self)
+        self.places.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.consensus = ConsensusController(self.controller, self.consensus_panel, self)
         self.consensus.modeChanged.connect(self._on_consensus_mode)
         self.retrain_runner = RetrainRunner(parent=self)
@@ -171,6 +174,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(view, "&Fit to window", self.viewer.fit, "fit")
         self._action(view, "Zoom &in", partial(self.viewer.zoom, 1.25), "zoom_in")
         self._action(view, "Zoom &out", partial(self.viewer.zoom, 0.8), "zoom_out")
+        view.addSeparator()
+        self.smooth_action = self._action(view, "S&mooth display (when enlarged)", self.viewer.set_smooth)
+        self.smooth_action.setCheckable(True)
+        self.smooth_action.setChecked(self.viewer.smooth)
+        self._action(view, "Measure a &distance (ruler)", partial(self.viewer.start_measure, "ruler"), "measure_ruler")
+        self._action(view, "Measure H&U in a region (ellipse)", partial(self.viewer.start_measure, "roi"),
+                     "measure_roi")
+        self._action(view, "&Clear measurements", self.viewer.clear_measurements, "clear_measurements", group=review)
         model = self.menuBar().addMenu("&Model")
         self._action(model, "Run on this &slice", c.run_model_on_slice, "run_slice")
         self._action(model, "Run on this &case", c.run_model_on_case, "run_case")
@@ -247,6 +258,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.retrain_dock.raise_()
 
     def _setup_status(self) -> None:
+        self.viewer.statusMessage.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.problem_label = QtWidgets.QLabel()
         self.problem_label.setStyleSheet("color: #D55E00")
         self.statusBar().addWidget(self.problem_label)
@@ -324,7 +336,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.opened, self.lock = opened, lock
         study = opened.session.study
         self.setWindowTitle(f"{APP_NAME} — {study.settings.name} — reader {opened.session.reader}")
+        self.places.save()  # where the reader was in the study being left
         self.controller.set_session(opened)
+        self.places.restore(opened.session)
         self._remember(study=study.root)
         skipped = len(opened.imported.skipped) if opened.imported is not None else 0
         listed = f"; {skipped} file(s) not imported, listed with the reasons" if skipped else ""
@@ -406,6 +420,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.retrain_runner.cancel()
         self.consensus.leave()
+        self.places.save()
         self.runner.cancel()
         self.controller.stop_scan()
         self._release_lock()

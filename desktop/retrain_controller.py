@@ -1,29 +1,50 @@
 """One-click retrain in the app: the summary dialog, the run in a child process with its progress and curves, Cancel,
-the outcome, and the model versions (activate, roll back). After a model is activated (by a retrain's gate, by hand,
-or by a rollback), ``modelSwitched(ModelLink)`` tells the review workspace, which loads the model and refreshes the
-predictions of the unreviewed slices in the background."""
+the outcome, and the model versions (activate, roll back, add the bundled demo models or a model package). After a
+model is activated (by a retrain's gate, by hand, by a rollback, or by adding one to a study that had none),
+``modelSwitched(ModelLink)`` tells the review workspace, which loads the model and refreshes the predictions of the
+unreviewed slices in the background."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from PySide6 import QtCore, QtWidgets
 
 from core.errors import VertebraReviewError
-from core.models.registry import Registry
+from core.models.registry import DEMO_NOTICE, AddedModels, ModelSet, Registry, add_models, bundled_demo_models
 from core.review.models import peek_active_model
 from core.study.layout import Study
 from core.training.retrain_plan import RetrainPlan, plan_retrain
 from core.training.retrain_progress import RetrainTracker
-from desktop.dialogs.messages import error_text, show_error, show_info
-from desktop.dialogs.model_versions_dialog import ModelVersionsDialog
+from desktop.dialogs.messages import confirm, error_text, show_error, show_info
+from desktop.dialogs.model_versions_dialog import ModelVersionsDialog, version_words
 from desktop.dialogs.retrain_dialog import RetrainDialog, summary_html
 from desktop.panels.retrain_panel import RetrainPanel
 from desktop.retrain_runner import RetrainRunner
 from desktop.workers import run_in_background
 
 BUSY = "A retrain is already running: wait for it to finish, or cancel it in the Retrain panel."
+
+
+def plain_error(error: BaseException) -> str:
+    """An error in plain words: its message, without the internal path it concerns (``models/active`` …)."""
+    if isinstance(error, VertebraReviewError):
+        text = error.message.strip().rstrip(".")
+        return text[:1].upper() + text[1:] + "."
+    return error_text(error)
+
+
+def add_failure_text(source: Path, error: BaseException) -> str:
+    """Why the models in ``source`` were not added: the package's fault (naming the file in it), or the study's."""
+    where = Path(error.path) if isinstance(error, VertebraReviewError) and error.path else None
+    reason = plain_error(error)
+    if where is not None and where.resolve().is_relative_to(source.resolve()):
+        text = f"{source} is not a model package this app can use. {reason}"
+        inner = where.resolve().relative_to(source.resolve())
+        return text + (f"\n\nThe problem is in {inner}." if inner.parts else "")
+    return f"The models in {source} could not be added to this study. {reason}"
 
 
 def ask_options(parent: QtWidgets.QWidget, plan: RetrainPlan) -> dict[str, Any] | None:
@@ -35,6 +56,8 @@ class RetrainController(QtCore.QObject):
     message = QtCore.Signal(str)
     busyChanged = QtCore.Signal(bool)
     modelSwitched = QtCore.Signal(object)  # ModelLink
+    modelsAdded = QtCore.Signal(object)  # AddedModels
+    addFailed = QtCore.Signal(str)  # the message shown
     planReady = QtCore.Signal(object)  # RetrainPlan (before the dialog)
 
     def __init__(self, window: QtWidgets.QWidget, panel: RetrainPanel, runner: RetrainRunner,
@@ -51,6 +74,8 @@ class RetrainController(QtCore.QObject):
         self.last_result: dict[str, Any] | None = None
         self.versions_dialog: ModelVersionsDialog | None = None
         self._planning = False
+        self._adding = False
+        self._added: tuple[Path, str] | None = None  # the study and version added last (highlighted)
         runner.progressed.connect(self._on_progress)
         runner.succeeded.connect(self._on_succeeded)
         runner.failed.connect(self._on_failed)
@@ -109,7 +134,7 @@ class RetrainController(QtCore.QObject):
         start = "from scratch" if full.get("from_scratch") or plan.active is None else f"fine-tuning {plan.active}"
         self.panel.start(f"Retraining the {' and the '.join(components)} on {plan.device}, {start}; "
                          f"gate margin {full.get('margin', 0.01):g}. You can go on reviewing meanwhile.",
-                         summary_html(plan))
+                         summary_html(plan), epochs=max(self.tracker.epochs.values()))
         self._show_panel()
         self._set_busy(True)
         self.message.emit("Retraining in the background …")
@@ -128,6 +153,7 @@ class RetrainController(QtCore.QObject):
 
     def _on_succeeded(self, result: dict[str, Any]) -> None:
         self.last_result = result
+        self._added = None
         verdict = "activated" if result.get("activated") else "kept as a candidate"
         self.panel.finish(f"Finished: {result.get('model_id')} {verdict}.", result=result)
         self.message.emit(f"Retrain finished: {result.get('model_id')} {verdict}")
@@ -155,6 +181,8 @@ class RetrainController(QtCore.QObject):
             self.versions_dialog = ModelVersionsDialog(self.window)
             self.versions_dialog.activateRequested.connect(self.activate)
             self.versions_dialog.rollbackRequested.connect(self.rollback)
+            self.versions_dialog.addDemoRequested.connect(self.add_demo_models)
+            self.versions_dialog.addPackageRequested.connect(self.add_package)
         self._fill_versions()
         self.versions_dialog.show()
         self.versions_dialog.raise_()
@@ -169,26 +197,103 @@ class RetrainController(QtCore.QObject):
         except VertebraReviewError as error:
             active = None
             self.message.emit(error_text(error))
-        newest = self.last_result.get("model_id") if self.last_result else None
-        self.versions_dialog.set_versions(registry.versions(), active, newest=newest, busy=self.runner.busy)
+        trained = self.last_result.get("model_id") if self.last_result else None
+        added = self._added[1] if self._added and self._added[0] == study.root else None
+        newest, note = (added, "just added") if added else (trained, "just trained")
+        self.versions_dialog.set_versions(registry.versions(), active, newest=newest, newest_note=note,
+                                          busy=self.runner.busy, previous=registry.previous_id())
+        self.versions_dialog.enable_adding(not self._adding)
 
     def activate(self, model_id: str) -> None:
-        self._registry_change(lambda registry: registry.activate(model_id), f"Activated {model_id}")
+        self._registry_change(lambda registry: registry.activate(model_id),
+                              lambda found: f"Model {version_words(found).removeprefix('model ')} is now the active "
+                                            "model.")
 
     def rollback(self) -> None:
-        self._registry_change(lambda registry: registry.rollback(), "Rolled back to {id}")
+        self._registry_change(lambda registry: registry.rollback(),
+                              lambda found: f"Rolled back to {version_words(found)}.")
 
-    def _registry_change(self, change: Callable[[Registry], Any], text: str) -> None:
+    def _registry_change(self, change: Callable[[Registry], ModelSet], words: Callable[[ModelSet], str]) -> None:
         study = self._study()
         if study is None:
             return
         try:
             found = change(Registry(study.root / "models"))
         except VertebraReviewError as error:
-            show_error(self.window, "Model not changed", error, "The active model is unchanged.")
+            show_error(self.versions_dialog or self.window, "Model not changed", plain_error(error),
+                       "The active model is unchanged.")
             return
-        self.message.emit(text.format(id=found.model_id))
+        text = words(found)
+        self.message.emit(text)
+        if self.versions_dialog is not None:
+            self.versions_dialog.show_status(text)
         self._switched()
+
+    # -- adding models ----------------------------------------------------------------------------------------------
+    def add_demo_models(self) -> None:
+        """Add the bundled demo models (trained on synthetic phantoms) as a new version of the study."""
+        self.add_package(bundled_demo_models(), what="the bundled demo models")
+
+    def add_package(self, folder: str | Path, *, what: str | None = None) -> None:
+        """Check the models in ``folder`` and copy them into the study as a new version (in the background); then
+        activate it when the study has no active model, else offer to."""
+        study = self._study()
+        if study is None:
+            self.message.emit("Open a study first")
+            return
+        if self._adding:
+            return
+        source = Path(folder)
+        self._adding = True
+        busy = f"Checking {what or source} and copying {'them' if what else 'it'} into this study …"
+        self.message.emit(busy)
+        if self.versions_dialog is not None:
+            self.versions_dialog.set_adding(busy)
+        root = study.root
+        run_in_background(add_models, root / "models", source,
+                          on_result=lambda added: self._on_added(root, source, added, what),
+                          on_error=lambda error: self._on_add_failed(source, error),
+                          on_finished=self._added_or_not, owner=self)
+
+    def _added_or_not(self) -> None:
+        self._adding = False
+        if self.versions_dialog is not None:
+            self.versions_dialog.set_adding(None)
+
+    def _on_added(self, root: Path, source: Path, added: AddedModels, what: str | None) -> None:
+        version = added.added
+        text = f"Added {what or source} as {version_words(version)}"
+        study = self._study()
+        if study is None or study.root != root:
+            self.message.emit(f"{text} in {root}")
+            return
+        self._added = (root, version.model_id)
+        if version.demo:
+            text += f": {DEMO_NOTICE}"
+        text += ". It is now the active model." if added.activated else "."
+        self.message.emit(text)
+        if self.versions_dialog is not None:
+            self.versions_dialog.show_status(text)
+        self.modelsAdded.emit(added)
+        if added.activated:
+            self._switched()
+            return
+        self._fill_versions()
+        if self.versions_dialog is not None:
+            self.versions_dialog.select(version.model_id)
+        if confirm(self.versions_dialog or self.window, "Model added",
+                   f"{text}\n\nMake {version.model_id} the active model now? (The active model is "
+                   f"{added.active}; you can switch back here at any time.)"):
+            self.activate(version.model_id)
+
+    def _on_add_failed(self, source: Path, error: BaseException) -> None:
+        text = add_failure_text(source, error)
+        self.message.emit("Models not added: " + text.splitlines()[0])
+        if self.versions_dialog is not None:
+            self.versions_dialog.show_status(text.replace("\n\n", " "), problem=True)
+        show_error(self.versions_dialog or self.window, "Models not added", text,
+                   "Nothing was added; the active model is unchanged.")
+        self.addFailed.emit(text)
 
     def _switched(self) -> None:
         study = self._study()

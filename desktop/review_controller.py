@@ -207,7 +207,7 @@ class ReviewController(ModelActions, QtCore.QObject):
             self.inspector.show_vertebra(None, editable=False)
             self.sliceShown.emit(key)
             return
-        self.view.set_slice(image, self.window_panel.set_image(image), fit=fit)
+        self.view.set_slice(image, self.window_panel.set_image(image), fit=fit, ids=key)
         try:
             self._mine = session.editor(key).state
         except VertebraReviewError as error:

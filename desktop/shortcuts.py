@@ -33,6 +33,9 @@ SHORTCUTS: dict[str, Shortcut] = {
     "fit": Shortcut(("F",), "Fit the image to the window"),
     "zoom_in": Shortcut(("=", "+"), "Zoom in (also Ctrl+wheel)"),
     "zoom_out": Shortcut(("-",), "Zoom out"),
+    "measure_ruler": Shortcut(("D",), "Measure a distance: drag a ruler on the image (in mm; not saved)"),
+    "measure_roi": Shortcut(("R",), "Measure HU in a region: drag an ellipse (mean, SD, area; not saved)"),
+    "clear_measurements": Shortcut(("Esc",), "Clear the measurements on the image"),
     "search": Shortcut(("Ctrl+F",), "Search case id"),
     "run_slice": Shortcut(("Ctrl+R",), "Run the model on this slice"),
     "run_case": Shortcut(("Ctrl+Shift+R",), "Run the model on this case"),
@@ -65,5 +68,6 @@ MOUSE: tuple[tuple[str, str], ...] = (
     ("Drag a box / its handles", "Move it / resize it"),
     ("Right-drag", "Window (left-right) and level (up-down)"),
     ("Middle-drag or Shift+left-drag", "Pan"),
+    ("D or R, then left-drag", "Measure a distance / HU in a region (Esc clears; never saved)"),
     ("Wheel / Ctrl+wheel", "Next or previous slice / zoom"),
 )

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from core.annotations.model import Box
 
@@ -87,6 +86,8 @@ def pair_by_iom(a: Sequence[Box] | np.ndarray, b: Sequence[Box] | np.ndarray,
     most = min(hit.shape)
     # One more pair outweighs any total of IoM (each at most 1), which outweighs any total of the IoU tie-break.
     weight = np.where(hit, (most + 1) + overlaps + (_IOM_TIE / most) * iou_matrix(a, b), 0.0)
+    from scipy.optimize import linear_sum_assignment  # scipy loads in ~1.7 s: only when boxes are matched
+
     rows, cols = linear_sum_assignment(weight, maximize=True)
     return [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if hit[r, c]]
 

@@ -32,10 +32,7 @@ from collections.abc import Sequence
 from itertools import combinations
 from typing import Any
 
-import krippendorff
 import numpy as np
-from statsmodels.stats.inter_rater import cohens_kappa, fleiss_kappa
-from statsmodels.stats.proportion import proportion_confint
 
 from core.annotations.geometry import iou
 from core.annotations.model import DISEASES, NORMAL, Vertebra
@@ -72,6 +69,8 @@ def fleiss_from_counts(positives: np.ndarray, raters: int) -> float | None:
     table = np.stack([raters - positives, positives], axis=1)
     if table.shape[0] == 0 or min(table.sum(axis=0)) == 0:
         return None
+    from statsmodels.stats.inter_rater import fleiss_kappa  # statsmodels loads in ~3 s: only when asked
+
     return float(fleiss_kappa(table, method="fleiss"))
 
 
@@ -133,6 +132,8 @@ def cohen_estimate(first: np.ndarray, second: np.ndarray, cases: np.ndarray, wei
     if first.size == 0 or not np.isfinite(_cohen_from_cells(*table.ravel())):
         return result
     with np.errstate(divide="ignore", invalid="ignore"):  # its z test divides by 0 when the null variance is 0
+        from statsmodels.stats.inter_rater import cohens_kappa
+
         fitted = cohens_kappa(table, return_results=True)
     result["kappa"] = _r(fitted.kappa)
     result["ci95_asymptotic"] = [_r(v) for v in np.clip([fitted.kappa_low, fitted.kappa_upp], -1.0, 1.0)]
@@ -168,6 +169,8 @@ def krippendorff_estimate(ratings: np.ndarray, cases: np.ndarray, weights: np.nd
         disagreement = (counts**2 - (value_counts**2).sum(axis=1)) / (counts - 1)
     if not np.isfinite(alpha_from_sums(counts.sum(), value_counts.sum(axis=0), disagreement.sum())):
         return result
+    import krippendorff
+
     result["alpha"] = _r(krippendorff.alpha(value_counts=value_counts, level_of_measurement="nominal"))
     if weights.shape[1] >= 2:
         n_cases = weights.shape[1]
@@ -266,6 +269,8 @@ def box_statistics(check: ConsistencyCheck) -> dict[str, Any]:
 def _proportion(hits: int, total: int) -> dict[str, Any]:
     if total == 0:
         return {"value": None, "ci95": None}
+    from statsmodels.stats.proportion import proportion_confint
+
     low, high = proportion_confint(hits, total, alpha=0.05, method="wilson")
     return {"value": _r(hits / total), "ci95": [_r(low), _r(high)]}
 

@@ -34,7 +34,6 @@ from statistics import median
 from types import MappingProxyType
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from core.annotations.geometry import HIT_IOM, iom_matrix, iou_matrix
 from core.annotations.model import DISEASES, Box, Disease, Vertebra, disease_label, highest_genant
@@ -236,6 +235,8 @@ def _assign(groups: list[dict[str, Vertebra]], boxes: Sequence[Vertebra], settin
         closeness[g] = iou_matrix(old, new).mean(axis=0)
     # More matches first, then closer ones: one more match outweighs any sum of IoUs (each at most 1).
     weight = np.where(admissible, min(admissible.shape) + 1 + closeness, 0.0)
+    from scipy.optimize import linear_sum_assignment  # loaded when first needed: the window opens faster
+
     rows, cols = linear_sum_assignment(weight, maximize=True)
     return {int(c): int(r) for r, c in zip(rows, cols, strict=True) if admissible[r, c]}
 

@@ -75,6 +75,15 @@ class FrameGeometry:
         return np.cross(row, col)
 
 
+def sagittal_position_mm(geometry: FrameGeometry) -> float | None:
+    """The RAS x (mm, as the reformat reports it) of a sagittal frame (its normal within ~25 degrees of
+    left-right), from the position of its first pixel; None for other planes or without geometry."""
+    normal = geometry.normal
+    if geometry.position is None or normal is None or abs(float(normal[0])) < 0.9:
+        return None
+    return -float(geometry.position[0])  # DICOM's x grows towards the patient's left (LPS): RAS x is its negative
+
+
 @dataclass(frozen=True)
 class DicomHeader:
     """The header fields that discovery, sorting and grouping need (read without pixel data)."""
@@ -488,4 +497,5 @@ def frame_to_slice(ds: Dataset, header: DicomHeader, stored: np.ndarray, frame: 
             label=label,
             bits=_int_or_none(ds.get("BitsStored")),
             notes=notes,
+            position_mm=sagittal_position_mm(geometry),
         )

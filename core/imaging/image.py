@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from nibabel import orientations
 
 from core.imaging.windowing import BONE, Window, apply_window, min_max_window
 
@@ -33,6 +32,8 @@ class SliceImage:
     bits: int | None = None
     plane: SagittalPlane | None = None
     notes: tuple[str, ...] = field(default=())
+    #: Left-right position of a sagittal slice (RAS x, mm) from its file's geometry, where the file has one.
+    position_mm: float | None = None
 
     @property
     def height(self) -> int:
@@ -75,10 +76,14 @@ class Volume:
 
     @property
     def axis_codes(self) -> str:
+        from nibabel import orientations  # nibabel loads in ~1 s: the window does not wait for it
+
         return "".join(orientations.aff2axcodes(self.affine))
 
     def canonical(self) -> Volume:
         """The same volume with its axes reordered and flipped to the closest RAS+ orientation (views, no copy)."""
+        from nibabel import orientations
+
         ornt = orientations.io_orientation(self.affine)
         if np.array_equal(ornt, [[0, 1], [1, 1], [2, 1]]):
             return self

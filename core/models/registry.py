@@ -364,6 +364,27 @@ class Registry:
                                     "the study's model sets again", self.root / ACTIVE)
         return value
 
+    def active_or_none(self) -> str | None:
+        """The active set's id, or None when there is none or the ``active`` file is not usable."""
+        try:
+            return self.active_id()
+        except ModelPackageError:
+            return None
+
+    def previous_id(self) -> str | None:
+        """The set that :meth:`rollback` would go back to (None: there is none), changing nothing."""
+        try:
+            history = [h for h in self._state().get("history", []) if is_id(h)]
+        except ModelPackageError:
+            return None
+        for model_id in reversed(history):
+            try:
+                if is_model_set(self.member(model_id)):
+                    return model_id
+            except ModelPackageError:
+                continue
+        return None
+
     def active(self) -> ModelSet | None:
         model_id = self.active_id()
         return read_model_set(self.member(model_id)) if model_id else None
@@ -416,6 +437,49 @@ class Registry:
                 })
                 return found
         raise ModelPackageError("there is no earlier model to roll back to", self.root / ACTIVE)
+
+
+def bundled_demo_models() -> Path:
+    """The models folder of the bundled demo study (its active set is the demo models, trained on synthetic
+    phantoms: :data:`DEMO_NOTICE`)."""
+    from core.resources import resources_dir
+
+    return resources_dir() / "demo" / "models"
+
+
+@dataclass(frozen=True)
+class AddedModels:
+    """A model set added to a study by :func:`add_models`: the new version, whether it was activated (the study
+    had no active model), and the active id afterwards."""
+
+    added: ModelSet
+    activated: bool
+    active: str | None
+
+
+def add_models(models_dir: str | Path, source: str | Path) -> AddedModels:
+    """Add the models at ``source`` (anything :func:`resolve_models` accepts: a model set, a models folder or a
+    study (its active set), a folder with one detector and at most one classifier package, or a detector package) to
+    ``models_dir`` as a new version ``v<n>``, by :func:`write_model_set` (each package validated completely before
+    anything is written, the set published under the study's write lock). It is activated, under the same lock,
+    when no model is active (or the ``active`` file names none that is valid). It is a demo set when the source or
+    one of its packages is marked demo. Raises :class:`ModelPackageError` naming the file at fault, in ``source``
+    for a package that does not fit, in the study for a study that cannot be written (or the lock's
+    :class:`~core.errors.StudyError`)."""
+    source = Path(source)
+    if (source / STUDY_FILE).is_file() and (source / "models").is_dir():
+        source = source / "models"  # another study: its active set
+    found = resolve_models(source)
+    packages = [p for p in (found.detector, found.classifier) if p is not None]
+    demo = found.demo or any(read_manifest(p).demo for p in packages)
+    registry = Registry(models_dir)
+    added = write_model_set(models_dir, None, found.detector, found.classifier, parent=registry.active_or_none(),
+                            demo=demo, data={"added_from": [str(p) for p in packages]})
+    with registry.write_lock():
+        activated = registry.active_or_none() is None
+        if activated:
+            registry._activate(added.model_id)
+    return AddedModels(added, activated, registry.active_or_none())
 
 
 def active_model_dir(study_root: str | Path) -> Path | None:

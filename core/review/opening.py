@@ -20,6 +20,7 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.errors import StudyError, VertebraReviewError
 from core.paths import is_id
@@ -30,8 +31,10 @@ from core.review.models import ModelLink, peek_active_model
 from core.review.preferences import AppDirs, app_dirs
 from core.review.session import ReviewSession
 from core.review.summary import SliceKey, SliceSummary, quick_status
-from core.study.importer import ImportOptions, ImportReport, import_source
 from core.study.layout import Study, StudySettings
+
+if TYPE_CHECKING:
+    from core.study.importer import ImportReport
 
 DEMO_STUDY = "demo-study"
 DEMO_SAMPLE_STUDY = "demo-sample-study"
@@ -134,6 +137,8 @@ def import_as_study(
     if Study.is_study(source):
         raise StudyError("this is a study already: open it directly", source)
     study_root = Path(target) if target is not None else default_study_for(source, dirs)
+    from core.study.importer import ImportOptions, import_source  # DICOM/NIfTI readers load when a scan is opened
+
     report = yield from import_source(source, study_root, ImportOptions(reader=reader, sagittal=True))
     if not Study.open(study_root).all_slices():
         reasons = "; ".join(f"{what}: {why}" for what, why in (report.skipped + report.ignored)[:3])

@@ -42,11 +42,10 @@ from core.imaging.windowing import parse_window
 from core.paths import is_inside
 from core.progress import Progress, ProgressGenerator
 from core.study.images import write_slice_images
-from core.study.layout import Study, StudySettings, check_id
+from core.study.layout import DEFAULT_READER, Study, StudySettings, check_id
 from core.study.lock import study_write_lock
 from core.study.segmented import LabelOptions, SegmentedCT, prepare_segmented, segmented_slices
 
-DEFAULT_READER = "imported"
 _log = logging.getLogger(__name__)
 
 

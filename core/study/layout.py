@@ -27,9 +27,7 @@ from core.annotations.labelme_io import read_labelme, write_labelme
 from core.annotations.model import CLASS_CODES, SliceAnnotation
 from core.errors import StudyError
 from core.fileio import atomic_write_json
-from core.imaging.dicom import read_dicom
 from core.imaging.image import SliceImage
-from core.imaging.raster import read_raster
 from core.paths import check_name, inside, is_id
 from core.study.lock import LOCK_FILE, study_write_lock
 
@@ -37,6 +35,8 @@ STUDY_FILE = "study.json"
 STUDY_FORMAT = "vertebra-review-study"
 STUDY_VERSION = 1
 IMAGE_SUFFIXES = (".dcm", ".png", ".jpg", ".jpeg")
+#: The reader that imported annotations belong to when neither the user nor the file names one.
+DEFAULT_READER = "imported"
 _T = TypeVar("_T")
 
 
@@ -260,7 +260,13 @@ class Study:
     # -- reading and writing --------------------------------------------------------------------------------------
     def read_image(self, case: str, slice_id: str) -> SliceImage:
         path = self.image_path(case, slice_id)
-        return read_dicom(path)[0] if path.suffix.lower() == ".dcm" else read_raster(path)
+        if path.suffix.lower() == ".dcm":
+            from core.imaging.dicom import read_dicom  # pydicom is loaded with the first DICOM slice
+
+            return read_dicom(path)[0]
+        from core.imaging.raster import read_raster
+
+        return read_raster(path)
 
     def load_annotation(
         self,

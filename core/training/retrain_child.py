@@ -27,10 +27,14 @@ def _send(connection: Connection, kind: str, payload: Any) -> None:
 
 
 def run_retrain(connection: Connection, study_root: str, options: dict[str, Any]) -> None:
-    """Retrain ``study_root`` with ``options`` (the fields of RetrainOptions), reporting through ``connection``."""
-    from core.training.retrain import RetrainOptions, retrain
+    """Retrain ``study_root`` with ``options`` (the fields of RetrainOptions), reporting through ``connection``. A
+    retrain already running is refused before the training code loads (seconds, not tens of seconds)."""
+    from core.training.retrain_lock import RetrainLock
 
     try:
+        RetrainLock(study_root).check_free()
+        from core.training.retrain import RetrainOptions, retrain
+
         job = retrain(study_root, RetrainOptions(**options))
         while True:
             try:

@@ -34,6 +34,7 @@ except ImportError:  # Windows: the holder's process id is checked instead
 
 LOCK = ".retrain.lock"
 STAGING = ".staging"
+BUSY = "a retrain of this study is already running; wait for it or cancel it"
 
 
 class RetrainBusyError(TrainingError):
@@ -55,8 +56,7 @@ class RetrainLock:
                 self.models.mkdir(exist_ok=True)
                 if os.path.lexists(self.path):
                     if self._holder_alive():
-                        raise RetrainBusyError("a retrain of this study is already running; wait for it or cancel it",
-                                               self.path)
+                        raise RetrainBusyError(BUSY, self.path)
                     self.path.unlink()
                 self._fd = self._create()
             shutil.rmtree(self.models / STAGING, ignore_errors=True)  # a dead run's: nobody else can be staging
@@ -65,6 +65,12 @@ class RetrainLock:
             raise TrainingError(f"cannot start a retrain here: {exc.strerror or exc}",
                                 exc.filename or self.models) from exc
         return self
+
+    def check_free(self) -> None:
+        """Raise :class:`RetrainBusyError` when a live retrain holds the lock now: a quick refusal before the
+        training code (and torch) is loaded. Entering the lock still decides."""
+        if os.path.lexists(self.path) and self._holder_alive():
+            raise RetrainBusyError(BUSY, self.path)
 
     def __exit__(self, *exc: object) -> None:
         fd, self._fd = self._fd, None

@@ -7,6 +7,12 @@ classifier); a component is finished by the validation of its last epoch. ``trai
 ``epoch``; ``validate`` events carry the epoch's metrics (detector: ``ap50``, ``fp_rate``, ``fn_rate``; classifier:
 ``mean_auc``, ``val_loss``). A ``note`` (for example the retry with a smaller batch after a GPU out-of-memory error)
 restarts the component's curves.
+
+The time left is measured, never guessed: the seconds of each training step (``step_s``, which the engines time in
+the child, see :class:`core.training.throughput.StepClock`; else the time between two events) and of each
+validation, over the work that is left of the component training now. Until that component has finished an epoch or
+:data:`MIN_TIMED_STEPS` steps have been timed there is no estimate (:class:`TimeLeft` ``seconds`` None), and a
+component that has not started yet is named, not guessed at.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from core.training.throughput import UNITS
 KEY_METRIC = {"detector": "ap50", "classifier": "mean_auc"}
 METRIC_NAMES = {"ap50": "AP50", "mean_auc": "mean AUC", "fp_rate": "FP rate", "fn_rate": "FN rate",
                 "val_loss": "validation loss"}
-_MIN_FRACTION_FOR_ETA = 0.02
+#: Steps of a component timed before its time left is estimated (or one whole epoch, whichever comes first).
+MIN_TIMED_STEPS = 20
 
 
 @dataclass
@@ -34,6 +41,48 @@ class ComponentCurves:
     metrics: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class TimeLeft:
+    """What is known of the time left: ``seconds`` for the component training now (None while it is not yet
+    measured), and the ``later`` components, which have not started and so are not timed yet."""
+
+    seconds: float | None
+    component: str | None = None
+    later: tuple[str, ...] = ()
+    finished: bool = False
+
+    def text(self) -> str:
+        """``about 3 min 20 s left``, ``about 40 s left for the detector, then the classifier``, or
+        ``estimating the time left (after one epoch or 20 steps of the detector)``."""
+        if self.finished:
+            return "done"
+        if self.seconds is None:
+            if self.component is None:
+                return "no time estimate for this last step"
+            return f"estimating the time left (after one epoch or {MIN_TIMED_STEPS} steps of the {self.component})"
+        left = f"about {format_duration(self.seconds)} left"
+        if self.later:
+            left += f" for the {self.component}, then the {' and the '.join(self.later)} (not timed yet)"
+        return left
+
+
+@dataclass
+class _Timing:
+    """The measured seconds of one component: its training steps and its validations."""
+
+    steps_per_epoch: int = 0
+    step_seconds: list[float] = field(default_factory=list)
+    validation_seconds: list[float] = field(default_factory=list)
+    steps_done: int = 0  # training steps finished, over all epochs
+    epochs_validated: int = 0
+    last_event: float | None = None
+
+    def step_mean(self) -> float | None:
+        """The mean seconds of a step, leaving out the component's first (it includes the warm-up)."""
+        timed = self.step_seconds[1:] if len(self.step_seconds) > 1 else self.step_seconds
+        return sum(timed) / len(timed) if timed else None
+
+
 def default_epochs(preset: str = "cpu") -> dict[str, int]:
     """The epochs of each component's preset (what a retrain uses without an ``epochs`` option)."""
     from core.training.classification_engine import PRESETS as CLASSIFIER
@@ -43,8 +92,9 @@ def default_epochs(preset: str = "cpu") -> dict[str, int]:
 
 
 class RetrainTracker:
-    """Feed it every event with :meth:`update`; read ``fraction``, ``eta_seconds()``, ``stage_text`` and the
-    curves in ``curves``."""
+    """Feed it every event with :meth:`update`; read ``fraction``, ``time_left()`` (or ``eta_seconds()``),
+    ``stage_text`` and the curves in ``curves``. ``clock`` gives the time of each event, for what the child did not
+    time itself."""
 
     def __init__(self, components: Sequence[str], epochs: Mapping[str, int],
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -60,8 +110,7 @@ class RetrainTracker:
         self._within = 0.0  # fraction of the current component done
         self._clock = clock
         self._started = clock()
-        self._training_since: float | None = None
-        self._fraction_at_training = 0.0
+        self._timing = _Timing()
 
     @property
     def component(self) -> str | None:
@@ -75,17 +124,30 @@ class RetrainTracker:
         done = min(self._index, len(self.components)) + self._within
         return min(1.0, done / len(self.components))
 
-    def eta_seconds(self) -> float | None:
-        """Seconds left, from the training speed so far (None until enough is done to say)."""
+    def time_left(self) -> TimeLeft:
+        """The time left, measured on the component training now (see the module's description)."""
         if self.finished:
-            return 0.0
-        if self._training_since is None:
-            return None
-        progress = self.fraction - self._fraction_at_training
-        if progress < _MIN_FRACTION_FOR_ETA:
-            return None
-        elapsed = self._clock() - self._training_since
-        return elapsed * (1.0 - self.fraction) / progress
+            return TimeLeft(0.0, finished=True)
+        component = self.component
+        if component is None:
+            return TimeLeft(None)
+        later = self.components[self._index + 1:]
+        timing = self._timing
+        step = timing.step_mean()
+        timed = timing.epochs_validated >= 1 or len(timing.step_seconds) >= MIN_TIMED_STEPS
+        if step is None or step <= 0.0 or not timed or not timing.steps_per_epoch:  # 0 s: events in a burst
+            return TimeLeft(None, component, later)
+        epochs = self.epochs[component]
+        steps_left = max(0, epochs * timing.steps_per_epoch - timing.steps_done)
+        validations = timing.validation_seconds
+        validation = sum(validations) / len(validations) if validations else 0.0
+        seconds = steps_left * step + max(0, epochs - timing.epochs_validated) * validation
+        return TimeLeft(seconds, component, later)
+
+    def eta_seconds(self) -> float | None:
+        """Seconds left of the whole run: None until they are measured, and while a component has not started."""
+        left = self.time_left()
+        return None if left.later else left.seconds
 
     def elapsed_seconds(self) -> float:
         return self._clock() - self._started
@@ -105,6 +167,7 @@ class RetrainTracker:
             if component is not None:
                 self.curves[component] = ComponentCurves()
                 self._within = 0.0
+                self._timing = _Timing()
         elif stage == "gate" and total and step >= total:
             self.finished = True
         named = stage in ("train", "validate", "normals", "endplate")
@@ -115,14 +178,27 @@ class RetrainTracker:
                                 f"{float(metrics.get('data_wait') or 0.0):.0%} waiting for data")
 
     def _on_train(self, component: str, step: int, total: int, metrics: Mapping[str, Any]) -> None:
-        if self._training_since is None:
-            self._training_since, self._fraction_at_training = self._clock(), self.fraction
         epoch = int(metrics.get("epoch") or 1)
         position = (epoch - 1) + (step / total if total else 0.0)
         self._within = min(1.0, position / self.epochs[component])
         loss = metrics.get("loss")
         if isinstance(loss, (int, float)):
             self.curves[component].loss.append((position, float(loss)))
+        self._time_step(epoch, step, total, metrics)
+
+    def _time_step(self, epoch: int, step: int, total: int, metrics: Mapping[str, Any]) -> None:
+        timing, now = self._timing, self._clock()
+        seconds = metrics.get("step_s")
+        if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not seconds >= 0:
+            # no time from the child: the time since the previous event (not for an epoch's first step, which
+            # would include the validation before it)
+            seconds = now - timing.last_event if timing.last_event is not None and step > 1 else None
+        if seconds is not None:
+            timing.step_seconds.append(float(seconds))
+        if total:
+            timing.steps_per_epoch = total
+        timing.steps_done = (epoch - 1) * (total or timing.steps_per_epoch) + step
+        timing.last_event = now
 
     def _on_validate(self, component: str, step: int, total: int, metrics: Mapping[str, Any]) -> None:
         if total:
@@ -132,9 +208,17 @@ class RetrainTracker:
             if name != "epoch" and isinstance(value, (int, float)) and not isinstance(value, bool):
                 curves.setdefault(name, []).append((float(step), float(value)))
         self._within = min(1.0, step / self.epochs[component])
+        timing, now = self._timing, self._clock()
+        if step > timing.epochs_validated:
+            if timing.last_event is not None:
+                timing.validation_seconds.append(now - timing.last_event)
+            timing.epochs_validated = step
+            timing.steps_done = max(timing.steps_done, step * timing.steps_per_epoch)
+        timing.last_event = now
         if total and step >= total:
             self._index += 1
             self._within = 0.0
+            self._timing = _Timing()
 
 
 def format_duration(seconds: float | None) -> str:

@@ -10,7 +10,7 @@ from PySide6 import QtWidgets
 from core.errors import VertebraReviewError
 from core.paths import check_name
 from core.review.opening import LabelmeInSource
-from core.study.importer import DEFAULT_READER
+from core.study.layout import DEFAULT_READER
 
 MINE, EACH_FILE, SEPARATE = "mine", "each-file", "separate"
 _NAMES_OFFERED = 5

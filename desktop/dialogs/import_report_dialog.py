@@ -4,10 +4,12 @@ already in the study, and the changes made on the way in. It stays open beside t
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from core.study.importer import ImportReport
+if TYPE_CHECKING:  # the importer (pydicom, nibabel, scipy) loads with the first import, not with the window
+    from core.study.importer import ImportReport
 
 SKIPPED, IGNORED, ALREADY, NOTE = "skipped", "ignored", "already imported", "note"
 

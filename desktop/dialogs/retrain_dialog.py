@@ -14,16 +14,22 @@ from core.training.retrain_plan import RetrainPlan
 COMPONENTS = (("both", "Detector and classifier"), ("detector", "Detector only"), ("classifier", "Classifier only"))
 
 
+def _s(count: int, word: str) -> str:
+    return word if count == 1 else word + "s"
+
+
 def summary_html(plan: RetrainPlan) -> str:
     summary = plan.summary
     since = f"since the active model <b>{escape(plan.active)}</b>" if plan.active else "(no active model yet)"
     rows = "".join(f"<tr><td>{escape(code)}</td><td align='right'>{count}</td></tr>"
                    for code, count in summary.boxes_per_class.items())
+    held_out = len(summary.validation_cases)
+    new = "slice is" if summary.new_slices == 1 else "slices are"
     return (
-        f"<p><b>{summary.slices}</b> reviewed or agreed slices from <b>{summary.cases}</b> cases: "
-        f"{summary.training_slices} for training, {summary.validation_slices} for validation "
-        f"({len(summary.validation_cases)} held-out cases, the same split every time).</p>"
-        f"<p><b>{summary.new_slices}</b> slices are new or changed {since}.</p>"
+        f"<p><b>{summary.slices}</b> reviewed or agreed {_s(summary.slices, 'slice')} from <b>{summary.cases}</b> "
+        f"{_s(summary.cases, 'case')}: {summary.training_slices} for training, {summary.validation_slices} for "
+        f"validation ({held_out} held-out {_s(held_out, 'case')}, the same split every time).</p>"
+        f"<p><b>{summary.new_slices}</b> {new} new or changed {since}.</p>"
         "<table cellspacing='0' cellpadding='2' border='1'><tr><th>class</th><th>boxes</th></tr>"
         f"{rows}</table>"
     )

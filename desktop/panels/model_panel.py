@@ -6,6 +6,7 @@ from __future__ import annotations
 from PySide6 import QtCore, QtWidgets
 
 from core.progress import Progress
+from core.review.models import NO_MODEL
 
 OVERLAY_MINE, OVERLAY_MODEL, OVERLAY_BOTH, OVERLAY_CONSENSUS = "mine", "model", "both", "consensus"
 OVERLAY_READERS = "readers"
@@ -31,13 +32,19 @@ class ModelPanel(QtWidgets.QGroupBox):
         super().__init__(parent)
         self.description = QtWidgets.QLabel("No study open.")
         self.description.setWordWrap(True)
+        self.add_hint = QtWidgets.QLabel("To add a model: Versions… › Add the bundled demo models (not for clinical "
+                                         "use), or Add a model package…")
+        self.add_hint.setWordWrap(True)
+        self.add_hint.setStyleSheet("color: #555555")
+        self.add_hint.setVisible(False)
         self.run_slice = QtWidgets.QPushButton("Run on slice")
         self.run_case = QtWidgets.QPushButton("Run on case")
         self.cancel = QtWidgets.QPushButton("Cancel")
         self.retrain = QtWidgets.QPushButton("Retrain…")
         self.retrain.setToolTip("Train a new model version from the reviewed and agreed slices (Ctrl+Shift+T)")
         self.versions = QtWidgets.QPushButton("Versions…")
-        self.versions.setToolTip("Every model version with its metrics; activate one or roll back")
+        self.versions.setToolTip("Every model version with its metrics; activate one, roll back, or add the bundled "
+                                 "demo models or a model package")
         self.progress = QtWidgets.QProgressBar()
         self.progress.setTextVisible(True)
         self.progress_text = QtWidgets.QLabel()
@@ -57,6 +64,7 @@ class ModelPanel(QtWidgets.QGroupBox):
     def _setup_layout(self) -> None:
         layout = QtWidgets.QVBoxLayout(self)
         layout.addWidget(self.description)
+        layout.addWidget(self.add_hint)
         row = QtWidgets.QHBoxLayout()
         row.addWidget(self.run_slice)
         row.addWidget(self.run_case)
@@ -77,6 +85,7 @@ class ModelPanel(QtWidgets.QGroupBox):
     def set_state(self, state: str, message: str) -> None:
         """``none``, ``loading``, ``ready``, ``running`` or ``failed``, with a sentence for people."""
         self.description.setText(message)
+        self.add_hint.setVisible(state == "none" and message == NO_MODEL)
         self.description.setStyleSheet("color: #D55E00" if state == "failed" else "")
         self.run_slice.setEnabled(state == "ready")
         self.run_case.setEnabled(state == "ready")

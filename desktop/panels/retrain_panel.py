@@ -27,6 +27,8 @@ def _plot(title: str, y_label: str) -> pg.PlotWidget:
     legend = plot.addLegend(offset=(-4, 4), labelTextColor="k", labelTextSize="8pt", verSpacing=-6)
     legend.setColumnCount(2)
     plot.getAxis("left").enableAutoSIPrefix(False)
+    plot.getAxis("bottom").enableAutoSIPrefix(False)  # epoch numbers as they are, never "epoch (x0.001)"
+    plot.setXRange(0, 1, padding=0)
     plot.setMinimumHeight(150)
     plot.setMouseEnabled(x=False, y=False)
     return plot
@@ -82,6 +84,7 @@ class RetrainPanel(QtWidgets.QWidget):
         self.metric_plot = _plot("Validation (per epoch)", "score")
         self.metric_plot.setYRange(0.0, 1.02, padding=0)
         self._curves: dict[str, pg.PlotDataItem] = {}
+        self._epochs = 1
         self._setup_layout()
         self.cancel.clicked.connect(self.cancelRequested)
         self.versions.clicked.connect(self.versionsRequested)
@@ -107,8 +110,9 @@ class RetrainPanel(QtWidgets.QWidget):
         layout.addLayout(row, 1)
 
     # -- a run ------------------------------------------------------------------------------------------------------
-    def start(self, heading: str, details: str = "") -> None:
-        """A new run: ``heading`` says what trains where; ``details`` (rich text) what it learns from."""
+    def start(self, heading: str, details: str = "", *, epochs: int = 1) -> None:
+        """A new run: ``heading`` says what trains where; ``details`` (rich text) what it learns from; ``epochs``
+        the most epochs a component trains (the charts' x-axis runs from 0 to that)."""
         self.heading.setText(heading)
         self.progress.setValue(0)
         self.status.setText("Starting the training process …")
@@ -119,13 +123,28 @@ class RetrainPanel(QtWidgets.QWidget):
         for plot in (self.loss_plot, self.metric_plot):
             plot.clear()
         self._curves.clear()
+        self._set_epochs(epochs)
+
+    def _set_epochs(self, epochs: int) -> None:
+        """Both charts from epoch 0 to ``epochs`` (components train one after the other, each from 0), with a
+        margin of 2 % so that the ticks at 0 and at the last epoch are labelled too."""
+        self._epochs = max(1, int(epochs))
+        for plot in (self.loss_plot, self.metric_plot):
+            plot.setXRange(0, self._epochs, padding=0.02)
+
+    def epoch_axis(self) -> tuple[tuple[float, float], str]:
+        """The loss chart's x range and its axis label as drawn (for tests)."""
+        axis = self.loss_plot.getAxis("bottom")
+        low, high = self.loss_plot.getViewBox().viewRange()[0]
+        return (low, high), axis.labelString()
 
     def show_progress(self, tracker: RetrainTracker) -> None:
         self.progress.setValue(round(tracker.fraction * _STEPS))
         elapsed = format_duration(tracker.elapsed_seconds())
-        eta = tracker.eta_seconds()
-        left = f"about {format_duration(eta)} left" if eta is not None else "estimating the time left"
-        self.status.setText(f"{tracker.stage_text}  ·  {elapsed} elapsed  ·  {left}")
+        self.status.setText(f"{tracker.stage_text}  ·  {elapsed} elapsed  ·  {tracker.time_left().text()}")
+        epochs = max(tracker.epochs.values())
+        if epochs != self._epochs:
+            self._set_epochs(epochs)
         self.notes.setText("\n".join(tracker.notes))
         for component, curves in tracker.curves.items():
             colour = COMPONENT_COLOURS.get(component, "#000000")

@@ -82,6 +82,21 @@ _CURSORS = {
 }
 
 
+_PENS: dict[tuple[str, float, bool], tuple[QtGui.QColor, QtGui.QPen]] = {}
+
+
+def _pen(colour: str, width: float, dashed: bool) -> tuple[QtGui.QColor, QtGui.QPen]:
+    """The colour and the box's cosmetic pen, made once for each (colour, width, dash): paging redraws 40 boxes."""
+    key = (colour, width, dashed)
+    if key not in _PENS:
+        pen = QtGui.QPen(QtGui.QColor(colour), width)
+        pen.setCosmetic(True)
+        if dashed:
+            pen.setStyle(QtCore.Qt.PenStyle.DashLine)
+        _PENS[key] = (QtGui.QColor(colour), pen)
+    return _PENS[key]
+
+
 class VertebraBoxItem(pg.GraphicsObject):
     """A box in image pixel coordinates (the item itself has no transform). ``layer`` is ``mine`` or ``other``."""
 
@@ -99,7 +114,9 @@ class VertebraBoxItem(pg.GraphicsObject):
         self._on_select, self._on_edit = on_select, on_edit
         self.chip = LabelChip()
         self.chip.setZValue(CHIP_Z)
-        self.setZValue(10)
+        self._z = 10
+        self.setZValue(self._z)
+        self._chip_at = QtCore.QPointF()
         self.setAcceptHoverEvents(True)
 
     # -- content ----------------------------------------------------------------------------------------------------
@@ -107,24 +124,29 @@ class VertebraBoxItem(pg.GraphicsObject):
                       selected: bool) -> None:
         self.index, self.style, self.low_confidence = index, style, low_confidence
         self.selected = selected and style.selectable
-        colour = QtGui.QColor(colour_for(vertebra.diseases))
-        self._pen = QtGui.QPen(colour, style.width + (1.5 if self.selected else 0.0))
-        self._pen.setCosmetic(True)
-        if style.dashed:
-            self._pen.setStyle(QtCore.Qt.PenStyle.DashLine)
+        colour, self._pen = _pen(colour_for(vertebra.diseases), style.width + (1.5 if self.selected else 0.0),
+                                 style.dashed)
         self.chip.set_label(text, colour, hollow=style.dashed, warn=low_confidence, right=style.dashed)
         box = vertebra.box
         self.set_rect(QtCore.QRectF(box.x1, box.y1, box.width, box.height))
-        self.setZValue(12 if self.selected else (9 if style.dashed else 10))
-        self.setVisible(True)
+        z = 12 if self.selected else (9 if style.dashed else 10)
+        if z != self._z:  # each change of an item runs pyqtgraph's Python itemChange: only when it changes
+            self._z = z
+            self.setZValue(z)
+        if not self.isVisible():
+            self.setVisible(True)
 
     def rect(self) -> QtCore.QRectF:
         return QtCore.QRectF(self._rect)
 
     def set_rect(self, rect: QtCore.QRectF) -> None:
-        self.prepareGeometryChange()
-        self._rect = QtCore.QRectF(rect)
-        self.chip.setPos(rect.right() if self.style.dashed else rect.left(), rect.center().y())
+        if rect != self._rect:
+            self.prepareGeometryChange()
+            self._rect = QtCore.QRectF(rect)
+        at = QtCore.QPointF(rect.right() if self.style.dashed else rect.left(), rect.center().y())
+        if at != self._chip_at:
+            self._chip_at = at
+            self.chip.setPos(at)
         self.update()
 
     # -- drawing ----------------------------------------------------------------------------------------------------

@@ -25,6 +25,8 @@ class LabelChip(QtWidgets.QGraphicsItem):
         super().__init__(parent)
         self.setFlag(QtWidgets.QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
         self.setAcceptedMouseButtons(QtCore.Qt.MouseButton.NoButton)
+        # drawn once into a pixmap at screen size and blitted until its text, colour or offset changes
+        self.setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self._ensure_font()
         self.text = ""
         self.right = False
@@ -50,8 +52,11 @@ class LabelChip(QtWidgets.QGraphicsItem):
     def set_label(self, text: str, colour: QtGui.QColor, *, hollow: bool = False, warn: bool = False,
                   right: bool = False, row: float = 0.0) -> None:
         """``row`` shifts the chip by that many chip heights (chips of boxes that lie over each other)."""
-        self.text = ("? " if warn else "") + text
-        self._fill, self._hollow, self.right, self._row = colour, hollow, right, row
+        text = ("? " if warn else "") + text
+        if (text, colour, hollow, right, row) == (self.text, self._fill, self._hollow, self.right, self._row):
+            return  # as it was on the last slice: nothing to measure or repaint
+        self.text = text
+        self._fill, self._hollow, self.right, self._row = QtGui.QColor(colour), hollow, right, row
         self._place()
 
     def set_offset(self, offset: float) -> None:

@@ -1,6 +1,7 @@
-"""The slice viewer: a pyqtgraph image (row-major, explicit levels) with the vertebra boxes, a scale bar in mm,
-banners above it (demo model, read-only study, a model that found no or too few vertebrae), and a cursor read-out
-of the pixel value (HU for CT)."""
+"""The slice viewer: a pyqtgraph image (row-major, explicit levels; smoothed where enlarged) with the vertebra boxes,
+a scale bar in mm, corner text (case and slice, window and level, zoom), measuring tools (a ruler, a region of
+interest), banners above it (demo model, read-only study, a model that found no or too few vertebrae), and a cursor
+read-out of the pixel value (HU for CT)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,16 @@ from core.annotations.model import Box, Vertebra
 from core.imaging.image import SliceImage
 from core.imaging.windowing import Window
 from desktop.viewer.box_overlay import BoxOverlay
+from desktop.viewer.corner_text import CornerText
+from desktop.viewer.display_image import DisplayImageItem
 from desktop.viewer.image_view_box import ImageViewBox
+from desktop.viewer.measure_tools import MeasureTools
 from desktop.viewer.reader_box_item import DrawnVersion
 from desktop.viewer.reader_overlay import ReaderOverlay
 from desktop.viewer.scale_bar import ScaleBar
+
+_MEASURE_HINTS = {"ruler": "a line to measure a distance", "ellipse": "an ellipse to measure the values inside it",
+                  "rectangle": "a rectangle to measure the values inside it"}
 
 
 def _banner(colour: str) -> QtWidgets.QLabel:
@@ -40,6 +47,8 @@ class SliceView(QtWidgets.QWidget):
     otherBoxSelected = QtCore.Signal(int)  # one of the model's (or the consensus's) boxes
     otherBoxEdited = QtCore.Signal(int, object)
     selectionCleared = QtCore.Signal()
+    measured = QtCore.Signal(str)  # a finished measurement's figures
+    statusMessage = QtCore.Signal(str)  # what a measuring tool waits for, then what it measured (the status bar)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -47,11 +56,16 @@ class SliceView(QtWidgets.QWidget):
         self.graphics.setBackground("k")
         self.view = ImageViewBox()
         self.graphics.setCentralItem(self.view)
-        self.image_item = pg.ImageItem(axisOrder="row-major", autoDownsample=True)
+        self.image_item = DisplayImageItem(axisOrder="row-major", autoDownsample=True)
         self.view.addItem(self.image_item)
         self.overlay = BoxOverlay(self.view, self._on_box_select, self._on_box_edit)
         self.readers = ReaderOverlay(self.view)
         self.scale_bar = ScaleBar(self.graphics)
+        self.corner_text = CornerText(self.graphics)
+        self.measure_tools = MeasureTools(self.view, self)
+        self.measure_tools.measured.connect(self.measured)
+        self.measure_tools.measured.connect(lambda text: self.statusMessage.emit(f"Measured: {text}"))
+        self.measure_tools.modeChanged.connect(self._on_measure_mode)
         self.demo_banner = _banner("#E69F00")
         self.notice_banner = _banner("#D55E00")
         self.model_notice = _banner("#F0E442")
@@ -60,7 +74,7 @@ class SliceView(QtWidgets.QWidget):
         self.view.wheelStepped.connect(self.sliceStepped)
         self.view.boxDrawn.connect(self._on_box_drawn)
         self.view.emptyClicked.connect(self.selectionCleared)
-        self.view.sigRangeChanged.connect(self._update_scale_bar)
+        self.view.sigRangeChanged.connect(self._update_scale)
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.view.sigRangeChangedManually.connect(self._on_manual_range)
         self._image: SliceImage | None = None
@@ -81,9 +95,12 @@ class SliceView(QtWidgets.QWidget):
         return self._image
 
     # -- image ------------------------------------------------------------------------------------------------------
-    def set_slice(self, image: SliceImage, window: Window, *, fit: bool = False) -> None:
-        """Show ``image`` through ``window``; keep the zoom unless ``fit`` or the size changed."""
+    def set_slice(self, image: SliceImage, window: Window, *, fit: bool = False,
+                  ids: tuple[str, str] | None = None) -> None:
+        """Show ``image`` through ``window``; keep the zoom unless ``fit`` or the size changed. ``ids`` (case,
+        slice) head the corner text; another slice clears the measurements."""
         resized = self._image is None or self._image.pixels.shape != image.pixels.shape
+        self.measure_tools.set_image(image)
         self._image = image
         self._window = window
         pixels = image.pixels if image.pixels.dtype == np.float32 else image.pixels.astype(np.float32)
@@ -92,12 +109,31 @@ class SliceView(QtWidgets.QWidget):
         self.view.setAspectLocked(True, ratio=col_mm / row_mm if row_mm else 1.0)
         if fit or resized:
             self.fit()
-        self._update_scale_bar()
+        self.corner_text.show_slice(image, ids)
+        self.corner_text.show_window(window)
+        self._update_scale()
 
     def set_window(self, window: Window) -> None:
         self._window = window
         if self._image is not None:
             self.image_item.setLevels((window.lower, window.upper))
+            self.corner_text.show_window(window)
+
+    @property
+    def smooth(self) -> bool:
+        """Whether an image enlarged on screen is drawn with bilinear interpolation (a reduced one never is)."""
+        return self.image_item.smooth
+
+    def set_smooth(self, on: bool) -> None:
+        self.image_item.set_smooth(bool(on))
+
+    def zoom_factor(self) -> float | None:
+        """Screen pixels per image pixel across the image (None when nothing is shown)."""
+        view_width = self.view.viewRect().width()
+        screen_width = self.view.sceneBoundingRect().width()
+        if self._image is None or view_width <= 0 or screen_width <= 0:
+            return None
+        return screen_width / view_width
 
     def fit(self) -> None:
         if self._image is not None:
@@ -127,11 +163,28 @@ class SliceView(QtWidgets.QWidget):
         self._fitted = False
 
     def clear(self) -> None:
+        self.measure_tools.set_image(None)
         self._image = None
         self.image_item.clear()
         self.overlay.clear()
         self.readers.clear()
         self.scale_bar.measure(None)
+        self.corner_text.clear()
+
+    # -- measuring --------------------------------------------------------------------------------------------------
+    def start_measure(self, tool: str) -> None:
+        """The next left-drag on the image draws a ``ruler`` or a region of interest (``roi``: an ellipse;
+        ``rect``), kept out of the annotations; box drawing and editing resume after it."""
+        self.measure_tools.start(tool)
+
+    def clear_measurements(self) -> None:
+        """Remove the rulers and regions from the image, and stop a tool waiting for its drag (Esc)."""
+        self.measure_tools.clear()
+
+    def _on_measure_mode(self, kind: str) -> None:
+        if kind:
+            what = _MEASURE_HINTS.get(kind, "on the image")
+            self.statusMessage.emit(f"Drag {what} (not saved with the annotations; Esc clears measurements)")
 
     # -- boxes ------------------------------------------------------------------------------------------------------
     def show_boxes(self, mine: Sequence[Vertebra], others: Sequence[Vertebra] = (), *, selected: int | None = None,
@@ -184,19 +237,17 @@ class SliceView(QtWidgets.QWidget):
         super().resizeEvent(event)
         if self._fitted:
             QtCore.QTimer.singleShot(0, self, self.fit)
-        self._update_scale_bar()
+        self._update_scale()
+        self.corner_text.place()
 
-    def _update_scale_bar(self, *args) -> None:
-        image = self._image
-        if image is None or image.spacing_mm is None:
+    def _update_scale(self, *args) -> None:
+        """The scale bar and the zoom in the corner, whenever the zoom or the view's size changes."""
+        image, zoom = self._image, self.zoom_factor()
+        self.corner_text.show_zoom(zoom)
+        if image is None or image.spacing_mm is None or zoom is None:
             self.scale_bar.measure(None)
             return
-        view_width = self.view.viewRect().width()
-        screen_width = self.view.sceneBoundingRect().width()
-        if view_width <= 0 or screen_width <= 0:
-            self.scale_bar.measure(None)
-            return
-        self.scale_bar.measure(view_width / screen_width * image.spacing_mm[1])
+        self.scale_bar.measure(image.spacing_mm[1] / zoom)
         self.scale_bar.move(4, self.graphics.height() - self.scale_bar.height() - 4)
 
     def _on_mouse_moved(self, scene_pos: QtCore.QPointF) -> None:

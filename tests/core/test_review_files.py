@@ -14,7 +14,7 @@ from core.annotations.labelme_io import read_labelme
 from core.annotations.model import Box, Disease, SliceAnnotation, Vertebra
 from core.errors import ImageReadError, ModelPackageError, StudyError
 from core.progress import run
-from core.review.export import FINDINGS_FILE, export_review
+from core.review.export import FINDINGS_FILE, ExportSource, export_review
 from core.review.findings import COLUMNS, findings_csv
 from core.review.lock import StudyLock
 from core.review.models import DEMO_BANNER, ModelLink, load_pipeline, peek_active_model
@@ -125,7 +125,7 @@ def test_export_writes_labelme_files_csv_and_unsaved_edits(study, tmp_path):
     study.save_annotation(SliceAnnotation(90, 60, vertebrae()[:1]), "case-0001", "s001", reader="r1")
     unsaved = SliceAnnotation(90, 60, vertebrae()[1:], reader="r1")
     out = tmp_path / "out"
-    report = run(export_review(study, out, reader="r1", overrides={("case-0001", "s002"): unsaved}))
+    report = run(export_review(study, out, ExportSource.reader("r1"), overrides={("case-0001", "s002"): unsaved}))
     assert report.images == 2 and report.annotations == 2 and not report.errors
     first = read_labelme(out / "case-0001" / "s001.json")
     assert first.image_path == "s001.png" and first.vertebrae[0].diseases == {Disease.OVCF, Disease.KD}
@@ -135,7 +135,7 @@ def test_export_writes_labelme_files_csv_and_unsaved_edits(study, tmp_path):
     rows = list(csv.DictReader((out / FINDINGS_FILE).open()))
     assert [(r["slice"], r["label"]) for r in rows] == [("s001", "OVCF+KD"), ("s002", "NORMAL")]
     with pytest.raises(StudyError, match="outside the study"):
-        run(export_review(study, study.root / "export", reader="r1"))
+        run(export_review(study, study.root / "export", ExportSource.reader("r1")))
 
 
 # -- opening sources and models ------------------------------------------------------------------------------------

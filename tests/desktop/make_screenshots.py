@@ -7,7 +7,8 @@ STUDY is a phantom study with an active (demo) model, for example the bundled de
 ``vertebra-review synth`` plus ``vertebra-review models``. The model is run on slices that have no prediction yet,
 then a reader ``dr-lee`` (in a scratch settings folder; the study gets their files) reviews a few slices: the first
 picture shows mine + the model with an edited, selected box; the second a filtered case list, only my boxes,
-zoomed, with the shortcuts panel. Under Xvfb the screen is captured with ImageMagick's ``import``; elsewhere the
+zoomed, with the shortcuts panel; the third the corner text, a ruler across a vertebral body and an HU region
+inside one. Under Xvfb the screen is captured with ImageMagick's ``import``; elsewhere the
 window grabs itself.
 """
 
@@ -98,6 +99,37 @@ def second_picture(window) -> None:
         c.select(len(boxes) - 1)
 
 
+class _Waiter:
+    """What ``workspace_helpers.drag`` needs of qtbot: ``wait(ms)``."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    def wait(self, ms: int) -> None:
+        settle(self.app, ms / 1000)
+
+
+def third_picture(window) -> None:
+    from tests.desktop.workspace_helpers import drag
+
+    c, view = window.controller, window.viewer
+    c.show(c.session.keys[len(c.session.keys) // 2])
+    c.set_overlay("mine")
+    boxes = sorted((v.box for v in (c._mine.vertebrae if c._mine else ())), key=lambda b: b.y1)
+    if not boxes:
+        return
+    low = boxes[len(boxes) * 2 // 3]
+    view._fitted = False
+    view.view.setRange(QtCore.QRectF(low.x1 - 120, low.y1 - 140, low.width + 300, low.height + 280), padding=0)
+    waiter = _Waiter(QtCore.QCoreApplication.instance())
+    waiter.wait(300)
+    view.start_measure("ruler")
+    drag(waiter, view, (low.x1 + low.width * 0.5, low.y1 + 1), (low.x1 + low.width * 0.5, low.y2 - 1), steps=8)
+    view.start_measure("roi")
+    drag(waiter, view, (low.x1 + low.width * 0.25, low.y1 + low.height * 0.3),
+         (low.x1 + low.width * 0.75, low.y1 + low.height * 0.7), steps=8)
+
+
 def open_window(app, study: Path, reader: str) -> MainWindow:
     """The main window at the screenshots' size with ``study`` open, its model loaded and its slices scanned."""
     window = MainWindow(reader=reader)
@@ -126,6 +158,7 @@ def main(study: Path, out: Path) -> None:
     app = create_app()
     picture(app, study, first_picture, out / "review-workspace.png")
     picture(app, study, second_picture, out / "review-zoomed.png")
+    picture(app, study, third_picture, out / "viewer-measure.png")
 
 
 if __name__ == "__main__":

@@ -30,5 +30,8 @@ def test_bench_gui_smoke(qtbot, capsys, config_dir):
     result = json.loads(captured.out)
     check_documented("gui", result)
     assert result["open_slices"] == 4 and result["gui_block_ms"] >= 0
+    # the app was started as a user starts it, in a new process, and showed its window before the demo's first slice
+    assert 0 < result["startup_window_ms"] < result["startup_image_ms"]
+    assert 0 < result["startup_first_window_ms"] < result["startup_first_image_ms"]
     assert QtWidgets.QApplication.instance() is app  # the running one was used, not a second one
     assert os.environ[CONFIG_ENV] == str(config_dir)

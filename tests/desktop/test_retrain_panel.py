@@ -114,7 +114,10 @@ def test_the_tracker_gives_fraction_time_left_and_component_switches():
     tracker.update({"stage": "train", "step": 1, "total": 2, "metrics": {"loss": 2.0, "epoch": 1}})
     now[0] = 10.0
     tracker.update({"stage": "train", "step": 2, "total": 2, "metrics": {"loss": 1.0, "epoch": 1}})
-    assert tracker.fraction == pytest.approx(0.25) and tracker.eta_seconds() == pytest.approx(30.0)
+    assert tracker.fraction == pytest.approx(0.25) and tracker.eta_seconds() is None  # no epoch timed yet
+    now[0] = 12.0
+    tracker.update({"stage": "validate", "step": 1, "total": 2, "metrics": {"ap50": 0.8, "epoch": 1}})
+    assert tracker.time_left().seconds == pytest.approx(2 * 10.0 + 2.0) and tracker.eta_seconds() is None
     tracker.update({"stage": "validate", "step": 2, "total": 2, "metrics": {"ap50": 0.9, "epoch": 2}})
     assert tracker.component == "classifier" and tracker.fraction == pytest.approx(0.5)
     tracker.update({"stage": "note", "message": "out of GPU memory at batch 4: retrying with batch 2"})
@@ -180,3 +183,31 @@ def test_an_activation_loads_the_model_and_refreshes_the_unreviewed_slices_in_th
     assert "Refreshing the predictions of 3 unreviewed slice(s)" in win.statusBar().currentMessage() or \
         "diagnosed 3 slice(s)" in win.statusBar().currentMessage()
     assert study.prediction_path("fake-v1", CASES[1], SLICES[1]).is_file()
+
+
+def test_the_loss_chart_runs_in_epochs_from_0_and_the_status_says_when_there_is_no_estimate(qtbot):
+    """Issue 19: at 16 % the status read "about 0 s left" and the x-axis ran from -200 to 600, "epoch (x0.001)"."""
+    from desktop.panels.retrain_panel import RetrainPanel
+
+    panel = RetrainPanel()
+    qtbot.addWidget(panel)
+    panel.resize(1100, 420)
+    panel.show()
+    tracker = RetrainTracker(["detector", "classifier"], {"detector": 5, "classifier": 5}, clock=lambda: 3.0)
+    panel.start("Retraining the detector and the classifier on CPU", epochs=5)
+    for step in range(1, 33):  # 0.32 epochs of the detector, all received at once
+        tracker.update({"stage": "train", "step": step, "total": 100, "message": "epoch 1/5 loss",
+                        "metrics": {"loss": 1.0 / step, "epoch": 1}})
+        panel.show_progress(tracker)
+    qtbot.wait(20)
+    (low, high), label = panel.epoch_axis()
+    assert -0.2 < low <= 0.0 and 5.0 <= high < 5.2  # epochs 0 to 5, with a margin for the end ticks' labels
+    assert "epoch" in label and "x0.001" not in label
+    axis = panel.loss_plot.getAxis("bottom")
+    majors = axis.tickValues(low, high, axis.width())[0][1]
+    assert majors[0] == 0.0 and majors[-1] >= 4.0 and axis.autoSIPrefixScale == 1.0
+    assert axis.tickStrings([0.0, 1.0, 5.0], axis.scale, 1.0) == ["0", "1", "5"]  # epoch numbers, not scaled
+    assert panel.curve_data("loss:detector")[0][-1] == pytest.approx(0.32)
+    status = panel.status.text()
+    assert "estimating the time left" in status and "about" not in status
+    assert panel.progress.value() == round(0.032 * panel.progress.maximum())

@@ -1,0 +1,83 @@
+"""Reopen a study where the reader left off: the slice and the window. The place is written a moment after the
+reader stops paging or changing the window (never on every step), and when the study is closed or replaced."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6 import QtCore
+
+from core.review.places import PlaceBook, ReadingPlace
+from core.review.preferences import AppDirs
+from core.review.session import ReviewSession
+from desktop.panels.window_panel import PRESET_CUSTOM, WindowLevelPanel
+from desktop.review_controller import ReviewController
+
+#: How long after the last change the place is written (ms).
+SAVE_DELAY_MS = 1500
+
+
+class PlaceKeeper(QtCore.QObject):
+    """Follows the controller's slice and the panel's window; ``save()`` before another study replaces this one and
+    when the window closes, ``restore()`` once a study is opened."""
+
+    message = QtCore.Signal(str)
+
+    def __init__(self, controller: ReviewController, window_panel: WindowLevelPanel, dirs: AppDirs | None = None,
+                 parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        self.controller, self.window_panel = controller, window_panel
+        self.book = PlaceBook(dirs)
+        self._session: ReviewSession | None = None
+        self._restoring = False
+        self._timer = QtCore.QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(SAVE_DELAY_MS)
+        self._timer.timeout.connect(self.save)
+        controller.sliceShown.connect(self._changed)
+        window_panel.windowChanged.connect(self._changed)
+        self._told = False
+
+    def restore(self, session: ReviewSession) -> bool:
+        """Show the slice and window ``session``'s reader left off at; False where none is recorded (or that slice
+        is no longer in the study), and the study stays at its first slice."""
+        self._session = session
+        place = self.book.place(session.study.root, session.reader)
+        if place is None or (place.case, place.slice_id) not in session.position:
+            return False
+        self._restoring = True
+        try:
+            self.controller.show((place.case, place.slice_id), fit=True)
+            self._restore_window(place)
+        finally:
+            self._restoring = False
+        return True
+
+    def _restore_window(self, place: ReadingPlace) -> None:
+        combo = self.window_panel.preset
+        index = combo.findData(place.preset) if place.preset and place.preset != PRESET_CUSTOM else -1
+        if index >= 0:
+            combo.setCurrentIndex(index)  # a preset is worked out again for this image (min-max, the file's)
+        elif place.window is not None:
+            self.window_panel.set_window(place.window)
+
+    def current(self) -> ReadingPlace | None:
+        key = self.controller.key
+        if self._session is None or key is None or self.controller.session is not self._session:
+            return None
+        return ReadingPlace(key[0], key[1], self.window_panel.window(), self.window_panel.shown_preset() or "")
+
+    def _changed(self, *_args) -> None:
+        if not self._restoring and self._session is not None:
+            self._timer.start()
+
+    def save(self) -> None:
+        """Write the current place now (a no-op without a study)."""
+        self._timer.stop()
+        place, session = self.current(), self._session
+        if place is None or session is None:
+            return
+        problem = self.book.try_remember(Path(session.study.root), session.reader, place)
+        if problem and not self._told:
+            self._told = True
+            self.message.emit(f"Where you left off is not remembered: {problem}")
