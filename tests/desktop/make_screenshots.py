@@ -114,20 +114,21 @@ def third_picture(window) -> None:
 
     c, view = window.controller, window.viewer
     c.show(c.session.keys[len(c.session.keys) // 2])
+    c.accept_model()
     c.set_overlay("mine")
     boxes = sorted((v.box for v in (c._mine.vertebrae if c._mine else ())), key=lambda b: b.y1)
     if not boxes:
         return
-    low = boxes[len(boxes) * 2 // 3]
+    low, high = boxes[len(boxes) * 2 // 3], boxes[len(boxes) * 2 // 3 - 2]
     view._fitted = False
-    view.view.setRange(QtCore.QRectF(low.x1 - 120, low.y1 - 140, low.width + 300, low.height + 280), padding=0)
+    view.view.setRange(QtCore.QRectF(low.x1 - 160, high.y1 - 40, low.width + 360, low.y2 - high.y1 + 80), padding=0)
     waiter = _Waiter(QtCore.QCoreApplication.instance())
     waiter.wait(300)
     view.start_measure("ruler")
     drag(waiter, view, (low.x1 + low.width * 0.5, low.y1 + 1), (low.x1 + low.width * 0.5, low.y2 - 1), steps=8)
     view.start_measure("roi")
-    drag(waiter, view, (low.x1 + low.width * 0.25, low.y1 + low.height * 0.3),
-         (low.x1 + low.width * 0.75, low.y1 + low.height * 0.7), steps=8)
+    drag(waiter, view, (high.x1 + high.width * 0.25, high.y1 + high.height * 0.3),
+         (high.x1 + high.width * 0.75, high.y1 + high.height * 0.7), steps=8)
 
 
 def open_window(app, study: Path, reader: str) -> MainWindow:
