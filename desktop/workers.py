@@ -253,6 +253,3 @@ def start_child_process(
     worker.supervises_child = True
     return child
 
-
-def running_children() -> list[ChildProcess]:
-    return list(_children)

@@ -12,7 +12,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -109,9 +108,6 @@ class RecoveryJournal:
             except AnnotationFileError:
                 continue
         return found
-
-    def written_at(self) -> Mapping[SliceKey, str]:
-        return {tuple(k.split("/")): str(v.get("written", "")) for k, v in self._entries.items()}  # type: ignore[misc]
 
     def discard(self) -> Path | None:
         """Put the journal aside (renamed, not deleted: nothing is ever thrown away silently)."""

@@ -13,7 +13,6 @@ import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
 
 from core.annotations.commands import (
     AddVertebra,
@@ -316,13 +315,6 @@ class ReviewSession:
     def unsaved_annotations(self) -> dict[SliceKey, SliceAnnotation]:
         return {key: self._editors[key].state for key in self.unsaved()}
 
-    def retry_saves(self) -> int:
-        """Try to save every unsaved slice again (after the folder became writable); returns how many failed."""
-        self.read_only, self.save_problem = False, None
-        for key in self.unsaved():
-            self._save(key, self._editors[key].state)
-        return len(self._unsaved)
-
     # -- recovery ---------------------------------------------------------------------------------------------------
     def recover(self, entries: Mapping[SliceKey, SliceAnnotation]) -> list[SliceKey]:
         """Make journal entries the current state of their slices and save them; returns the slices recovered.
@@ -350,5 +342,3 @@ class ReviewSession:
         editor = self._editors.get(key)
         return editor.redo_text() if editor else ""
 
-    def study_path(self) -> Path:
-        return self.study.root

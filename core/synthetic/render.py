@@ -84,11 +84,6 @@ class CaseRenderer:
         return RenderedSlice(canvas.hu, truth_boxes(case, x_mm), x_mm, label_map)
 
 
-def render_slice(case: PhantomCase, x_mm: float, rng: np.random.Generator, *, labels: bool = False) -> RenderedSlice:
-    """One slice of ``case`` (see :class:`CaseRenderer` to render several)."""
-    return CaseRenderer(case, rng).render(x_mm, labels=labels)
-
-
 def _finish(canvas: Canvas, case: PhantomCase, texture: np.ndarray, grain: np.ndarray) -> None:
     """Trabecular texture, the kernel's blur, correlated scanner noise and the site's calibration offset."""
     site = case.site

@@ -20,7 +20,6 @@ from core.progress import run
 from core.study.exporter import export_study
 from core.study.importer import ImportOptions, import_source
 from core.study.layout import Study, check_id
-from core.study.stack import StudySliceStack
 
 
 def _jpeg(path: Path, width: int = 80, height: int = 60) -> np.ndarray:
@@ -253,14 +252,6 @@ def test_export_refuses_to_write_inside_the_study_and_reports_bad_files(tmp_path
     report = run(export_study(study.root, tmp_path / "out", reader="r1"))
     assert report.images == 1 and report.annotations == 0
     assert "top level must be a JSON object" in report.errors[0][1]
-
-
-def test_study_stack_shows_reader_then_consensus(tmp_path):
-    study = _one_slice_study(tmp_path)
-    assert len(StudySliceStack(study, reader="r1").annotation(0).vertebrae) == 1
-    assert StudySliceStack(study, reader="nobody").annotation(0).vertebrae == ()
-    stack = StudySliceStack(study)
-    assert stack.label(0) == "case-0001 / s001" and stack.image(0).pixels.shape == (50, 70)
 
 
 def test_save_annotation_never_touches_another_readers_file(tmp_path):
