@@ -10,8 +10,12 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from core.resources import resources_dir
-from desktop.main_window import APP_NAME, MainWindow
-from desktop.workers import stop_all_workers
+from desktop.qt_fixes import protect_none
+
+protect_none()  # before any window is made (see desktop/qt_fixes.py)
+
+from desktop.main_window import APP_NAME, MainWindow  # noqa: E402
+from desktop.workers import stop_all_workers  # noqa: E402
 
 
 def configure_pyqtgraph() -> None:

@@ -242,7 +242,7 @@ def _start_once(env: dict[str, str], timeout_s: float = 300.0) -> dict[str, floa
     """Start the app on the demo study in a new process; the times its ``window`` and ``image`` lines arrived."""
     from desktop.app import STARTUP_PROBE_ENV
 
-    command = [sys.executable, "-m", "core.cli", "gui", "--demo", "--reader", "bench"]
+    command = [sys.executable, "-m", "desktop.cli", "gui", "--demo", "--reader", "bench"]
     times: dict[str, float] = {}
     started = time.perf_counter()
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,

@@ -77,7 +77,7 @@ METADATA = (
     "scipy",
     "scikit-learn",
 )
-HIDDEN_PACKAGES = ("core", "desktop")  # desktop is loaded by name (importlib) from the command line
+HIDDEN_PACKAGES = ("core", "desktop")  # the command line imports the desktop app only inside `gui`
 HIDDEN_MODULES = ("libjpeg", "openjpeg", "rle", "pylibjpeg")  # decoder plugins found through entry points
 
 # resources/ as shipped: the demo study, the real CT samples and the icons (the screenshots stay out).

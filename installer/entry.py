@@ -12,7 +12,7 @@ import sys
 
 def main() -> int:
     multiprocessing.freeze_support()
-    from core.cli import main as cli_main
+    from desktop.cli import main as cli_main
 
     argv = sys.argv[1:]
     if not argv and getattr(sys, "frozen", False):

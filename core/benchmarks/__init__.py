@@ -1,4 +1,5 @@
-"""Benchmarks behind ``vertebra-review bench``: each prints medians of several runs, never pass/fail.
+"""Benchmarks behind ``vertebra-review bench``: each prints medians of several runs, never pass/fail. ``bench gui``,
+which measures the desktop app, is :mod:`desktop.benchmark`; the command line runs it.
 
 Each runs at one of two sizes: ``full`` (the figures the README gives) or ``smoke``, the smallest run that still goes
 through every stage (a few tiny images, a few steps), which the test suite runs to keep every benchmark working.
@@ -6,14 +7,13 @@ through every stage (a few tiny images, a few steps), which the test suite runs 
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from core.errors import VertebraReviewError
 
-BENCHMARKS = ("io", "synth", "detect", "diagnose", "train", "gui")
+BENCHMARKS = ("io", "synth", "detect", "diagnose", "train")  # and ``gui``, in desktop.benchmark
 SIZES = ("full", "smoke")
 
 _Scale = TypeVar("_Scale")
@@ -56,7 +56,4 @@ def run_benchmark(what: str, *, repeats: int = 5, device: str = "cpu", preset: s
         from core.benchmarks.train import bench_train
 
         return bench_train(repeats=repeats, device=device, preset=preset, size=size)
-    if what == "gui":
-        # The GUI benchmark lives with the GUI; loaded by name so that core never imports Qt.
-        return importlib.import_module("desktop.benchmark").bench_gui(repeats=repeats, size=size)
     raise BenchmarkError(f"unknown benchmark {what!r}: use {', '.join(BENCHMARKS)}")

@@ -14,12 +14,12 @@ from dataclasses import dataclass, replace
 import torch
 
 from core.benchmarks import BenchmarkError
+from core.imaging.letterbox import InputGeometry
 from core.models.classifier import ClassifierConfig, VertebraClassifier, build_classifier
 from core.models.detector import DetectorConfig, VertebraDetector, build_detector
 from core.models.devices import Compute
 from core.models.endplate import EndplateGeometry, EndplateNet
 from core.models.extraction import PatchGeometry
-from core.training.transforms import InputGeometry
 
 PRESETS = ("paper", "fast")
 

@@ -19,12 +19,12 @@ from core.annotations.geometry import HIT_IOM, pair_by_iom
 from core.annotations.labelme_io import read_labelme
 from core.annotations.labelme_paths import labelme_at, labelme_files, no_labelme_files
 from core.annotations.model import CLASS_CODES, DISEASE_NAMES, SliceAnnotation
+from core.annotations.targets import label_vector
 from core.errors import StudyError, VertebraReviewError
 from core.evaluation.classification import SUMMARY_CLASSES, classification_metrics
 from core.evaluation.html import html_page, image_tag, table
 from core.evaluation.plots import confusion_plot, roc_plot
 from core.fileio import atomic_write_bytes, atomic_write_json
-from core.training.classification_data import label_vector
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 
 DEFAULT_SIDE = 1024
 
@@ -74,3 +75,37 @@ class Letterbox:
         """The part of the slice that the square shows, as x1, y1, x2, y2 in slice pixels."""
         x1, y1 = max(0, -self.dx), max(0, -self.dy)
         return x1, y1, min(self.width, self.side - self.dx), min(self.height, self.side - self.dy)
+
+
+@dataclass(frozen=True)
+class InputGeometry:
+    """How a slice becomes the model's square input: a letterbox of side ``side`` (centre-crop and zero-pad, the
+    paper's 1024) scaled to ``size`` pixels (``size == side`` keeps full resolution)."""
+
+    side: int = 1024
+    size: int = 1024
+
+    @property
+    def scale(self) -> float:
+        return self.size / self.side
+
+    def letterbox(self, width: int, height: int) -> Letterbox:
+        return Letterbox(width, height, self.side)
+
+    def image(self, pixels: np.ndarray) -> np.ndarray:
+        """A uint8 slice → its uint8 ``size`` x ``size`` model input."""
+        boxed = self.letterbox(pixels.shape[1], pixels.shape[0]).apply(pixels)
+        if self.size == self.side:
+            return boxed
+        return np.asarray(Image.fromarray(boxed).resize((self.size, self.size), Image.Resampling.BOX))
+
+    def to_input(self, boxes: np.ndarray, width: int, height: int) -> np.ndarray:
+        """Slice pixel boxes → input pixel boxes (clipped to the square)."""
+        return self.letterbox(width, height).to_letterbox(boxes) * self.scale
+
+    def from_input(self, boxes: np.ndarray, width: int, height: int) -> np.ndarray:
+        """Input pixel boxes → slice pixel boxes (clipped to the slice)."""
+        return self.letterbox(width, height).from_letterbox(np.asarray(boxes, dtype=np.float64) / self.scale)
+
+    def to_json(self) -> dict[str, int]:
+        return {"side": self.side, "size": self.size}

@@ -26,11 +26,11 @@ from torchvision.ops import FrozenBatchNorm2d
 
 from core.annotations.geometry import DETECTION_THRESHOLD, iom_matrix
 from core.errors import ModelPackageError
+from core.imaging.letterbox import InputGeometry
 from core.imaging.rendering import DEFAULT_RENDERING, check_rendering
 from core.models.devices import Compute, inference_compute
 from core.models.package import load_state, read_manifest
 from core.models.weights import imagenet_state
-from core.training.transforms import InputGeometry
 
 log = logging.getLogger(__name__)
 

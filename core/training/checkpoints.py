@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,21 +41,28 @@ def load_checkpoint(folder: Path) -> dict[str, Any] | None:
 
 
 class TrainingRun:
-    """The bookkeeping both training engines share: resuming from a checkpoint, the history of validation
+    """The bookkeeping of :func:`core.training.fit.fit`: resuming from a checkpoint, the history of validation
     metrics, the best epoch's weights (and any extra tensors kept with it), a checkpoint after every epoch and
-    the clean-up after publishing. Under several processes only rank 0 writes."""
+    the clean-up after publishing. Under several processes only rank 0 writes.
 
-    def __init__(self, work: Path, parts: Mapping[str, Any], *, score: str, resume: bool) -> None:
+    The best epoch has the highest ``metrics[score]``, or the highest ``rank(metrics)`` when ``rank`` is given;
+    with ``ties`` a later epoch that ties replaces it. Without ``work`` nothing is written (a short run that
+    cannot resume)."""
+
+    def __init__(self, work: Path | None, parts: Mapping[str, Any], *, score: str, resume: bool,
+                 rank: Callable[[Mapping[str, Any]], Any] | None = None, ties: bool = False) -> None:
         from core.training import distributed
 
         self.work = work
         self.parts = dict(parts)  # model, optimizer, scheduler, scaler: anything with state_dict()
         self.score = score
+        self.rank = rank or (lambda metrics: metrics[score])
+        self.ties = ties
         self.main = distributed.is_main()
         self.first_epoch, self.history, self.best = 0, [], None
         self.best_state: dict[str, torch.Tensor] | None = None
         self.best_extra: dict[str, torch.Tensor] = {}
-        checkpoint = load_checkpoint(work) if resume else None
+        checkpoint = load_checkpoint(work) if resume and work is not None else None
         if checkpoint is not None:
             for name, part in self.parts.items():
                 part.load_state_dict(checkpoint[name])
@@ -71,18 +78,22 @@ class TrainingRun:
         """Record epoch ``epoch``'s validation ``metrics``; keep the weights if they are the best so far; save."""
         metrics["epoch"] = epoch + 1
         self.history.append(metrics)
-        if self.best is None or metrics[self.score] > self.best[self.score]:
+        if self.best is None or self._better(metrics, self.best):
             self.best = metrics
             model = self.parts["model"]
             self.best_state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
             self.best_extra = dict(extra)
-        if self.main:
+        if self.main and self.work is not None:
             state = {name: part.state_dict() for name, part in self.parts.items()}
             save_checkpoint(self.work, {**state, "epoch": epoch + 1, "history": self.history, "best": self.best,
                                         "best_state": self.best_state, "best_extra": self.best_extra,
                                         "settings": dict(settings)})
 
+    def _better(self, metrics: Mapping[str, Any], best: Mapping[str, Any]) -> bool:
+        new, old = self.rank(metrics), self.rank(best)
+        return bool(new >= old if self.ties else new > old)
+
     def finish(self) -> None:
         """After the package is published: the checkpoint is no longer needed."""
-        if self.main:
+        if self.main and self.work is not None:
             shutil.rmtree(self.work, ignore_errors=True)

@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from core.annotations.geometry import HIT_IOM, iom_matrix
-from core.annotations.model import CLASS_CODES, DISEASES, NORMAL, Disease
+from core.annotations.model import CLASS_CODES, DISEASES, NORMAL
+from core.annotations.targets import label_vector
 from core.imaging.rendering import DEFAULT_RENDERING
 from core.models.classifier import grey_tensor, normalise
 from core.models.extraction import PatchGeometry, extract_patches, jitter_boxes
@@ -42,14 +43,6 @@ class BoxSample:
     @property
     def group(self) -> str:
         return box_group(self.labels)
-
-
-def label_vector(diseases: frozenset[Disease]) -> np.ndarray:
-    vector = np.zeros(len(CLASS_CODES), dtype=np.float32)
-    for i, disease in enumerate(DISEASES):
-        vector[i] = disease in diseases
-    vector[-1] = not diseases
-    return vector
 
 
 def box_group(labels: np.ndarray) -> str:

@@ -20,17 +20,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from core.annotations.model import CLASS_CODES, DISEASES
+from core.annotations.model import CLASS_CODES
 from core.errors import TrainingError
 from core.evaluation.classification import (
     MIN_AUC,
@@ -43,7 +42,7 @@ from core.evaluation.classification import (
 from core.imaging.rendering import DEFAULT_RENDERING
 from core.models.classifier import ENDPLATE_PREFIX, SN_COLUMN, ClassifierConfig, VertebraClassifier, build_classifier
 from core.models.devices import Compute, training_compute
-from core.models.endplate import EndplateGeometry, EndplateNet
+from core.models.endplate import EndplateGeometry
 from core.models.extraction import PatchGeometry
 from core.models.package import write_package
 from core.models.registry import DEMO_NOTICE
@@ -60,9 +59,21 @@ from core.training.classification_data import (
     patch_batch,
     resample,
 )
-from core.training.datasets import SliceRecord, collect_records, split_by_case
-from core.training.endplate_engine import EndplateTraining, predict_endplate, train_endplate
-from core.training.throughput import StepClock
+from core.training.classification_validation import (
+    TrainedClassifier,
+    box_truth,
+    mean_auc,
+    predict_records,
+    stored_metrics,
+    train_and_validation,
+)
+from core.training.datasets import SliceRecord
+from core.training.endplate_head import add_endplate_head
+from core.training.endplate_head import endplate_head as _endplate_head
+from core.training.fit import Evaluation, Step, fit, train_one_epoch
+
+__all__ = ["PRESETS", "ClassifierTraining", "TrainedClassifier", "add_endplate_head", "predict_records",
+           "train_classifier", "train_classifier_on", "with_overrides"]
 
 log = logging.getLogger(__name__)
 
@@ -110,16 +121,6 @@ PRESETS: dict[str, ClassifierTraining] = {
 }
 
 
-@dataclass
-class TrainedClassifier:
-    package: Path
-    best_epoch: int
-    metrics: dict[str, Any]
-    thresholds: dict[str, float]
-    history: list[dict[str, Any]] = field(default_factory=list)
-    seconds: float = 0.0
-
-
 def with_overrides(preset: str, **changes: Any) -> ClassifierTraining:
     if preset not in PRESETS:
         raise TrainingError(f"unknown preset {preset!r}: use {', '.join(PRESETS)}")
@@ -141,28 +142,6 @@ def _add_detector_normals(records: list[SliceRecord], detector_package: Path | N
         records[i] = detector_normals(record, found.boxes)
 
 
-def _truth(records: Sequence[SliceRecord]) -> np.ndarray:
-    return np.stack([s.labels for s in box_samples(records)]) if records else np.zeros((0, len(CLASS_CODES)))
-
-
-def predict_records(classifier: VertebraClassifier, records: Sequence[SliceRecord], cache: SliceCache,
-                    chunk_slices: int = 8) -> np.ndarray:
-    """(boxes, 6) test-time probabilities for every box of ``records``, in ``box_samples`` order."""
-    out = []
-    for start in range(0, len(records), chunk_slices):
-        part = records[start : start + chunk_slices]
-        out.extend(classifier.predict([cache.image(r) for r in part], [r.boxes for r in part]))
-    return np.concatenate(out) if out else np.zeros((0, len(CLASS_CODES)))
-
-
-def _score(truth: np.ndarray, probabilities: np.ndarray) -> float:
-    """Mean AUC over the diseases with both positive and negative boxes (0 when there are none)."""
-    metrics = classification_metrics(truth, probabilities, calls_from(probabilities, {c: 0.5 for c in CLASS_CODES}))
-    aucs = [metrics["per_class"][d.value]["auc"] for d in DISEASES]
-    aucs = [a for a in aucs if a is not None]
-    return float(np.mean(aucs)) if aucs else 0.0
-
-
 def _epoch_batches(samples: Sequence[BoxSample], settings: ClassifierTraining, epoch: int) -> list[list[BoxSample]]:
     rng = np.random.default_rng([settings.seed, epoch])
     chosen: list[int] = []
@@ -173,38 +152,28 @@ def _epoch_batches(samples: Sequence[BoxSample], settings: ClassifierTraining, e
     return [picked[i : i + settings.batch_size] for i in range(0, len(picked), settings.batch_size)]
 
 
-def _train_epoch(model: torch.nn.Module, batches: list[list[BoxSample]], records: Sequence[SliceRecord],
-                 cache: SliceCache, optimizer: torch.optim.Optimizer, scheduler: Any, scaler: torch.amp.GradScaler,
-                 compute: Compute, settings: ClassifierTraining, geometry: PatchGeometry,
-                 epoch: int) -> Iterator[Progress]:
-    model.train()
+def _train_one_epoch(model: torch.nn.Module, samples: Sequence[BoxSample], records: Sequence[SliceRecord],
+                     cache: SliceCache, optimizer: torch.optim.Optimizer, scheduler: Any,
+                     scaler: torch.amp.GradScaler, compute: Compute, settings: ClassifierTraining,
+                     geometry: PatchGeometry, epoch: int) -> Iterator[Progress]:
+    """One epoch of this process's share of the resampled boxes; the patches are cut and augmented as each batch is
+    fetched, on the main thread (timed as waiting for data)."""
+    batches = distributed.shard(_epoch_batches(samples, settings, epoch))
     rng = np.random.default_rng([settings.seed, epoch, 1])
     generator = torch.Generator().manual_seed(settings.seed * 1000 + epoch)
     augmentation = Augmentation() if settings.augment else None
     loss_fn = torch.nn.BCEWithLogitsLoss()
-    running: list[float] = []
-    clock = StepClock()
-    for step, batch in enumerate(batches, start=1):
-        with clock.waiting():  # the patches are cut and augmented here, on the main thread
-            patches, labels = patch_batch(batch, records, cache, geometry, compute.device, rng=rng,
-                                          augmentation=augmentation, generator=generator)
+    patches = (patch_batch(batch, records, cache, geometry, compute.device, rng=rng, augmentation=augmentation,
+                           generator=generator) for batch in batches)
+
+    def forward(batch: tuple[torch.Tensor, torch.Tensor]) -> Step:
+        images, labels = batch
         if compute.channels_last:
-            patches = patches.contiguous(memory_format=torch.channels_last)
-        with compute.autocast():
-            loss = loss_fn(model(patches).float(), labels)
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            raise TrainingError(f"the loss became {value} at epoch {epoch + 1}, step {step}; "
-                                "lower the learning rate or check the annotations")
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        scheduler.step()
-        running.append(value)
-        yield Progress("train", step, len(batches), f"epoch {epoch + 1}/{settings.epochs} loss "
-                       f"{np.mean(running[-20:]):.3f}", {"loss": value, "lr": optimizer.param_groups[0]["lr"],
-                                                         "epoch": epoch + 1, **clock.step(len(patches))})
+            images = images.contiguous(memory_format=torch.channels_last)
+        return Step(loss_fn(model(images).float(), labels), len(images))
+
+    return train_one_epoch(model, patches, len(batches), forward, optimizer, scheduler, scaler, compute.autocast,
+                           epoch=epoch, epochs=settings.epochs)
 
 
 def _scheduler(optimizer: torch.optim.Optimizer, settings: ClassifierTraining, steps: int) -> Any:
@@ -214,15 +183,6 @@ def _scheduler(optimizer: torch.optim.Optimizer, settings: ClassifierTraining, s
         torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1e-2, total_iters=warmup),
         torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=settings.lr_gamma),
     ], milestones=[warmup])
-
-
-def _train_and_validation(studies: Sequence[Path], validation: Sequence[str | Path], source: str,
-                          fraction: float) -> tuple[list[SliceRecord], list[SliceRecord]]:
-    """The annotated slices of ``studies``, and those of ``validation`` (or ``fraction`` of the cases held out)."""
-    records = collect_records(studies, source)
-    if validation:
-        return records, collect_records([Path(v) for v in validation], source)
-    return split_by_case(records, fraction)
 
 
 def train_classifier(
@@ -238,7 +198,7 @@ def train_classifier(
     publish the best epoch as ``models_dir/<model_id>``. ``options`` are those of :func:`train_classifier_on`."""
     settings = settings or PRESETS["paper"]
     studies = [Path(s) for s in studies]
-    train, val = _train_and_validation(studies, validation, settings.source, settings.val_fraction)
+    train, val = train_and_validation(studies, validation, settings.source, settings.val_fraction)
     if settings.normals == "detector":
         yield from _add_detector_normals(train, Path(detector) if detector else None, settings.device)
         yield from _add_detector_normals(val, Path(detector) if detector else None, settings.device)
@@ -299,26 +259,27 @@ def train_classifier_on(
     run = TrainingRun(models_dir / ".training" / model_id,
                       {"model": model, "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler},
                       score="mean_auc", resume=resume)
-    if run.resumed:
-        log.info("resuming %s after epoch %d", model_id, run.first_epoch)
-    truth = _truth(val)
+    truth = box_truth(val)
     log.info("training %s on %s: %d boxes on %d slices, %d validation boxes%s", model_id, compute.describe(),
              len(samples), len(train), len(truth),
              f", {distributed.size()} processes" if distributed.active() else "")
     trained = distributed.wrap(model, compute.device)
-    for epoch in range(run.first_epoch, settings.epochs):
-        batches = distributed.shard(_epoch_batches(samples, settings, epoch))
-        yield from _train_epoch(trained, batches, train, cache, optimizer, scheduler, scaler, compute, settings,
-                                config.patch, epoch)
+
+    def evaluate(epoch: int) -> Evaluation:
         probabilities = distributed.share(predict_records(VertebraClassifier(model, config, compute), val, cache)
                                           if distributed.is_main() else None)
-        score = _score(truth, probabilities)
         loss = float(torch.nn.functional.binary_cross_entropy(
             torch.from_numpy(probabilities).clamp(1e-6, 1 - 1e-6), torch.from_numpy(truth).float()))
-        run.end_epoch(epoch, {"mean_auc": score, "val_loss": loss}, asdict(settings),
-                      probabilities=torch.from_numpy(np.asarray(probabilities)))
-        yield Progress("validate", epoch + 1, settings.epochs,
-                       f"epoch {epoch + 1}: mean AUC {score:.3f}, loss {loss:.3f}", run.history[-1])
+        return Evaluation({"mean_auc": mean_auc(truth, probabilities), "val_loss": loss},
+                          {"probabilities": torch.from_numpy(np.asarray(probabilities))})
+
+    def report(epoch: int, metrics: dict[str, Any]) -> Progress:
+        return Progress("validate", epoch + 1, settings.epochs, f"epoch {epoch + 1}: mean AUC "
+                        f"{metrics['mean_auc']:.3f}, loss {metrics['val_loss']:.3f}", metrics)
+
+    yield from fit(run, lambda epoch: _train_one_epoch(trained, samples, train, cache, optimizer, scheduler, scaler,
+                                                       compute, settings, config.patch, epoch),
+                   evaluate, epochs=settings.epochs, settings=asdict(settings), report=report)
     best, best_probabilities = run.best, run.best_extra["probabilities"].numpy().copy()
     state = dict(run.best_state)
     head = yield from _endplate_head(train, val, full_config, settings, compute, cache, parent_head or None)
@@ -349,110 +310,9 @@ def train_classifier_on(
                                         f"validation split among those with specificity >= {MIN_SPECIFICITY}",
                       "not_learnt": unlearnt,
                       "endplate_head": head.status if head is not None else "none"},
-            metrics={"validation": _stored_metrics(metrics)}, parent=parent, demo=demo,
+            metrics={"validation": stored_metrics(metrics)}, parent=parent, demo=demo,
             notes=DEMO_NOTICE if demo else "", half=demo,
         )
     run.finish()
     distributed.barrier()
     return TrainedClassifier(package, best["epoch"], metrics, thresholds, run.history, seconds)
-
-
-@dataclass
-class EndplateHead:
-    """The endplate head a package gets: its bands, weights, validation SN probabilities and where it came from."""
-
-    geometry: EndplateGeometry
-    state: dict[str, torch.Tensor]
-    validation: np.ndarray
-    status: str  # "trained" or "kept from the parent"
-
-
-def _endplate_head(train: Sequence[SliceRecord], val: Sequence[SliceRecord], config: ClassifierConfig,
-                   settings: ClassifierTraining, compute: Compute, cache: SliceCache,
-                   parent: dict[str, torch.Tensor] | None) -> ProgressGenerator[EndplateHead | None]:
-    """The endplate head for the package: trained when ``settings.endplate`` and the data has enough nodes, else
-    the parent's unchanged, else none."""
-    geometry = config.endplate or EndplateGeometry()
-    if not distributed.is_main():
-        return None
-    if settings.endplate:
-        trained = yield from train_endplate(train, val, geometry,
-                                            EndplateTraining(steps=settings.endplate_steps, seed=settings.seed),
-                                            cache=cache, device=compute.device, initial_state=parent)
-        if trained is not None:
-            return EndplateHead(geometry, trained.state, trained.validation, "trained")
-    if parent is None or config.endplate is None:
-        return None
-    model = EndplateNet(geometry)
-    model.load_state_dict(parent)
-    return EndplateHead(geometry, parent, predict_endplate(model.to(compute.device), val, cache, geometry,
-                                                          compute.device), "kept from the parent")
-
-
-def add_endplate_head(
-    package: str | Path,
-    studies: Sequence[str | Path],
-    out: str | Path,
-    *,
-    validation: Sequence[str | Path] = (),
-    steps: int = 400,
-    seed: int = 0,
-    device: str = "auto",
-    source: str = "consensus",
-    val_fraction: float = 0.2,
-) -> ProgressGenerator[TrainedClassifier]:
-    """A copy of the classifier ``package`` at ``out`` with a newly trained endplate head (replacing any it has) and
-    the SN threshold chosen on the validation split: for a classifier that does not see Schmorl's nodes, without
-    training its main network again. The main network's weights and the other classes' thresholds are kept."""
-    from core.models.package import load_state, read_manifest
-
-    started = time.perf_counter()
-    source_package = Path(package)
-    manifest = read_manifest(source_package, kind="classifier")
-    config = ClassifierConfig.from_json(manifest.architecture)
-    train, val = _train_and_validation([Path(s) for s in studies], validation, source, val_fraction)
-    if not box_samples(train) or not box_samples(val):
-        raise TrainingError("the endplate head needs annotated vertebrae to train on and to validate on")
-    compute = training_compute(device, "fp32")
-    network = build_classifier(config, use_imagenet=False)
-    load_state(network, source_package, exclude=ENDPLATE_PREFIX)
-    main = VertebraClassifier(network, replace(config, endplate=None), compute, source_package)
-    cache = SliceCache(config.window)
-    truth = _truth(val)
-    yield Progress("validate", 0, 1, "the main network on the validation split")
-    probabilities = predict_records(main, val, cache)
-    geometry = config.endplate or EndplateGeometry()
-    trained = yield from train_endplate(train, val, geometry, EndplateTraining(steps=steps, seed=seed), cache=cache,
-                                        device=compute.device)
-    if trained is None:
-        raise TrainingError(f"too few Schmorl's node boxes to train the endplate head on in "
-                            f"{', '.join(map(str, studies))}")
-    probabilities[:, SN_COLUMN] = trained.validation
-    thresholds = dict(config.thresholds) | {"SN": choose_thresholds(truth, probabilities)["SN"]}
-    metrics = classification_metrics(truth, probabilities, calls_from(probabilities, thresholds))
-    config = replace(config, endplate=geometry).with_thresholds(thresholds)
-    state = dict(network.state_dict())
-    state.update({ENDPLATE_PREFIX + k: v for k, v in trained.state.items()})
-    seconds = time.perf_counter() - started
-    training = dict(manifest.training) | {
-        "endplate_head": "added", "not_learnt": unlearnt_classes(thresholds),
-        "endplate_training": {"studies": [str(s) for s in studies], "validation": [str(v) for v in validation],
-                              "steps": steps, "seed": seed, "best_step": trained.step,
-                              "positives": trained.positives, "validation_auc": trained.auc,
-                              "seconds": round(seconds, 1)},
-        "threshold_rule": "per class, the highest threshold with the best sensitivity on the validation split "
-                          f"among those with specificity >= {MIN_SPECIFICITY} (SN chosen again with the endplate "
-                          "head; the other classes' kept)"}
-    out = Path(out)
-    write_package(out, kind="classifier", state=state, architecture=config.to_json(), classes=list(CLASS_CODES),
-                  input_spec=manifest.input, training=training, metrics={"validation": _stored_metrics(metrics)},
-                  parent=manifest.parent, demo=manifest.demo,
-                  notes=DEMO_NOTICE if manifest.demo else "", half=manifest.demo)
-    return TrainedClassifier(out, int(manifest.training.get("best_epoch", 0) or 0), metrics, thresholds, [],
-                             seconds)
-
-
-def _stored_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The validation metrics without the ROC curves (kept out of the manifest)."""
-    per_class = {c: {k: v for k, v in m.items() if k != "roc"} for c, m in metrics["per_class"].items()}
-    return {k: v for k, v in metrics.items() if k != "per_class"} | {"per_class": per_class}

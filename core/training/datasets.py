@@ -17,11 +17,12 @@ import torch
 
 from core.annotations.model import Disease, SliceAnnotation
 from core.errors import TrainingError, VertebraReviewError
+from core.imaging.letterbox import InputGeometry
 from core.imaging.rendering import DEFAULT_RENDERING
 from core.models.detector import to_tensor
 from core.study.images import study_model_view
 from core.study.layout import Study
-from core.training.transforms import D4_SIZE, InputGeometry, d4_boxes, d4_image, keep_visible
+from core.training.transforms import D4_SIZE, d4_boxes, d4_image, keep_visible
 
 log = logging.getLogger(__name__)
 

@@ -14,19 +14,18 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from core.errors import TrainingError
 from core.evaluation.detection import ImageDetections, detection_metrics
+from core.imaging.letterbox import InputGeometry
 from core.imaging.rendering import DEFAULT_RENDERING
 from core.models.detector import CLASSES, DetectorConfig, build_detector, postprocess, to_tensor
 from core.models.devices import Compute, training_compute
@@ -38,8 +37,7 @@ from core.progress import Progress, ProgressGenerator
 from core.training import distributed
 from core.training.checkpoints import TrainingRun
 from core.training.datasets import DetectionDataset, SliceRecord, collate, collect_records, split_by_case
-from core.training.throughput import StepClock
-from core.training.transforms import InputGeometry
+from core.training.fit import Evaluation, Step, fit, train_one_epoch
 
 log = logging.getLogger(__name__)
 
@@ -120,39 +118,17 @@ def _validate(model: torch.nn.Module, dataset: DetectionDataset, compute: Comput
     return metrics
 
 
-def _train_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
-                 scheduler: torch.optim.lr_scheduler.LRScheduler, scaler: torch.amp.GradScaler, compute: Compute,
-                 settings: DetectorTraining, epoch: int) -> Iterator[Progress]:
-    model.train()
-    params = [p for p in model.parameters() if p.requires_grad]
-    total = len(loader)
-    running = []
-    clock = StepClock()
-    batches = iter(loader)
-    for step in range(1, total + 1):
-        with clock.waiting():
-            images, targets = next(batches)
-        images = [image.to(compute.device, non_blocking=True) for image in images]
-        targets = [{k: v.to(compute.device) for k, v in t.items()} for t in targets]
-        with compute.autocast():
-            losses = model(images, targets)
-            loss = sum(losses.values())
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            parts = ", ".join(f"{k} {float(v.detach()):.3g}" for k, v in losses.items())
-            raise TrainingError(f"the loss became {value} at epoch {epoch + 1}, step {step} ({parts}); "
-                                "lower the learning rate or check the annotations")
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(params, settings.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        scheduler.step()
-        running.append(value)
-        yield Progress("train", step, total, f"epoch {epoch + 1}/{settings.epochs} loss {np.mean(running[-20:]):.3f}",
-                       {"loss": value, "lr": optimizer.param_groups[0]["lr"], "epoch": epoch + 1,
-                        **clock.step(len(images))})
+def _train_one_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
+                     scheduler: torch.optim.lr_scheduler.LRScheduler, scaler: torch.amp.GradScaler, compute: Compute,
+                     settings: DetectorTraining, epoch: int) -> Iterator[Progress]:
+    def forward(batch: tuple[list[torch.Tensor], list[dict[str, torch.Tensor]]]) -> Step:
+        images = [image.to(compute.device, non_blocking=True) for image in batch[0]]
+        targets = [{k: v.to(compute.device) for k, v in t.items()} for t in batch[1]]
+        losses = model(images, targets)
+        return Step(sum(losses.values()), len(images), losses)
+
+    return train_one_epoch(model, iter(loader), len(loader), forward, optimizer, scheduler, scaler, compute.autocast,
+                           epoch=epoch, epochs=settings.epochs, clip=settings.grad_clip)
 
 
 def _optimizer(model: torch.nn.Module, settings: DetectorTraining, steps: int) -> tuple[Any, Any]:
@@ -245,20 +221,22 @@ def train_detector_on(
     run = TrainingRun(models_dir / ".training" / model_id,
                       {"model": model, "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler},
                       score="ap50", resume=resume)
-    if run.resumed:
-        log.info("resuming %s after epoch %d", model_id, run.first_epoch)
     log.info("training %s on %s: %d training, %d validation slices%s", model_id, compute.describe(), len(train),
              len(val), f", {distributed.size()} processes" if distributed.active() else "")
     trained = distributed.wrap(model, compute.device)
-    for epoch in range(run.first_epoch, settings.epochs):
-        yield from _train_epoch(trained, _loader(train_set, settings, epoch), optimizer, scheduler, scaler, compute,
-                                settings, epoch)
-        metrics = distributed.share(_validate(model, val_set, compute, settings.batch_size, config)
-                                    if distributed.is_main() else None)
-        run.end_epoch(epoch, metrics, asdict(settings))
-        yield Progress("validate", epoch + 1, settings.epochs,
-                       f"epoch {epoch + 1}: AP50 {metrics['ap50']:.3f}, FP {metrics['fp_rate']:.1%}, "
-                       f"FN {metrics['fn_rate']:.1%}", {k: v for k, v in metrics.items() if isinstance(v, float)})
+
+    def evaluate(epoch: int) -> Evaluation:
+        return Evaluation(distributed.share(_validate(model, val_set, compute, settings.batch_size, config)
+                                            if distributed.is_main() else None))
+
+    def report(epoch: int, metrics: dict[str, Any]) -> Progress:
+        return Progress("validate", epoch + 1, settings.epochs,
+                        f"epoch {epoch + 1}: AP50 {metrics['ap50']:.3f}, FP {metrics['fp_rate']:.1%}, "
+                        f"FN {metrics['fn_rate']:.1%}", {k: v for k, v in metrics.items() if isinstance(v, float)})
+
+    yield from fit(run, lambda epoch: _train_one_epoch(trained, _loader(train_set, settings, epoch), optimizer,
+                                                       scheduler, scaler, compute, settings, epoch),
+                   evaluate, epochs=settings.epochs, settings=asdict(settings), report=report)
     best = run.best
     seconds = time.perf_counter() - started
     config = replace(config, sacrum=fit_sacrum_model([(r.boxes, r.levels) for r in train]) or config.sacrum)

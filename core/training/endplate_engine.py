@@ -15,20 +15,22 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from core.annotations.model import Disease
-from core.errors import TrainingError
 from core.models.classifier import grey_tensor
 from core.models.endplate import EndplateGeometry, EndplateNet, extract_bands
 from core.progress import Progress, ProgressGenerator
+from core.training.checkpoints import TrainingRun
 from core.training.classification_data import SliceCache
 from core.training.datasets import SliceRecord
+from core.training.fit import Evaluation, finite, fit, optimizer_step
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +127,60 @@ def _score(truth: np.ndarray, probabilities: np.ndarray) -> tuple[float | None, 
     return auc, loss
 
 
+class _HeadTraining:
+    """The head's steps in rounds of ``steps / 4`` (the last may be shorter), each scored on the validation split:
+    :func:`core.training.fit.fit`'s epochs."""
+
+    def __init__(self, model: EndplateNet, train: Sequence[SliceRecord], val: Sequence[SliceRecord],
+                 geometry: EndplateGeometry, settings: EndplateTraining, cache: SliceCache,
+                 device: torch.device) -> None:
+        self.model, self.train, self.val, self.geometry = model, train, val, geometry
+        self.settings, self.cache, self.device = settings, cache, device
+        self.picks, self.labels = _index(train)
+        self.positives = np.flatnonzero(self.labels > 0.5)
+        self.negatives = np.flatnonzero(self.labels < 0.5)
+        self.val_picks, self.val_labels = _index(val)
+        self.optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum,
+                                         weight_decay=settings.weight_decay)
+        self.rng = np.random.default_rng([settings.seed, 7])
+        self.generator = torch.Generator().manual_seed(settings.seed)
+        self.every = max(1, settings.steps // 4)
+        self.rounds = math.ceil(settings.steps / self.every)
+        self.n_positive = max(1, round(settings.batch_size * settings.positive_share))
+
+    def last_step(self, round_: int) -> int:
+        return min(self.settings.steps, (round_ + 1) * self.every)
+
+    def train_one_epoch(self, round_: int) -> Iterator[Progress]:
+        settings, model = self.settings, self.model
+        model.train()
+        for step in range(round_ * self.every + 1, self.last_step(round_) + 1):
+            if step == math.ceil(settings.steps * 0.75) + 1:
+                for group in self.optimizer.param_groups:
+                    group["lr"] = settings.lr * 0.1
+            chosen = np.concatenate([self.rng.choice(self.positives, self.n_positive),
+                                     self.rng.choice(self.negatives, settings.batch_size - self.n_positive)])
+            bands = _augment(band_batch(self.picks[chosen], self.train, self.cache, self.geometry, self.device,
+                                        self.rng, settings), settings, self.generator)
+            target = torch.from_numpy(self.labels[chosen]).to(self.device)
+            loss = F.binary_cross_entropy_with_logits(model(bands), target)
+            value = finite(loss, lambda value, step=step: f"the endplate head's loss became {value} at step {step}")
+            optimizer_step(loss, self.optimizer, None)
+            yield Progress("endplate", step, settings.steps, f"Schmorl's node head, loss {value:.3f}")
+
+    def evaluate(self, round_: int) -> Evaluation:
+        probabilities = (predict_endplate(self.model, self.val, self.cache, self.geometry, self.device)
+                         if len(self.val_picks) else np.zeros(0))
+        auc, val_loss = _score(self.val_labels, probabilities)
+        return Evaluation({"auc": auc, "val_loss": val_loss, "step": self.last_step(round_)},
+                          {"probabilities": torch.from_numpy(np.asarray(probabilities))})
+
+
+def _rank(metrics: Mapping[str, Any]) -> tuple[float, float]:
+    """The best head has the highest validation AUC, then the lowest validation loss (the later one on a tie)."""
+    return (metrics["auc"] if metrics["auc"] is not None else 0.0, -metrics["val_loss"])
+
+
 def train_endplate(train: Sequence[SliceRecord], val: Sequence[SliceRecord], geometry: EndplateGeometry,
                    settings: EndplateTraining | None = None, *, cache: SliceCache | None = None,
                    device: torch.device | str = "cpu",
@@ -133,53 +189,23 @@ def train_endplate(train: Sequence[SliceRecord], val: Sequence[SliceRecord], geo
     settings = settings or EndplateTraining()
     device = torch.device(device)
     cache = cache or SliceCache()
-    picks, labels = _index(train)
-    positives = np.flatnonzero(labels > 0.5)
-    negatives = np.flatnonzero(labels < 0.5)
-    if len(positives) < settings.min_positives or len(negatives) == 0:
-        log.info("endplate head not trained: %d Schmorl's node boxes (at least %d needed)", len(positives),
+    _, labels = _index(train)
+    positives, negatives = int((labels > 0.5).sum()), int((labels < 0.5).sum())
+    if positives < settings.min_positives or negatives == 0:
+        log.info("endplate head not trained: %d Schmorl's node boxes (at least %d needed)", positives,
                  settings.min_positives)
         return None
-    val_picks, val_labels = _index(val)
     torch.manual_seed(settings.seed)
     model = EndplateNet(geometry)
     if initial_state is not None:
         model.load_state_dict(initial_state)
     model = model.to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum,
-                                weight_decay=settings.weight_decay)
-    rng = np.random.default_rng([settings.seed, 7])
-    generator = torch.Generator().manual_seed(settings.seed)
-    score_every = max(1, settings.steps // 4)
-    best: tuple[tuple[float, float], int, dict[str, torch.Tensor], np.ndarray, float | None] | None = None
-    n_positive = max(1, round(settings.batch_size * settings.positive_share))
-    for step in range(1, settings.steps + 1):
-        if step == math.ceil(settings.steps * 0.75) + 1:
-            for group in optimizer.param_groups:
-                group["lr"] = settings.lr * 0.1
-        model.train()
-        chosen = np.concatenate([rng.choice(positives, n_positive),
-                                 rng.choice(negatives, settings.batch_size - n_positive)])
-        bands = _augment(band_batch(picks[chosen], train, cache, geometry, device, rng, settings), settings,
-                         generator)
-        target = torch.from_numpy(labels[chosen]).to(device)
-        loss = F.binary_cross_entropy_with_logits(model(bands), target)
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            raise TrainingError(f"the endplate head's loss became {value} at step {step}")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        yield Progress("endplate", step, settings.steps, f"Schmorl's node head, loss {value:.3f}")
-        if step % score_every == 0 or step == settings.steps:
-            probabilities = predict_endplate(model, val, cache, geometry, device) if len(val_picks) else np.zeros(0)
-            auc, val_loss = _score(val_labels, probabilities)
-            key = (auc if auc is not None else 0.0, -val_loss)
-            if best is None or key >= best[0]:
-                state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-                best = (key, step, state, probabilities, auc)
-    assert best is not None
-    _, step, state, probabilities, auc = best
+    head = _HeadTraining(model, train, val, geometry, settings, cache, device)
+    run = TrainingRun(None, {"model": model}, score="auc", resume=False, rank=_rank, ties=True)
+    yield from fit(run, head.train_one_epoch, head.evaluate, epochs=head.rounds, settings=asdict(settings))
+    best = run.best
+    assert best is not None and run.best_state is not None
     log.info("endplate head: validation AUC %s at step %d, from %d Schmorl's node boxes",
-             "n/a" if auc is None else f"{auc:.3f}", step, len(positives))
-    return TrainedEndplate(state, probabilities.astype(np.float32), auc, len(positives), step)
+             "n/a" if best["auc"] is None else f"{best['auc']:.3f}", best["step"], positives)
+    return TrainedEndplate(run.best_state, run.best_extra["probabilities"].numpy().astype(np.float32), best["auc"],
+                           positives, best["step"])

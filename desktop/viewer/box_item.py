@@ -1,7 +1,8 @@
 """One vertebra box on the image: outline coloured by diagnosis, a label chip, and (when editable and selected)
 eight handles. Dragging inside moves the box, dragging a handle or an edge resizes it; every move of the drag is
-reported, with ``finished`` set on the release (the one that is saved), and the view redraws only this item. The chip is an item of its own,
-above every box (the overlay adds it to the view and stacks the chips), so no halo or handle covers its text."""
+reported, with ``finished`` set on the release (the one that is saved), and the view redraws only this item. The
+chip is an item of its own, above every box (the overlay adds it to the view and stacks the chips), so no halo or
+handle covers its text."""
 
 from __future__ import annotations
 

@@ -68,7 +68,7 @@ def _measure(*command: str) -> tuple[subprocess.CompletedProcess, int]:
 
 
 def main(kinds: list[str]) -> list[str]:
-    program = [sys.executable, "-m", "core.cli"]
+    program = [sys.executable, "-m", "desktop.cli"]
     lines = [f"baseline (--version): {_measure(*program, '--version')[1]} MiB peak resident",
              "| file | size | exit | peak resident | what the user sees |", "|---|---|---|---|---|"]
     with tempfile.TemporaryDirectory() as temporary:

@@ -15,7 +15,6 @@ import pydicom
 import pytest
 
 from core.annotations.model import LEVELS, Box
-from core.cli import main
 from core.errors import StudyError
 from core.progress import run
 from core.resources import sample_label_maps
@@ -34,6 +33,7 @@ from core.synthetic.anatomy_study import (
 from core.synthetic.atlas import fill_spine, tissue_of
 from core.synthetic.slab import TISSUE, TISSUES, AnatomySlab, SlabBody
 from core.synthetic.surroundings import around_the_spine, whole_body
+from desktop.cli import main
 from tests.core.slab_helpers import column_slab
 
 REPO = Path(__file__).resolve().parents[2]
@@ -258,7 +258,7 @@ def test_synth_anatomy_on_the_command_line_and_its_refusals(tmp_path, capsys):
 
 def test_synth_anatomy_with_worker_processes_in_a_process_of_its_own(tmp_path):
     """As a user runs it, with two forked workers."""
-    command = [sys.executable, "-m", "core.cli", "synth", str(tmp_path / "s"), "--anatomy",
+    command = [sys.executable, "-m", "desktop.cli", "synth", str(tmp_path / "s"), "--anatomy",
                f"{SERIES.labels}:totalsegmentator", "--cases", "2", "--slices", "1", "--workers", "2"]
     done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=300)
     assert done.returncode == 0, done.stderr

@@ -23,7 +23,6 @@ import pytest
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from core.annotations.labelme_io import read_labelme
-from core.cli import main
 from core.errors import AnnotationFileError, DicomReadError, GeometryError, NiftiReadError, VertebraReviewError
 from core.imaging import limits
 from core.imaging.dicom import read_dicom, read_header
@@ -34,6 +33,7 @@ from core.imaging.nifti import check_nifti_header, read_nifti
 from core.imaging.reformat import SagittalReformat, SagittalSize
 from core.imaging.vertebra_masks import read_label_volume
 from core.inspection import inspect_path
+from desktop.cli import main
 from tests.core.imaging_helpers import run_python
 
 MiB = 1 << 20
@@ -401,7 +401,7 @@ def test_dicom_series_reformat_bomb_is_described_and_not_imported(tmp_path: Path
 
 _MEASURE = """
 import contextlib, io, json, resource, sys
-from core.cli import main
+from desktop.cli import main
 baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 peaks = {}
 for path in sys.argv[1:]:

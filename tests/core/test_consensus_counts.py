@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 
 from core.annotations.model import Disease, SliceAnnotation
-from core.cli import main
 from core.consensus.agreement import agreement_statistics
 from core.consensus.check import check_study, study_readers
 from core.consensus.coannotation import consensus_readers
@@ -17,6 +16,7 @@ from core.errors import ConsensusError
 from core.progress import run
 from core.review.status import SliceStatus
 from core.review.summary import scan_study, summarize
+from desktop.cli import main
 from tests.core.test_consensus_helpers import column, edit, make_study, write_all
 
 A, B, C, D = ("case-0001", "s001"), ("case-0001", "s002"), ("case-0002", "s001"), ("case-0002", "s002")

@@ -15,13 +15,14 @@ from hypothesis import strategies as st
 from safetensors.torch import load_file, save_file
 
 from core.errors import ModelPackageError, TrainingError
+from core.imaging.letterbox import InputGeometry
 from core.models.detector import DetectorConfig, VertebraDetector, build_detector
 from core.models.package import MANIFEST, WEIGHTS, read_manifest, write_package
 from core.progress import run
 from core.synthetic.generate import SynthOptions, generate_study
 from core.training.datasets import DetectionDataset, study_records
 from core.training.detection_engine import DetectorTraining, train_detector
-from core.training.transforms import D4_SIZE, InputGeometry, d4_boxes, d4_image
+from core.training.transforms import D4_SIZE, d4_boxes, d4_image
 
 TINY = DetectorTraining(backbone="resnet18", size=128, epochs=1, batch_size=2, lr=0.01, warmup_steps=1,
                         augment="d4-random", val_fraction=0.5, seed=3, precision="fp32")

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from core.annotations.labelme_io import read_labelme
-from core.cli import main
 from core.errors import FileWriteError
 from core.imaging.png_io import write_png
 from core.models.inputs import collect_inputs
 from core.study.layout import Study
+from desktop.cli import main
 
 
 def _relative_outputs(items, out):

@@ -20,10 +20,10 @@ import pytest
 
 import core
 from core import fileio
-from core.cli import main
 from core.models.registry import Registry, read_model_set, write_model_set
 from core.progress import run
 from core.training.retrain import LOCK, RetrainBusyError, RetrainOptions, retrain
+from desktop.cli import main
 
 pytestmark = pytest.mark.slow  # retrains, or starts Python processes
 
@@ -201,7 +201,7 @@ def test_new_sets_and_retrained_weights_follow_the_umask(study, tmp_path, umask)
     os.chmod(private / "weights.safetensors", 0o600)
     script = (
         "import sys\nfrom pathlib import Path\n"
-        "from core.cli import main\n"
+        "from desktop.cli import main\n"
         "from core.models.package import read_manifest, read_weights, write_package\n"
         "from core.models.registry import write_model_set\n"
         "study, detector, classifier = map(Path, sys.argv[1:])\n"

@@ -19,8 +19,8 @@ import pytest
 import torch
 from PIL import Image
 
-from core.cli import main
 from core.errors import ModelPackageError, StudyError
+from core.imaging.letterbox import InputGeometry
 from core.models.classifier import ClassifierConfig, VertebraClassifier, build_classifier
 from core.models.detector import DetectorConfig, VertebraDetector, build_detector
 from core.models.package import WEIGHTS, read_weights, write_package
@@ -30,7 +30,7 @@ from core.progress import run
 from core.study.exporter import export_study
 from core.study.importer import ImportOptions, import_source
 from core.study.layout import Study
-from core.training.transforms import InputGeometry
+from desktop.cli import main
 
 SECRET = b"PATIENT SOURCE PATHS...." + bytes([8]) + b" and more that must never reach a study or an export\n"
 

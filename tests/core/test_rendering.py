@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.cli import main
 from core.errors import ModelPackageError
 from core.imaging.dicom import read_dicom
 from core.imaging.image import SliceImage
+from core.imaging.letterbox import InputGeometry
 from core.imaging.rendering import check_rendering, model_view
 from core.imaging.windowing import BONE, apply_window, min_max_window
 from core.models.pipeline import DiagnosisPipeline
@@ -21,7 +21,7 @@ from core.training.classification_data import SliceCache
 from core.training.classification_engine import ClassifierTraining
 from core.training.datasets import DetectionDataset, study_records
 from core.training.detection_engine import DetectorTraining
-from core.training.transforms import InputGeometry
+from desktop.cli import main
 from tests.core.rendering_helpers import IMPORT_WINDOWS, NetworkInputs, import_slice, model_set_with_rendering
 
 

@@ -141,7 +141,7 @@ def test_a_second_retrain_is_refused_while_one_runs(study):
 
 def test_a_killed_retrain_process_activates_nothing_and_its_lock_is_taken_over(study):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen([sys.executable, "-m", "core.cli", "retrain", str(study), "--epochs", "3",
+    process = subprocess.Popen([sys.executable, "-m", "desktop.cli", "retrain", str(study), "--epochs", "3",
                                 "--batch-size", "2", "--precision", "fp32"], env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
     try:
@@ -162,7 +162,7 @@ def test_a_killed_retrain_process_activates_nothing_and_its_lock_is_taken_over(s
 def test_data_parallel_under_torchrun_with_gloo_and_two_processes(study):
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "core.cli",
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "desktop.cli",
          "retrain", str(study), "--epochs", "1", "--batch-size", "1", "--precision", "fp32", "--device", "cpu",
          "--margin", "1", "--no-refresh"], env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]

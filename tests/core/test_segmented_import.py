@@ -14,12 +14,12 @@ import pytest
 
 from core.annotations.geometry import iou_matrix
 from core.annotations.model import Box, Disease
-from core.cli import main
 from core.errors import GeometryError, ImageReadError, NiftiReadError, StudyError
 from core.progress import run
 from core.study.importer import ImportOptions, import_source
 from core.study.layout import Study
 from core.study.segmented import LabelOptions
+from desktop.cli import main
 from tests.conftest import DICOM_SERIES
 
 SERIES_LABELS = DICOM_SERIES / "labels_totalsegmentator.nii.gz"

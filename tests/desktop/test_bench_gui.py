@@ -11,8 +11,8 @@ import pytest
 import torch
 from PySide6 import QtWidgets
 
-from core.cli import main
 from core.review.preferences import CONFIG_ENV
+from desktop.cli import main
 from tests.e2e.test_bench import check_documented
 
 

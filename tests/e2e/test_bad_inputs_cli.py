@@ -24,7 +24,7 @@ import pytest
 from PIL import Image
 from pydicom.encaps import encapsulate
 
-from core.cli import main
+from desktop.cli import main
 from tests.conftest import pydicom_file
 from tests.core.imaging_helpers import png_claiming_size, rewrite_dicom
 
@@ -46,7 +46,7 @@ def here(capfd: pytest.CaptureFixture[str], *args: str | Path) -> subprocess.Com
 
 def vr(*args: str | Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "core.cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "desktop.cli", *map(str, args)], capture_output=True, text=True,
                           cwd=REPO, env=env, timeout=300)
 
 

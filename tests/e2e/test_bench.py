@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import core.benchmarks.models  # noqa: F401 - imported at collection, so that a test's time is its own run
-from core.cli import main
+from desktop.cli import main
 
 pytestmark = pytest.mark.slow  # each benchmark runs for real, at its smallest size
 
@@ -84,7 +84,7 @@ def test_bench_io_smoke(capsys):
 def test_bench_synth_smoke():
     """In a process of its own, as a user runs it: there its worker processes fork, where this one (which has Qt
     loaded) would have to spawn them and import everything again."""
-    command = [sys.executable, "-m", "core.cli", "bench", "synth", "--size", "smoke", "--repeats", "1", "--json"]
+    command = [sys.executable, "-m", "desktop.cli", "bench", "synth", "--size", "smoke", "--repeats", "1", "--json"]
     done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert done.returncode == 0, done.stderr

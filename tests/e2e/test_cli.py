@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import main
+from desktop.cli import main
 from tests.conftest import CUTOUT, DICOM_SERIES, SAMPLE, pydicom_file
 
 pytestmark = pytest.mark.slow  # a real subprocess each (PyTorch imports take seconds)
 
-CLI = [sys.executable, "-m", "core.cli"]
+CLI = [sys.executable, "-m", "desktop.cli"]
 REPO = Path(__file__).resolve().parents[2]
 
 

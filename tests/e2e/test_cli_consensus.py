@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from core.annotations.labelme_io import read_labelme
-from core.cli import main
 from core.consensus.session import ConsensusSession
 from core.progress import run
 from core.study.layout import Study
+from desktop.cli import main
 from tests.core.test_consensus_helpers import phantom_study
 
 REPO = Path(__file__).resolve().parents[2]
@@ -139,7 +139,7 @@ def test_bad_options_and_not_a_study(tmp_path, capsys):
 @pytest.mark.slow
 def test_as_a_user_runs_it(phantom, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    result = subprocess.run([sys.executable, "-m", "core.cli", "consensus", str(phantom), "--report",
+    result = subprocess.run([sys.executable, "-m", "desktop.cli", "consensus", str(phantom), "--report",
                              str(tmp_path / "report"), "--bootstrap", "100"], capture_output=True, text=True,
                             env=env, cwd=REPO, timeout=300)
     assert result.returncode == 0, result.stderr

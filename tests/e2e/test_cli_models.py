@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import main
+from desktop.cli import main
 from tests.e2e.test_cli import vr
 
 pytestmark = pytest.mark.slow  # trains models and runs them from the command line

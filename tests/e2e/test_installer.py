@@ -23,7 +23,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[2]
 INSTALLER = REPO / "installer"
 ICONS = REPO / "resources" / "icons"
-CLI = [sys.executable, "-m", "core.cli"]
+CLI = [sys.executable, "-m", "desktop.cli"]
 BUILD_OPT_IN = "VERTEBRA_REVIEW_BUILD_INSTALLER"
 
 
@@ -87,7 +87,7 @@ def smoke_in_process(monkeypatch, capsys, tmp_path: Path, *args: str | Path,
                      **extra: str) -> subprocess.CompletedProcess[str]:
     """The smoke test's failures through ``main`` in this process (a subprocess each takes PyTorch's import time);
     the passing run above is the one that runs as a user starts it."""
-    from core.cli import main
+    from desktop.cli import main
 
     for name in [k for k in os.environ if k.startswith("VERTEBRA_REVIEW_")]:
         monkeypatch.delenv(name)

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 
 def _start_synth(out: Path, *extra: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "core.cli", "synth", str(out), "--cases", "40", "--slices", "2", *extra]
+    command = [sys.executable, "-m", "desktop.cli", "synth", str(out), "--cases", "40", "--slices", "2", *extra]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
@@ -62,7 +62,7 @@ def test_after_kill_9_the_partial_folder_is_marked_and_the_next_run_removes_it(t
     assert len(leftovers) == 1 and leftovers[0].name.startswith(f".{out.name}{PARTIAL}"), leftovers
     assert stale_partials(out) == leftovers  # its writer is dead: its lock is free
 
-    done = subprocess.run([sys.executable, "-m", "core.cli", "synth", str(out), "--cases", "2", "--slices", "1"],
+    done = subprocess.run([sys.executable, "-m", "desktop.cli", "synth", str(out), "--cases", "2", "--slices", "1"],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert f"removed {leftovers[0].name}" in done.stderr

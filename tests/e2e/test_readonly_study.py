@@ -25,14 +25,14 @@ from pathlib import Path
 import pytest
 
 import core
-from core.cli import main
+from desktop.cli import main
 
 pytestmark = pytest.mark.slow  # starts Python in a namespace and validates the tiny model's packages
 
 REPO = Path(core.__file__).resolve().parents[1]  # the code under test, also in the process started
 RUNNER = """
 import contextlib, io, json, logging, sys
-from core.cli import main
+from desktop.cli import main
 results = []
 for argv in json.loads(sys.argv[1]):
     logging.getLogger().handlers.clear()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from core.cli import EXIT_OK, anatomy_source, drive, say
+from desktop.cli.arguments import anatomy_source
+from desktop.cli.output import EXIT_OK, drive, say
 
 
 def cmd_demo_build(args: argparse.Namespace) -> int:

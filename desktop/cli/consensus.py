@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from core.annotations.geometry import HIT_IOM
-from core.cli import EXIT_OK, EXIT_PARTIAL, drive, say, warn
+from desktop.cli.output import EXIT_OK, EXIT_PARTIAL, drive, say, warn
 
 
 def _reader_list(text: str) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from core.cli import EXIT_OK, drive, say
+from desktop.cli.output import EXIT_OK, drive, say
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:

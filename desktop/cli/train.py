@@ -1,0 +1,199 @@
+"""The ``train`` group: ``train detector``, ``train classifier`` and ``train endplate``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from desktop.cli.arguments import RENDERING_HELP, check_studies, from_presets, rendering_arg
+from desktop.cli.output import EXIT_OK, drive, say
+
+
+def cmd_train_detector(args: argparse.Namespace) -> int:
+    check_studies(args.study, args.validation)
+    from core.training.detection_engine import train_detector, with_overrides
+
+    settings = with_overrides(
+        args.preset, backbone=args.backbone, epochs=args.epochs, device=args.device, precision=args.precision,
+        batch_size=args.batch_size, lr=args.lr, size=args.input_size, seed=args.seed, imagenet=args.imagenet,
+        source=args.source, augment=args.augment, fpn_from=args.fpn_from,
+        fpn_channels=args.fpn_channels, box_representation=args.box_head, window=args.window,
+        lr_drop_epochs=tuple(args.lr_drop) if args.lr_drop is not None else None,
+    )
+    from core.training.fine_tune import fine_tune_from
+
+    start = fine_tune_from(args.init, "detector") if args.init else {}
+    result = drive(train_detector(args.study, args.out, settings, validation=args.validation or (),
+                                   model_id=args.model_id, resume=args.resume, demo=args.demo, **start))
+    m = result.metrics
+    say(f"model: {result.package}")
+    say(f"best epoch {result.best_epoch}: AP50 {m['ap50']:.3f}, AP50:95 {m['ap50_95']:.3f}, FP rate "
+          f"{m['fp_rate']:.2%}, FN rate {m['fn_rate']:.2%} on {m['images']} validation slices "
+          f"({result.seconds / 60:.1f} min)")
+    return EXIT_OK
+
+
+def cmd_train_classifier(args: argparse.Namespace) -> int:
+    check_studies(args.study, args.validation)
+    from core.training.classification_engine import train_classifier, with_overrides
+
+    settings = with_overrides(
+        args.preset, arch=args.arch, epochs=args.epochs, device=args.device, precision=args.precision,
+        batch_size=args.batch_size, lr=args.lr, size=args.input_size, canvas=args.canvas, context=args.context,
+        fit=args.fit, endplate=args.endplate, endplate_steps=args.endplate_steps, seed=args.seed,
+        imagenet=args.imagenet, source=args.source, normals=args.normals,
+        patches_per_box=args.patches_per_box, window=args.window,
+    )
+    from core.training.fine_tune import fine_tune_from
+
+    start = fine_tune_from(args.init, "classifier") if args.init else {}
+    result = drive(train_classifier(args.study, args.out, settings, detector=args.detector,
+                                    validation=args.validation or (), model_id=args.model_id, resume=args.resume,
+                                    demo=args.demo, **start))
+    say(f"model: {result.package}")
+    summary = result.metrics["summary"]
+    say(f"best epoch {result.best_epoch} ({result.seconds / 60:.1f} min); on the validation split, mean over "
+        f"OVCF, OF, KD, PS: sensitivity {summary['sensitivity']['mean']}, specificity "
+        f"{summary['specificity']['mean']}")
+    say("thresholds: " + ", ".join(f"{c} {t:.3f}" for c, t in result.thresholds.items()))
+    return EXIT_OK
+
+
+def cmd_train_endplate(args: argparse.Namespace) -> int:
+    from core.training.classification_engine import add_endplate_head
+
+    result = drive(add_endplate_head(args.classifier, args.study, args.out, validation=args.validation or (),
+                                     steps=args.steps, seed=args.seed, device=args.device, source=args.source))
+    say(f"model: {result.package}")
+    per_class = result.metrics["per_class"]["SN"]
+    say(f"on the validation split, SN: AUC {per_class['auc']}, sensitivity {per_class['sensitivity']}, PPV "
+        f"{per_class['ppv']}")
+    say("thresholds: " + ", ".join(f"{c} {t:.3f}" for c, t in result.thresholds.items()))
+    return EXIT_OK
+
+
+# -- the presets, described from their settings for --help ----------------------------------------------------------
+AUGMENTATION = {"d4-all": "8-fold D4", "d4-random": "random D4", "flip": "flips", "none": "no augmentation"}
+DETECTOR_USE = {"paper": "for a GPU", "cpu": "under an hour on two cores"}
+CLASSIFIER_USE = {"paper": "for a GPU", "cpu": "under an hour on a CPU"}
+
+
+def _detector_presets() -> dict[str, Any]:
+    from core.training.detection_engine import PRESETS
+
+    paper = PRESETS["paper"]
+
+    def describe(name: str, p) -> str:
+        heads = ("" if (p.fpn_channels, p.box_representation) == (paper.fpn_channels, paper.box_representation)
+                 else f"compact heads (pyramid {p.fpn_channels}, box head {p.box_representation}), ")
+        use = f" ({DETECTOR_USE[name]})" if name in DETECTOR_USE else ""
+        return (f"{name}: {p.size} px, {heads}lr {p.lr:g}, batch {p.batch_size}, {p.epochs} epochs, "
+                f"{AUGMENTATION.get(p.augment, p.augment)}{use}")
+
+    return {"paper": paper, "presets": "; ".join(describe(name, p) for name, p in PRESETS.items())}
+
+
+def _classifier_presets() -> dict[str, Any]:
+    from core.training.classification_engine import PRESETS
+
+    def describe(name: str, p) -> str:
+        use = f" ({CLASSIFIER_USE[name]})" if name in CLASSIFIER_USE else ""
+        return (f"{name}: {p.arch.replace('resnet', 'ResNet')} at {p.size} px, lr {p.lr:g} x{p.lr_gamma:g} every "
+                f"{p.lr_step} epochs, {p.epochs} epochs, batch {p.batch_size}, {p.patches_per_box} patches per box"
+                f"{use}")
+
+    return {"paper": PRESETS["paper"], "presets": "; ".join(describe(name, p) for name, p in PRESETS.items())}
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Adds the ``train`` group: ``detector``, ``classifier`` and ``endplate``."""
+    train = commands.add_parser("train", help="train a model").add_subparsers(dest="model_kind", metavar="MODEL")
+    det = train.add_parser("detector", help="train the vertebra detector (Faster R-CNN) on a study")
+    det.add_argument("study", type=Path, nargs="+", help="one or more studies with consensus (or reader) boxes")
+    det.add_argument("--out", type=Path, required=True, help="the models folder; the package goes in OUT/<model-id>")
+    det.add_argument("--preset", choices=["paper", "cpu"], default="paper", help="{presets}")
+    det.add_argument("--backbone", choices=["resnet18", "mobilenet_v2", "mobilenet_v3_large"])
+    det.add_argument("--epochs", type=int)
+    det.add_argument("--batch-size", type=int)
+    det.add_argument("--lr", type=float)
+    det.add_argument("--lr-drop", type=int, nargs="*", metavar="EPOCH",
+                     help="epochs after which the learning rate is multiplied by 0.1")
+    det.add_argument("--input-size", type=int, help="model input side in pixels (the 1024 letterbox scaled to it)")
+    det.add_argument("--fpn-from", type=int, choices=[1, 2], help="1: pyramid P2-P6 (default), 2: P3-P6 (faster)")
+    det.add_argument("--fpn-channels", type=int, help="width of the feature pyramid (default {paper.fpn_channels})")
+    det.add_argument("--box-head", type=int,
+                     help="width of the box head's two layers (default {paper.box_representation})")
+    det.add_argument("--augment", choices=["d4-all", "d4-random", "flip", "none"])
+    det.add_argument("--window", type=rendering_arg, help=RENDERING_HELP)
+    det.add_argument("--init", type=Path, metavar="PKG",
+                     help="fine-tune this detector package (its architecture and weights) instead of starting anew")
+    det.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
+    det.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None)
+    det.add_argument("--seed", type=int)
+    det.add_argument("--source", help="whose boxes to learn: consensus (default), best, or a reader id")
+    det.add_argument("--validation", type=Path, nargs="*", help="validation studies (default: 20%% of the cases)")
+    det.add_argument("--imagenet", help="a local file with the backbone's ImageNet weights")
+    det.add_argument("--model-id", help="the package's folder name (default: detector-<date-time>)")
+    det.add_argument("--resume", action="store_true", help="resume the run with this --model-id from its checkpoint")
+    det.add_argument("--demo", action="store_true", help="mark the package as a demo model")
+    det.set_defaults(func=cmd_train_detector)
+    from_presets(det, _detector_presets)
+
+
+    cls = train.add_parser("classifier", help="train the vertebra disease classifier (ResNet, six sigmoid outputs)")
+    cls.add_argument("study", type=Path, nargs="+", help="one or more studies with consensus (or reader) labels")
+    cls.add_argument("--out", type=Path, required=True, help="the models folder; the package goes in OUT/<model-id>")
+    cls.add_argument("--detector", type=Path, help="a detector package (for --normals detector)")
+    cls.add_argument("--preset", choices=["paper", "cpu"], default="paper", help="{presets}")
+    cls.add_argument("--arch", choices=["resnet18", "resnet34", "resnet50"])
+    cls.add_argument("--epochs", type=int)
+    cls.add_argument("--batch-size", type=int)
+    cls.add_argument("--lr", type=float)
+    cls.add_argument("--input-size", type=int, help="patch side given to the network (default {paper.size})")
+    cls.add_argument("--window", type=rendering_arg, help=RENDERING_HELP)
+    cls.add_argument("--init", type=Path, metavar="PKG",
+                     help="fine-tune this classifier package (its architecture, weights and endplate head)")
+    cls.add_argument("--canvas", type=int, help="side of the canvas the box is cut onto at its own scale, before the "
+                                                "resize to --input-size (default {paper.canvas})")
+    cls.add_argument("--context", type=float,
+                     help="margin kept around each box, as a fraction of its width and height (default 0, the "
+                          "paper's crop); keeps endplate lesions such as Schmorl's nodes in the patch under jitter")
+    cls.add_argument("--fit", action=argparse.BooleanOptionalAction, default=None,
+                     help="scale each box (with its --context margin) to fill the patch, and the jitter with it, "
+                          "instead of cutting it at its own scale onto the fixed canvas (the paper's crop)")
+    cls.add_argument("--endplate", action=argparse.BooleanOptionalAction, default=None,
+                     help="train the Schmorl's-node endplate head after the main network (default: on); it scores "
+                          "the upper and lower endplate bands of each box and gives the SN probability")
+    cls.add_argument("--endplate-steps", type=int,
+                     help="training steps of the endplate head (default {paper.endplate_steps})")
+    cls.add_argument("--patches-per-box", type=int,
+                     help="jittered patches per box and epoch (default {paper.patches_per_box})")
+    cls.add_argument("--normals", choices=["annotated", "detector"],
+                     help="annotated (default): every vertebra is boxed; detector: readers boxed only diseased "
+                          "vertebrae, normal ones come from the detector (no hit, IoM > 0.5, with any disease box)")
+    cls.add_argument("--device", help="auto (default), cpu, cuda or mps")
+    cls.add_argument("--precision", choices=["auto", "fp32", "bf16"])
+    cls.add_argument("--seed", type=int)
+    cls.add_argument("--source", help="whose labels to learn: consensus (default), best, or a reader id")
+    cls.add_argument("--validation", type=Path, nargs="*", help="validation studies (default: 20%% of the cases)")
+    cls.add_argument("--imagenet", help="a local file with the backbone's ImageNet weights")
+    cls.add_argument("--model-id", help="the package's folder name (default: classifier-<date-time>)")
+    cls.add_argument("--resume", action="store_true", help="resume the run with this --model-id from its checkpoint")
+    cls.add_argument("--demo", action="store_true", help="mark the package as a demo model")
+    cls.set_defaults(func=cmd_train_classifier)
+    from_presets(cls, _classifier_presets)
+
+    head = train.add_parser("endplate", help="add (or train again) the Schmorl's-node endplate head of a classifier "
+                                             "package, keeping its main network")
+    head.add_argument("classifier", type=Path, help="the classifier package")
+    head.add_argument("study", type=Path, nargs="+", help="studies with consensus (or reader) labels")
+    head.add_argument("--out", type=Path, required=True, help="the new package (a new folder)")
+    head.add_argument("--validation", type=Path, nargs="*", help="validation studies (default: 20%% of the cases); "
+                                                                 "the SN threshold is chosen on them")
+    head.add_argument("--steps", type=int, default=400, help="training steps (default 400)")
+    head.add_argument("--seed", type=int, default=0)
+    head.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
+    head.add_argument("--source", default="consensus",
+                      help="whose labels to learn: consensus (default), best, or a reader id")
+    head.set_defaults(func=cmd_train_endplate)
