@@ -337,8 +337,9 @@ class MainWindow(QtWidgets.QMainWindow):
         study = opened.session.study
         self.setWindowTitle(f"{APP_NAME} — {study.settings.name} — reader {opened.session.reader}")
         self.places.save()  # where the reader was in the study being left
-        self.controller.set_session(opened)
-        self.places.restore(opened.session)
+        place = self.places.place(opened.session)
+        self.controller.set_session(opened, start=(place.case, place.slice_id) if place else None)
+        self.places.restore(opened.session, place)
         self._remember(study=study.root)
         skipped = len(opened.imported.skipped) if opened.imported is not None else 0
         listed = f"; {skipped} file(s) not imported, listed with the reasons" if skipped else ""

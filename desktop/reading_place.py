@@ -12,6 +12,7 @@ from core.review.preferences import AppDirs
 from core.review.session import ReviewSession
 from desktop.panels.window_panel import PRESET_CUSTOM, WindowLevelPanel
 from desktop.review_controller import ReviewController
+from desktop.workers import run_in_background
 
 #: How long after the last change the place is written (ms).
 SAVE_DELAY_MS = 1500
@@ -19,7 +20,8 @@ SAVE_DELAY_MS = 1500
 
 class PlaceKeeper(QtCore.QObject):
     """Follows the controller's slice and the panel's window; ``save()`` before another study replaces this one and
-    when the window closes, ``restore()`` once a study is opened."""
+    when the window closes; ``place()`` says where to open a study (the controller shows that slice first, so that
+    reopening draws one slice, not two) and ``restore()`` then draws its window."""
 
     message = QtCore.Signal(str)
 
@@ -33,21 +35,26 @@ class PlaceKeeper(QtCore.QObject):
         self._timer = QtCore.QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(SAVE_DELAY_MS)
-        self._timer.timeout.connect(self.save)
+        self._timer.timeout.connect(self._save_in_background)
         controller.sliceShown.connect(self._changed)
         window_panel.windowChanged.connect(self._changed)
         self._told = False
 
-    def restore(self, session: ReviewSession) -> bool:
-        """Show the slice and window ``session``'s reader left off at; False where none is recorded (or that slice
-        is no longer in the study), and the study stays at its first slice."""
-        self._session = session
+    def place(self, session: ReviewSession) -> ReadingPlace | None:
+        """Where ``session``'s reader left off in its study, when that slice is still in the study."""
         place = self.book.place(session.study.root, session.reader)
         if place is None or (place.case, place.slice_id) not in session.position:
+            return None
+        return place
+
+    def restore(self, session: ReviewSession, place: ReadingPlace | None) -> bool:
+        """Follow ``session`` from now on; draw ``place``'s window (its slice was shown by the controller). False
+        where there is no place, and the study stays at its first slice with the image's own window."""
+        self._session = session
+        if place is None:
             return False
         self._restoring = True
         try:
-            self.controller.show((place.case, place.slice_id), fit=True)
             self._restore_window(place)
         finally:
             self._restoring = False
@@ -71,13 +78,22 @@ class PlaceKeeper(QtCore.QObject):
         if not self._restoring and self._session is not None:
             self._timer.start()
 
+    def _save_in_background(self) -> None:
+        """The timer's write: off the GUI thread (the file is written atomically, with an fsync)."""
+        place, session = self.current(), self._session
+        if place is not None and session is not None:
+            run_in_background(self.book.try_remember, Path(session.study.root), session.reader, place,
+                              on_result=self._tell, owner=self)
+
+    def _tell(self, problem: str | None) -> None:
+        if problem and not self._told:
+            self._told = True
+            self.message.emit(f"Where you left off is not remembered: {problem}")
+
     def save(self) -> None:
-        """Write the current place now (a no-op without a study)."""
+        """Write the current place now, on this thread (a study being left, the window closing)."""
         self._timer.stop()
         place, session = self.current(), self._session
         if place is None or session is None:
             return
-        problem = self.book.try_remember(Path(session.study.root), session.reader, place)
-        if problem and not self._told:
-            self._told = True
-            self.message.emit(f"Where you left off is not remembered: {problem}")
+        self._tell(self.book.try_remember(Path(session.study.root), session.reader, place))

@@ -118,7 +118,8 @@ class ReviewController(ModelActions, QtCore.QObject):
         self.runner.runFailed.connect(lambda text: self.message.emit(f"The model run failed: {text}"))
 
     # -- session ----------------------------------------------------------------------------------------------------
-    def set_session(self, opened: OpenedReview) -> None:
+    def set_session(self, opened: OpenedReview, *, start: SliceKey | None = None) -> None:
+        """Show ``opened``; at ``start`` (where the reader left off) when it is in the study, else its first slice."""
         self.stop_scan()
         if self.session is not None:
             self.session.changed.disconnect(self._on_changed)
@@ -137,7 +138,8 @@ class ReviewController(ModelActions, QtCore.QObject):
         self.runner.attach(opened.model)
         for key in session.unsaved():  # recovered edits
             self._refresh_summary(key)
-        first = next(iter(self.cases.visible_keys()), None)
+        first = start if start is not None and start in session.position else None
+        first = first or next(iter(self.cases.visible_keys()), None)
         if first is not None:
             self.show(first, fit=True)
         self._start_scan()
