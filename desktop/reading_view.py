@@ -108,7 +108,9 @@ class ReadingView:
         if self.blinding is None or not self.blinding.on:
             return dict(found)
         model_id = self.session.model_id if self.session is not None else None
-        return {key: self.blinding.summary(key, summary, model_id) for key, summary in found.items()}
+        compared = self.blinding.is_compared()  # once for the list, not once per slice (it lists the readers)
+        return {key: self.blinding.summary(key, summary, model_id, compared=compared)
+                for key, summary in found.items()}
 
     def other_readers(self, key: SliceKey) -> tuple[list[DrawnVersion], list[str]]:
         """The other readers' boxes of the slice (none while blinded), and problems with their files."""

@@ -52,7 +52,12 @@ class ReaderBlinding:
         mark_case_done(self.study, self.reader, case, allow_incomplete=allow_incomplete)
         self.reload()
 
-    def summary(self, key: SliceKey, summary: SliceSummary, model_id: str | None) -> SliceSummary:
+    def is_compared(self) -> bool:
+        """Whether the reader is one of the readers the consensus compares (reads the study's reader folders)."""
+        return self.reader in study_readers(self.study).readers
+
+    def summary(self, key: SliceKey, summary: SliceSummary, model_id: str | None, *,
+                compared: bool | None = None) -> SliceSummary:
         """The summary as the reader may see it: in a blinded case no disagreement mark, and no findings taken from
         the consensus (which a summary shows when the reader has no file and the model no result); ``blinded`` says
         so, so that a filter can tell why it finds nothing. A consensus in progress shows how far it is ("3/10
@@ -60,7 +65,8 @@ class ReaderBlinding:
         readers (the coordinator); a reader sees their own status until the consensus is final."""
         if not self.blinded(key[0]):
             return summary
-        progress = None if self.reader in study_readers(self.study).readers else summary.consensus_progress
+        compared = self.is_compared() if compared is None else compared  # the caller's, for a whole list
+        progress = None if compared else summary.consensus_progress
         hidden = replace(summary, disagreement=False, consensus_progress=progress, blinded=True)
         from_consensus = summary.status is SliceStatus.CONSENSUS or summary.consensus_progress is not None
         if from_consensus and not self._own_or_model(key, model_id):
