@@ -76,8 +76,7 @@ class FrameGeometry:
 
 
 def sagittal_position_mm(geometry: FrameGeometry) -> float | None:
-    """The RAS x (mm, as the reformat reports it) of a sagittal frame (its normal within ~25 degrees of
-    left-right), from the position of its first pixel; None for other planes or without geometry."""
+    """A sagittal frame's RAS x in mm (from its first pixel's position), else None."""
     normal = geometry.normal
     if geometry.position is None or normal is None or abs(float(normal[0])) < 0.9:
         return None

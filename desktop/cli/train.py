@@ -106,6 +106,19 @@ def _classifier_presets() -> dict[str, Any]:
     return {"paper": PRESETS["paper"], "presets": "; ".join(describe(name, p) for name, p in PRESETS.items())}
 
 
+def _run_options(parser: argparse.ArgumentParser, learns: str, kind: str) -> None:
+    """The options both ``train`` commands share: seed, source, validation, ImageNet weights, id, resume, demo."""
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--source", help=f"whose {learns} to learn: consensus (default), best, or a reader id")
+    parser.add_argument("--validation", type=Path, nargs="*",
+                        help="validation studies (default: 20%% of the cases)")
+    parser.add_argument("--imagenet", help="a local file with the backbone's ImageNet weights")
+    parser.add_argument("--model-id", help=f"the package's folder name (default: {kind}-<date-time>)")
+    parser.add_argument("--resume", action="store_true",
+                        help="resume the run with this --model-id from its checkpoint")
+    parser.add_argument("--demo", action="store_true", help="mark the package as a demo model")
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     """Adds the ``train`` group: ``detector``, ``classifier`` and ``endplate``."""
     train = commands.add_parser("train", help="train a model").add_subparsers(dest="model_kind", metavar="MODEL")
@@ -130,13 +143,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                      help="fine-tune this detector package (its architecture and weights) instead of starting anew")
     det.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
     det.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None)
-    det.add_argument("--seed", type=int)
-    det.add_argument("--source", help="whose boxes to learn: consensus (default), best, or a reader id")
-    det.add_argument("--validation", type=Path, nargs="*", help="validation studies (default: 20%% of the cases)")
-    det.add_argument("--imagenet", help="a local file with the backbone's ImageNet weights")
-    det.add_argument("--model-id", help="the package's folder name (default: detector-<date-time>)")
-    det.add_argument("--resume", action="store_true", help="resume the run with this --model-id from its checkpoint")
-    det.add_argument("--demo", action="store_true", help="mark the package as a demo model")
+    _run_options(det, "boxes", "detector")
     det.set_defaults(func=cmd_train_detector)
     from_presets(det, _detector_presets)
 
@@ -174,13 +181,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                           "vertebrae, normal ones come from the detector (no hit, IoM > 0.5, with any disease box)")
     cls.add_argument("--device", help="auto (default), cpu, cuda or mps")
     cls.add_argument("--precision", choices=["auto", "fp32", "bf16"])
-    cls.add_argument("--seed", type=int)
-    cls.add_argument("--source", help="whose labels to learn: consensus (default), best, or a reader id")
-    cls.add_argument("--validation", type=Path, nargs="*", help="validation studies (default: 20%% of the cases)")
-    cls.add_argument("--imagenet", help="a local file with the backbone's ImageNet weights")
-    cls.add_argument("--model-id", help="the package's folder name (default: classifier-<date-time>)")
-    cls.add_argument("--resume", action="store_true", help="resume the run with this --model-id from its checkpoint")
-    cls.add_argument("--demo", action="store_true", help="mark the package as a demo model")
+    _run_options(cls, "labels", "classifier")
     cls.set_defaults(func=cmd_train_classifier)
     from_presets(cls, _classifier_presets)
 
