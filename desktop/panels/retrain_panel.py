@@ -80,9 +80,8 @@ class RetrainPanel(QtWidgets.QWidget):
         self.cancel = QtWidgets.QPushButton("Cancel the retrain")
         self.cancel.setEnabled(False)
         self.versions = QtWidgets.QPushButton("Model versions…")
-        self.loss_plot = _plot("Training loss", "loss")
-        self.metric_plot = _plot("Validation (per epoch)", "score")
-        self.metric_plot.setYRange(0.0, 1.02, padding=0)
+        self._plots: tuple[pg.PlotWidget, pg.PlotWidget] | None = None  # made when first needed (70 ms of startup)
+        self._charts = QtWidgets.QHBoxLayout()
         self._curves: dict[str, pg.PlotDataItem] = {}
         self._epochs = 1
         self._setup_layout()
@@ -100,14 +99,39 @@ class RetrainPanel(QtWidgets.QWidget):
         layout.addWidget(self.status)
         layout.addWidget(self.notes)
         row = QtWidgets.QHBoxLayout()
-        row.addWidget(self.loss_plot, 3)
-        row.addWidget(self.metric_plot, 3)
+        row.addLayout(self._charts, 6)
         scroll = QtWidgets.QScrollArea()
         scroll.setWidget(self.result)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
         row.addWidget(scroll, 2)
         layout.addLayout(row, 1)
+
+    def _made_plots(self) -> tuple[pg.PlotWidget, pg.PlotWidget]:
+        """The two charts, made the first time they are shown or drawn on: most sessions never retrain, and
+        making them costs a tenth of the window's start."""
+        if self._plots is None:
+            loss = _plot("Training loss", "loss")
+            metric = _plot("Validation (per epoch)", "score")
+            metric.setYRange(0.0, 1.02, padding=0)
+            self._charts.addWidget(loss, 1)
+            self._charts.addWidget(metric, 1)
+            self._plots = (loss, metric)
+            for plot in self._plots:
+                plot.setXRange(0, self._epochs, padding=0.02 if self._epochs > 1 else 0)
+        return self._plots
+
+    @property
+    def loss_plot(self) -> pg.PlotWidget:
+        return self._made_plots()[0]
+
+    @property
+    def metric_plot(self) -> pg.PlotWidget:
+        return self._made_plots()[1]
+
+    def showEvent(self, event) -> None:
+        self._made_plots()
+        super().showEvent(event)
 
     # -- a run ------------------------------------------------------------------------------------------------------
     def start(self, heading: str, details: str = "", *, epochs: int = 1) -> None:
