@@ -18,11 +18,11 @@ from pathlib import Path
 
 from PySide6 import QtWidgets
 
-from core.consensus.blinding import ReaderBlinding
 from core.consensus.coannotation import readers_with_annotations
 from core.consensus.reading import unannotated_slices
 from core.consensus.styles import reader_style
 from core.errors import ConsensusError, VertebraReviewError
+from core.review.blinding import ReaderBlinding
 from core.review.session import ReviewSession
 from core.review.summary import SliceKey, SliceSummary
 from desktop.dialogs.messages import confirm, error_text

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from core.annotations.model import SliceAnnotation
 from core.errors import GeometryError, ImageReadError
 from core.imaging.dicom import read_dicom
 from core.imaging.dicom_series import DicomSeries, scan_dicom
@@ -37,10 +36,6 @@ class SliceStack:
 
     def image(self, index: int) -> SliceImage:
         raise NotImplementedError
-
-    def annotation(self, index: int) -> SliceAnnotation | None:
-        """The annotation to show over the slice, when the stack has one (studies do)."""
-        return None
 
 
 @dataclass

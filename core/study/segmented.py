@@ -16,13 +16,13 @@ from pathlib import Path
 
 from core.annotations.geometry import HIT_IOM, iom_matrix
 from core.annotations.model import Box, Disease, SliceAnnotation, Vertebra
+from core.annotations.vertebral_bodies import VertebralBody, find_bodies, slab_boxes
 from core.errors import ImageReadError, StudyError
 from core.imaging.dicom_series import scan_dicom
 from core.imaging.image import SliceImage, Volume
 from core.imaging.nifti import is_nifti, read_nifti
 from core.imaging.reformat import SagittalReformat
 from core.imaging.vertebra_masks import VertebraMasks, read_vertebra_masks
-from core.imaging.vertebral_bodies import VertebralBody, find_bodies, slab_boxes
 from core.study.grades import read_grades
 
 FRACTURE_CLASSES = ("OVCF", "OF")

@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from core.annotations.vertebral_bodies import MIN_SECTION, VertebralBody, find_bodies
 from core.imaging.image import Volume
 from core.imaging.reformat import SagittalReformat
 from core.imaging.vertebra_masks import label_table_beside, read_label_table, read_vertebra_masks, vertebra_name
-from core.imaging.vertebral_bodies import MIN_SECTION, VertebralBody, find_bodies
 from core.synthetic.slab import TISSUE, TISSUES, AnatomySlab, SlabBody
 
 #: Structure-name fragments → tissue class, first match wins (TotalSegmentator v2 names).

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from core.annotations.model import Box
+from core.annotations.vertebral_bodies import find_bodies, slab_boxes
 from core.errors import NiftiReadError
 from core.evaluation.levels import level_report
 from core.imaging.image import Volume
@@ -19,7 +20,6 @@ from core.imaging.vertebra_masks import (
     read_vertebra_masks,
     vertebra_name,
 )
-from core.imaging.vertebral_bodies import find_bodies, slab_boxes
 from core.models.levels import assign_levels, spine_positions
 
 
