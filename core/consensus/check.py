@@ -22,8 +22,7 @@ from core.consensus.reading import cases_not_done
 from core.errors import AnnotationFileError, ConsensusError
 from core.progress import Progress, ProgressGenerator
 from core.study.layout import Study, check_id
-
-SliceKey = tuple[str, str]
+from core.study.slice_key import SliceKey
 
 
 @dataclass(frozen=True)

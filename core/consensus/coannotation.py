@@ -15,6 +15,7 @@ from core.consensus.matching import Agreement, common_level
 from core.consensus.record import CONSENSUS_SOURCE, Resolution
 from core.consensus.session import ConsensusSession, GroupRef, GroupView
 from core.study.layout import Study
+from core.study.slice_key import SliceKey
 
 
 def readers_with_annotations(study: Study, readers: Sequence[str] | None = None) -> list[str]:
@@ -40,7 +41,7 @@ def consensus_readers(study: Study) -> ReaderChoice:
     return ReaderChoice(tuple(r for r in choice.readers if r in annotated), left_out)
 
 
-def _rank(session: ConsensusSession) -> dict[tuple[str, str], int]:
+def _rank(session: ConsensusSession) -> dict[SliceKey, int]:
     return {key: i for i, key in enumerate(session.slice_keys())}
 
 
@@ -68,7 +69,7 @@ def step_disagreement(session: ConsensusSession, current: GroupRef | None, delta
     return earlier[-1] if earlier else (candidates[-1] if wrap and candidates[-1] != current else None)
 
 
-def first_on_slice(session: ConsensusSession, key: tuple[str, str], *, include_decided: bool = True) -> GroupRef | None:
+def first_on_slice(session: ConsensusSession, key: SliceKey, *, include_decided: bool = True) -> GroupRef | None:
     """The slice's first disagreement (open ones first), or None when the readers agree on every vertebra there."""
     refs = [r for r in session.disagreements(include_decided=include_decided) if r.key == tuple(key)]
     open_refs = [r for r in session.disagreements() if r.key == tuple(key)]

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.annotations.model import SliceAnnotation
 from core.consensus.matching import VertebraGroup
+from core.study.slice_key import SliceKey
 
 if TYPE_CHECKING:
     from core.consensus.session import SliceState
@@ -107,7 +108,7 @@ def slice_progress(state: SliceState) -> SliceProgress:
     return SliceProgress(len(groups), decided, len(open_disagreements(state)), final, state.annotation is not None)
 
 
-def progress_from_files(key: tuple[str, str], annotations: Mapping[str, SliceAnnotation],
+def progress_from_files(key: SliceKey, annotations: Mapping[str, SliceAnnotation],
                         consensus: SliceAnnotation | None, *, unreadable: bool = False) -> SliceProgress | None:
     """:func:`slice_progress` of one slice from the compared readers' annotations (reader → annotation, in the
     readers' order) and its consensus file (``unreadable``: there is one that cannot be read, which locks the slice);

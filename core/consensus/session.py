@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from core.annotations.model import SliceAnnotation, Vertebra
-from core.consensus.check import ConsistencyCheck, SliceKey, SliceMatch, check_study, match_slice
+from core.consensus.check import ConsistencyCheck, SliceMatch, check_study, match_slice
 from core.consensus.counts import count_disagreements, is_open_disagreement
 from core.consensus.matching import Agreement, MajorityCall, MatchSettings, VertebraGroup
 from core.consensus.reading import Clock, now_utc, timestamp
@@ -36,6 +36,7 @@ from core.errors import ConsensusError
 from core.events import Event
 from core.progress import ProgressGenerator
 from core.study.layout import Study
+from core.study.slice_key import SliceKey, slice_key
 
 
 class GroupRef(NamedTuple):
@@ -154,7 +155,7 @@ class ConsensusSession:
         try:
             return self._states[tuple(key)]
         except KeyError:
-            raise ConsensusError(f"slice {key[0]}/{key[1]} has no reader annotations in this session") from None
+            raise ConsensusError(f"slice {slice_key(key).text} has no reader annotations in this session") from None
 
     def group(self, ref: GroupRef) -> VertebraGroup:
         for group in self.state(ref.key).match.groups:
@@ -324,7 +325,7 @@ class ConsensusSession:
         if open_groups:
             listing = ", ".join(str(g.index) for g in open_groups[:10])
             raise ConsensusError(
-                f"{key[0]}/{key[1]} cannot be finalised: {len(open_groups)} vertebrae are not decided ({listing})"
+                f"{slice_key(key).text} cannot be finalised: {len(open_groups)} vertebrae are not decided ({listing})"
             )
         by = self._agreeing(state.match.readers, agreed_by, key=key)
         record = state.record.with_changes(finalised_at=timestamp(self.clock), finalised_by=by)
@@ -351,17 +352,17 @@ class ConsensusSession:
     @staticmethod
     def _check_readable(state: SliceState) -> None:
         if state.problem is not None:
-            raise ConsensusError(f"the consensus file of {state.key[0]}/{state.key[1]} cannot be read "
+            raise ConsensusError(f"the consensus file of {slice_key(state.key).text} cannot be read "
                                  f"({state.problem}); fix or remove it first")
 
     def _unlocked(self, key: SliceKey) -> SliceState:
         state = self.state(key)
         self._check_readable(state)
         if state.record.finalised:
-            raise ConsensusError(f"the consensus of {key[0]}/{key[1]} is finalised; reopen it to change it")
+            raise ConsensusError(f"the consensus of {slice_key(key).text} is finalised; reopen it to change it")
         if state.record.external:
             raise ConsensusError(
-                f"the consensus of {key[0]}/{key[1]} was made or edited outside the consensus workflow; "
+                f"the consensus of {slice_key(key).text} was made or edited outside the consensus workflow; "
                 "reopen it to start over (its content is kept in the history)"
             )
         return state
@@ -374,7 +375,7 @@ class ConsensusSession:
         by = self.consulting if agreed_by is None else tuple(agreed_by)
         chosen = tuple(r for r in dict.fromkeys(by) if r in readers)
         if key is not None and agreed_by and not chosen:
-            raise ConsensusError(f"{', '.join(by)} did not read {key[0]}/{key[1]}: of its readers "
+            raise ConsensusError(f"{', '.join(by)} did not read {slice_key(key).text}: of its readers "
                                  f"({', '.join(readers)}), tick who is agreeing")
         return chosen
 

@@ -34,6 +34,7 @@ from core.imaging.rendering import model_view
 from core.imaging.stacks import SagittalStack, open_stack
 from core.study.images import study_model_view
 from core.study.layout import Study
+from core.study.slice_key import SliceKey
 
 
 @dataclass
@@ -55,7 +56,7 @@ class _Found:
 
 
 def study_inputs(study: Study, out: Path, rendering: str,
-                 slices: Sequence[tuple[str, str]] | None = None) -> Iterator[SliceInput]:
+                 slices: Sequence[SliceKey] | None = None) -> Iterator[SliceInput]:
     for case, slice_id in slices if slices is not None else study.all_slices():
         yield SliceInput(f"{case}/{slice_id}", f"{study.root}/{case}",
                          lambda c=case, s=slice_id: study_model_view(study, c, s, rendering),

@@ -29,6 +29,7 @@ from core.models.registry import DEMO_NOTICE, ModelSet, resolve_models
 from core.models.run_detect import load_input
 from core.progress import Progress, ProgressGenerator
 from core.study.layout import Study
+from core.study.slice_key import SliceKey
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,7 @@ class DiagnosisPipeline:
         yield from self.run(items, report, overwrite=overwrite)
         return report
 
-    def diagnose_study(self, study: Study, slices: Sequence[tuple[str, str]] | None = None, *,
+    def diagnose_study(self, study: Study, slices: Sequence[SliceKey] | None = None, *,
                        overwrite: bool = True) -> ProgressGenerator[DiagnoseReport]:
         """Diagnose slices of a study into ``predictions/<model-id>/`` (all slices when ``slices`` is None)."""
         report = DiagnoseReport()

@@ -13,8 +13,9 @@ from core.consensus.check import study_readers
 from core.consensus.reading import done_cases, mark_case_done
 from core.errors import ConsensusError
 from core.review.status import SliceStatus
-from core.review.summary import SliceKey, SliceSummary
+from core.review.summary import SliceSummary
 from core.study.layout import Study
+from core.study.slice_key import SliceKey, slice_key
 
 
 class ReaderBlinding:
@@ -63,7 +64,7 @@ class ReaderBlinding:
         so, so that a filter can tell why it finds nothing. A consensus in progress shows how far it is ("3/10
         decided", which hints at how many vertebrae are in dispute) only to someone who is not one of the compared
         readers (the coordinator); a reader sees their own status until the consensus is final."""
-        if not self.blinded(key[0]):
+        if not self.blinded(slice_key(key).case):
             return summary
         compared = self.is_compared() if compared is None else compared  # the caller's, for a whole list
         progress = None if compared else summary.consensus_progress

@@ -24,9 +24,9 @@ from core.imaging.windowing import Window, apply_window, min_max_window
 from core.paths import is_id, is_inside
 from core.progress import Progress, ProgressGenerator
 from core.review.findings import write_findings_csv
-from core.review.summary import SliceKey
 from core.study.exporter import ExportReport, export_study
 from core.study.layout import Study, check_id
+from core.study.slice_key import SliceKey, slice_key
 
 FINDINGS_FILE = "findings.csv"
 READER, CONSENSUS, MODEL = "reader", "consensus", "model"
@@ -153,13 +153,14 @@ def export_review(
     overrides = dict(overrides or {})
     report = yield from export_study(study.root, out, window=window, **source.where)
     for key, annotation in overrides.items():
-        png = out / key[0] / f"{key[1]}.png"
+        case, slice_id = key
+        png = out / case / f"{slice_id}.png"
         if not png.is_file():
             continue  # its image could not be exported; the report says why
         try:
             write_labelme(annotation.with_changes(image_path=png.name, image_data=None), png.with_suffix(".json"))
         except VertebraReviewError as exc:
-            report.errors.append((f"{key[0]}/{key[1]}", str(exc)))
+            report.errors.append((f"{slice_key(key).text}", str(exc)))
             continue
         if not study.annotation_path(*key, **source.where).is_file():
             report.annotations += 1
@@ -183,7 +184,8 @@ def export_slice(study: Study, key: SliceKey, annotation: SliceAnnotation | None
     """One slice for labelme: ``OUT/<case>/<slice>.png`` through ``window`` (default: min-max, as the paper) and
     its JSON (``annotation``, or an empty one). Returns the JSON's path."""
     image = study.read_image(*key)
-    png = Path(out) / key[0] / f"{key[1]}.png"
+    case, slice_id = key
+    png = Path(out) / case / f"{slice_id}.png"
     write_png(png, apply_window(image.pixels, window or min_max_window(image.pixels)))
     annotation = annotation or SliceAnnotation(image.width, image.height)
     return write_labelme(annotation.with_changes(image_path=png.name, image_data=None), png.with_suffix(".json"))

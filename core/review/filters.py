@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.review.status import SliceStatus
-from core.review.summary import SliceKey, SliceSummary
+from core.review.summary import SliceSummary
+from core.study.slice_key import SliceKey, slice_key
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class SliceFilter:
 
     def matches(self, key: SliceKey, summary: SliceSummary) -> bool:
         text = self.text.strip().lower()
-        if text and text not in key[0].lower() and text not in f"{key[0]}/{key[1]}".lower():
+        if text and text not in slice_key(key).text.lower():
             return False
         if self.disease is not None and self.disease not in summary.diseases:
             return False

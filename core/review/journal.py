@@ -20,7 +20,7 @@ from core.annotations.model import SliceAnnotation
 from core.errors import AnnotationFileError, FileWriteError
 from core.fileio import atomic_write_json
 from core.review.preferences import AppDirs, app_dirs
-from core.review.summary import SliceKey
+from core.study.slice_key import SliceKey, slice_key
 
 JOURNAL_FORMAT = "vertebra-review-journal"
 _MAX_BYTES = 256 * 1024 * 1024
@@ -90,12 +90,12 @@ class RecoveryJournal:
 
     def record(self, key: SliceKey, annotation: SliceAnnotation) -> None:
         """Remember ``annotation`` as the latest state of slice ``key`` (before trying to save it)."""
-        self._entries[f"{key[0]}/{key[1]}"] = {"written": _now(), "annotation": to_labelme(annotation)}
+        self._entries[f"{slice_key(key).text}"] = {"written": _now(), "annotation": to_labelme(annotation)}
         self._write()
 
     def saved(self, key: SliceKey) -> None:
         """Slice ``key`` is safely saved: forget its entry."""
-        if self._entries.pop(f"{key[0]}/{key[1]}", None) is not None:
+        if self._entries.pop(f"{slice_key(key).text}", None) is not None:
             self._write()
 
     def pending(self) -> dict[SliceKey, SliceAnnotation]:

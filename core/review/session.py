@@ -31,8 +31,9 @@ from core.imaging.image import SliceImage
 from core.review.box_edits import ACCEPT_TEXT, BoxRef, adoption, following_levels
 from core.review.commands import CompoundCommand
 from core.review.journal import RecoveryJournal
-from core.review.summary import SliceKey, SliceSummary, row_spacing, summarize
+from core.review.summary import SliceSummary, row_spacing, summarize
 from core.study.layout import Study, check_id
+from core.study.slice_key import SliceKey, slice_key
 
 #: A drawn box smaller than this (pixels, either side) is a slip of the mouse, not a vertebra.
 MIN_BOX_PX = 3.0
@@ -165,7 +166,7 @@ class ReviewSession:
     def summary(self, key: SliceKey) -> SliceSummary:
         mine = self.mine(key) if key in self._editors else None
         return summarize(self.study, key, self.reader, self.model_id, mine=mine,
-                         row_mm=lambda: self._row_spacing(key[0]))
+                         row_mm=lambda: self._row_spacing(slice_key(key).case))
 
     def _row_spacing(self, case: str) -> float | None:
         if case not in self._row_mm:
@@ -196,7 +197,7 @@ class ReviewSession:
         state = self.model_result(key) if box.model else self.editor(key).state
         if state is None or not 0 <= box.index < len(state.vertebrae):
             whose = "the model has" if box.model else "there is"
-            raise ReviewError(f"{whose} no box number {box.index + 1} on {key[0]}/{key[1]}")
+            raise ReviewError(f"{whose} no box number {box.index + 1} on {slice_key(key).text}")
         return state.vertebrae[box.index]
 
     def edit_box(self, key: SliceKey, box: int | BoxRef, build: BoxEdit, text: str) -> int:
@@ -265,7 +266,7 @@ class ReviewSession:
     def _accept_command(self, key: SliceKey) -> ReplaceAll:
         model = self.model_result(key)
         if model is None:
-            raise ReviewError(f"no model result for {key[0]}/{key[1]}: run the model on this slice first")
+            raise ReviewError(f"no model result for {slice_key(key).text}: run the model on this slice first")
         return ReplaceAll(model.vertebrae, text=ACCEPT_TEXT)
 
     def mark_reviewed(self, key: SliceKey) -> str:

@@ -24,8 +24,7 @@ from core.review.confidence import is_low_confidence
 from core.review.shortfall import ModelShortfall, height_matters, judge
 from core.review.status import FINISHED_STATUSES, SliceStatus, slice_status, with_shortfall
 from core.study.layout import Study
-
-SliceKey = tuple[str, str]
+from core.study.slice_key import SliceKey, slice_key
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ def findings(annotation: SliceAnnotation | None) -> frozenset[str]:
 def readers_disagree(annotations: Sequence[SliceAnnotation]) -> bool:
     """True when the readers' annotations of one slice (no consensus yet) hold a disagreement: a vertebra with
     different disease sets, drawn by some only, or drawn differently (:mod:`core.consensus.counts`)."""
-    progress = progress_from_files(("", ""), {str(i): a for i, a in enumerate(annotations)}, None)
+    progress = progress_from_files(SliceKey("", ""), {str(i): a for i, a in enumerate(annotations)}, None)
     return progress is not None and progress.open > 0
 
 
@@ -136,10 +135,10 @@ def judge_cases(summaries: Mapping[SliceKey, SliceSummary]) -> dict[SliceKey, Sl
     counts: dict[str, dict[SliceKey, int]] = {}
     for key, summary in summaries.items():
         if summary.model_boxes is not None:
-            counts.setdefault(key[0], {})[key] = summary.model_boxes
+            counts.setdefault(slice_key(key).case, {})[key] = summary.model_boxes
     judged = {}
     for key, summary in summaries.items():
-        others = [n for other, n in counts.get(key[0], {}).items() if other != key]
+        others = [n for other, n in counts.get(slice_key(key).case, {}).items() if other != key]
         shortfall = judge(summary.model_boxes, others=others, height_mm=summary.height_mm)
         judged[key] = replace(summary, shortfall=shortfall, status=with_shortfall(summary.status, shortfall))
     return judged
@@ -161,12 +160,12 @@ def scan_study(
 ) -> ProgressGenerator[dict[SliceKey, SliceSummary]]:
     """Summaries of every slice (or ``keys``), yielding progress every few slices; a bad file marks its slice.
     Model results are judged against the other slices of their case among ``keys``."""
-    keys = list(study.all_slices() if keys is None else keys)
+    keys = [slice_key(key) for key in (study.all_slices() if keys is None else keys)]
     spacing = cache(lambda case: row_spacing(study, case))
     result: dict[SliceKey, SliceSummary] = {}
     for number, key in enumerate(keys):
         if number % 16 == 0:
-            yield Progress("scan", number, len(keys), f"{key[0]}/{key[1]}")
-        result[key] = summarize(study, key, reader, model_id, row_mm=lambda case=key[0]: spacing(case))
+            yield Progress("scan", number, len(keys), f"{slice_key(key).text}")
+        result[key] = summarize(study, key, reader, model_id, row_mm=lambda case=key.case: spacing(case))
     yield Progress("scan", len(keys), len(keys), "done")
     return judge_cases(result)

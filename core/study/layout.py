@@ -30,6 +30,7 @@ from core.fileio import atomic_write_json
 from core.imaging.image import SliceImage
 from core.paths import check_name, inside, is_id
 from core.study.lock import LOCK_FILE, study_write_lock
+from core.study.slice_key import SliceKey
 
 STUDY_FILE = "study.json"
 STUDY_FORMAT = "vertebra-review-study"
@@ -193,8 +194,8 @@ class Study:
         stems = {p.stem for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and is_id(p.stem)}
         return sorted(stems)
 
-    def all_slices(self) -> list[tuple[str, str]]:
-        return [(case, name) for case in self.cases() for name in self.slices(case)]
+    def all_slices(self) -> list[SliceKey]:
+        return [SliceKey(case, name) for case in self.cases() for name in self.slices(case)]
 
     def image_path(self, case: str, slice_id: str) -> Path:
         """The slice's primary image: DICOM when there is one (HU), else its PNG or JPEG."""

@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.annotations.model import Disease, SliceAnnotation
+from core.annotations.model import Disease
 from core.errors import TrainingError, VertebraReviewError
 from core.imaging.letterbox import InputGeometry
 from core.imaging.rendering import DEFAULT_RENDERING
 from core.models.detector import to_tensor
+from core.study.annotation_source import annotation_from
 from core.study.images import study_model_view
 from core.study.layout import Study
 from core.training.transforms import D4_SIZE, d4_boxes, d4_image, keep_visible
@@ -45,29 +46,13 @@ class SliceRecord:
         return f"{self.study.name}/{self.case}/{self.slice_id}"
 
 
-def _annotation(study: Study, case: str, slice_id: str, source: str) -> SliceAnnotation | None:
-    """The consensus, or a reader's file (``source`` = reader id), or the consensus else any reviewed reader file."""
-    if source == "consensus":
-        return study.load_annotation(case, slice_id)
-    if source == "best":
-        found = study.load_annotation(case, slice_id)
-        if found is not None:
-            return found
-        for reader in study.readers():
-            found = study.load_annotation(case, slice_id, reader=reader)
-            if found is not None and found.reviewed:
-                return found
-        return None
-    return study.load_annotation(case, slice_id, reader=source)
-
-
 def study_records(root: str | Path, source: str = "consensus") -> tuple[list[SliceRecord], list[str]]:
     """Every slice of a study with an annotation from ``source``, and a note per file that could not be read."""
     study = Study.open(root)
     records, notes = [], []
     for case, slice_id in study.all_slices():
         try:
-            annotation = _annotation(study, case, slice_id, source)
+            annotation = annotation_from(study, case, slice_id, source)
         except VertebraReviewError as exc:
             notes.append(str(exc))
             continue

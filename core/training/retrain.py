@@ -39,6 +39,7 @@ from core.models.devices import resolve_device
 from core.models.package import read_manifest, read_weights
 from core.models.registry import ModelSet, Registry, write_model_set
 from core.progress import Progress, ProgressGenerator
+from core.study.annotation_source import unreviewed_slices
 from core.study.layout import Study
 from core.training import distributed
 from core.training.datasets import SliceRecord, split_by_case, study_records
@@ -46,7 +47,7 @@ from core.training.gate import GateResult, compare_classifiers, compare_detector
 from core.training.retrain_lock import LOCK, STAGING, RetrainBusyError, RetrainLock
 
 __all__ = ["LOCK", "DataSummary", "RetrainBusyError", "RetrainOptions", "RetrainResult", "refresh_predictions",
-           "retrain", "training_data", "unreviewed_slices"]
+           "retrain", "training_data"]
 log = logging.getLogger(__name__)
 
 
@@ -242,13 +243,6 @@ def _publish(registry: Registry, detector: Path, classifier: Path | None, active
     if passed:
         registry.activate(published.model_id)
     return RetrainResult(published.model_id, passed, gate, summary, active.model_id if active else None)
-
-
-def unreviewed_slices(study: Study) -> list[tuple[str, str]]:
-    """Slices with neither a consensus nor a reviewed reader annotation: those whose predictions a new model
-    refreshes."""
-    done = {(r.case, r.slice_id) for r in study_records(study.root, source="best")[0]}
-    return [key for key in study.all_slices() if key not in done]
 
 
 def refresh_predictions(study_root: str | Path, *, device: str = "auto") -> ProgressGenerator[Any]:
