@@ -29,8 +29,7 @@ from core.consensus.styles import reader_style
 from core.errors import VertebraReviewError
 from core.study.layout import Study
 from desktop.consensus_drawing import slice_position, slice_text, versions_on_slice
-from desktop.consensus_editing import AgreementStatistics, ResultEditing
-from desktop.dialogs.agreement_dialog import AgreementDialog
+from desktop.consensus_editing import AgreementStatistics, ResultEdit
 from desktop.dialogs.messages import confirm, error_text
 from desktop.panels.consensus_panel import ConsensusPanel
 from desktop.review_controller import ReviewController
@@ -45,7 +44,7 @@ def open_consensus(study: Study, readers: list[str]):
     return session, progress_by_reader(reading_progress(study, readers))
 
 
-class ConsensusController(ResultEditing, AgreementStatistics, QtCore.QObject):
+class ConsensusController(QtCore.QObject):
     message = QtCore.Signal(str)
     modeChanged = QtCore.Signal(bool)
     opened = QtCore.Signal(object)  # ConsensusSession
@@ -60,36 +59,42 @@ class ConsensusController(ResultEditing, AgreementStatistics, QtCore.QObject):
         self.session: ConsensusSession | None = None
         self.ref: GroupRef | None = None
         self.key: SliceKey | None = None
-        self.draft: Vertebra | None = None
         self.include_decided = False
-        self.statistics_dialog: AgreementDialog | None = None
         self.styles: dict[str, Any] = {}
         self.left_out = ""  # who the mode leaves out of the consensus, and why
         self._generation = 0
+        self.editing = ResultEdit(lambda: self.session, lambda: self.ref, self._draw, self._decide, self.message.emit)
+        self.statistics = AgreementStatistics(lambda: self.session, panel, self.message.emit, self)
+        self.statistics.shown.connect(self.statisticsShown)
         self._connect_panel()
+
+    @property
+    def draft(self) -> Vertebra | None:
+        """The edited result being drawn, not yet recorded (:class:`ResultEdit`)."""
+        return self.editing.draft
 
     def _connect_panel(self) -> None:
         panel, editor, overview = self.panel, self.panel.editor, self.panel.overview
         panel.stepRequested.connect(self.step)
         panel.versions.takeRequested.connect(self.take_reader)
         panel.takeMajorityRequested.connect(self.take_majority)
-        panel.editRequested.connect(self.start_edit)
+        panel.editRequested.connect(self.editing.start)
         panel.clearRequested.connect(self.clear)
         panel.finaliseRequested.connect(self.finalise)
         panel.reopenRequested.connect(self.reopen)
         panel.includeDecidedChanged.connect(self._set_include_decided)
-        editor.diseaseToggled.connect(self.toggle_draft_disease)
-        editor.levelChosen.connect(self.set_draft_level)
-        editor.recordRequested.connect(self.record_edit)
-        editor.noVertebraRequested.connect(self.record_no_vertebra)
-        editor.cancelRequested.connect(self.cancel_edit)
+        editor.diseaseToggled.connect(self.editing.toggle_disease)
+        editor.levelChosen.connect(self.editing.set_level)
+        editor.recordRequested.connect(self.editing.record)
+        editor.noVertebraRequested.connect(self.editing.record_no_vertebra)
+        editor.cancelRequested.connect(self.editing.cancel)
         overview.acceptUnanimousRequested.connect(self.accept_unanimous)
-        overview.statisticsRequested.connect(self.show_statistics)
+        overview.statisticsRequested.connect(self.statistics.show)
         overview.leaveRequested.connect(self.leave)
 
     def _view_links(self) -> list[tuple[Any, Callable[..., Any]]]:
         return [(self.cases.sliceChosen, self.show_slice), (self.view.sliceStepped, self.step),
-                (self.view.boxEdited, self._on_box_edited), (self.view.boxDrawn, self._on_box_drawn)]
+                (self.view.boxEdited, self.editing.move_box), (self.view.boxDrawn, self.editing.draw_box)]
 
     # -- the mode ---------------------------------------------------------------------------------------------------
     def set_active(self, on: bool) -> None:
@@ -136,7 +141,8 @@ class ConsensusController(ResultEditing, AgreementStatistics, QtCore.QObject):
             signal.disconnect(slot)
         if self.session is not None:
             self.session.changed.disconnect(self._on_changed)
-        self.session, self.ref, self.key, self.draft = None, None, None, None
+        self.session, self.ref, self.key = None, None, None
+        self.editing.discard()
         self.view.show_readers(())
         self.review.resume()
         self.modeChanged.emit(False)
@@ -172,7 +178,7 @@ class ConsensusController(ResultEditing, AgreementStatistics, QtCore.QObject):
     def show(self, ref: GroupRef, *, fit: bool = False) -> None:
         if self.session is None:
             return
-        self.draft = None
+        self.editing.discard()
         self.ref, self.key = ref, ref.key
         self._draw(fit=fit)
 
@@ -187,7 +193,8 @@ class ConsensusController(ResultEditing, AgreementStatistics, QtCore.QObject):
         if ref is not None:
             self.show(ref, fit=fit)
         else:
-            self.draft, self.ref, self.key = None, None, tuple(key)
+            self.editing.discard()
+            self.ref, self.key = None, tuple(key)
             self._draw(fit=fit)
 
     def _draw(self, *, fit: bool = False) -> None:
@@ -247,7 +254,7 @@ class ConsensusController(ResultEditing, AgreementStatistics, QtCore.QObject):
         if following is not None and following != self.ref:
             self.show(following)
         else:
-            self.draft = None
+            self.editing.discard()
             self._draw()
             if not self.session.disagreements():
                 self.message.emit("Every disagreement is decided: accept the unanimous vertebrae (U) and finalise "

@@ -26,14 +26,14 @@ def add_consensus_menu(bar: QtWidgets.QMenuBar, k: ConsensusController,
         action(menu, f"Take reader {number}'s version", partial(k.take_reader_number, number),
                f"take_reader_{number}", group=group).setVisible(number <= 3)
     action(menu, "Take the &majority", k.take_majority, "take_majority", group=group)
-    action(menu, "&Edit the result", k.start_edit, "edit_result", group=group)
-    action(menu, "&Record the edited result", k.record_edit, "record_edit", group=group)
-    action(menu, "Cancel the edit", k.cancel_edit, "cancel_edit", group=group)
+    action(menu, "&Edit the result", k.editing.start, "edit_result", group=group)
+    action(menu, "&Record the edited result", k.editing.record, "record_edit", group=group)
+    action(menu, "Cancel the edit", k.editing.cancel, "cancel_edit", group=group)
     action(menu, "&Clear the decision", k.clear, "clear_decision", group=group)
     action(menu, "Accept all &unanimous vertebrae", k.accept_unanimous, "accept_unanimous", group=group)
     action(menu, "&Finalise this slice", k.finalise, "finalise", group=group)
     action(menu, "Re&open this slice", k.reopen, group=group)
-    action(menu, "Agreement &statistics…", k.show_statistics, group=group)
+    action(menu, "Agreement &statistics…", k.statistics.show, group=group)
     for item in group:
         item.setEnabled(False)
     return mode, group

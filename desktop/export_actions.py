@@ -37,10 +37,12 @@ class ExportActions(QtCore.QObject):
 
     def __init__(self, parent: QtWidgets.QWidget, session: Callable[[], ReviewSession | None],
                  current: Callable[[], SliceKey | None], window: Callable[[], Window],
-                 dirs: AppDirs | None = None) -> None:
+                 dirs: AppDirs | None = None, *, preferences: Callable[[], Preferences] | None = None) -> None:
+        """``preferences()``: the window's preferences, so that its next save keeps the export folder (without
+        it, the stored ones are read and written)."""
         super().__init__(parent)
         self._parent, self._session, self._current, self._window = parent, session, current, window
-        self._dirs = dirs
+        self._dirs, self._shared_preferences = dirs, preferences
 
     def ask_export(self) -> None:
         """Ask whose annotations to export and where (the folder is made), then export in the background."""
@@ -55,9 +57,7 @@ class ExportActions(QtCore.QObject):
             self.export_to(request.folder, request.source)
 
     def _preferences(self) -> Preferences:
-        """The main window's preferences (so that its next save keeps ours), else the stored ones."""
-        shared = getattr(self._parent, "preferences", None)
-        return shared if isinstance(shared, Preferences) else Preferences.load(self._dirs)
+        return self._shared_preferences() if self._shared_preferences is not None else Preferences.load(self._dirs)
 
     def _start_folder(self, session: ReviewSession) -> Path:
         """The folder of the last export, else a new folder named after the study in the user's Documents."""

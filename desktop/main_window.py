@@ -9,7 +9,6 @@ from pathlib import Path
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from core import __version__
-from core.annotations.model import DISEASES
 from core.errors import VertebraReviewError
 from core.imaging.windowing import Window
 from core.review.opening import OpenedReview, demo_source
@@ -31,6 +30,7 @@ from desktop.reading_place import PlaceKeeper
 from desktop.retrain_controller import RetrainController
 from desktop.retrain_runner import RetrainRunner
 from desktop.review_controller import ReviewController
+from desktop.review_menu import add_edit_menu, add_view_menu
 from desktop.shortcuts import CONSENSUS_SHORTCUTS, SHORTCUTS
 from desktop.study_opener import StudyOpener
 from desktop.viewer.slice_view import SliceView
@@ -132,7 +132,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.retrain_runner = RetrainRunner(parent=self)
         self.retrain = RetrainController(self, self.retrain_panel, self.retrain_runner, self._study,
                                          self._show_retrain_panel, self)
-        self.retrain.modelSwitched.connect(self.controller.switch_model)
+        self.retrain.modelSwitched.connect(self.controller.model_actions.switch_model)
         self.model_panel.retrainRequested.connect(self.retrain.ask_retrain)
         self.model_panel.versionsRequested.connect(self.retrain.show_versions)
         self.case_list.set_hidden_source(self.controller.reading.hidden)
@@ -141,7 +141,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.opener.failed.connect(self._on_open_failed)
         self.opener.progressed.connect(self.statusBar().showMessage)
         self.exports = ExportActions(self, lambda: self.controller.session, lambda: self.controller.key,
-                                     self.current_window, self.dirs)
+                                     self.current_window, self.dirs, preferences=lambda: self.preferences)
 
     def _action(self, menu: QtWidgets.QMenu, text: str, slot, name: str | None = None,
                 keys: QtGui.QKeySequence.StandardKey | None = None,
@@ -162,29 +162,13 @@ class MainWindow(QtWidgets.QMainWindow):
     def _setup_actions(self) -> None:
         c = self.controller
         self.review_actions: list[QtGui.QAction] = []
-        review = self.review_actions
         self._setup_file_menu()
-        self._setup_edit_menu(review)
-        view = self.menuBar().addMenu("&View")
-        self._action(view, "&Next slice", partial(c.step, 1), "next_slice", group=review)
-        self._action(view, "&Previous slice", partial(c.step, -1), "previous_slice", group=review)
-        self._action(view, "&Search case…", self.case_list.focus_search, "search")
-        self._action(view, "&Boxes shown: mine / model / both / consensus / readers", c.cycle_overlay, "overlay",
-                     group=review)
-        self._action(view, "&Fit to window", self.viewer.fit, "fit")
-        self._action(view, "Zoom &in", partial(self.viewer.zoom, 1.25), "zoom_in")
-        self._action(view, "Zoom &out", partial(self.viewer.zoom, 0.8), "zoom_out")
-        view.addSeparator()
-        self.smooth_action = self._action(view, "S&mooth display (when enlarged)", self.viewer.set_smooth)
-        self.smooth_action.setCheckable(True)
-        self.smooth_action.setChecked(self.viewer.smooth)
-        self._action(view, "Measure a &distance (ruler)", partial(self.viewer.start_measure, "ruler"), "measure_ruler")
-        self._action(view, "Measure H&U in a region (ellipse)", partial(self.viewer.start_measure, "roi"),
-                     "measure_roi")
-        self._action(view, "&Clear measurements", self.viewer.clear_measurements, "clear_measurements", group=review)
+        self.undo_action, self.redo_action = add_edit_menu(self.menuBar(), c, self._action, self.review_actions)
+        self.smooth_action = add_view_menu(self.menuBar(), c, self.viewer, self.case_list, self._action,
+                                           self.review_actions)
         model = self.menuBar().addMenu("&Model")
-        self._action(model, "Run on this &slice", c.run_model_on_slice, "run_slice")
-        self._action(model, "Run on this &case", c.run_model_on_case, "run_case")
+        self._action(model, "Run on this &slice", c.model_actions.run_on_slice, "run_slice")
+        self._action(model, "Run on this &case", c.model_actions.run_on_case, "run_case")
         self._action(model, "&Cancel the run", self.runner.cancel)
         model.addSeparator()
         self.retrain_action = self._action(model, "&Retrain…", self.retrain.ask_retrain, "retrain")
@@ -214,26 +198,6 @@ class MainWindow(QtWidgets.QMainWindow):
         file.addSeparator()
         self._action(file, "Change &reader…", self._ask_reader)
         self._action(file, "&Quit", self.close, keys=keys.Quit)
-
-    def _setup_edit_menu(self, review: list[QtGui.QAction]) -> None:
-        c = self.controller
-        edit = self.menuBar().addMenu("&Edit")
-        self.undo_action = self._action(edit, "&Undo", c.undo, "undo", group=review)
-        self.redo_action = self._action(edit, "&Redo", c.redo, "redo", group=review)
-        edit.addSeparator()
-        self._action(edit, "&Accept the model's result", c.accept_model, "accept", group=review)
-        self._action(edit, "Reviewed, &next slice", c.reviewed_next, "reviewed_next", group=review)
-        self._action(edit, "&Delete box", c.delete_box, "delete", group=review)
-        for disease in DISEASES:
-            self._action(edit, f"Toggle {disease.value}", partial(c.toggle_disease, disease), f"disease_{disease}",
-                         group=review)
-        self._action(edit, "Set NORMAL", c.set_normal, "normal", group=review)
-        self._action(edit, "Level down the spine", partial(c.step_level, 1), "level_up", group=review)
-        self._action(edit, "Level up the spine", partial(c.step_level, -1), "level_down", group=review)
-        self._action(edit, "Next box", partial(c.select_step, 1), "next_box", group=review)
-        self._action(edit, "Previous box", partial(c.select_step, -1), "previous_box", group=review)
-        edit.addSeparator()
-        self._action(edit, "Mark this case &done (my reading)", c.mark_case_done, "mark_done", group=review)
 
     def _on_consensus_mode(self, on: bool) -> None:
         """The consensus mode has the viewer: its keys are on and the review's editing keys are off (and back)."""
@@ -423,7 +387,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.consensus.leave()
         self.places.save()
         self.runner.cancel()
-        self.controller.stop_scan()
+        self.controller.summaries.stop()
         self._release_lock()
         self.preferences.overlay = self.controller.overlay_mode
         self._remember()

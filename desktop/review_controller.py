@@ -16,32 +16,23 @@ from core.review.box_edits import BoxRef, next_along_spine, reader_partners, rep
 from core.review.models import DEMO_BANNER
 from core.review.opening import OpenedReview
 from core.review.session import ReviewSession
-from core.review.status import FINISHED_STATUSES, SliceStatus
-from core.review.summary import SliceKey, SliceSummary, judge_cases, scan_study
+from core.review.status import SliceStatus
+from core.review.summary import SliceKey, SliceSummary
+from desktop.case_summaries import CaseSummaries
 from desktop.dialogs.messages import error_text
 from desktop.model_actions import ModelActions
 from desktop.model_runner import ModelRunner
 from desktop.panels.case_list import CaseListPanel
-from desktop.panels.model_panel import (
-    OVERLAY_BOTH,
-    OVERLAY_CONSENSUS,
-    OVERLAY_MINE,
-    OVERLAY_MODEL,
-    OVERLAY_MODES,
-    OVERLAY_READERS,
-    ModelPanel,
-)
+from desktop.panels.model_panel import OVERLAY_BOTH, OVERLAY_CONSENSUS, OVERLAY_MODES, OVERLAY_READERS, ModelPanel
 from desktop.panels.vertebra_panel import VertebraPanel
 from desktop.panels.window_panel import WindowLevelPanel
 from desktop.reading_view import BLINDED, ReadingView
+from desktop.slice_overlay import read_only_notice, shortfall_notice, slice_overlay
 from desktop.viewer.slice_view import SliceView
-from desktop.workers import run_in_background, run_job
-
-READ_ONLY_NOTICE = ("This study folder cannot be written ({why}). Your edits are kept in memory and in the "
-                    "recovery journal; use File › Export to save them elsewhere.")
+from desktop.workers import run_in_background
 
 
-class ReviewController(ModelActions, QtCore.QObject):
+class ReviewController(QtCore.QObject):
     sliceShown = QtCore.Signal(object)  # SliceKey
     message = QtCore.Signal(str)  # for the status bar
     problemChanged = QtCore.Signal(str)  # the current slice's problem, or ""
@@ -63,12 +54,15 @@ class ReviewController(ModelActions, QtCore.QObject):
         self.editable = False
         self.model_demo = False
         self._mine: SliceAnnotation | None = None
-        self._edited_during_scan: set[SliceKey] = set()
-        self._scanning = False
-        self._scan_worker = None
-        self._scan_generation = 0
         self.reading = ReadingView()
         self.suspended = False
+        self.summaries = CaseSummaries(cases, self.reading, lambda: self.session, self)
+        self.summaries.message.connect(self.message)
+        self.summaries.published.connect(self._update_model_notice)
+        self.summaries.scanFinished.connect(self.scanFinished)
+        self.model_actions = ModelActions(runner, model_panel, lambda: self.session, lambda: self.key,
+                                          self._show_model_results, self._show_new_model, self)
+        self.model_actions.message.connect(self.message)
         self._connect()
 
     def _view_links(self) -> list[tuple[Any, Callable[..., Any]]]:
@@ -109,18 +103,11 @@ class ReviewController(ModelActions, QtCore.QObject):
         self.inspector.acceptRequested.connect(self.accept_model)
         self.inspector.reviewedRequested.connect(self.reviewed_next)
         self.model_panel.overlayChanged.connect(self.set_overlay)
-        self.model_panel.runSliceRequested.connect(self.run_model_on_slice)
-        self.model_panel.runCaseRequested.connect(self.run_model_on_case)
-        self.model_panel.cancelRequested.connect(self.runner.cancel)
-        self.runner.progressed.connect(self.model_panel.show_progress)
-        self.runner.finished.connect(self._on_model_finished)
-        self.runner.cancelled.connect(self._on_model_cancelled)
-        self.runner.runFailed.connect(lambda text: self.message.emit(f"The model run failed: {text}"))
 
     # -- session ----------------------------------------------------------------------------------------------------
     def set_session(self, opened: OpenedReview, *, start: SliceKey | None = None) -> None:
         """Show ``opened``; at ``start`` (where the reader left off) when it is in the study, else its first slice."""
-        self.stop_scan()
+        self.summaries.stop()
         if self.session is not None:
             self.session.changed.disconnect(self._on_changed)
             self.session.save_failed.disconnect(self._on_save_failed)
@@ -134,47 +121,15 @@ class ReviewController(ModelActions, QtCore.QObject):
                               "as not done")
         self.cases.set_slices(session.keys, self.reading.summaries(opened.summaries))
         self.show_model_kind(opened.model.demo)
-        self._update_notice()
+        self.view.set_notice(read_only_notice(session))
         self.runner.attach(opened.model)
         for key in session.unsaved():  # recovered edits
-            self._refresh_summary(key)
+            self.summaries.refresh([key])
         first = start if start is not None and start in session.position else None
         first = first or next(iter(self.cases.visible_keys()), None)
         if first is not None:
             self.show(first, fit=True)
-        self._start_scan()
-
-    def _start_scan(self) -> None:
-        session = self.session
-        self._scanning, self._edited_during_scan = True, set()
-        self._scan_generation += 1
-        generation = self._scan_generation
-        self._scan_worker = run_job(scan_study(session.study, session.reader, session.model_id),
-                on_result=lambda found: self._on_scanned(session, found),
-                on_error=lambda error: self.message.emit(f"Could not read every slice's files: {error_text(error)}"),
-                on_finished=lambda: self._scan_done(generation), owner=self)
-
-    def _scan_done(self, generation: int) -> None:
-        if generation == self._scan_generation:
-            self._scanning, self._scan_worker = False, None
-            self.scanFinished.emit()
-
-    def stop_scan(self) -> None:
-        """Stop reading the slices' files (a new study, or the window closes)."""
-        if self._scan_worker is not None:
-            self._scan_worker.quit()
-
-    def _on_scanned(self, session: ReviewSession, found: dict[SliceKey, SliceSummary]) -> None:
-        if session is not self.session:
-            return
-        for key in self._edited_during_scan:
-            found[key] = session.summary(key)
-        self._publish(found)
-
-    def _update_notice(self) -> None:
-        session = self.session
-        read_only = session is not None and session.read_only
-        self.view.set_notice(READ_ONLY_NOTICE.format(why=session.save_problem) if read_only else None)
+        self.summaries.scan()
 
     def show_model_kind(self, demo: bool) -> None:
         """A demo model: the banner over the image, and the hint in the notice of a model that found too few."""
@@ -182,13 +137,15 @@ class ReviewController(ModelActions, QtCore.QObject):
         self.view.set_demo_banner(f"⚠ {DEMO_BANNER}" if demo else None)
         self._update_model_notice()
 
+    def _show_new_model(self, demo: bool) -> None:
+        """Another model is active (:meth:`ModelActions.switch_model`): its kind, its results, and a new scan."""
+        self.show_model_kind(demo)
+        self.redraw()
+        self.summaries.scan()
+
     def _update_model_notice(self) -> None:
-        """Say so over the image when the model found no or too few vertebrae on the shown slice, while its boxes are
-        shown and the reader has not finished the slice."""
         summary = self.cases.summary(self.key) if self.key is not None and not self.suspended else None
-        shown = self.overlay_mode in (OVERLAY_BOTH, OVERLAY_MODEL) and summary is not None
-        shortfall = summary.shortfall if shown and summary.status not in FINISHED_STATUSES else None
-        self.view.set_model_notice(shortfall.message(demo=self.model_demo) if shortfall else None)
+        self.view.set_model_notice(shortfall_notice(summary, self.overlay_mode, demo=self.model_demo))
 
     # -- showing ----------------------------------------------------------------------------------------------------
     def show(self, key: SliceKey, *, fit: bool = False) -> None:
@@ -222,38 +179,20 @@ class ReviewController(ModelActions, QtCore.QObject):
 
     def _draw_boxes(self) -> list[str]:
         """Draw the boxes the overlay mode asks for; returns problems with the model's or consensus files."""
-        session, key, problems = self.session, self.key, []
-        others: tuple[Vertebra, ...] = ()
-        from_model = self.overlay_mode not in (OVERLAY_CONSENSUS, OVERLAY_READERS)
-        readers = []
-        try:
-            if self.overlay_mode in (OVERLAY_BOTH, OVERLAY_MODEL):
-                result = session.model_result(key)
-                others = result.vertebrae if result is not None else ()
-            elif self.overlay_mode == OVERLAY_CONSENSUS and not self.reading.blinded(key[0]):
-                result = session.consensus(key)
-                others = result.vertebrae if result is not None else ()
-        except VertebraReviewError as error:
-            problems.append(f"{'model result' if from_model else 'consensus'} not shown: {error_text(error)}")
-        if self.overlay_mode == OVERLAY_READERS:
-            readers, unreadable = self.reading.other_readers(key)
-            problems += unreadable
-        self.view.show_readers(readers)
-        show_mine = self.overlay_mode in (OVERLAY_BOTH, OVERLAY_MINE, OVERLAY_READERS) and self._mine is not None
-        mine = self._mine.vertebrae if show_mine else ()
-        self.editable = show_mine
-        self._model_shown = others if from_model else ()
-        if self.selected is not None and self.selected >= len(mine):
+        shown = slice_overlay(self.overlay_mode, self.session, self.reading, self.key, self._mine)
+        self.view.show_readers(shown.readers)
+        self.editable, self._model_shown = shown.editable, shown.model_boxes
+        if self.selected is not None and self.selected >= len(shown.mine):
             self.selected = None
         if self.selected_model is not None and self.selected_model >= len(self._model_shown):
             self.selected_model = None
-        self.view.show_boxes(mine, others, selected=self.selected, selected_other=self.selected_model,
-                             editable=self.editable, others_from_model=from_model,
-                             unlabelled_others=repeated_by_reader(mine, others) if from_model else (),
-                             flag_unsure=not self._finished())
+        self.view.show_boxes(shown.mine, shown.others, selected=self.selected, selected_other=self.selected_model,
+                             editable=self.editable, others_from_model=shown.from_model,
+                             unlabelled_others=repeated_by_reader(shown.mine, shown.others) if shown.from_model
+                             else (), flag_unsure=not self._finished())
         self._update_inspector()
         self._update_model_notice()
-        return problems
+        return shown.problems
 
     def _finished(self) -> bool:
         """Whether the reader has finished the shown slice (reviewed it, or the consensus exists): the model's unsure
@@ -437,24 +376,17 @@ class ReviewController(ModelActions, QtCore.QObject):
         if key == self.key:
             self._mine = state
             self.redraw()
-        if self._scanning:
-            self._edited_during_scan.add(key)
-        self._refresh_summary(key)
+        self.summaries.edited(key)
 
-    def _refresh_summary(self, key: SliceKey) -> None:
-        self.refresh_summaries([key])
+    def _show_model_results(self, keys: list[SliceKey]) -> None:
+        """The model wrote new results for ``keys`` (:class:`ModelActions`)."""
+        self.refresh_summaries(keys)
+        if self.key in keys:
+            self.redraw()
 
     def refresh_summaries(self, keys: list[SliceKey]) -> None:
-        self._publish({key: self.session.summary(key) for key in keys})
-
-    def _publish(self, found: dict[SliceKey, SliceSummary]) -> None:
-        """Show new summaries in the case list, each model result judged against the rest of its case."""
-        cases = {key[0] for key in found}
-        merged = {key: self.cases.summary(key) or SliceSummary() for key in self.session.keys if key[0] in cases}
-        merged.update(found)
-        self.cases.update_summaries(self.reading.summaries(judge_cases(merged)))
-        self._update_model_notice()
+        self.summaries.refresh(keys)
 
     def _on_save_failed(self, key: SliceKey, error: BaseException) -> None:
-        self._update_notice()
+        self.view.set_notice(read_only_notice(self.session))
         self.saveFailed.emit(error_text(error))

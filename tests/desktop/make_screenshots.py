@@ -141,14 +141,14 @@ def open_window(app, study: Path, reader: str) -> MainWindow:
     window.open_path(study)
     wait(app, lambda: opened)
     wait(app, lambda: window.runner.state in ("ready", "failed", "none"))
-    wait(app, lambda: not window.controller._scanning)
+    wait(app, lambda: not window.controller.summaries.scanning)
     return window
 
 
 def picture(app, study: Path, scene, path: Path) -> None:
     window = open_window(app, study, READER)
     run_model_where_missing(app, window)
-    wait(app, lambda: not window.controller._scanning)
+    wait(app, lambda: not window.controller.summaries.scanning)
     scene(window)
     capture(app, window, path)
     window.close()

@@ -34,7 +34,7 @@ def open_window(qtbot, study, reader="coord"):
     win.show()
     with qtbot.waitSignal(win.studyOpened, timeout=20_000):
         win.open_path(study.root)
-    qtbot.waitUntil(lambda: not win.controller._scanning, timeout=10_000)
+    qtbot.waitUntil(lambda: not win.controller.summaries.scanning, timeout=10_000)
     return win
 
 
@@ -198,7 +198,7 @@ def test_statistics_and_reading_progress_are_shown(qtbot, window, study):
         window.consensus_panel.overview.statistics.click()
     stats = shown.args[0]
     assert stats["readers"] == list(READERS) and stats["vertebrae"]["conflict"] == 1
-    text = consensus.statistics_dialog.text.toPlainText()
+    text = consensus.statistics.dialog.text.toPlainText()
     for expected in ("Fleiss", "Cohen r1-r2", "Cohen r2-r3", "OVCF", "KD", "Mean IoU", "detection agreement",
                      "No slice has a consensus yet", "Reading progress"):
         assert expected in text

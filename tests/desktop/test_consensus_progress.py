@@ -145,7 +145,7 @@ def test_the_statistics_show_krippendorffs_alpha_and_intervals_inside_their_rang
     with qtbot.waitSignal(consensus.statisticsShown, timeout=30_000) as shown:
         window.consensus_panel.overview.statistics.click()
     stats = shown.args[0]
-    text = consensus.statistics_dialog.text.toPlainText()
+    text = consensus.statistics.dialog.text.toPlainText()
     assert "Krippendorff's alpha (12)" in text and "Fleiss' kappa (11 vertebrae)" in text
     assert "3 open disagreements of 3" in text
     assert stats["krippendorff_alpha"]["OVCF"] is not None

@@ -177,7 +177,7 @@ def test_paging_wheel_filters_and_search(qtbot, window, study):
     assert window.controller.key == FIRST
     window.viewer.sliceStepped.emit(2)  # the wheel, two notches down
     assert window.controller.key == (CASES[1], SLICES[0])
-    qtbot.waitUntil(lambda: not window.controller._scanning, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.controller.summaries.scanning, timeout=10_000)
     filters = window.case_list.filters
     filters.disease.setCurrentIndex(filters.disease.findData("OVCF"))
     assert window.case_list.visible_keys() == [(CASES[0], s) for s in SLICES]

@@ -90,7 +90,7 @@ def test_the_gui_thread_stays_responsive_while_the_model_runs(qtbot, tmp_path):
     timer.timeout.connect(lambda: ticks.append(QtCore.QTime.currentTime()))
     timer.start(10)
     with qtbot.waitSignal(win.runner.finished, timeout=10_000):
-        win.controller.run_model_on_case()
+        win.controller.model_actions.run_on_case()
     timer.stop()
     gaps = [a.msecsTo(b) for a, b in itertools.pairwise(ticks)]
     assert len(ticks) >= 5 and max(gaps) < 200

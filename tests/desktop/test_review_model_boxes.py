@@ -66,7 +66,7 @@ def study(tmp_path):
 
 @pytest.fixture()
 def window(qtbot, study):
-    return shown_window(qtbot, study.root, settled=lambda win: not win.controller._scanning)
+    return shown_window(qtbot, study.root, settled=lambda win: not win.controller.summaries.scanning)
 
 
 def saved(study, key=FIRST) -> SliceAnnotation:

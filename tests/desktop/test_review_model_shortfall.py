@@ -76,7 +76,7 @@ def open_window(qtbot, root, pipeline) -> MainWindow:
     win.show()
     with qtbot.waitSignal(win.studyOpened, timeout=20_000):
         win.open_path(root)
-    qtbot.waitUntil(lambda: win.runner.state == "ready" and not win.controller._scanning, timeout=10_000)
+    qtbot.waitUntil(lambda: win.runner.state == "ready" and not win.controller.summaries.scanning, timeout=10_000)
     return win
 
 

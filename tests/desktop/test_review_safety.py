@@ -133,7 +133,7 @@ def test_corrupt_image_and_json_mark_only_their_slice(qtbot, tmp_path):
     bad.parent.mkdir(parents=True, exist_ok=True)
     bad.write_text('{"shapes": [')
     win = open_window(qtbot, study.root)
-    qtbot.waitUntil(lambda: not win.controller._scanning, timeout=10_000)
+    qtbot.waitUntil(lambda: not win.controller.summaries.scanning, timeout=10_000)
     controller = win.controller
     controller.show((CASES[0], SLICES[1]))
     assert win.viewer.image is not None and len(win.viewer.overlay.other_items()) == 2
