@@ -1,9 +1,16 @@
-"""One reader's review of a study: per-slice edit stacks, autosave after every edit, and a read-only mode.
+"""One reader's review of a study: per-slice edit stacks, the selection, autosave after every edit, and a
+read-only mode.
 
 Each slice the reader touches gets an :class:`~core.annotations.commands.AnnotationEditor` (its own undo and redo
-history). After every change the new state is written to the recovery journal, then saved atomically to the
-reader's own file, then dropped from the journal. When the study cannot be written, edits stay in memory and in
-the journal, ``read_only`` becomes true and ``save_failed`` tells the view; nothing is lost.
+history). After every change the new state is saved: one atomic write of the reader's own file, inline or on the
+app's background writer (:mod:`core.review.autosave`). Only when that write fails, or the study cannot be written,
+does the state go to the recovery journal instead; then ``read_only`` becomes true and ``save_failed`` tells the
+view, and nothing is lost. A journal entry is dropped once its slice is saved.
+
+Events (plain callbacks, :class:`~core.events.Event`): ``changed(key, state)`` after every edit, undo or redo;
+``boxes_changed(key, state, indices)`` with the reader's boxes that changed (``None``: the list itself changed), so
+that a view redraws only those; ``selected(key, box)`` when the slice or the selected box changes;
+``save_failed(key, error)``.
 """
 
 from __future__ import annotations
@@ -28,8 +35,10 @@ from core.annotations.model import Box, Disease, SliceAnnotation, Vertebra, dise
 from core.errors import FileWriteError, ReviewError, VertebraReviewError
 from core.events import Event
 from core.imaging.image import SliceImage
+from core.review.autosave import Deliver, SaveQueue
 from core.review.box_edits import ACCEPT_TEXT, BoxRef, adoption, following_levels
 from core.review.commands import CompoundCommand
+from core.review.file_cache import AnnotationCache
 from core.review.journal import RecoveryJournal
 from core.review.summary import SliceSummary, row_spacing, summarize
 from core.study.layout import Study, check_id
@@ -55,11 +64,21 @@ def study_writable(study: Study, reader: str) -> bool:
     return True
 
 
+def changed_boxes(before: SliceAnnotation, after: SliceAnnotation) -> tuple[int, ...] | None:
+    """The indices of the boxes that differ between two states of a slice, or None when boxes were added or removed
+    (the states are immutable: an unchanged box is the same object)."""
+    if len(before.vertebrae) != len(after.vertebrae):
+        return None
+    return tuple(i for i, (a, b) in enumerate(zip(before.vertebrae, after.vertebrae, strict=True)) if a is not b)
+
+
 class ReviewSession:
-    """Events: ``changed(key, annotation)`` after every edit, undo or redo; ``save_failed(key, error)``."""
+    """One reader's review; see the module for its events. ``deliver`` (the app's) runs a callback on the thread that
+    owns the session: given, saves run on a background thread and report back through it."""
 
     def __init__(self, study: Study, reader: str, *, model_id: str | None = None,
-                 journal: RecoveryJournal | None = None, writable: bool | None = None) -> None:
+                 journal: RecoveryJournal | None = None, writable: bool | None = None,
+                 deliver: Deliver | None = None) -> None:
         self.study = study
         self.reader = check_id(reader, "reader")
         self.model_id = model_id
@@ -69,7 +88,14 @@ class ReviewSession:
         self.read_only = not (study_writable(study, reader) if writable is None else writable)
         self.save_problem: str | None = "the study folder cannot be written" if self.read_only else None
         self.changed = Event()
+        self.boxes_changed = Event()
+        self.selected = Event()
         self.save_failed = Event()
+        self.current: SliceKey | None = None
+        self.selection: BoxRef | None = None
+        self._saves = SaveQueue(self._store, self._on_saved, self._on_save_failed, background=deliver is not None,
+                                deliver=deliver)
+        self._files = AnnotationCache(study)
         self._editors: dict[SliceKey, AnnotationEditor] = {}
         self._unsaved: set[SliceKey] = set()
         self._images: OrderedDict[SliceKey, SliceImage] = OrderedDict()
@@ -126,8 +152,15 @@ class ReviewSession:
             pass  # the image or the model's file: reported when the slice is shown
 
     def _adopt(self, key: SliceKey, editor: AnnotationEditor) -> AnnotationEditor:
+        key = slice_key(key)
         self._editors[key] = editor
-        editor.changed.connect(lambda state, key=key: self._on_changed(key, state))
+        previous = [editor.state]
+
+        def on_changed(state: SliceAnnotation) -> None:
+            before, previous[0] = previous[0], state
+            self._on_changed(key, before, state)
+
+        editor.changed.connect(on_changed)
         return editor
 
     def mine(self, key: SliceKey) -> SliceAnnotation | None:
@@ -152,6 +185,16 @@ class ReviewSession:
     def consensus(self, key: SliceKey) -> SliceAnnotation | None:
         return self.study.load_annotation(*key, image_size=self.image_size(key))
 
+    # -- the selection ----------------------------------------------------------------------------------------------
+    def select(self, key: SliceKey | None, box: BoxRef | None = None) -> None:
+        """Make ``key`` the current slice and ``box`` its selected box (None: no box); ``selected`` tells the views
+        when either changed."""
+        key = None if key is None else slice_key(key)
+        if (key, box) == (self.current, self.selection):
+            return
+        self.current, self.selection = key, box
+        self.selected.emit(key, box)
+
     def set_model(self, model_id: str | None) -> None:
         self.model_id = model_id
         self._model_cache.clear()
@@ -164,9 +207,11 @@ class ReviewSession:
             self._model_cache.pop(key, None)
 
     def summary(self, key: SliceKey) -> SliceSummary:
+        """The slice's case-list summary. The reader's state is in memory; the other files (the model's, the other
+        readers', the consensus) are parsed once and again only when they change on disk."""
         mine = self.mine(key) if key in self._editors else None
         return summarize(self.study, key, self.reader, self.model_id, mine=mine,
-                         row_mm=lambda: self._row_spacing(slice_key(key).case))
+                         row_mm=lambda: self._row_spacing(slice_key(key).case), load=self._files.load)
 
     def _row_spacing(self, case: str) -> float | None:
         if case not in self._row_mm:
@@ -282,33 +327,51 @@ class ReviewSession:
         return "marked the slice reviewed"
 
     # -- saving -----------------------------------------------------------------------------------------------------
-    def _on_changed(self, key: SliceKey, state: SliceAnnotation) -> None:
+    def _on_changed(self, key: SliceKey, before: SliceAnnotation, state: SliceAnnotation) -> None:
         self._unsaved.add(key)
-        self._save(key, state)
+        self._saves.submit(key, state)
         self.changed.emit(key, state)
+        self.boxes_changed.emit(key, state, changed_boxes(before, state))
 
-    def _save(self, key: SliceKey, state: SliceAnnotation) -> bool:
-        if self.journal is not None:
-            try:
-                self.journal.record(key, state)
-            except VertebraReviewError as exc:
-                self.save_failed.emit(key, exc)
+    def _store(self, key: SliceKey, state: SliceAnnotation) -> None:
+        """One save (on the save queue's thread): the reader's file; the journal only when that cannot be written."""
         if self.read_only:
-            return False
+            self._journal(key, state)
+            return
         try:
             self.study.save_annotation(state, *key, reader=self.reader)
-        except FileWriteError as exc:
-            self.read_only = True
-            self.save_problem = str(exc)
-            self.save_failed.emit(key, exc)
-            return False
-        self._unsaved.discard(key)
+        except Exception:  # whatever stopped the write, the edit is kept where a restart finds it
+            self._journal(key, state)
+            raise
         if self.journal is not None:
-            try:
-                self.journal.saved(key)
-            except VertebraReviewError as exc:
-                self.save_failed.emit(key, exc)
-        return True
+            self.journal.saved(key)  # writes only when an earlier failure left an entry
+
+    def _journal(self, key: SliceKey, state: SliceAnnotation) -> None:
+        if self.journal is not None:
+            self.journal.record(key, state)
+
+    def _on_saved(self, key: SliceKey, state: SliceAnnotation) -> None:
+        editor = self._editors.get(key)
+        if not self.read_only and (editor is None or editor.state is state):  # not when a newer edit is queued
+            self._unsaved.discard(key)
+
+    def _on_save_failed(self, key: SliceKey, error: VertebraReviewError) -> None:
+        if isinstance(error, FileWriteError) and not self.read_only:
+            self.read_only = True
+            self.save_problem = str(error)
+        self.save_failed.emit(key, error)
+
+    def saving(self) -> bool:
+        """Whether a save is queued or being written."""
+        return self._saves.saving()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every edit is written (or has failed); False when ``timeout`` ran out first."""
+        return self._saves.flush(timeout)
+
+    def close(self, timeout: float | None = 30.0) -> bool:
+        """Write what is queued and stop the writer; the session is not edited after this."""
+        return self._saves.close(timeout)
 
     def unsaved(self) -> list[SliceKey]:
         return sorted(self._unsaved, key=lambda k: self.position.get(k, -1))
@@ -331,7 +394,7 @@ class ReviewSession:
                 continue
             self._adopt(key, AnnotationEditor(state.with_changes(reader=self.reader)))
             self._unsaved.add(key)
-            self._save(key, self._editors[key].state)
+            self._saves.submit(key, self._editors[key].state)
             recovered.append(key)
         return recovered
 

@@ -58,9 +58,13 @@ def readers_disagree(annotations: Sequence[SliceAnnotation]) -> bool:
     return progress is not None and progress.open > 0
 
 
-def _load(study: Study, key: SliceKey, problems: list[str], **which: str | None) -> SliceAnnotation | None:
+#: Reads one annotation file as :meth:`Study.load_annotation` does (the review session's answers from memory).
+Loader = Callable[..., SliceAnnotation | None]
+
+
+def _load(load: Loader, key: SliceKey, problems: list[str], **which: str | None) -> SliceAnnotation | None:
     try:
-        return study.load_annotation(*key, **which)
+        return load(*key, **which)
     except VertebraReviewError as exc:
         problems.append(str(exc))
         return None
@@ -89,18 +93,19 @@ def _height_mm(model: SliceAnnotation | None, row_mm: RowSpacing | None) -> floa
 
 def summarize(
     study: Study, key: SliceKey, reader: str, model_id: str | None, *, mine: SliceAnnotation | None = None,
-    row_mm: RowSpacing | None = None,
+    row_mm: RowSpacing | None = None, load: Loader | None = None,
 ) -> SliceSummary:
     """The summary of one slice from its files; ``mine`` stands in for the reader's file (unsaved edits).
     ``row_mm()`` gives the case's row spacing, asked only when the slice's height could matter; the model's result is
     judged on this slice alone (:func:`judge_cases` adds the other slices of the case)."""
     problems: list[str] = []
+    load = load or study.load_annotation
     if mine is None:
-        mine = _load(study, key, problems, reader=reader)
-    model = _load(study, key, problems, model=model_id) if model_id else None
+        mine = _load(load, key, problems, reader=reader)
+    model = _load(load, key, problems, model=model_id) if model_id else None
     has_consensus = study.consensus_path(*key).is_file()
-    consensus = _load(study, key, problems) if has_consensus else None
-    files = {r: a for r in study.readers() if r != reader and (a := _load(study, key, problems, reader=r)) is not None}
+    consensus = _load(load, key, problems) if has_consensus else None
+    files = {r: a for r in study.readers() if r != reader and (a := _load(load, key, problems, reader=r)) is not None}
     files[reader] = mine
     compared = {r: files[r] for r in study_readers(study).readers if files.get(r) is not None}
     agreed = progress_from_files(key, compared, consensus, unreadable=has_consensus and consensus is None)
