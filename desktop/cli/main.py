@@ -23,6 +23,7 @@ from desktop.cli import (
     diagnose,
     evaluate,
     models,
+    pacs,
     retrain,
     study,
     synth,
@@ -31,7 +32,7 @@ from desktop.cli import (
 from desktop.cli.output import EXIT_ERROR, EXIT_INTERNAL, EXIT_OK, warn
 
 #: The command modules, in the order their commands are listed in the help.
-COMMANDS = (study, synth, train, detect, evaluate, diagnose, models, consensus, demo, retrain, app, bench)
+COMMANDS = (study, synth, train, detect, evaluate, diagnose, models, consensus, demo, retrain, pacs, app, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:
