@@ -1,5 +1,5 @@
 """The main window: puts the review workspace together (viewer, case list, panels, menus); no behaviour of its own
-beyond opening and closing. What happens on a click or a key is in :mod:`desktop.review_controller`."""
+beyond opening and closing. What happens on a click or a key is in :mod:`desktop.review.controller`."""
 
 from __future__ import annotations
 
@@ -13,12 +13,10 @@ from core.errors import VertebraReviewError
 from core.imaging.windowing import Window
 from core.review.opening import OpenedReview, demo_source
 from core.review.preferences import AppDirs, Preferences
-from desktop.consensus_controller import ConsensusController
-from desktop.consensus_menu import add_consensus_menu
+from desktop.consensus.controller import ConsensusController
+from desktop.consensus.menu import add_consensus_menu
 from desktop.dialogs.messages import confirm, show_error
 from desktop.dialogs.reader_dialog import ask_reader
-from desktop.export_actions import ExportActions
-from desktop.model_runner import Loader, ModelRunner
 from desktop.panels.case_list import CaseListPanel
 from desktop.panels.consensus_panel import ConsensusPanel
 from desktop.panels.help_panel import HelpPanel
@@ -26,13 +24,15 @@ from desktop.panels.model_panel import ModelPanel
 from desktop.panels.retrain_panel import RetrainPanel
 from desktop.panels.vertebra_panel import VertebraPanel
 from desktop.panels.window_panel import WindowLevelPanel
-from desktop.reading_place import PlaceKeeper
-from desktop.retrain_controller import RetrainController
-from desktop.retrain_runner import RetrainRunner
-from desktop.review_controller import ReviewController
-from desktop.review_menu import add_edit_menu, add_view_menu
-from desktop.shortcuts import CONSENSUS_SHORTCUTS, SHORTCUTS
-from desktop.study_opener import StudyOpener
+from desktop.retrain.controller import RetrainController
+from desktop.retrain.runner import RetrainRunner
+from desktop.review.controller import ReviewController
+from desktop.review.export_actions import ExportActions
+from desktop.review.menu import add_edit_menu, add_view_menu
+from desktop.review.model_runner import Loader, ModelRunner
+from desktop.review.reading_place import PlaceKeeper
+from desktop.review.shortcuts import CONSENSUS_SHORTCUTS, SHORTCUTS
+from desktop.review.study_opener import StudyOpener
 from desktop.viewer.slice_view import SliceView
 
 APP_NAME = "Vertebra Review"

@@ -28,11 +28,11 @@ from core.consensus.session import ConsensusSession, GroupRef
 from core.consensus.styles import reader_style
 from core.errors import VertebraReviewError
 from core.study.layout import Study
-from desktop.consensus_drawing import slice_position, slice_text, versions_on_slice
-from desktop.consensus_editing import AgreementStatistics, ResultEdit
+from desktop.consensus.drawing import slice_position, slice_text, versions_on_slice
+from desktop.consensus.editing import AgreementStatistics, ResultEdit
 from desktop.dialogs.messages import confirm, error_text
 from desktop.panels.consensus_panel import ConsensusPanel
-from desktop.review_controller import ReviewController
+from desktop.review.controller import ReviewController
 from desktop.workers import run_job
 
 SliceKey = tuple[str, str]

@@ -1,5 +1,5 @@
 """The consensus mode's edited result and its agreement statistics, owned by
-:class:`desktop.consensus_controller.ConsensusController`.
+:class:`desktop.consensus.controller.ConsensusController`.
 
 An edit is a draft until it is recorded: it starts from the decided result, else the majority, else the readers'
 median box with no disease (so a conflict is never decided by starting an edit); its box is dragged or drawn on the

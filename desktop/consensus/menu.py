@@ -8,7 +8,7 @@ from functools import partial
 
 from PySide6 import QtGui, QtWidgets
 
-from desktop.consensus_controller import ConsensusController
+from desktop.consensus.controller import ConsensusController
 
 
 def add_consensus_menu(bar: QtWidgets.QMenuBar, k: ConsensusController,

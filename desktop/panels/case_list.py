@@ -20,7 +20,7 @@ from core.review.summary import SliceKey, SliceSummary
 from desktop.panels.filter_bar import FilterBar
 
 if TYPE_CHECKING:
-    from desktop.reading_view import HiddenAnnotations
+    from desktop.review.reading_view import HiddenAnnotations
 
 STATUS_COLOURS = {
     SliceStatus.UNREAD: "#999999",
@@ -105,7 +105,7 @@ class CaseListPanel(QtWidgets.QWidget):
 
     # -- content ----------------------------------------------------------------------------------------------------
     def set_hidden_source(self, hidden: Callable[[str], HiddenAnnotations | None]) -> None:
-        """Where to learn what blinding hides of a case (:meth:`desktop.reading_view.ReadingView.hidden`)."""
+        """Where to learn what blinding hides of a case (:meth:`desktop.review.reading_view.ReadingView.hidden`)."""
         self._hidden = hidden
 
     def set_slices(self, keys: Sequence[SliceKey], summaries: Mapping[SliceKey, SliceSummary]) -> None:

@@ -1,4 +1,4 @@
-"""The shortcuts, listed from :mod:`desktop.shortcuts` (F1 shows or hides the panel)."""
+"""The shortcuts, listed from :mod:`desktop.review.shortcuts` (F1 shows or hides the panel)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from html import escape
 
 from PySide6 import QtWidgets
 
-from desktop.shortcuts import CONSENSUS_SHORTCUTS, MOUSE, SHORTCUTS, Shortcut
+from desktop.review.shortcuts import CONSENSUS_SHORTCUTS, MOUSE, SHORTCUTS, Shortcut
 
 
 def shortcuts_html() -> str:

@@ -22,7 +22,7 @@ from desktop.dialogs.messages import confirm, error_text, show_error, show_info
 from desktop.dialogs.model_versions_dialog import ModelVersionsDialog, version_words
 from desktop.dialogs.retrain_dialog import RetrainDialog, summary_html
 from desktop.panels.retrain_panel import RetrainPanel
-from desktop.retrain_runner import RetrainRunner
+from desktop.retrain.runner import RetrainRunner
 from desktop.workers import run_in_background
 
 BUSY = "A retrain is already running: wait for it to finish, or cancel it in the Retrain panel."

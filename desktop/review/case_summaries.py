@@ -1,7 +1,7 @@
 """The case list's summaries of the review's slices: read for the whole study in the background when a study opens
 or another model becomes active (a slice edited meanwhile keeps its newer summary), and worked out again for the
 slices that change. Each model result is judged against the rest of its case, and blinding hides what it hides.
-Owned by :class:`desktop.review_controller.ReviewController`."""
+Owned by :class:`desktop.review.controller.ReviewController`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from core.review.session import ReviewSession
 from core.review.summary import SliceKey, SliceSummary, judge_cases, scan_study
 from desktop.dialogs.messages import error_text
 from desktop.panels.case_list import CaseListPanel
-from desktop.reading_view import ReadingView
+from desktop.review.reading_view import ReadingView
 from desktop.workers import run_job
 
 

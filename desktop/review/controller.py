@@ -18,16 +18,16 @@ from core.review.opening import OpenedReview
 from core.review.session import ReviewSession
 from core.review.status import SliceStatus
 from core.review.summary import SliceKey, SliceSummary
-from desktop.case_summaries import CaseSummaries
 from desktop.dialogs.messages import error_text
-from desktop.model_actions import ModelActions
-from desktop.model_runner import ModelRunner
 from desktop.panels.case_list import CaseListPanel
 from desktop.panels.model_panel import OVERLAY_BOTH, OVERLAY_CONSENSUS, OVERLAY_MODES, OVERLAY_READERS, ModelPanel
 from desktop.panels.vertebra_panel import VertebraPanel
 from desktop.panels.window_panel import WindowLevelPanel
-from desktop.reading_view import BLINDED, ReadingView
-from desktop.slice_overlay import read_only_notice, shortfall_notice, slice_overlay
+from desktop.review.case_summaries import CaseSummaries
+from desktop.review.model_actions import ModelActions
+from desktop.review.model_runner import ModelRunner
+from desktop.review.reading_view import BLINDED, ReadingView
+from desktop.review.slice_overlay import read_only_notice, shortfall_notice, slice_overlay
 from desktop.viewer.slice_view import SliceView
 from desktop.workers import run_in_background
 

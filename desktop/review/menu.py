@@ -10,7 +10,7 @@ from PySide6 import QtGui, QtWidgets
 
 from core.annotations.model import DISEASES
 from desktop.panels.case_list import CaseListPanel
-from desktop.review_controller import ReviewController
+from desktop.review.controller import ReviewController
 from desktop.viewer.slice_view import SliceView
 
 

@@ -1,6 +1,6 @@
 """The review workspace's model actions: run the model on this slice or case, take its answers in, and switch to
 another model after an activation (a retrain, by hand, a rollback), refreshing the predictions of the unreviewed
-slices in the background. Owned by :class:`desktop.review_controller.ReviewController`."""
+slices in the background. Owned by :class:`desktop.review.controller.ReviewController`."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from core.review.session import ReviewSession
 from core.study.annotation_source import unreviewed_slices
 from core.study.slice_key import SliceKey
 from desktop.dialogs.messages import error_text
-from desktop.model_runner import ModelRunner
 from desktop.panels.model_panel import ModelPanel
+from desktop.review.model_runner import ModelRunner
 from desktop.workers import run_in_background
 
 

@@ -11,7 +11,7 @@ from core.review.places import PlaceBook, ReadingPlace
 from core.review.preferences import AppDirs
 from core.review.session import ReviewSession
 from desktop.panels.window_panel import PRESET_CUSTOM, WindowLevelPanel
-from desktop.review_controller import ReviewController
+from desktop.review.controller import ReviewController
 from desktop.workers import run_in_background
 
 #: How long after the last change the place is written (ms).

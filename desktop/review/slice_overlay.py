@@ -13,7 +13,7 @@ from core.review.status import FINISHED_STATUSES
 from core.review.summary import SliceKey, SliceSummary
 from desktop.dialogs.messages import error_text
 from desktop.panels.model_panel import OVERLAY_BOTH, OVERLAY_CONSENSUS, OVERLAY_MINE, OVERLAY_MODEL, OVERLAY_READERS
-from desktop.reading_view import ReadingView
+from desktop.review.reading_view import ReadingView
 from desktop.viewer.reader_box_item import DrawnVersion
 
 READ_ONLY_NOTICE = ("This study folder cannot be written ({why}). Your edits are kept in memory and in the "

@@ -14,9 +14,9 @@ from PIL import Image
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from core.review.status import SliceStatus
-from desktop import study_opener
 from desktop.dialogs.import_reader_dialog import EACH_FILE, MINE, SEPARATE, ImportReaderDialog
 from desktop.main_window import MainWindow
+from desktop.review import study_opener
 
 
 def _labelme(reader: str | None) -> dict:

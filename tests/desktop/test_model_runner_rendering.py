@@ -10,7 +10,7 @@ from core.imaging.rendering import model_view
 from core.review.models import ModelLink
 from core.training.classification_data import SliceCache
 from core.training.datasets import study_records
-from desktop.model_runner import ModelRunner
+from desktop.review.model_runner import ModelRunner
 from tests.core.rendering_helpers import IMPORT_WINDOWS, NetworkInputs, import_slice, model_set_with_rendering
 
 

@@ -9,7 +9,7 @@ from core.imaging.windowing import Window
 from core.review.places import PlaceBook, ReadingPlace
 from core.review.preferences import app_dirs
 from desktop.panels.window_panel import PRESET_CUSTOM, PRESET_MIN_MAX
-from desktop.reading_place import SAVE_DELAY_MS
+from desktop.review.reading_place import SAVE_DELAY_MS
 from tests.desktop.workspace_helpers import make_study, shown_window
 
 

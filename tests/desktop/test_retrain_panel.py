@@ -12,8 +12,8 @@ from PySide6 import QtCore
 
 from core.training.retrain_progress import RetrainTracker, format_duration
 from desktop.main_window import MainWindow
-from desktop.retrain_controller import BUSY
-from desktop.retrain_runner import exit_text
+from desktop.retrain.controller import BUSY
+from desktop.retrain.runner import exit_text
 from tests.desktop.retrain_helpers import fake_plan, fake_retrain
 from tests.desktop.workspace_helpers import FakePipeline, make_study
 

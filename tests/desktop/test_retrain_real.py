@@ -17,7 +17,7 @@ from core.models.registry import Registry
 from core.training.retrain_plan import plan_retrain
 from desktop.dialogs.retrain_dialog import RetrainDialog
 from desktop.main_window import MainWindow
-from desktop.retrain_runner import RetrainRunner
+from desktop.retrain.runner import RetrainRunner
 
 pytestmark = pytest.mark.slow
 FAST = {"batch_size": 2, "precision": "fp32"}
