@@ -1,7 +1,7 @@
 """A DICOMweb server through ``dicomweb-client``: QIDO-RS to find, WADO-RS to retrieve, STOW-RS to store.
 
 HTTP basic authentication when the server has a user; TLS verified against the system store or the server's CA
-bundle; every request bounded by the server's timeout (connect and read)."""
+bundle; every request bounded by the server's timeout (connect at most 10 s, and read), tried at most twice."""
 
 from __future__ import annotations
 
@@ -62,6 +62,9 @@ class DicomwebClient:
         timeout = (min(server.timeout_s, 10.0), server.timeout_s)
         self._session = session
         self._client = DICOMwebClient(str(server.url), session=session, timeout=timeout)
+        # dicomweb-client retries every failed request (a refused connection too) 5 times with waits doubling from
+        # 2 s, 30 s in all: one retry after 1 s keeps a fault's answer within the stated timeout.
+        self._client.set_http_retry_params(retry=True, max_attempts=2, wait_exponential_multiplier=500)
 
     # -- errors ---------------------------------------------------------------------------------------------------
     def _fail(self, exc: Exception, doing: str) -> NoReturn:
