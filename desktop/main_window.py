@@ -369,6 +369,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         session = self.controller.session
+        if session is not None and session.saving():  # the last edits are being written: wait, then hear how it went
+            session.flush(30)
+            QtCore.QCoreApplication.sendPostedEvents()
         if session is not None and session.unsaved() and not confirm(
             self, "Unsaved edits",
             f"{len(session.unsaved())} slice(s) could not be saved in the study. They stay in the recovery journal "

@@ -38,6 +38,24 @@ POLL_S = 0.2
 TERMINATE_GRACE_S = 3.0
 
 
+class GuiCalls(QtCore.QObject):
+    """Runs callables posted from any thread on the thread this object lives on (make it on the GUI thread): the
+    review session's background writer reports its saves through :meth:`post`."""
+
+    _posted = QtCore.Signal(object)
+
+    def __init__(self, parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        self._posted.connect(self._run, QtCore.Qt.ConnectionType.QueuedConnection)
+
+    def post(self, callback: Callable[[], Any]) -> None:
+        self._posted.emit(callback)
+
+    @QtCore.Slot(object)
+    def _run(self, callback: Callable[[], Any]) -> None:
+        callback()
+
+
 def run_in_background(
     func: Callable[..., Any],
     *args: Any,

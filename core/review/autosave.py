@@ -8,8 +8,10 @@ submitted state is written (or has failed), as closing a study does.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
+import weakref
 from collections.abc import Callable
 
 from core.annotations.model import SliceAnnotation
@@ -25,6 +27,15 @@ Failed = Callable[[SliceKey, VertebraReviewError], None]
 Deliver = Callable[[Callable[[], None]], None]
 
 
+_BACKGROUND: weakref.WeakSet[SaveQueue] = weakref.WeakSet()
+
+
+def flush_all(timeout: float | None = 30.0) -> bool:
+    """Wait until every background writer has written what it was given (the app's exit does this, so that a
+    window closed by the system loses no edit); False when ``timeout`` ran out for one of them."""
+    return all([saves.flush(timeout) for saves in list(_BACKGROUND)])
+
+
 class SaveQueue:
     """``store(key, state)`` writes a state; ``saved``/``failed`` are told afterwards, through ``deliver``."""
 
@@ -38,6 +49,10 @@ class SaveQueue:
         self._condition = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
+        if background:
+            if not _BACKGROUND:
+                atexit.register(flush_all)
+            _BACKGROUND.add(self)
 
     @property
     def background(self) -> bool:

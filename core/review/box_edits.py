@@ -88,3 +88,11 @@ def repeated_by_reader(mine: Sequence[Vertebra], model: Sequence[Vertebra]) -> s
     """Indices of the model's boxes that one of the reader's boxes repeats: a hit with the same label and level."""
     return {j for j, i in reader_partners(mine, model).items()
             if (mine[i].label, mine[i].level) == (model[j].label, model[j].level)}
+
+
+def changed_boxes(before: SliceAnnotation, after: SliceAnnotation) -> tuple[int, ...] | None:
+    """The indices of the boxes that differ between two states of a slice, or None when boxes were added or removed
+    (the states are immutable: an unchanged box is the same object)."""
+    if len(before.vertebrae) != len(after.vertebrae):
+        return None
+    return tuple(i for i, (a, b) in enumerate(zip(before.vertebrae, after.vertebrae, strict=True)) if a is not b)

@@ -26,6 +26,7 @@ from core.errors import StudyError, VertebraReviewError
 from core.paths import is_id
 from core.progress import Progress, ProgressGenerator
 from core.resources import resources_dir, sample_nifti
+from core.review.autosave import Deliver
 from core.review.journal import RecoveryJournal
 from core.review.models import ModelLink, peek_active_model
 from core.review.preferences import AppDirs, app_dirs
@@ -198,12 +199,13 @@ class OpenedReview:
 
 def open_review(
     path: str | Path, reader: str, *, import_into: str | Path | None = None, dirs: AppDirs | None = None,
-    import_reader: str | None = None,
+    import_reader: str | None = None, deliver: Deliver | None = None,
 ) -> ProgressGenerator[OpenedReview]:
     """Open the study at ``path`` for ``reader``, importing ``path`` first when it is not a study (into
     ``import_into`` when given; its LabelMe annotations under ``import_reader``, see :func:`import_as_study`). A
     study with ``import_into`` is opened in a working copy there. The first slice's image is read too, so that the
-    view can show it at once."""
+    view can show it at once. ``deliver`` (the app's) puts the session's saves on a background writer that reports
+    back through it (:mod:`core.review.autosave`)."""
     imported = None
     root = Path(path)
     if Study.is_study(root) and import_into is not None:
@@ -212,7 +214,7 @@ def open_review(
         yield Progress("import", 0, 1, f"importing {root.name} into a study")
         root, imported = yield from import_as_study(root, import_into, dirs, reader=import_reader)
     study = Study.open(root)
-    session = ReviewSession(study, reader, journal=RecoveryJournal.for_study(root, reader, dirs))
+    session = ReviewSession(study, reader, journal=RecoveryJournal.for_study(root, reader, dirs), deliver=deliver)
     model = peek_active_model(study)
     session.set_model(model.model_id)
     summaries = {key: SliceSummary(quick_status(study, key, reader, model.model_id)) for key in session.keys}

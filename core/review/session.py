@@ -36,7 +36,7 @@ from core.errors import FileWriteError, ReviewError, VertebraReviewError
 from core.events import Event
 from core.imaging.image import SliceImage
 from core.review.autosave import Deliver, SaveQueue
-from core.review.box_edits import ACCEPT_TEXT, BoxRef, adoption, following_levels
+from core.review.box_edits import ACCEPT_TEXT, BoxRef, adoption, changed_boxes, following_levels
 from core.review.commands import CompoundCommand
 from core.review.file_cache import AnnotationCache
 from core.review.journal import RecoveryJournal
@@ -62,14 +62,6 @@ def study_writable(study: Study, reader: str) -> bool:
     except OSError:
         return False
     return True
-
-
-def changed_boxes(before: SliceAnnotation, after: SliceAnnotation) -> tuple[int, ...] | None:
-    """The indices of the boxes that differ between two states of a slice, or None when boxes were added or removed
-    (the states are immutable: an unchanged box is the same object)."""
-    if len(before.vertebrae) != len(after.vertebrae):
-        return None
-    return tuple(i for i, (a, b) in enumerate(zip(before.vertebrae, after.vertebrae, strict=True)) if a is not b)
 
 
 class ReviewSession:
@@ -356,9 +348,10 @@ class ReviewSession:
             self._unsaved.discard(key)
 
     def _on_save_failed(self, key: SliceKey, error: VertebraReviewError) -> None:
-        if isinstance(error, FileWriteError) and not self.read_only:
-            self.read_only = True
-            self.save_problem = str(error)
+        if isinstance(error, FileWriteError):
+            if self.read_only:
+                return  # a save that was already queued when the first failed: the view has been told
+            self.read_only, self.save_problem = True, str(error)
         self.save_failed.emit(key, error)
 
     def saving(self) -> bool:

@@ -12,7 +12,7 @@ from PySide6 import QtCore
 
 from core.annotations.model import LEVELS, Box, Disease, SliceAnnotation, Vertebra
 from core.errors import VertebraReviewError
-from core.review.box_edits import BoxRef, next_along_spine, reader_partners, repeated_by_reader, spine_sequence
+from core.review.box_edits import BoxRef, next_along_spine, reader_partners, repeated_by_reader
 from core.review.models import DEMO_BANNER
 from core.review.opening import OpenedReview
 from core.review.session import ReviewSession
@@ -24,6 +24,7 @@ from desktop.panels.model_panel import OVERLAY_BOTH, OVERLAY_CONSENSUS, OVERLAY_
 from desktop.panels.vertebra_panel import VertebraPanel
 from desktop.panels.window_panel import WindowLevelPanel
 from desktop.review.case_summaries import CaseSummaries
+from desktop.review.inspector_view import show_selected_box
 from desktop.review.model_actions import ModelActions
 from desktop.review.model_runner import ModelRunner
 from desktop.review.reading_view import BLINDED, ReadingView
@@ -46,9 +47,6 @@ class ReviewController(QtCore.QObject):
         self.view, self.cases, self.inspector = view, cases, inspector
         self.window_panel, self.model_panel, self.runner = window_panel, model_panel, runner
         self.session: ReviewSession | None = None
-        self.key: SliceKey | None = None
-        self.selected: int | None = None  # one of the reader's boxes
-        self.selected_model: int | None = None  # or one of the model's, not yet in the reader's result
         self._model_shown: tuple[Vertebra, ...] = ()
         self.overlay_mode = OVERLAY_BOTH
         self.editable = False
@@ -64,6 +62,18 @@ class ReviewController(QtCore.QObject):
                                           self._show_model_results, self._show_new_model, self)
         self.model_actions.message.connect(self.message)
         self._connect()
+
+    # -- the current slice and box live in the session ---------------------------------------------------------------
+    @property
+    def key(self) -> SliceKey | None:
+        return self.session.current if self.session is not None else None
+
+    def _selection(self, model: bool) -> int | None:
+        box = self.session.selection if self.session is not None else None
+        return box.index if box is not None and box.model == model else None
+
+    selected = property(lambda self: self._selection(False), doc="The selected box when it is one of the reader's.")
+    selected_model = property(lambda self: self._selection(True), doc="The selected box when it is the model's.")
 
     def _view_links(self) -> list[tuple[Any, Callable[..., Any]]]:
         """The view's and the case list's signals this controller follows (not while suspended)."""
@@ -110,11 +120,13 @@ class ReviewController(QtCore.QObject):
         self.summaries.stop()
         if self.session is not None:
             self.session.changed.disconnect(self._on_changed)
+            self.session.selected.disconnect(self._on_selected)
             self.session.save_failed.disconnect(self._on_save_failed)
+            self.session.close()  # its last edits written before the next study shows
         session = self.session = opened.session
         session.changed.connect(self._on_changed)
+        session.selected.connect(self._on_selected)
         session.save_failed.connect(self._on_save_failed)
-        self.key, self.selected, self.selected_model = None, None, None
         self.reading.attach(session)
         if self.reading.blinding.problem:
             self.message.emit(f"Your done marks cannot be read ({self.reading.blinding.problem}); every case counts "
@@ -152,9 +164,7 @@ class ReviewController(QtCore.QObject):
         session = self.session
         if session is None or key not in session.position:
             return
-        if key != self.key:
-            self.selected = self.selected_model = None
-        self.key = key
+        session.select(key, session.selection if key == self.key else None)
         self.cases.select(key)
         problems = []
         try:
@@ -182,10 +192,9 @@ class ReviewController(QtCore.QObject):
         shown = slice_overlay(self.overlay_mode, self.session, self.reading, self.key, self._mine)
         self.view.show_readers(shown.readers)
         self.editable, self._model_shown = shown.editable, shown.model_boxes
-        if self.selected is not None and self.selected >= len(shown.mine):
-            self.selected = None
-        if self.selected_model is not None and self.selected_model >= len(self._model_shown):
-            self.selected_model = None
+        if (self.selected is not None and self.selected >= len(shown.mine)) or \
+                (self.selected_model is not None and self.selected_model >= len(self._model_shown)):
+            self.session.select(self.key, None)
         self.view.show_boxes(shown.mine, shown.others, selected=self.selected, selected_other=self.selected_model,
                              editable=self.editable, others_from_model=shown.from_model,
                              unlabelled_others=repeated_by_reader(shown.mine, shown.others) if shown.from_model
@@ -202,17 +211,9 @@ class ReviewController(QtCore.QObject):
             summary is not None and summary.status is SliceStatus.CONSENSUS)
 
     def _update_inspector(self) -> None:
-        mine = self._mine.vertebrae if self._mine is not None and self.editable else ()
-        boxes, index, note = mine, self.selected, ""
-        if self.selected_model is not None:
-            boxes, index = self._model_shown, self.selected_model
-            note = "the model's: an edit makes it yours" if self.editable else "the model's"
-        vertebra = boxes[index] if index is not None else None
-        place = spine_sequence(boxes).index(index) if vertebra is not None else 0
-        self.inspector.show_vertebra(vertebra, place, len(boxes), editable=self.editable, note=note)
         has_model = self.session is not None and self.session.model_id is not None
-        self.inspector.set_actions_enabled(accept=has_model and self._mine is not None,
-                                           review=self._mine is not None)
+        show_selected_box(self.inspector, self._mine, self._model_shown, self.session.selection if self.session else
+                          None, editable=self.editable, has_model=has_model)
 
     def _show_problem(self, key: SliceKey, problem: str) -> None:
         if problem:
@@ -237,14 +238,19 @@ class ReviewController(QtCore.QObject):
 
     def select(self, index: int | None) -> None:
         """Select one of the reader's boxes (None: nothing)."""
-        self.selected, self.selected_model = index, None
-        self.redraw()
+        if self.session is not None and self.key is not None:
+            self.session.select(self.key, None if index is None else BoxRef(index))
 
     def select_model(self, index: int) -> None:
         """Select one of the model's boxes; where the reader has a box on that vertebra, that box is selected."""
-        target = self._resolve(BoxRef(index, model=True))
-        self.selected, self.selected_model = (None, index) if target.model else (target.index, None)
-        self.redraw()
+        if self.session is not None and self.key is not None:
+            self.session.select(self.key, self._resolve(BoxRef(index, model=True)))
+
+    def _on_selected(self, key: SliceKey | None, box: BoxRef | None) -> None:
+        """Only the selection changed: the two boxes concerned and the selected-box panel, nothing else drawn."""
+        if key is not None and not self.suspended:
+            self.view.select_boxes(self.selected, self.selected_model)
+            self._update_inspector()
 
     def _resolve(self, box: BoxRef) -> BoxRef:
         """A model box on a vertebra where the reader has a box of their own stands for that box."""

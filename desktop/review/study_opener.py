@@ -19,7 +19,7 @@ from core.study.layout import Study
 from desktop.dialogs.import_reader_dialog import ImportReader, ask_import_reader
 from desktop.dialogs.import_report_dialog import ImportReportDialog, worth_showing
 from desktop.dialogs.messages import confirm, error_text, show_error, show_info
-from desktop.workers import run_job
+from desktop.workers import GuiCalls, run_job
 
 
 class StudyOpener(QtCore.QObject):
@@ -33,6 +33,7 @@ class StudyOpener(QtCore.QObject):
         self._dirs = dirs
         self.busy = False
         self.report_dialog: ImportReportDialog | None = None
+        self._gui = GuiCalls(self)  # the session's saves run on a writer thread and report back here
 
     def open(self, path: str | Path, reader: str, *, import_into: str | Path | None = None) -> None:
         """Open (or import, then open) ``path`` in the background; ``opened`` or ``failed`` follows. An import
@@ -45,7 +46,8 @@ class StudyOpener(QtCore.QObject):
         import_reader = answer.reader
         self.busy = True
         run_job(
-            open_review(path, reader, import_into=import_into, dirs=self._dirs, import_reader=import_reader),
+            open_review(path, reader, import_into=import_into, dirs=self._dirs, import_reader=import_reader,
+                        deliver=self._gui.post),
             on_progress=lambda p: self.progressed.emit(p.message),
             on_result=lambda opened: self._on_loaded(opened, path, import_reader),
             on_error=lambda error: self._on_error(path, error),

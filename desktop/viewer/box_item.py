@@ -107,6 +107,7 @@ class VertebraBoxItem(pg.GraphicsObject):
         self.index, self.layer = -1, layer
         self.style = MINE
         self.selected = False
+        self._colour = colour_for(frozenset())
         self.low_confidence = False
         self._rect = QtCore.QRectF()
         self._pen = QtGui.QPen()
@@ -124,18 +125,28 @@ class VertebraBoxItem(pg.GraphicsObject):
     def show_vertebra(self, index: int, vertebra: Vertebra, text: str, style: BoxStyle, *, low_confidence: bool,
                       selected: bool) -> None:
         self.index, self.style, self.low_confidence = index, style, low_confidence
-        self.selected = selected and style.selectable
-        colour, self._pen = _pen(colour_for(vertebra.diseases), style.width + (1.5 if self.selected else 0.0),
-                                 style.dashed)
+        self._colour = colour_for(vertebra.diseases)
+        colour = self._select(selected)
         self.chip.set_label(text, colour, hollow=style.dashed, warn=low_confidence, right=style.dashed)
         box = vertebra.box
         self.set_rect(QtCore.QRectF(box.x1, box.y1, box.width, box.height))
-        z = 12 if self.selected else (9 if style.dashed else 10)
+        if not self.isVisible():
+            self.setVisible(True)
+
+    def set_selected(self, selected: bool) -> None:
+        """Select or unselect the box alone (a thicker outline, on top, handles), as a click or Tab does."""
+        if (selected and self.style.selectable) != self.selected:
+            self._select(selected)
+            self.update()
+
+    def _select(self, selected: bool) -> QtGui.QColor:
+        self.selected = selected and self.style.selectable
+        colour, self._pen = _pen(self._colour, self.style.width + (1.5 if self.selected else 0.0), self.style.dashed)
+        z = 12 if self.selected else (9 if self.style.dashed else 10)
         if z != self._z:  # each change of an item runs pyqtgraph's Python itemChange: only when it changes
             self._z = z
             self.setZValue(z)
-        if not self.isVisible():
-            self.setVisible(True)
+        return colour
 
     def rect(self) -> QtCore.QRectF:
         return QtCore.QRectF(self._rect)

@@ -89,6 +89,13 @@ class BoxOverlay:
         self._shown = (len(mine), len(others))
         self.stack_chips()
 
+    def select(self, selected: int | None, selected_other: int | None = None) -> None:
+        """Change which box is selected without drawing the others again."""
+        for item in self.mine_items():
+            item.set_selected(item.index == selected)
+        for item in self.other_items():
+            item.set_selected(item.index == selected_other)
+
     def stack_chips(self, *args) -> None:
         """Move the chips of each side up or down (in screen pixels) so that none covers another."""
         pixel = self._view.viewPixelSize()[1]

@@ -196,6 +196,10 @@ class SliceView(QtWidgets.QWidget):
                           flag_unsure=flag_unsure)
         self.view.drawing_enabled = editable and self._image is not None
 
+    def select_boxes(self, selected: int | None, selected_other: int | None = None) -> None:
+        """Only the selection changed: see :meth:`BoxOverlay.select`."""
+        self.overlay.select(selected, selected_other)
+
     def show_readers(self, versions: Sequence[DrawnVersion]) -> None:
         """The readers' boxes in their own colours and line styles (co-annotation, or the other readers')."""
         self.readers.show(versions)

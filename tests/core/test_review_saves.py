@@ -14,10 +14,10 @@ from core.annotations import labelme_io
 from core.annotations.model import Box, Disease, SliceAnnotation
 from core.errors import FileWriteError
 from core.review import autosave
-from core.review.box_edits import BoxRef
+from core.review.box_edits import BoxRef, changed_boxes
 from core.review.journal import RecoveryJournal
 from core.review.preferences import AppDirs
-from core.review.session import ReviewSession, changed_boxes
+from core.review.session import ReviewSession
 from core.study.layout import Study
 from core.study.slice_key import SliceKey
 from tests.core.test_review_session import KEY, KEY2, make_study, model_prediction

@@ -8,7 +8,7 @@ from PySide6 import QtCore
 from core.annotations.labelme_io import read_labelme
 from core.annotations.model import Box, Disease
 from core.review.status import SliceStatus
-from tests.desktop.workspace_helpers import CASES, MODEL_ID, SLICES, click, drag, make_study, shown_window
+from tests.desktop.workspace_helpers import CASES, MODEL_ID, SLICES, click, drag, make_study, shown_window, written
 
 Key = QtCore.Qt.Key
 CTRL, SHIFT = QtCore.Qt.KeyboardModifier.ControlModifier, QtCore.Qt.KeyboardModifier.ShiftModifier
@@ -26,6 +26,7 @@ def window(qtbot, study):
 
 
 def saved(study, key=FIRST):
+    written()
     return read_labelme(study.reader_path("r1", *key))
 
 

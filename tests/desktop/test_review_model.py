@@ -15,7 +15,7 @@ from core.review.models import NO_MODEL
 from core.review.status import SliceStatus
 from desktop.main_window import MainWindow
 from desktop.workers import active_workers
-from tests.desktop.workspace_helpers import CASES, MODEL_ID, SLICES, FakePipeline, make_study
+from tests.desktop.workspace_helpers import CASES, MODEL_ID, SLICES, FakePipeline, make_study, written
 
 Key = QtCore.Qt.Key
 CTRL, SHIFT = QtCore.Qt.KeyboardModifier.ControlModifier, QtCore.Qt.KeyboardModifier.ShiftModifier
@@ -105,6 +105,7 @@ def test_without_a_model_the_app_is_a_manual_annotation_tool(qtbot, tmp_path):
     qtbot.keyClick(win.viewer, Key.Key_R, CTRL)
     assert loads == [] and "No model" in win.statusBar().currentMessage()
     win.controller.add_box(Box(5, 5, 50, 40))
+    written()
     assert study.reader_path("r1", CASES[0], SLICES[0]).is_file()
 
 
@@ -121,6 +122,7 @@ def test_a_model_that_cannot_be_loaded_is_reported_and_the_app_goes_on(qtbot, tm
     assert not win.model_panel.run_case.isEnabled()
     assert len(win.viewer.overlay.other_items()) == 2  # its stored predictions still show
     qtbot.keyClick(win.viewer, Key.Key_A)  # and can be accepted
+    written()
     assert len(read_labelme(study.reader_path("r1", CASES[0], SLICES[0])).vertebrae) == 2
 
 

@@ -15,7 +15,7 @@ from PySide6 import QtCore
 from core.annotations.labelme_io import read_labelme
 from core.annotations.model import Box, Disease, SliceAnnotation, Vertebra
 from core.study.layout import Study
-from tests.desktop.workspace_helpers import MODEL_ID, click, drag, shown_window
+from tests.desktop.workspace_helpers import MODEL_ID, click, drag, shown_window, written
 
 Key = QtCore.Qt.Key
 CTRL = QtCore.Qt.KeyboardModifier.ControlModifier
@@ -70,6 +70,7 @@ def window(qtbot, study):
 
 
 def saved(study, key=FIRST) -> SliceAnnotation:
+    written()
     return read_labelme(study.reader_path("r1", *key))
 
 

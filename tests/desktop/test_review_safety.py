@@ -13,7 +13,7 @@ from core.annotations.model import Box, Disease, SliceAnnotation, Vertebra
 from core.review.journal import RecoveryJournal
 from core.review.preferences import Preferences, app_dirs
 from desktop.main_window import MainWindow
-from tests.desktop.workspace_helpers import CASES, SLICES, FakePipeline, drag, make_study
+from tests.desktop.workspace_helpers import CASES, SLICES, FakePipeline, drag, make_study, written
 
 Key = QtCore.Qt.Key
 FIRST = (CASES[0], SLICES[0])
@@ -103,6 +103,7 @@ def test_a_save_that_fails_later_is_reported_once(qtbot, tmp_path, monkeypatch, 
     monkeypatch.setattr(win.controller.session.study, "save_annotation", disk_full)
     drag(qtbot, win.viewer, (90, 20), (140, 60))
     qtbot.keyClick(win.viewer, Key.Key_1)
+    written()
     warnings = [m for m in message_boxes if m[1] == "Edits not saved in the study"]
     assert len(warnings) == 1 and "No space left" in warnings[0][2]
     assert win.viewer.notice_banner.isVisible() and win.controller.session.unsaved() == [FIRST]
@@ -146,6 +147,7 @@ def test_corrupt_image_and_json_mark_only_their_slice(qtbot, tmp_path):
     controller.show((CASES[1], SLICES[1]))
     assert win.viewer.image is not None and win.problem_label.text() == "" and controller.editable
     drag(qtbot, win.viewer, (90, 20), (140, 60))
+    written()
     assert study.reader_path("r1", CASES[1], SLICES[1]).is_file()
 
 

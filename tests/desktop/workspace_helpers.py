@@ -130,3 +130,12 @@ def shown_window(qtbot, study_root: Path | None = None, *, reader: str = "r1", s
             win.open_path(study_root)
         qtbot.waitUntil(lambda: win.runner.state == "ready" and (settled is None or settled(win)), timeout=10_000)
     return win
+
+
+def written() -> None:
+    """Wait for the app's background writer to write the edits made so far, and let it report back (as a person
+    reading the file a moment after the key press would find it)."""
+    from core.review.autosave import flush_all
+
+    assert flush_all(10), "the background writer did not finish in time"
+    QtCore.QCoreApplication.sendPostedEvents()
