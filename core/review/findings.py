@@ -18,7 +18,7 @@ from pathlib import Path
 from core.annotations.model import CLASS_CODES, DISEASES, LEVELS, SliceAnnotation, Vertebra
 from core.fileio import atomic_write_text
 from core.review.box_edits import spine_sequence
-from core.review.summary import SliceKey
+from core.study.slice_key import SliceKey
 
 COLUMNS: tuple[str, ...] = (
     "case", "slice", "reader", "reviewed", "vertebra", "level", "label",

@@ -31,8 +31,9 @@ from core.review.journal import RecoveryJournal
 from core.review.models import ModelLink, peek_active_model
 from core.review.preferences import AppDirs, app_dirs
 from core.review.session import ReviewSession
-from core.review.summary import SliceKey, SliceSummary, quick_status
+from core.review.summary import SliceSummary, quick_status
 from core.study.layout import Study, StudySettings
+from core.study.slice_key import SliceKey
 
 if TYPE_CHECKING:
     from core.study.importer import ImportReport

@@ -28,14 +28,13 @@ from core.consensus.session import ConsensusSession, GroupRef
 from core.consensus.styles import reader_style
 from core.errors import VertebraReviewError
 from core.study.layout import Study
+from core.study.slice_key import SliceKey, slice_key
 from desktop.consensus.drawing import slice_position, slice_text, versions_on_slice
 from desktop.consensus.editing import AgreementStatistics, ResultEdit
 from desktop.dialogs.messages import confirm, error_text
 from desktop.panels.consensus_panel import ConsensusPanel
 from desktop.review.controller import ReviewController
 from desktop.workers import run_job
-
-SliceKey = tuple[str, str]
 
 
 def open_consensus(study: Study, readers: list[str]):
@@ -187,14 +186,14 @@ class ConsensusController(QtCore.QObject):
         if self.session is None:
             return
         if tuple(key) not in self.session.slice_keys():
-            self.message.emit(f"{key[0]}/{key[1]} has no reader annotations to agree on")
+            self.message.emit(f"{slice_key(key).text} has no reader annotations to agree on")
             return
         ref = first_on_slice(self.session, key)
         if ref is not None:
             self.show(ref, fit=fit)
         else:
             self.editing.discard()
-            self.ref, self.key = None, tuple(key)
+            self.ref, self.key = None, slice_key(key)
             self._draw(fit=fit)
 
     def _draw(self, *, fit: bool = False) -> None:
@@ -203,7 +202,7 @@ class ConsensusController(QtCore.QObject):
             image = self.review.session.image(key)
         except VertebraReviewError as error:
             self.view.clear()
-            self.message.emit(f"{key[0]}/{key[1]}: image not shown: {error_text(error)}")
+            self.message.emit(f"{slice_key(key).text}: image not shown: {error_text(error)}")
         else:
             self.view.set_slice(image, self.review.window_panel.set_image(image), fit=fit, ids=key)
         state = session.state(key)
@@ -346,7 +345,7 @@ class ConsensusController(QtCore.QObject):
         key, state = self.key, self.session.state(self.key)
         disputed = [g.index for g in open_disagreements(state)]
         if disputed:
-            text = (f"{key[0]}/{key[1]} cannot be finalised: {len(disputed)} disagreement(s) are not decided "
+            text = (f"{slice_key(key).text} cannot be finalised: {len(disputed)} disagreement(s) are not decided "
                     f"(vertebra {', '.join(map(str, disputed[:8]))})")
             self.panel.show_refusal(text)
             self.message.emit(text)
@@ -357,7 +356,7 @@ class ConsensusController(QtCore.QObject):
         try:
             if state.open_groups:
                 if not confirm(self.panel, "Finalise the slice",
-                               f"Accept the {len(state.open_groups)} unanimous vertebrae of {key[0]}/{key[1]} and "
+                               f"Accept the {len(state.open_groups)} unanimous vertebrae of {slice_key(key).text} and "
                                "finalise it?"):
                     return False
                 self.session.accept_unanimous([key], agreed_by=agreed_by)
@@ -366,7 +365,7 @@ class ConsensusController(QtCore.QObject):
             self.panel.show_refusal(error_text(error))
             self.message.emit(error_text(error))
             return False
-        self.message.emit(f"{key[0]}/{key[1]} finalised (agreed by {', '.join(agreed_by)}); reopen it to change it")
+        self.message.emit(f"{slice_key(key).text} finalised (agreed by {', '.join(agreed_by)}); reopen it to change it")
         following = step_disagreement(self.session, self.ref, 1, include_decided=self.include_decided)
         if following is not None and following.key != key:
             self.show(following)
@@ -380,4 +379,4 @@ class ConsensusController(QtCore.QObject):
         except VertebraReviewError as error:
             self.message.emit(error_text(error))
             return
-        self.message.emit(f"{self.key[0]}/{self.key[1]} reopened: its decisions can be changed")
+        self.message.emit(f"{slice_key(self.key).text} reopened: its decisions can be changed")

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from core.consensus.counts import is_decided, slice_progress
 from core.consensus.session import ConsensusSession, GroupRef, SliceState
 from core.consensus.styles import ReaderStyle
+from core.study.slice_key import slice_key
 from desktop.viewer.box_overlay import chip_text
 from desktop.viewer.reader_box_item import DrawnVersion
 
@@ -30,7 +31,7 @@ def versions_on_slice(state: SliceState, styles: Mapping[str, ReaderStyle], curr
 
 def slice_position(session: ConsensusSession, ref: GroupRef | None, key: tuple[str, str]) -> str:
     """``case-0001/s002 · vertebra 6 · disagreement 3 of 17 open``."""
-    where = f"<b>{key[0]}/{key[1]}</b>"
+    where = f"<b>{slice_key(key).text}</b>"
     if ref is None:
         return f"{where} · the readers agree on every vertebra here"
     open_refs = session.disagreements()

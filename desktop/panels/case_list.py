@@ -16,7 +16,8 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from core.review.filters import SliceFilter
 from core.review.status import SHORTFALL_STATUSES, SliceStatus
-from core.review.summary import SliceKey, SliceSummary
+from core.review.summary import SliceSummary
+from core.study.slice_key import SliceKey, slice_key
 from desktop.panels.filter_bar import FilterBar
 
 if TYPE_CHECKING:
@@ -115,11 +116,11 @@ class CaseListPanel(QtWidgets.QWidget):
         self._cases.clear()
         self._summaries = dict(summaries)
         for key in keys:
-            case_item = self._cases.get(key[0])
+            case_item = self._cases.get(slice_key(key).case)
             if case_item is None:
-                case_item = QtWidgets.QTreeWidgetItem(self.tree, [key[0]])
-                self._cases[key[0]] = case_item
-            item = QtWidgets.QTreeWidgetItem(case_item, [key[1]])
+                case_item = QtWidgets.QTreeWidgetItem(self.tree, [slice_key(key).case])
+                self._cases[slice_key(key).case] = case_item
+            item = QtWidgets.QTreeWidgetItem(case_item, [slice_key(key).slice_id])
             item.setData(0, _KEY_ROLE, key)
             self._items[key] = item
             self._paint(key)
@@ -158,7 +159,7 @@ class CaseListPanel(QtWidgets.QWidget):
             key = _key(child)
             summary = self._summaries.get(key, SliceSummary())
             tip = summary.problem or status_tip(summary)
-            said = hidden.on_slice(key[1]) if hidden and key else None
+            said = hidden.on_slice(slice_key(key).slice_id) if hidden and key else None
             child.setToolTip(1, f"{tip}\n{said}" if said else tip)
 
     def _show_hidden_note(self, case: str | None) -> None:
@@ -188,14 +189,14 @@ class CaseListPanel(QtWidgets.QWidget):
         self._show_hidden_note(self._current_case())
         reviewed = sum(s.status in (SliceStatus.REVIEWED, SliceStatus.CONSENSUS) for s in self._summaries.values())
         self.counts.setText(f"{shown} of {len(self._items)} slices shown · {reviewed} reviewed")
-        self.filters.set_blinded_cases(len({key[0] for key, s in self._summaries.items() if s.blinded}))
+        self.filters.set_blinded_cases(len({slice_key(key).case for key, s in self._summaries.items() if s.blinded}))
 
     def _current_case(self) -> str | None:
         item = self.tree.currentItem()
         if item is None:
             return None
         key = _key(item)
-        return key[0] if key is not None else item.text(0)
+        return slice_key(key).case if key is not None else item.text(0)
 
     def visible_keys(self) -> list[SliceKey]:
         return [key for key, item in self._items.items() if not item.isHidden()]

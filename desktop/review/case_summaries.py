@@ -10,7 +10,8 @@ from collections.abc import Callable
 from PySide6 import QtCore
 
 from core.review.session import ReviewSession
-from core.review.summary import SliceKey, SliceSummary, judge_cases, scan_study
+from core.review.summary import SliceSummary, judge_cases, scan_study
+from core.study.slice_key import SliceKey, slice_key
 from desktop.dialogs.messages import error_text
 from desktop.panels.case_list import CaseListPanel
 from desktop.review.reading_view import ReadingView
@@ -72,8 +73,8 @@ class CaseSummaries(QtCore.QObject):
 
     def _publish(self, found: dict[SliceKey, SliceSummary]) -> None:
         """Show new summaries in the case list, each model result judged against the rest of its case."""
-        cases = {key[0] for key in found}
-        merged = {key: self._cases.summary(key) or SliceSummary() for key in self._session().keys if key[0] in cases}
+        cases = {slice_key(key).case for key in found}
+        merged = {key: self._cases.summary(key) or SliceSummary() for key in self._session().keys if key.case in cases}
         merged.update(found)
         self._cases.update_summaries(self._reading.summaries(judge_cases(merged)))
         self.published.emit()

@@ -17,7 +17,8 @@ from core.review.models import DEMO_BANNER
 from core.review.opening import OpenedReview
 from core.review.session import ReviewSession
 from core.review.status import SliceStatus
-from core.review.summary import SliceKey, SliceSummary
+from core.review.summary import SliceSummary
+from core.study.slice_key import SliceKey, slice_key
 from desktop.dialogs.messages import error_text
 from desktop.panels.case_list import CaseListPanel
 from desktop.panels.model_panel import OVERLAY_BOTH, OVERLAY_CONSENSUS, OVERLAY_MODES, OVERLAY_READERS, ModelPanel
@@ -88,6 +89,8 @@ class ReviewController(QtCore.QObject):
     def suspend(self) -> None:
         """Hand the viewer and the case list over (to the consensus mode); edits, the scan and model runs stay."""
         if not self.suspended:
+            if self.session is not None:
+                self.session.flush(30)  # the consensus reads the readers' files: the last edit is on disk first
             self.suspended = True
             for signal, slot in self._view_links():
                 signal.disconnect(slot)
@@ -219,7 +222,7 @@ class ReviewController(QtCore.QObject):
         if problem:
             summary = self.cases.summary(key) or SliceSummary()
             self.cases.update_summaries({key: replace(summary, problem=problem)})
-        self.problemChanged.emit(f"⚠ {key[0]}/{key[1]}: {problem}" if problem else "")
+        self.problemChanged.emit(f"⚠ {slice_key(key).text}: {problem}" if problem else "")
 
     def _read_ahead(self, key: SliceKey) -> None:
         following = self.cases.neighbour(key, 1)
@@ -275,18 +278,18 @@ class ReviewController(QtCore.QObject):
         self.model_panel.set_overlay(self.overlay_mode)
         self.redraw()
         if self.key is not None and self.overlay_mode in (OVERLAY_CONSENSUS, OVERLAY_READERS) \
-                and self.reading.blinded(self.key[0]):
-            self.message.emit(BLINDED.format(case=self.key[0]))
+                and self.reading.blinded(slice_key(self.key).case):
+            self.message.emit(BLINDED.format(case=slice_key(self.key).case))
 
     def mark_case_done(self) -> None:
         """Mark the current case done in the reader's own reading (blinding lifts for it)."""
         if self.session is None or self.key is None:
             self.message.emit("Open a study first")
             return
-        text = self.reading.mark_done(self.key[0], self.view)
+        text = self.reading.mark_done(slice_key(self.key).case, self.view)
         if text:
             self.message.emit(text)
-            self.refresh_summaries([k for k in self.session.keys if k[0] == self.key[0]])
+            self.refresh_summaries([k for k in self.session.keys if k.case == self.key.case])
             self.redraw()
 
     def cycle_overlay(self) -> None:

@@ -17,7 +17,7 @@ from core.review.export import FINDINGS_FILE, READER, ExportSource, export_revie
 from core.review.findings import write_findings_csv
 from core.review.preferences import AppDirs, Preferences, app_dirs
 from core.review.session import ReviewSession
-from core.review.summary import SliceKey
+from core.study.slice_key import SliceKey, slice_key
 from desktop.dialogs import export_dialog
 from desktop.dialogs.messages import show_error, show_info
 from desktop.workers import run_job, start_program
@@ -141,5 +141,5 @@ class ExportActions(QtCore.QObject):
         except (VertebraReviewError, OSError) as error:
             show_error(self._parent, "Open in labelme", error)
             return None
-        self.message.emit(f"Opened a copy of {key[0]}/{key[1]} in labelme ({json_path}); edits there stay there")
+        self.message.emit(f"Opened a copy of {slice_key(key).text} in labelme ({json_path}); edits there stay there")
         return json_path

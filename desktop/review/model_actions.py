@@ -12,7 +12,7 @@ from PySide6 import QtCore
 from core.review.models import ModelLink
 from core.review.session import ReviewSession
 from core.study.annotation_source import unreviewed_slices
-from core.study.slice_key import SliceKey
+from core.study.slice_key import SliceKey, slice_key
 from desktop.dialogs.messages import error_text
 from desktop.panels.model_panel import ModelPanel
 from desktop.review.model_runner import ModelRunner
@@ -48,7 +48,7 @@ class ModelActions(QtCore.QObject):
     def run_on_case(self) -> None:
         key, session = self._current(), self._session()
         if key is not None and session is not None:
-            self._run([k for k in session.keys if k[0] == key[0]])
+            self._run([k for k in session.keys if k.case == slice_key(key).case])
 
     def _run(self, keys: list[SliceKey]) -> None:
         if self.runner.pipeline is None:

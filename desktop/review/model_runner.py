@@ -14,8 +14,8 @@ from typing import Any
 from PySide6 import QtCore
 
 from core.review.models import NO_MODEL, ModelLink, load_pipeline
-from core.review.summary import SliceKey
 from core.study.layout import Study
+from core.study.slice_key import SliceKey
 from desktop.dialogs.messages import error_text
 from desktop.workers import run_in_background, run_job
 

@@ -10,6 +10,7 @@ from PySide6 import QtCore
 from core.review.places import PlaceBook, ReadingPlace
 from core.review.preferences import AppDirs
 from core.review.session import ReviewSession
+from core.study.slice_key import slice_key
 from desktop.panels.window_panel import PRESET_CUSTOM, WindowLevelPanel
 from desktop.review.controller import ReviewController
 from desktop.workers import run_in_background
@@ -72,7 +73,8 @@ class PlaceKeeper(QtCore.QObject):
         key = self.controller.key
         if self._session is None or key is None or self.controller.session is not self._session:
             return None
-        return ReadingPlace(key[0], key[1], self.window_panel.window(), self.window_panel.shown_preset() or "")
+        key = slice_key(key)
+        return ReadingPlace(key.case, key.slice_id, self.window_panel.window(), self.window_panel.shown_preset() or "")
 
     def _changed(self, *_args) -> None:
         if not self._restoring and self._session is not None:

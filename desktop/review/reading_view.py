@@ -24,7 +24,8 @@ from core.consensus.styles import reader_style
 from core.errors import ConsensusError, VertebraReviewError
 from core.review.blinding import ReaderBlinding
 from core.review.session import ReviewSession
-from core.review.summary import SliceKey, SliceSummary
+from core.review.summary import SliceSummary
+from core.study.slice_key import SliceKey, slice_key
 from desktop.dialogs.messages import confirm, error_text
 from desktop.viewer.box_overlay import chip_text
 from desktop.viewer.reader_box_item import DrawnVersion
@@ -115,7 +116,7 @@ class ReadingView:
     def other_readers(self, key: SliceKey) -> tuple[list[DrawnVersion], list[str]]:
         """The other readers' boxes of the slice (none while blinded), and problems with their files."""
         session = self.session
-        if session is None or self.blinded(key[0]):
+        if session is None or self.blinded(slice_key(key).case):
             return [], []
         others = [r for r in session.study.readers() if r != session.reader]
         order = list(dict.fromkeys([*self.readers, *others]))

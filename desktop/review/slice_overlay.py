@@ -10,7 +10,8 @@ from core.annotations.model import SliceAnnotation, Vertebra
 from core.errors import VertebraReviewError
 from core.review.session import ReviewSession
 from core.review.status import FINISHED_STATUSES
-from core.review.summary import SliceKey, SliceSummary
+from core.review.summary import SliceSummary
+from core.study.slice_key import SliceKey, slice_key
 from desktop.dialogs.messages import error_text
 from desktop.panels.model_panel import OVERLAY_BOTH, OVERLAY_CONSENSUS, OVERLAY_MINE, OVERLAY_MODEL, OVERLAY_READERS
 from desktop.review.reading_view import ReadingView
@@ -48,7 +49,7 @@ def slice_overlay(mode: str, session: ReviewSession, reading: ReadingView, key: 
         if shows_model(mode):
             result = session.model_result(key)
             others = result.vertebrae if result is not None else ()
-        elif mode == OVERLAY_CONSENSUS and not reading.blinded(key[0]):
+        elif mode == OVERLAY_CONSENSUS and not reading.blinded(slice_key(key).case):
             result = session.consensus(key)
             others = result.vertebrae if result is not None else ()
     except VertebraReviewError as error:

@@ -10,7 +10,7 @@ from core.review.opening import DEMO_SAMPLE_STUDY, DEMO_STUDY
 from core.review.preferences import app_dirs
 from desktop.main_window import MainWindow
 from desktop.panels.window_panel import PRESET_MIN_MAX, PRESET_SOFT
-from tests.desktop.workspace_helpers import FakePipeline, make_study
+from tests.desktop.workspace_helpers import FakePipeline, make_study, written
 
 
 def test_without_a_demo_study_the_demo_imports_the_bundled_ct_once(qtbot, window, tmp_path, monkeypatch):
@@ -47,6 +47,7 @@ def test_the_bundled_demo_study_is_reviewed_in_a_copy(qtbot, tmp_path, monkeypat
     assert session.study.root == app_dirs().data / DEMO_STUDY and len(session.keys) == 4
     assert win.viewer.demo_banner.isVisible() and len(win.viewer.overlay.other_items()) == 2
     win.controller.accept_model()
+    written()
     assert session.study.reader_path("r1", "case-0001", "s001").is_file()
     assert sorted(p.relative_to(bundled) for p in bundled.rglob("*")) == before  # the bundle is never written
     qtbot.waitUntil(lambda: win.runner.state == "ready", timeout=10_000)

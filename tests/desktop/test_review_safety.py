@@ -38,6 +38,7 @@ def test_edits_lost_in_a_crash_are_recovered_on_restart(qtbot, tmp_path, message
     assert not study.reader_path("r1", *FIRST).exists()
     win = open_window(qtbot, study.root)
     assert any(kind == "question" and "Recover" in title for kind, title, _ in message_boxes)
+    written()
     saved = read_labelme(study.reader_path("r1", *FIRST))
     assert saved.vertebrae[0].diseases == {Disease.KD} and saved.reader == "r1"
     assert len(win.viewer.overlay.mine_items()) == 1 and not journal.path.exists()
@@ -62,6 +63,7 @@ def test_a_crash_after_an_edit_loses_nothing(qtbot, tmp_path):
     session.read_only = True  # the save does not happen: as if the app died right after the journal write
     drag(qtbot, win.viewer, (90, 20), (140, 60))
     qtbot.keyClick(win.viewer, Key.Key_5)
+    written()
     assert not study.reader_path("r1", *FIRST).exists()
     win2 = open_window(qtbot, study.root)
     assert read_labelme(study.reader_path("r1", *FIRST)).vertebrae[0].diseases == {Disease.PS}

@@ -27,7 +27,7 @@ from desktop.panels.window_panel import (
 )
 from desktop.viewer.corner_text import BOTTOM_RIGHT, TOP_LEFT, TOP_RIGHT
 from desktop.viewer.slice_view import SliceView
-from tests.desktop.workspace_helpers import drag, shown_window
+from tests.desktop.workspace_helpers import drag, shown_window, written
 
 FILE_WINDOW = (40, 300)  # case-0001's file says soft tissue; case-0002's says nothing
 
@@ -219,6 +219,7 @@ def test_a_ruler_and_a_region_measure_hu_and_stay_out_of_the_annotations(qtbot, 
     assert stats.count > 1000  # about π·30·25 pixels
     assert drawn_boxes == [] and view.measure_tools.mode == ""
     assert [v.box for v in controller._mine.vertebrae] == [box]
+    written()
     saved = read_labelme(session.study.reader_path("r1", *key))
     assert [v.box for v in saved.vertebrae] == [box]  # the file holds the box alone
     assert session.undo(key) and not session.undo(key)  # and the undo stack the box alone
