@@ -18,7 +18,7 @@ import numpy as np
 
 from core.annotations.commands import AddVertebra, Command, ReplaceAll, SetLevel
 from core.annotations.geometry import pair_by_iom
-from core.annotations.model import SliceAnnotation, Vertebra
+from core.annotations.model import LEVELS, SliceAnnotation, Vertebra
 from core.models.levels import assign_levels, spine_order
 
 ACCEPT_TEXT = "accept the model's result"
@@ -96,3 +96,10 @@ def changed_boxes(before: SliceAnnotation, after: SliceAnnotation) -> tuple[int,
     if len(before.vertebrae) != len(after.vertebrae):
         return None
     return tuple(i for i, (a, b) in enumerate(zip(before.vertebrae, after.vertebrae, strict=True)) if a is not b)
+
+
+def stepped_level(level: str | None, delta: int) -> str:
+    """The level ``delta`` places down the spine from ``level`` (``[`` and ``]``), within C1-S1; an unknown level
+    becomes L1."""
+    index = LEVELS.index(level) + delta if level else LEVELS.index("L1")
+    return LEVELS[max(0, min(len(LEVELS) - 1, index))]

@@ -10,9 +10,9 @@ from typing import Any
 
 from PySide6 import QtCore
 
-from core.annotations.model import LEVELS, Box, Disease, SliceAnnotation, Vertebra
+from core.annotations.model import Box, Disease, SliceAnnotation, Vertebra
 from core.errors import VertebraReviewError
-from core.review.box_edits import BoxRef, next_along_spine, reader_partners, repeated_by_reader
+from core.review.box_edits import BoxRef, next_along_spine, reader_partners, repeated_by_reader, stepped_level
 from core.review.models import DEMO_BANNER
 from core.review.opening import OpenedReview
 from core.review.session import ReviewSession
@@ -29,7 +29,7 @@ from desktop.review.inspector_view import show_selected_box
 from desktop.review.model_actions import ModelActions
 from desktop.review.model_runner import ModelRunner
 from desktop.review.reading_view import BLINDED, ReadingView
-from desktop.review.slice_overlay import read_only_notice, shortfall_notice, slice_overlay
+from desktop.review.slice_overlay import read_only_notice, redraws_alone, shortfall_notice, slice_overlay
 from desktop.viewer.slice_view import SliceView
 from desktop.workers import run_in_background
 
@@ -53,6 +53,7 @@ class ReviewController(QtCore.QObject):
         self.editable = False
         self.model_demo = False
         self._mine: SliceAnnotation | None = None
+        self._unlabelled: frozenset[int] | tuple[int, ...] = ()  # the model's boxes the reader's repeat
         self.reading = ReadingView()
         self.suspended = False
         self.summaries = CaseSummaries(cases, self.reading, lambda: self.session, self)
@@ -109,27 +110,28 @@ class ReviewController(QtCore.QObject):
     def _connect(self) -> None:
         for signal, slot in self._view_links():
             signal.connect(slot)
-        self.inspector.diseaseToggled.connect(self.toggle_disease)
-        self.inspector.normalChosen.connect(self.set_normal)
-        self.inspector.levelChosen.connect(self.set_level)
-        self.inspector.deleteRequested.connect(self.delete_box)
-        self.inspector.acceptRequested.connect(self.accept_model)
-        self.inspector.reviewedRequested.connect(self.reviewed_next)
-        self.model_panel.overlayChanged.connect(self.set_overlay)
+        panel = self.inspector
+        for signal, slot in ((panel.diseaseToggled, self.toggle_disease), (panel.normalChosen, self.set_normal),
+                             (panel.levelChosen, self.set_level), (panel.deleteRequested, self.delete_box),
+                             (panel.acceptRequested, self.accept_model), (panel.reviewedRequested, self.reviewed_next),
+                             (self.model_panel.overlayChanged, self.set_overlay)):
+            signal.connect(slot)
 
     # -- session ----------------------------------------------------------------------------------------------------
+    def _session_links(self, session: ReviewSession) -> list[tuple[Any, Callable[..., Any]]]:
+        return [(session.changed, self._on_changed), (session.boxes_changed, self._on_boxes_changed),
+                (session.selected, self._on_selected), (session.save_failed, self._on_save_failed)]
+
     def set_session(self, opened: OpenedReview, *, start: SliceKey | None = None) -> None:
         """Show ``opened``; at ``start`` (where the reader left off) when it is in the study, else its first slice."""
         self.summaries.stop()
         if self.session is not None:
-            self.session.changed.disconnect(self._on_changed)
-            self.session.selected.disconnect(self._on_selected)
-            self.session.save_failed.disconnect(self._on_save_failed)
+            for event, callback in self._session_links(self.session):
+                event.disconnect(callback)
             self.session.close()  # its last edits written before the next study shows
         session = self.session = opened.session
-        session.changed.connect(self._on_changed)
-        session.selected.connect(self._on_selected)
-        session.save_failed.connect(self._on_save_failed)
+        for event, callback in self._session_links(session):
+            event.connect(callback)
         self.reading.attach(session)
         if self.reading.blinding.problem:
             self.message.emit(f"Your done marks cannot be read ({self.reading.blinding.problem}); every case counts "
@@ -198,10 +200,10 @@ class ReviewController(QtCore.QObject):
         if (self.selected is not None and self.selected >= len(shown.mine)) or \
                 (self.selected_model is not None and self.selected_model >= len(self._model_shown)):
             self.session.select(self.key, None)
+        self._unlabelled = repeated_by_reader(shown.mine, shown.others) if shown.from_model else ()
         self.view.show_boxes(shown.mine, shown.others, selected=self.selected, selected_other=self.selected_model,
                              editable=self.editable, others_from_model=shown.from_model,
-                             unlabelled_others=repeated_by_reader(shown.mine, shown.others) if shown.from_model
-                             else (), flag_unsure=not self._finished())
+                             unlabelled_others=self._unlabelled, flag_unsure=not self._finished())
         self._update_inspector()
         self._update_model_notice()
         return shown.problems
@@ -351,9 +353,7 @@ class ReviewController(QtCore.QObject):
         if target is None or target.index >= len(boxes):
             self.message.emit("Select a box first: click it, or press Tab")
             return
-        level = boxes[target.index].level
-        index = LEVELS.index(level) + delta if level else LEVELS.index("L1")
-        self.set_level(LEVELS[max(0, min(len(LEVELS) - 1, index))])
+        self.set_level(stepped_level(boxes[target.index].level, delta))
 
     def accept_model(self) -> None:
         chosen = self.selected_model
@@ -382,10 +382,22 @@ class ReviewController(QtCore.QObject):
             self.message.emit("Nothing to redo on this slice")
 
     def _on_changed(self, key: SliceKey, state: SliceAnnotation) -> None:
-        if key == self.key:
-            self._mine = state
-            self.redraw()
         self.summaries.edited(key)
+
+    def _on_boxes_changed(self, key: SliceKey, state: SliceAnnotation, indices: tuple[int, ...] | None) -> None:
+        """An edit of the reader's result: only the boxes it changed are drawn again, unless it changed what the
+        other boxes show (boxes added or removed, the slice reviewed, a model box now repeated by the reader's)."""
+        if key != self.key:
+            return
+        before, self._mine = self._mine, state
+        if self.suspended:
+            return
+        if indices is None or not self.editable or \
+                not redraws_alone(before, state, self._model_shown, self._unlabelled):
+            self.redraw()
+            return
+        self.view.update_boxes(indices, state.vertebrae, self.selected)
+        self._update_inspector()
 
     def _show_model_results(self, keys: list[SliceKey]) -> None:
         """The model wrote new results for ``keys`` (:class:`ModelActions`)."""

@@ -4,10 +4,12 @@ the notices over the image (the study cannot be written, the model found too few
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from core.annotations.model import SliceAnnotation, Vertebra
 from core.errors import VertebraReviewError
+from core.review.box_edits import repeated_by_reader
 from core.review.session import ReviewSession
 from core.review.status import FINISHED_STATUSES
 from core.review.summary import SliceSummary
@@ -59,6 +61,15 @@ def slice_overlay(mode: str, session: ReviewSession, reading: ReadingView, key: 
         problems += unreadable
     show_mine = mode in (OVERLAY_BOTH, OVERLAY_MINE, OVERLAY_READERS) and mine is not None
     return SliceOverlay(mine.vertebrae if show_mine else (), others, from_model, show_mine, readers, problems)
+
+
+def redraws_alone(before: SliceAnnotation | None, after: SliceAnnotation, model_shown: Sequence[Vertebra],
+                  unlabelled: Collection[int]) -> bool:
+    """Whether an edit that changed some of the reader's boxes (not their number) leaves the rest of the picture as
+    it was: the slice's reviewed mark is the same (the model's unsure marks stay) and the same model boxes are
+    repeated by the reader's (they keep or lose their own label)."""
+    return before is not None and before.reviewed == after.reviewed and (
+        not model_shown or repeated_by_reader(after.vertebrae, model_shown) == set(unlabelled))
 
 
 def read_only_notice(session: ReviewSession | None) -> str | None:

@@ -43,6 +43,8 @@ class BoxOverlay:
         self._mine: list[VertebraBoxItem] = []
         self._others: list[VertebraBoxItem] = []
         self._shown = (0, 0)
+        self._mine_style: BoxStyle = MINE
+        self._flag_unsure = True
         view.sigTransformChanged.connect(self.stack_chips)
 
     def _item(self, pool: list[VertebraBoxItem], index: int) -> VertebraBoxItem:
@@ -68,7 +70,8 @@ class BoxOverlay:
              unlabelled_others: Collection[int] = (), flag_unsure: bool = True) -> None:
         """``unlabelled_others``: the others whose result one of ``mine`` repeats (no chip or halo of their own);
         ``flag_unsure``: mark the model's unsure results (off once the reader has reviewed the slice)."""
-        mine_style = MINE if mine_editable else READ_ONLY
+        mine_style = self._mine_style = MINE if mine_editable else READ_ONLY
+        self._flag_unsure = flag_unsure
         other_style: BoxStyle = (MODEL if mine_editable else MODEL_VIEW) if others_from_model else READ_ONLY
         for index, vertebra in enumerate(mine):
             item = self._item(self._mine, index)
@@ -87,6 +90,15 @@ class BoxOverlay:
                 item.setVisible(False)
                 item.chip.setVisible(False)
         self._shown = (len(mine), len(others))
+        self.stack_chips()
+
+    def update_mine(self, indices: Sequence[int], mine: Sequence[Vertebra], selected: int | None) -> None:
+        """Draw the reader's boxes ``indices`` again (an edit changed them), styled as :meth:`show` last did."""
+        for index in indices:
+            vertebra = mine[index]
+            self._item(self._mine, index).show_vertebra(
+                index, vertebra, chip_text(vertebra), self._mine_style, selected=index == selected,
+                low_confidence=self._flag_unsure and is_low_confidence(vertebra))
         self.stack_chips()
 
     def select(self, selected: int | None, selected_other: int | None = None) -> None:

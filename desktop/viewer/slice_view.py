@@ -196,6 +196,10 @@ class SliceView(QtWidgets.QWidget):
                           flag_unsure=flag_unsure)
         self.view.drawing_enabled = editable and self._image is not None
 
+    def update_boxes(self, indices: Sequence[int], mine: Sequence[Vertebra], selected: int | None) -> None:
+        """Only the reader's boxes ``indices`` changed: see :meth:`BoxOverlay.update_mine`."""
+        self.overlay.update_mine(indices, mine, selected)
+
     def select_boxes(self, selected: int | None, selected_other: int | None = None) -> None:
         """Only the selection changed: see :meth:`BoxOverlay.select`."""
         self.overlay.select(selected, selected_other)

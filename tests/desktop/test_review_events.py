@@ -64,3 +64,21 @@ def test_a_slow_disk_does_not_hold_the_view_and_closing_waits_for_the_write(qtbo
     assert not window.isVisible() and session.unsaved() == []
     assert [v.label for v in read_labelme(study.reader_path("r1", *FIRST)).vertebrae] == ["OVCF"]
     written()
+
+
+def test_moving_a_box_draws_that_box_again_and_nothing_else(qtbot, window, monkeypatch):
+    view = window.viewer
+    drag(qtbot, view, (90, 20), (130, 60))  # a new box: the list of boxes changed, everything is drawn
+    drag(qtbot, view, (92, 85), (128, 110))  # and a second one below it
+    drawn, updated = [], []
+    real_show, real_update = view.show_boxes, view.update_boxes
+    monkeypatch.setattr(view, "show_boxes", lambda *a, **k: (drawn.append(1), real_show(*a, **k)))
+    monkeypatch.setattr(view, "update_boxes", lambda *a, **k: (updated.append(tuple(a[0])), real_update(*a, **k)))
+    drag(qtbot, view, (110, 40), (100, 50))  # move the first one
+    assert drawn == [] and updated and set(updated) == {(0,)}
+    item = view.overlay.mine_items()[0]
+    box = window.controller.session.editor(FIRST).state.vertebrae[0].box
+    assert item.rect().left() == pytest.approx(box.x1) and item.rect().top() == pytest.approx(box.y1)
+    assert view.overlay.mine_items()[1].rect().top() == pytest.approx(85, abs=2)  # the other box stayed
+    qtbot.keyClick(view, Key.Key_Delete)  # removing a box changes the list: all drawn again
+    assert drawn
