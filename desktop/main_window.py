@@ -30,6 +30,7 @@ from desktop.review.controller import ReviewController
 from desktop.review.export_actions import ExportActions
 from desktop.review.menu import add_edit_menu, add_view_menu
 from desktop.review.model_runner import Loader, ModelRunner
+from desktop.review.pacs_actions import PacsActions
 from desktop.review.reading_place import PlaceKeeper
 from desktop.review.shortcuts import CONSENSUS_SHORTCUTS, SHORTCUTS
 from desktop.review.study_opener import StudyOpener
@@ -126,7 +127,6 @@ class MainWindow(QtWidgets.QMainWindow):
                                            self.model_panel, self.runner, self)
         self.controller.set_overlay(self.preferences.overlay)
         self.places = PlaceKeeper(self.controller, self.window_panel, self.dirs, self)
-        self.places.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.consensus = ConsensusController(self.controller, self.consensus_panel, self)
         self.consensus.modeChanged.connect(self._on_consensus_mode)
         self.retrain_runner = RetrainRunner(parent=self)
@@ -142,6 +142,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.opener.progressed.connect(self.statusBar().showMessage)
         self.exports = ExportActions(self, lambda: self.controller.session, lambda: self.controller.key,
                                      self.current_window, self.dirs, preferences=lambda: self.preferences)
+        self.pacs = PacsActions(self, lambda: self.controller.session, self.open_path, self.studyOpened, self.dirs,
+                                preferences=lambda: self.preferences)
 
     def _action(self, menu: QtWidgets.QMenu, text: str, slot, name: str | None = None,
                 keys: QtGui.QKeySequence.StandardKey | None = None,
@@ -190,11 +192,13 @@ class MainWindow(QtWidgets.QMainWindow):
                      self._ask_import_folder)
         self.recent_menu = file.addMenu("&Recent studies")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
+        self._action(file, "Open from &PACS…", self.pacs.ask_open)
         self._action(file, "Open the &demo", self.open_demo)
         file.addSeparator()
         self._action(file, "&Export for labelme (PNG + JSON + CSV)…", self.exports.ask_export)
         self._action(file, "Save findings as &CSV…", self.exports.ask_findings_csv)
         self._action(file, "Open this slice in &labelme", self.exports.open_in_labelme)
+        self.pacs.watch_send(self._action(file, "Se&nd results to PACS…", self.pacs.ask_send))
         file.addSeparator()
         self._action(file, "Change &reader…", self._ask_reader)
         self._action(file, "&Quit", self.close, keys=keys.Quit)
@@ -222,17 +226,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.retrain_dock.raise_()
 
     def _setup_status(self) -> None:
-        self.viewer.statusMessage.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.problem_label = QtWidgets.QLabel()
         self.problem_label.setStyleSheet("color: #D55E00")
         self.statusBar().addWidget(self.problem_label)
         self.cursor_label = QtWidgets.QLabel()
         self.statusBar().addPermanentWidget(self.cursor_label)
         self.viewer.cursorMoved.connect(self._on_cursor)
-        self.controller.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
-        self.exports.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
-        self.consensus.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
-        self.retrain.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        for told in (self.viewer.statusMessage, self.places.message, self.controller.message, self.exports.message,
+                     self.consensus.message, self.retrain.message, self.pacs.message):
+            told.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.controller.problemChanged.connect(self.problem_label.setText)
         self.controller.saveFailed.connect(self._on_save_failed)
         self.statusBar().showMessage("Open a study, or images, DICOM or NIfTI to import (File menu).")
