@@ -37,6 +37,13 @@ def dicom_key_path(key_file: Path) -> Path:
     return key_file.with_name(key_file.stem + ".dicom.json")
 
 
+
+def default_key_file(study: Path) -> Path:
+    """``<study>.key.csv`` beside the study folder (outside it, as the key must be): where ``pacs get`` and the app's
+    Open from PACS put the key file, and where ``pacs send`` and Send results to PACS look for it."""
+    study = Path(study).absolute()
+    return study.parent / f"{study.name}.key.csv"
+
 @dataclass(frozen=True)
 class SeriesReference:
     series_uid: str

@@ -8,13 +8,8 @@ import getpass
 from dataclasses import asdict
 from pathlib import Path
 
+from core.pacs.references import default_key_file
 from desktop.cli.output import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, drive, say, say_json, warn
-
-
-def default_key_file(study: Path) -> Path:
-    """``<study>.key.csv`` beside the study folder (outside it, as the key must be)."""
-    study = study.absolute()
-    return study.parent / f"{study.name}.key.csv"
 
 
 def _server(args: argparse.Namespace):  # -> PacsServer

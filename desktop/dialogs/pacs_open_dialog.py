@@ -12,6 +12,7 @@ from PySide6 import QtCore, QtWidgets
 from core.pacs.connection import connect
 from core.pacs.errors import PacsError
 from core.pacs.query import StudyMatch, StudyQuery, parse_date_range
+from core.pacs.references import default_key_file
 from core.pacs.retrieve import RetrieveReport, retrieve_study
 from core.pacs.servers import PacsServer
 from core.study.importer import ImportOptions
@@ -19,7 +20,6 @@ from core.study.layout import Study
 from desktop.dialogs.export_dialog import documents_folder, nearest_folder
 from desktop.dialogs.pacs_parts import (
     JobProgress,
-    key_file_for,
     no_servers_label,
     problem_label,
     problem_text,
@@ -243,7 +243,7 @@ class PacsOpenDialog(QtWidgets.QDialog):
         what = ("The study exists: the retrieved case is added to it." if Study.is_study(folder)
                 else "A new study is made in this folder.")
         return (f"{what} The images are anonymised; the key back to the patient and the original UIDs (needed to "
-                f"send results back) goes beside it, outside the study: {key_file_for(folder)}")
+                f"send results back) goes beside it, outside the study: {default_key_file(folder)}")
 
     # -- search -----------------------------------------------------------------------------------------------------
     def search(self) -> None:
@@ -311,7 +311,7 @@ class PacsOpenDialog(QtWidgets.QDialog):
         number = self._search_number
         self.progress.start(f"Retrieving from {server.name} …")
         self._retrieving = True
-        job = retrieve_study(server, study.study_uid, folder, key_file_for(folder),
+        job = retrieve_study(server, study.study_uid, folder, default_key_file(folder),
                              options=ImportOptions(sagittal=self.sagittal.isChecked()))
         self._worker = run_job(
             job, on_progress=self.progress.step,

@@ -18,11 +18,6 @@ STAGES = {"query": "Asking the server", "retrieve": "Downloading", "import": "Im
           "save": "Saving your last edits", "send": "Sending"}
 
 
-def key_file_for(study_root: Path) -> Path:
-    """``<study>.key.csv`` beside the study folder: where ``vertebra-review pacs get`` puts the key file by default
-    (``desktop.cli.pacs.default_key_file``, which the app may not import), so both find the same DICOM key."""
-    study_root = Path(study_root).absolute()
-    return study_root.parent / f"{study_root.name}.key.csv"
 
 
 def problem_text(server: PacsServer, doing: str, error: BaseException) -> str:

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from core.errors import VertebraReviewError
+from core.pacs.references import default_key_file
 from core.pacs.servers import ServerList
 from core.review.export import export_sources
 from core.review.preferences import AppDirs, Preferences
 from core.review.session import ReviewSession
 from desktop.dialogs.export_dialog import documents_folder
 from desktop.dialogs.messages import show_error, show_info
-from desktop.dialogs.pacs_parts import key_file_for
 
 if TYPE_CHECKING:  # the dialogs load the DICOM and network libraries: only when one is asked for
     from core.pacs.retrieve import RetrieveReport
@@ -132,7 +132,7 @@ class PacsActions(QtCore.QObject):
 
         choices = export_sources(session.study, session.reader, active_model=session.model_id,
                                  unsaved=session.unsaved())
-        dialog = PacsSendDialog(servers.servers, session.study, choices, key_file_for(session.study.root),
+        dialog = PacsSendDialog(servers.servers, session.study, choices, default_key_file(session.study.root),
                                 flush=lambda: session.flush(30),
                                 unsaved=len(session.unsaved()) if session.read_only else 0,  # not written: not sent
                                 servers_file=servers.path, parent=self._parent)
