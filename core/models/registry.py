@@ -40,15 +40,11 @@ from core.models.package import (
     MANIFEST,
     PACKAGE_FORMAT,
     WEIGHTS,
-    Manifest,
-    package_dir,
-    package_files,
     read_manifest,
-    read_weights,
     remove_abandoned_staging,
-    safetensors_header,
     staging_folder,
 )
+from core.models.package_check import validate_package
 from core.paths import check_name, inside, is_id
 
 MODEL_SET = "model-set"
@@ -163,67 +159,6 @@ def resolve_models(path: str | Path) -> ModelSet:
     classifier = packages["classifier"][0] if packages["classifier"] else None
     demo = read_manifest(detector).demo or bool(classifier and read_manifest(classifier).demo)
     return ModelSet(path, path.name, detector, classifier, demo)
-
-
-def validate_package(folder: str | Path, kind: str) -> list[Path]:
-    """Check a package completely, reading nothing but its own files, and return the files to copy: its manifest
-    (of ``kind``, describing an architecture this app builds), every file a regular file inside it, the weights a
-    safetensors file by its header whose tensors are exactly the architecture's (names and shapes), and all of
-    their values finite. Raises :class:`ModelPackageError` naming the file and the reason."""
-    folder = package_dir(folder)
-    if not folder.is_dir():
-        raise ModelPackageError("no such model package" if not folder.exists() else "not a package folder", folder)
-    manifest = read_manifest(folder, kind=kind)
-    files = package_files(folder)
-    if WEIGHTS not in {f.name for f in files}:
-        raise ModelPackageError(f"the package has no {WEIGHTS}", folder)
-    expected, left_out = _architecture_shapes(manifest, folder)
-    found = {name: shape for name, (_, shape) in safetensors_header(folder).items()
-             if not (left_out and name.startswith(left_out))}
-    missing = sorted(set(expected) - set(found))
-    unexpected = sorted(set(found) - set(expected))
-    wrong = sorted(n for n in set(found) & set(expected) if found[n] != expected[n])
-    if missing or unexpected or wrong:
-        first = (f"{wrong[0]} is {list(found[wrong[0]])}, the architecture needs {list(expected[wrong[0]])}"
-                 if wrong else ", ".join([*missing[:2], *unexpected[:2]]))
-        raise ModelPackageError(f"weights do not fit the architecture in the manifest ({len(missing)} missing, "
-                                f"{len(unexpected)} unexpected, {len(wrong)} of another shape: {first})",
-                                folder / WEIGHTS)
-    read_weights(folder)  # every value finite
-    return files
-
-
-def _architecture_shapes(manifest: Manifest, folder: Path) -> tuple[dict[str, tuple[int, ...]], str | None]:
-    """The name and shape of every tensor the manifest's architecture holds (built on the meta device: no memory,
-    no weights), and the prefix of tensors that loading leaves out (a classifier's endplate head, when its
-    manifest has none), as :func:`core.models.package.load_state` is called for each kind."""
-    import torch
-
-    parts: dict[str, torch.nn.Module] = {}
-    left_out = None
-    try:
-        if manifest.kind == "detector":
-            from core.models.detector import DetectorConfig, build_detector
-
-            with torch.device("meta"):
-                parts[""] = build_detector(DetectorConfig.from_json(manifest.architecture), use_imagenet=False)
-        else:
-            from core.models.classifier import ENDPLATE_PREFIX, ClassifierConfig, build_classifier
-            from core.models.endplate import EndplateNet
-
-            config = ClassifierConfig.from_json(manifest.architecture)
-            with torch.device("meta"):
-                parts[""] = build_classifier(config, use_imagenet=False)
-                if config.endplate is not None:
-                    parts[ENDPLATE_PREFIX] = EndplateNet(config.endplate)
-                else:
-                    left_out = ENDPLATE_PREFIX
-    except (TypeError, ValueError, KeyError) as exc:
-        raise ModelPackageError(f"the manifest describes an unknown {manifest.kind} ({exc})",
-                                folder / MANIFEST) from exc
-    shapes = {prefix + name: tuple(tensor.shape) for prefix, model in parts.items()
-              for name, tensor in model.state_dict().items()}
-    return shapes, left_out
 
 
 @contextmanager
@@ -437,49 +372,6 @@ class Registry:
                 })
                 return found
         raise ModelPackageError("there is no earlier model to roll back to", self.root / ACTIVE)
-
-
-def bundled_demo_models() -> Path:
-    """The models folder of the bundled demo study (its active set is the demo models, trained on synthetic
-    phantoms: :data:`DEMO_NOTICE`)."""
-    from core.resources import resources_dir
-
-    return resources_dir() / "demo" / "models"
-
-
-@dataclass(frozen=True)
-class AddedModels:
-    """A model set added to a study by :func:`add_models`: the new version, whether it was activated (the study
-    had no active model), and the active id afterwards."""
-
-    added: ModelSet
-    activated: bool
-    active: str | None
-
-
-def add_models(models_dir: str | Path, source: str | Path) -> AddedModels:
-    """Add the models at ``source`` (anything :func:`resolve_models` accepts: a model set, a models folder or a
-    study (its active set), a folder with one detector and at most one classifier package, or a detector package) to
-    ``models_dir`` as a new version ``v<n>``, by :func:`write_model_set` (each package validated completely before
-    anything is written, the set published under the study's write lock). It is activated, under the same lock,
-    when no model is active (or the ``active`` file names none that is valid). It is a demo set when the source or
-    one of its packages is marked demo. Raises :class:`ModelPackageError` naming the file at fault, in ``source``
-    for a package that does not fit, in the study for a study that cannot be written (or the lock's
-    :class:`~core.errors.StudyError`)."""
-    source = Path(source)
-    if (source / STUDY_FILE).is_file() and (source / "models").is_dir():
-        source = source / "models"  # another study: its active set
-    found = resolve_models(source)
-    packages = [p for p in (found.detector, found.classifier) if p is not None]
-    demo = found.demo or any(read_manifest(p).demo for p in packages)
-    registry = Registry(models_dir)
-    added = write_model_set(models_dir, None, found.detector, found.classifier, parent=registry.active_or_none(),
-                            demo=demo, data={"added_from": [str(p) for p in packages]})
-    with registry.write_lock():
-        activated = registry.active_or_none() is None
-        if activated:
-            registry._activate(added.model_id)
-    return AddedModels(added, activated, registry.active_or_none())
 
 
 def active_model_dir(study_root: str | Path) -> Path | None:

@@ -13,7 +13,8 @@ from typing import Any
 from PySide6 import QtCore, QtWidgets
 
 from core.errors import VertebraReviewError
-from core.models.registry import DEMO_NOTICE, AddedModels, ModelSet, Registry, add_models, bundled_demo_models
+from core.models.adding import AddedModels, add_models, bundled_demo_models
+from core.models.registry import DEMO_NOTICE, ModelSet, Registry
 from core.review.models import peek_active_model
 from core.study.layout import Study
 from core.training.retrain_plan import RetrainPlan, plan_retrain

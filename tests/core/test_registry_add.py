@@ -10,7 +10,8 @@ import shutil
 import pytest
 
 from core.errors import ModelPackageError
-from core.models.registry import Registry, add_models, bundled_demo_models
+from core.models.adding import add_models, bundled_demo_models
+from core.models.registry import Registry
 from core.study.layout import Study
 
 DEMO_DETECTOR = bundled_demo_models() / "demo-v1" / "detector"

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from PySide6 import QtCore, QtWidgets
 
-from core.models.registry import DEMO_NOTICE, Registry, add_models, bundled_demo_models
+from core.models.adding import add_models, bundled_demo_models
+from core.models.registry import DEMO_NOTICE, Registry
 from desktop.main_window import MainWindow
 from tests.desktop.workspace_helpers import FakePipeline, make_study
 
