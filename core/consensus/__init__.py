@@ -8,6 +8,8 @@ boxes, the consistency check and its report, consulted co-annotation with proven
 - :mod:`core.consensus.agreement`: Fleiss' and Cohen's kappa with confidence intervals, box agreement, each reader
   against the consensus.
 - :mod:`core.consensus.record`: consensus files with their provenance (LabelMe JSON plus extra keys).
+- :mod:`core.consensus.slice_state`: a slice's matched groups, its consensus record and the decision tied to each
+  group, as the session and the counts see it.
 - :mod:`core.consensus.session`: the co-annotation model a GUI drives (step through disagreements, resolve them).
 - :mod:`core.consensus.counts`: the one definition of an *open* disagreement, and the counts every view shows.
 - :mod:`core.consensus.inconsistencies` and :mod:`core.consensus.report`: the CSV lists, ``agreement.json`` and

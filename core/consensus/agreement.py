@@ -312,7 +312,7 @@ def agreement_statistics(check: ConsistencyCheck, *, bootstrap: int = DEFAULT_BO
                          seed: int = 0) -> dict[str, Any]:
     """Everything that goes into ``agreement.json``."""
     from core.consensus.counts import count_disagreements
-    from core.consensus.session import slice_state
+    from core.consensus.slice_state import slice_state
 
     kappas = kappa_statistics(check, bootstrap=bootstrap, seed=seed)
     return {

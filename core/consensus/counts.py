@@ -19,14 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.annotations.model import SliceAnnotation
 from core.consensus.matching import VertebraGroup
+from core.consensus.slice_state import SliceState, state_from_files
 from core.study.slice_key import SliceKey
-
-if TYPE_CHECKING:
-    from core.consensus.session import SliceState
 
 
 def is_decided(state: SliceState, group: VertebraGroup) -> bool:
@@ -113,8 +111,6 @@ def progress_from_files(key: SliceKey, annotations: Mapping[str, SliceAnnotation
     """:func:`slice_progress` of one slice from the compared readers' annotations (reader → annotation, in the
     readers' order) and its consensus file (``unreadable``: there is one that cannot be read, which locks the slice);
     None when none of the readers has annotated it."""
-    from core.consensus.session import state_from_files  # the session builds on this module
-
     if len(annotations) < 2 and consensus is None and not unreadable:  # one reader and no consensus: nothing to match
         vertebrae = sum(len(a.vertebrae) for a in annotations.values())
         return SliceProgress(vertebrae, 0, 0, False, False) if annotations else None

@@ -10,6 +10,9 @@ A slice whose every vertebra is decided can be finalised; a finalised slice (or 
 locked until it is reopened.
 
 Events: ``changed(key)`` after every write of a slice's consensus.
+
+What the session holds for each slice (its groups, its record, the decision tied to each group) is a
+:class:`~core.consensus.slice_state.SliceState`.
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
-from core.annotations.model import SliceAnnotation, Vertebra
-from core.consensus.check import ConsistencyCheck, SliceMatch, check_study, match_slice
+from core.annotations.model import Vertebra
+from core.consensus.check import ConsistencyCheck, check_study
 from core.consensus.counts import count_disagreements, is_open_disagreement
 from core.consensus.matching import Agreement, MajorityCall, MatchSettings, VertebraGroup
 from core.consensus.reading import Clock, now_utc, timestamp
@@ -29,83 +32,16 @@ from core.consensus.record import (
     Resolution,
     consensus_annotation,
     external_history,
-    read_record,
     result_json,
 )
+from core.consensus.slice_state import GroupRef, SliceState, slice_state
 from core.errors import ConsensusError
 from core.events import Event
 from core.progress import ProgressGenerator
 from core.study.layout import Study
 from core.study.slice_key import SliceKey, slice_key
 
-
-class GroupRef(NamedTuple):
-    """One vertebra group: its slice and its number on the slice (1 = the top one)."""
-
-    case: str
-    slice_id: str
-    group: int
-
-    @property
-    def key(self) -> SliceKey:
-        return self.case, self.slice_id
-
-    def __str__(self) -> str:
-        return f"{self.case}/{self.slice_id} vertebra {self.group}"
-
-
-@dataclass(frozen=True)
-class SliceState:
-    """A slice in the session: its matched groups, its consensus record, and the decision of each group."""
-
-    match: SliceMatch
-    record: ConsensusRecord
-    resolved: Mapping[int, Resolution]
-    stale: tuple[Resolution, ...] = ()  # decisions made from versions the readers have since changed
-    annotation: SliceAnnotation | None = field(default=None, repr=False)  # the consensus file as on disk
-    problem: str | None = None  # why the consensus file cannot be read: the slice is locked until it is fixed
-
-    @property
-    def key(self) -> SliceKey:
-        return self.match.key
-
-    @property
-    def open_groups(self) -> list[VertebraGroup]:
-        """Groups without a confirmed decision (undecided, or only proposed)."""
-        return [g for g in self.match.groups if not (g.index in self.resolved and self.resolved[g.index].confirmed)]
-
-
-def slice_state(match: SliceMatch) -> SliceState:
-    """Tie the stored decisions to the current groups by the versions they were made from."""
-    problem = match.consensus_problem
-    try:
-        record = read_record(match.consensus, f"{match.case}/{match.slice_id}")
-    except ConsensusError as exc:
-        problem = exc.message
-    if problem is not None:
-        return SliceState(match, ConsensusRecord(external=True), {}, (), match.consensus, problem)
-    unused = list(match.groups)
-    resolved: dict[int, Resolution] = {}
-    stale = []
-    for resolution in record.resolutions:
-        group = next((g for g in unused if resolution.matches(g)), None)
-        if group is None:
-            stale.append(resolution)
-            continue
-        unused.remove(group)
-        resolved[group.index] = replace(resolution, group=group.index)
-    return SliceState(match, record, resolved, tuple(stale), match.consensus)
-
-
-def state_from_files(key: SliceKey, annotations: Mapping[str, SliceAnnotation], consensus: SliceAnnotation | None,
-                     settings: MatchSettings | None = None, *, problem: str | None = None) -> SliceState | None:
-    """One slice's state from the compared readers' annotations (reader → annotation, in the readers' order) and its
-    consensus file (``problem``: why it cannot be read), as a session would see it; None when no reader has
-    annotated the slice."""
-    if not annotations:
-        return None
-    match = match_slice(*key, list(annotations), annotations, settings or MatchSettings(), consensus, problem)
-    return slice_state(match)
+__all__ = ["ConsensusSession", "GroupRef", "GroupView", "ProposalReport", "SliceState"]
 
 
 class GroupView(NamedTuple):

@@ -206,6 +206,32 @@ def build_case(
     sacral = (
         _sacral_segments(next(s for s in shapes if s.level == "S1")) if any(s.level == "S1" for s in shapes) else ()
     )
+    skeleton, spacing, shift = _image_frame(skeleton, site, shapes, rng)
+    spine = replace(spine, vertebrae=tuple(_placed(s, shift) for s in shapes))
+    osteoporosis = rng.uniform(0.4, 1.0)  # the paper's patients: mean T-score -2.9
+    half = (slice_count - 1) / 2
+    offsets = tuple(float((i - half) * site.step_mm + rng.normal(0, 0.3)) for i in range(slice_count))
+    return PhantomCase(
+        skeleton=skeleton,
+        site=site,
+        spine=spine,
+        diseases=diseases,
+        habitus=_habitus(rng, skeleton.size),
+        spacing_mm=float(spacing),
+        bone_hu=float(230 - 150 * osteoporosis + rng.normal(0, 10)),
+        cortical_hu=float(1100 - 350 * osteoporosis + rng.normal(0, 40)),
+        offsets_mm=offsets,
+        sacral=tuple(_placed(s, shift) for s in sacral),
+        disc_gas=frozenset(s.level for s in shapes if rng.random() < 0.04),
+    )
+
+
+def _image_frame(
+    skeleton: CaseSkeleton, site: Site, shapes: list[VertebraShape], rng: np.random.Generator
+) -> tuple[CaseSkeleton, float, np.ndarray]:
+    """The image around the fully visible vertebrae, with a margin to each edge: the skeleton (its height changed
+    when the site's pixel spacing would not fit it), the pixel spacing (mm), and the shift (mm) that places the
+    spine in the image, across the site's field of view."""
     window = {SPINE_LEVELS[i] for i in skeleton.window}
     boxes = [s.box(0.0) for s in shapes if s.level in window]
     top = min(b[1] for b in boxes)
@@ -223,28 +249,12 @@ def build_case(
     width_mm = skeleton.width_px * spacing
     mean_x = float(np.mean([s.centre[0] for s in shapes if s.level in window]))
     shift = np.array([width_mm * rng.uniform(*site.fov_anterior) - mean_x, margin_top - top])
+    return skeleton, spacing, shift
 
-    def placed(shape: VertebraShape) -> VertebraShape:
-        centre = np.asarray(shape.centre) + shift
-        return replace(shape, centre=(float(centre[0]), float(centre[1])))
 
-    spine = replace(spine, vertebrae=tuple(placed(s) for s in shapes))
-    osteoporosis = rng.uniform(0.4, 1.0)  # the paper's patients: mean T-score -2.9
-    half = (slice_count - 1) / 2
-    offsets = tuple(float((i - half) * site.step_mm + rng.normal(0, 0.3)) for i in range(slice_count))
-    return PhantomCase(
-        skeleton=skeleton,
-        site=site,
-        spine=spine,
-        diseases=diseases,
-        habitus=_habitus(rng, skeleton.size),
-        spacing_mm=float(spacing),
-        bone_hu=float(230 - 150 * osteoporosis + rng.normal(0, 10)),
-        cortical_hu=float(1100 - 350 * osteoporosis + rng.normal(0, 40)),
-        offsets_mm=offsets,
-        sacral=tuple(placed(s) for s in sacral),
-        disc_gas=frozenset(s.level for s in shapes if rng.random() < 0.04),
-    )
+def _placed(shape: VertebraShape, shift: np.ndarray) -> VertebraShape:
+    centre = np.asarray(shape.centre) + shift
+    return replace(shape, centre=(float(centre[0]), float(centre[1])))
 
 
 def _margin(neighbour: VertebraShape | None, edge: float, rng: np.random.Generator, *, above: bool) -> float:

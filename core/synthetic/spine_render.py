@@ -166,6 +166,24 @@ def draw_body(
         return
     rows, cols, xs, ys = crop
     u, v = local(shape, xs, ys)
+    t, height, top, bottom, distance = _body_outline(shape, u, v, cut)
+    inside, core, value = _body_bone(canvas.spacing, case, disease, u, t, top, bottom, distance)
+    canvas.blend(rows, cols, inside, np.divide(value, inside, out=np.zeros_like(inside), where=inside > 1e-3))
+    canvas.mark_cancellous(rows, cols, core)
+    for lesion in disease.lesions:
+        presence = lesion.overlap(x_mm, case.site.thickness_mm)
+        if presence > 0:
+            _draw_lesion(canvas, rows, cols, lesion, (t, u, height, inside), presence, (xs, ys), streaks)
+    if labels is not None:
+        labels[rows, cols] = np.where(inside >= 0.5, label, labels[rows, cols])
+
+
+def _body_outline(
+    shape: VertebraShape, u: np.ndarray, v: np.ndarray, cut: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The body cut ``cut`` mm deep, in its own frame (``u`` along its axis, ``v`` across it): the position across
+    it (``t``, 0 posterior to 1 anterior), its deformed height there, its concave top and bottom endplates, and the
+    signed distance (mm) to its outline."""
     t = np.clip((v + shape.depth / 2) / cut, 0.0, 1.0)
     height = shape.height * shape.deformity.height_fraction(t)
     concave = shape.endplate_concavity * (1 - (2 * t - 1) ** 2)
@@ -173,7 +191,22 @@ def draw_body(
     d_u = np.maximum(top - u, u - bottom)
     d_v = np.maximum(-(v + shape.depth / 2), v + shape.depth / 2 - cut)
     distance = np.sqrt(np.maximum(d_u, 0) ** 2 + np.maximum(d_v, 0) ** 2) + np.minimum(np.maximum(d_u, d_v), 0)
-    edge = canvas.spacing
+    return t, height, top, bottom, distance
+
+
+def _body_bone(
+    edge: float,
+    case: PhantomCase,
+    disease: VertebraDisease,
+    u: np.ndarray,
+    t: np.ndarray,
+    top: np.ndarray,
+    bottom: np.ndarray,
+    distance: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The body's bone, its edges ``edge`` mm soft: coverage, the cancellous share, and the HU times coverage of the
+    cortex (broken in a fresh fracture's anterior wall), the endplates (sclerotic in some diseases) and the
+    cancellous core (with a condensed band under a collapsed endplate)."""
     inside = soft(distance, edge)
     cortex = inside * soft(-distance - (0.9 if case.bone_hu > 120 else 0.6), edge)
     endplate = inside * soft(np.minimum(u - top, bottom - u) - (1.0 + disease.sclerotic_endplates), edge) * (1 - cortex)
@@ -186,15 +219,7 @@ def draw_body(
         core_hu += soft((u - top) - disease.sclerotic_band, edge) * 260.0
         core_hu -= 60.0 * soft(np.abs(u - top - disease.sclerotic_band) - 0.4, edge)
     endplate_hu = case.cortical_hu * 0.75 + (150.0 if disease.sclerotic_endplates > 0 else 0.0)
-    value = core * core_hu + cortex * case.cortical_hu + endplate * endplate_hu
-    canvas.blend(rows, cols, inside, np.divide(value, inside, out=np.zeros_like(inside), where=inside > 1e-3))
-    canvas.mark_cancellous(rows, cols, core)
-    for lesion in disease.lesions:
-        presence = lesion.overlap(x_mm, case.site.thickness_mm)
-        if presence > 0:
-            _draw_lesion(canvas, rows, cols, lesion, (t, u, height, inside), presence, (xs, ys), streaks)
-    if labels is not None:
-        labels[rows, cols] = np.where(inside >= 0.5, label, labels[rows, cols])
+    return inside, core, core * core_hu + cortex * case.cortical_hu + endplate * endplate_hu
 
 
 def _draw_lesion(

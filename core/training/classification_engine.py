@@ -18,11 +18,11 @@ Both then train the endplate head (:mod:`core.training.endplate_engine`) for Sch
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,6 @@ from core.annotations.model import CLASS_CODES
 from core.errors import TrainingError
 from core.evaluation.classification import (
     MIN_AUC,
-    MIN_SPECIFICITY,
     calls_from,
     choose_thresholds,
     classification_metrics,
@@ -41,11 +40,8 @@ from core.evaluation.classification import (
 )
 from core.imaging.rendering import DEFAULT_RENDERING
 from core.models.classifier import ENDPLATE_PREFIX, SN_COLUMN, ClassifierConfig, VertebraClassifier, build_classifier
-from core.models.devices import Compute, training_compute
 from core.models.endplate import EndplateGeometry
 from core.models.extraction import PatchGeometry
-from core.models.package import write_package
-from core.models.registry import DEMO_NOTICE
 from core.models.weights import find_imagenet
 from core.progress import Progress, ProgressGenerator
 from core.training import distributed
@@ -68,9 +64,17 @@ from core.training.classification_validation import (
     train_and_validation,
 )
 from core.training.datasets import SliceRecord
-from core.training.endplate_head import add_endplate_head
+from core.training.endplate_head import THRESHOLD_RULE, EndplateHead, add_endplate_head, with_head
 from core.training.endplate_head import endplate_head as _endplate_head
 from core.training.fit import Evaluation, Step, fit, train_one_epoch
+from core.training.training_setup import (
+    LearningRate,
+    TrainingSetup,
+    processes_note,
+    publish,
+    start_training,
+    training_record,
+)
 
 __all__ = ["PRESETS", "ClassifierTraining", "TrainedClassifier", "add_endplate_head", "predict_records",
            "train_classifier", "train_classifier_on", "with_overrides"]
@@ -153,11 +157,11 @@ def _epoch_batches(samples: Sequence[BoxSample], settings: ClassifierTraining, e
 
 
 def _train_one_epoch(model: torch.nn.Module, samples: Sequence[BoxSample], records: Sequence[SliceRecord],
-                     cache: SliceCache, optimizer: torch.optim.Optimizer, scheduler: Any,
-                     scaler: torch.amp.GradScaler, compute: Compute, settings: ClassifierTraining,
-                     geometry: PatchGeometry, epoch: int) -> Iterator[Progress]:
+                     cache: SliceCache, setup: TrainingSetup, settings: ClassifierTraining, geometry: PatchGeometry,
+                     epoch: int) -> Iterator[Progress]:
     """One epoch of this process's share of the resampled boxes; the patches are cut and augmented as each batch is
     fetched, on the main thread (timed as waiting for data)."""
+    compute = setup.compute
     batches = distributed.shard(_epoch_batches(samples, settings, epoch))
     rng = np.random.default_rng([settings.seed, epoch, 1])
     generator = torch.Generator().manual_seed(settings.seed * 1000 + epoch)
@@ -172,17 +176,14 @@ def _train_one_epoch(model: torch.nn.Module, samples: Sequence[BoxSample], recor
             images = images.contiguous(memory_format=torch.channels_last)
         return Step(loss_fn(model(images).float(), labels), len(images))
 
-    return train_one_epoch(model, patches, len(batches), forward, optimizer, scheduler, scaler, compute.autocast,
-                           epoch=epoch, epochs=settings.epochs)
+    return train_one_epoch(model, patches, len(batches), forward, setup.optimizer, setup.scheduler, setup.scaler,
+                           compute.autocast, epoch=epoch, epochs=settings.epochs)
 
 
-def _scheduler(optimizer: torch.optim.Optimizer, settings: ClassifierTraining, steps: int) -> Any:
-    warmup = max(1, min(settings.warmup_steps, steps * settings.epochs))
-    milestones = [max(1, e * steps - warmup) for e in range(settings.lr_step, settings.epochs, settings.lr_step)]
-    return torch.optim.lr_scheduler.SequentialLR(optimizer, [
-        torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1e-2, total_iters=warmup),
-        torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=settings.lr_gamma),
-    ], milestones=[warmup])
+def _learning_rate(settings: ClassifierTraining) -> LearningRate:
+    """From a hundredth of the rate, multiplied by ``lr_gamma`` every ``lr_step`` epochs."""
+    return LearningRate(warmup_from=1e-2, drops=range(settings.lr_step, settings.epochs, settings.lr_step),
+                        gamma=settings.lr_gamma)
 
 
 def train_classifier(
@@ -207,15 +208,97 @@ def train_classifier(
     return (yield from train_classifier_on(train, val, models_dir, settings, studies=studies, **options))
 
 
-def _model(config: ClassifierConfig, settings: ClassifierTraining, compute: Compute,
-           initial_state: dict[str, torch.Tensor] | None) -> torch.nn.Module:
-    torch.manual_seed(settings.seed)
-    model = build_classifier(config, Path(settings.imagenet) if settings.imagenet else None,
-                             use_imagenet=initial_state is None)
-    if initial_state is not None:
-        model.load_state_dict(initial_state)
-    model = model.to(compute.device)
-    return model.to(memory_format=torch.channels_last) if compute.channels_last else model
+def _without_head(initial_state: dict[str, torch.Tensor] | None) -> tuple[dict[str, torch.Tensor] | None,
+                                                                           dict[str, torch.Tensor] | None]:
+    """A retrain's parent weights split into the main network's and its endplate head's (None: it has none)."""
+    if initial_state is None:
+        return None, None
+    head = {k[len(ENDPLATE_PREFIX):]: v for k, v in initial_state.items() if k.startswith(ENDPLATE_PREFIX)}
+    return {k: v for k, v in initial_state.items() if not k.startswith(ENDPLATE_PREFIX)}, head or None
+
+
+@dataclass(frozen=True)
+class _Boxes:
+    """The boxes trained on and the validation split (the first 50 training slices when there is none) with its
+    truth, one row of classes per box."""
+
+    train: Sequence[SliceRecord]
+    samples: list[BoxSample]
+    val: list[SliceRecord]
+    truth: np.ndarray
+
+    @classmethod
+    def of(cls, train: Sequence[SliceRecord], val: Sequence[SliceRecord]) -> _Boxes:
+        samples = box_samples(train)
+        if not samples:
+            raise TrainingError("no annotated vertebrae to train on")
+        val = list(val) or list(train[:50])
+        return cls(train, samples, val, box_truth(val))
+
+    def counts(self) -> dict[str, int]:
+        return {"boxes": len(self.samples), "validation_slices": len(self.val), "validation_boxes": len(self.truth)}
+
+    def evaluate(self, setup: TrainingSetup, config: ClassifierConfig, cache: SliceCache) -> Evaluation:
+        """Mean AUC and loss of the model now (computed on rank 0, shared with every process); the probabilities
+        are kept with the best epoch."""
+        classifier = VertebraClassifier(setup.model, config, setup.compute)
+        probabilities = distributed.share(predict_records(classifier, self.val, cache)
+                                          if distributed.is_main() else None)
+        loss = float(torch.nn.functional.binary_cross_entropy(
+            torch.from_numpy(probabilities).clamp(1e-6, 1 - 1e-6), torch.from_numpy(self.truth).float()))
+        return Evaluation({"mean_auc": mean_auc(self.truth, probabilities), "val_loss": loss},
+                          {"probabilities": torch.from_numpy(np.asarray(probabilities))})
+
+
+def _report(epochs: int, epoch: int, metrics: dict[str, Any]) -> Progress:
+    return Progress("validate", epoch + 1, epochs, f"epoch {epoch + 1}: mean AUC {metrics['mean_auc']:.3f}, loss "
+                    f"{metrics['val_loss']:.3f}", metrics)
+
+
+@dataclass(frozen=True)
+class _Published:
+    """What the package gets after the epochs: the weights with the endplate head, the configuration with the
+    thresholds, and the validation metrics at those thresholds."""
+
+    config: ClassifierConfig
+    state: dict[str, torch.Tensor]
+    thresholds: dict[str, float]
+    unlearnt: list[str]
+    metrics: dict[str, Any]
+    endplate_head: str  # "trained", "kept from the parent" or "none"
+
+
+def _with_head_and_thresholds(run: TrainingRun, head: EndplateHead | None, config: ClassifierConfig,
+                              truth: np.ndarray) -> _Published:
+    """The best epoch with ``head`` added (its SN probabilities replace the main network's) and per-class
+    thresholds chosen on the validation split."""
+    probabilities, state = run.best_extra["probabilities"].numpy().copy(), dict(run.best_state)
+    if head is not None:
+        config = replace(config, endplate=head.geometry)
+        probabilities[:, SN_COLUMN] = head.validation
+        state = with_head(state, head.state)
+    thresholds = choose_thresholds(truth, probabilities)
+    unlearnt = unlearnt_classes(thresholds)
+    if unlearnt:
+        log.warning("%s not learnt (validation AUC below %.1f): never called by this model", ", ".join(unlearnt),
+                    MIN_AUC)
+    metrics = classification_metrics(truth, probabilities, calls_from(probabilities, thresholds))
+    return _Published(config.with_thresholds(thresholds), state, thresholds, unlearnt, metrics,
+                      head.status if head is not None else "none")
+
+
+def _publish(setup: TrainingSetup, settings: ClassifierTraining, boxes: _Boxes, final: _Published, *,
+             studies: Sequence[Path], seconds: float, fine_tuned: bool, parent: str | None, demo: bool) -> None:
+    """Write the classifier's package with its training record (rank 0), then end the run."""
+    patch, window = final.config.patch, final.config.window
+    training = training_record(setup, settings, studies, len(boxes.train), boxes.counts(), seconds=seconds,
+                               fine_tuned=fine_tuned)
+    publish(setup, kind="classifier", state=final.state, architecture=final.config.to_json(),
+            classes=list(CLASS_CODES),
+            input_spec={"canvas": patch.canvas, "size": patch.size, "window": window, "channels": 3},
+            training={**training, "threshold_rule": THRESHOLD_RULE, "not_learnt": final.unlearnt,
+                      "endplate_head": final.endplate_head},
+            metrics={"validation": stored_metrics(final.metrics)}, parent=parent, demo=demo)
 
 
 def train_classifier_on(
@@ -235,84 +318,26 @@ def train_classifier_on(
     """Train on ``train`` records, validate on ``val``. ``architecture`` and ``initial_state`` fine-tune an existing
     model (a retrain) instead of starting from ImageNet or random weights."""
     started = time.perf_counter()
-    samples = box_samples(train)
-    if not samples:
-        raise TrainingError("no annotated vertebrae to train on")
-    val = list(val) or list(train[:50])
+    boxes = _Boxes.of(train, val)
     full_config = architecture or settings.architecture()
     config = replace(full_config, endplate=None)  # the main network alone, until its head is trained
-    parent_head = None
-    if initial_state is not None:  # a retrain: the parent's endplate head, if it has one, is kept apart
-        parent_head = {k[len(ENDPLATE_PREFIX):]: v for k, v in initial_state.items() if k.startswith(ENDPLATE_PREFIX)}
-        initial_state = {k: v for k, v in initial_state.items() if not k.startswith(ENDPLATE_PREFIX)}
-    compute = training_compute(settings.device, settings.precision)
-    distributed.start(compute.device)
-    compute = replace(compute, device=distributed.local_device(compute.device))
-    model = _model(config, settings, compute, initial_state)
+    main_state, parent_head = _without_head(initial_state)  # a retrain keeps the parent's head apart
+    setup = start_training("classifier", build_classifier, config, settings, initial_state=main_state,
+                           steps=lambda: len(distributed.shard(_epoch_batches(boxes.samples, settings, 0))),
+                           learning_rate=_learning_rate(settings), models_dir=models_dir, model_id=model_id,
+                           score="mean_auc", resume=resume)
     cache = SliceCache(config.window)
-    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=settings.lr,
-                                momentum=settings.momentum, weight_decay=settings.weight_decay)
-    scheduler = _scheduler(optimizer, settings, len(distributed.shard(_epoch_batches(samples, settings, 0))))
-    scaler = torch.amp.GradScaler("cuda", enabled=compute.kind == "cuda" and compute.autocast_dtype is not None)
-    models_dir = Path(models_dir)
-    model_id = model_id or distributed.share(f"classifier-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}")
-    run = TrainingRun(models_dir / ".training" / model_id,
-                      {"model": model, "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler},
-                      score="mean_auc", resume=resume)
-    truth = box_truth(val)
-    log.info("training %s on %s: %d boxes on %d slices, %d validation boxes%s", model_id, compute.describe(),
-             len(samples), len(train), len(truth),
-             f", {distributed.size()} processes" if distributed.active() else "")
-    trained = distributed.wrap(model, compute.device)
-
-    def evaluate(epoch: int) -> Evaluation:
-        probabilities = distributed.share(predict_records(VertebraClassifier(model, config, compute), val, cache)
-                                          if distributed.is_main() else None)
-        loss = float(torch.nn.functional.binary_cross_entropy(
-            torch.from_numpy(probabilities).clamp(1e-6, 1 - 1e-6), torch.from_numpy(truth).float()))
-        return Evaluation({"mean_auc": mean_auc(truth, probabilities), "val_loss": loss},
-                          {"probabilities": torch.from_numpy(np.asarray(probabilities))})
-
-    def report(epoch: int, metrics: dict[str, Any]) -> Progress:
-        return Progress("validate", epoch + 1, settings.epochs, f"epoch {epoch + 1}: mean AUC "
-                        f"{metrics['mean_auc']:.3f}, loss {metrics['val_loss']:.3f}", metrics)
-
-    yield from fit(run, lambda epoch: _train_one_epoch(trained, samples, train, cache, optimizer, scheduler, scaler,
-                                                       compute, settings, config.patch, epoch),
-                   evaluate, epochs=settings.epochs, settings=asdict(settings), report=report)
-    best, best_probabilities = run.best, run.best_extra["probabilities"].numpy().copy()
-    state = dict(run.best_state)
-    head = yield from _endplate_head(train, val, full_config, settings, compute, cache, parent_head or None)
-    if head is not None:
-        config = replace(config, endplate=head.geometry)
-        best_probabilities[:, SN_COLUMN] = head.validation
-        state.update({ENDPLATE_PREFIX + k: v for k, v in head.state.items()})
-    thresholds = choose_thresholds(truth, best_probabilities)
-    unlearnt = unlearnt_classes(thresholds)
-    if unlearnt:
-        log.warning("%s not learnt (validation AUC below %.1f): never called by this model", ", ".join(unlearnt),
-                    MIN_AUC)
-    metrics = classification_metrics(truth, best_probabilities, calls_from(best_probabilities, thresholds))
-    config = config.with_thresholds(thresholds)
+    log.info("training %s on %s: %d boxes on %d slices, %d validation boxes%s", setup.model_id,
+             setup.compute.describe(), len(boxes.samples), len(train), len(boxes.truth), processes_note())
+    trained = distributed.wrap(setup.model, setup.compute.device)
+    yield from fit(setup.run, lambda epoch: _train_one_epoch(trained, boxes.samples, train, cache, setup, settings,
+                                                             config.patch, epoch),
+                   lambda epoch: boxes.evaluate(setup, config, cache), epochs=settings.epochs,
+                   settings=asdict(settings), report=partial(_report, settings.epochs))
+    head = yield from _endplate_head(train, boxes.val, full_config, settings, setup.compute, cache, parent_head)
+    final = _with_head_and_thresholds(setup.run, head, config, boxes.truth)
     seconds = time.perf_counter() - started
-    package = models_dir / model_id
-    if distributed.is_main():
-        write_package(
-            package, kind="classifier", state=state, architecture=config.to_json(),
-            classes=list(CLASS_CODES), input_spec={"canvas": config.patch.canvas, "size": config.patch.size,
-                                                   "window": config.window, "channels": 3},
-            training={"settings": asdict(settings), "studies": [str(s) for s in studies], "slices": len(train),
-                      "boxes": len(samples), "validation_slices": len(val), "validation_boxes": len(truth),
-                      "epochs": settings.epochs, "best_epoch": best["epoch"], "history": run.history,
-                      "seconds": round(seconds, 1), "device": compute.describe(), "processes": distributed.size(),
-                      "fine_tuned": initial_state is not None,
-                      "threshold_rule": "per class, the highest threshold with the best sensitivity on the "
-                                        f"validation split among those with specificity >= {MIN_SPECIFICITY}",
-                      "not_learnt": unlearnt,
-                      "endplate_head": head.status if head is not None else "none"},
-            metrics={"validation": stored_metrics(metrics)}, parent=parent, demo=demo,
-            notes=DEMO_NOTICE if demo else "", half=demo,
-        )
-    run.finish()
-    distributed.barrier()
-    return TrainedClassifier(package, best["epoch"], metrics, thresholds, run.history, seconds)
+    _publish(setup, settings, boxes, final, studies=studies, seconds=seconds, fine_tuned=initial_state is not None,
+             parent=parent, demo=demo)
+    return TrainedClassifier(setup.package, setup.run.best["epoch"], final.metrics, final.thresholds,
+                             setup.run.history, seconds)

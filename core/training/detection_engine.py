@@ -12,11 +12,11 @@ Presets:
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,18 +28,25 @@ from core.evaluation.detection import ImageDetections, detection_metrics
 from core.imaging.letterbox import InputGeometry
 from core.imaging.rendering import DEFAULT_RENDERING
 from core.models.detector import CLASSES, DetectorConfig, build_detector, postprocess, to_tensor
-from core.models.devices import Compute, training_compute
+from core.models.devices import Compute
 from core.models.levels import fit_sacrum_model
-from core.models.package import write_package
-from core.models.registry import DEMO_NOTICE
 from core.models.weights import find_imagenet
 from core.progress import Progress, ProgressGenerator
 from core.training import distributed
-from core.training.checkpoints import TrainingRun
 from core.training.datasets import DetectionDataset, SliceRecord, collate, collect_records, split_by_case
 from core.training.fit import Evaluation, Step, fit, train_one_epoch
+from core.training.training_setup import (
+    LearningRate,
+    TrainingSetup,
+    processes_note,
+    publish,
+    start_training,
+    training_record,
+)
 
 log = logging.getLogger(__name__)
+
+LR_DROP_FACTOR = 0.1  # what the learning rate is multiplied by after each of ``lr_drop_epochs``
 
 
 @dataclass(frozen=True)
@@ -118,31 +125,35 @@ def _validate(model: torch.nn.Module, dataset: DetectionDataset, compute: Comput
     return metrics
 
 
-def _train_one_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
-                     scheduler: torch.optim.lr_scheduler.LRScheduler, scaler: torch.amp.GradScaler, compute: Compute,
-                     settings: DetectorTraining, epoch: int) -> Iterator[Progress]:
+def _train_one_epoch(model: torch.nn.Module, loader: DataLoader, setup: TrainingSetup, settings: DetectorTraining,
+                     epoch: int) -> Iterator[Progress]:
+    device = setup.compute.device
+
     def forward(batch: tuple[list[torch.Tensor], list[dict[str, torch.Tensor]]]) -> Step:
-        images = [image.to(compute.device, non_blocking=True) for image in batch[0]]
-        targets = [{k: v.to(compute.device) for k, v in t.items()} for t in batch[1]]
+        images = [image.to(device, non_blocking=True) for image in batch[0]]
+        targets = [{k: v.to(device) for k, v in t.items()} for t in batch[1]]
         losses = model(images, targets)
         return Step(sum(losses.values()), len(images), losses)
 
-    return train_one_epoch(model, iter(loader), len(loader), forward, optimizer, scheduler, scaler, compute.autocast,
-                           epoch=epoch, epochs=settings.epochs, clip=settings.grad_clip)
+    return train_one_epoch(model, iter(loader), len(loader), forward, setup.optimizer, setup.scheduler, setup.scaler,
+                           setup.compute.autocast, epoch=epoch, epochs=settings.epochs, clip=settings.grad_clip)
 
 
-def _optimizer(model: torch.nn.Module, settings: DetectorTraining, steps: int) -> tuple[Any, Any]:
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(params, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay)
-    warmup = max(1, min(settings.warmup_steps, steps * settings.epochs))
-    drops = [max(1, e * steps - warmup) for e in settings.lr_drop_epochs]
-    scheduler = torch.optim.lr_scheduler.SequentialLR(
-        optimizer,
-        [torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1e-3, total_iters=warmup),
-         torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=drops, gamma=0.1)],
-        milestones=[warmup],
-    )
-    return optimizer, scheduler
+def _evaluate(setup: TrainingSetup, dataset: DetectionDataset, batch_size: int, config: DetectorConfig) -> Evaluation:
+    """The epoch's validation, on rank 0, shared with every process."""
+    return Evaluation(distributed.share(_validate(setup.model, dataset, setup.compute, batch_size, config)
+                                        if distributed.is_main() else None))
+
+
+def _report(epochs: int, epoch: int, metrics: dict[str, Any]) -> Progress:
+    return Progress("validate", epoch + 1, epochs,
+                    f"epoch {epoch + 1}: AP50 {metrics['ap50']:.3f}, FP {metrics['fp_rate']:.1%}, "
+                    f"FN {metrics['fn_rate']:.1%}", {k: v for k, v in metrics.items() if isinstance(v, float)})
+
+
+def _learning_rate(settings: DetectorTraining) -> LearningRate:
+    """From a thousandth of the rate, multiplied by :data:`LR_DROP_FACTOR` after each of ``lr_drop_epochs``."""
+    return LearningRate(warmup_from=1e-3, drops=settings.lr_drop_epochs, gamma=LR_DROP_FACTOR)
 
 
 def _loader(dataset: DetectionDataset, settings: DetectorTraining, epoch: int) -> DataLoader:
@@ -200,64 +211,29 @@ def train_detector_on(
     model (a retrain) instead of starting from ImageNet or random weights."""
     started = time.perf_counter()
     config = architecture or settings.architecture()
-    geometry = config.geometry
-    train_set = DetectionDataset(train, geometry, settings.augment, config.window)
-    val_set = DetectionDataset(val or train[:50], geometry, "none", config.window)
-    compute = training_compute(settings.device, settings.precision)
-    distributed.start(compute.device)
-    compute = replace(compute, device=distributed.local_device(compute.device))
-    torch.manual_seed(settings.seed)
-    model = build_detector(config, Path(settings.imagenet) if settings.imagenet else None,
-                           use_imagenet=initial_state is None)
-    if initial_state is not None:
-        model.load_state_dict(initial_state)
-    model = model.to(compute.device)
-    if compute.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    optimizer, scheduler = _optimizer(model, settings, len(_loader(train_set, settings, 0)))
-    scaler = torch.amp.GradScaler("cuda", enabled=compute.kind == "cuda" and compute.autocast_dtype is not None)
-    models_dir = Path(models_dir)
-    model_id = model_id or distributed.share(f"detector-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}")
-    run = TrainingRun(models_dir / ".training" / model_id,
-                      {"model": model, "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler},
-                      score="ap50", resume=resume)
-    log.info("training %s on %s: %d training, %d validation slices%s", model_id, compute.describe(), len(train),
-             len(val), f", {distributed.size()} processes" if distributed.active() else "")
-    trained = distributed.wrap(model, compute.device)
-
-    def evaluate(epoch: int) -> Evaluation:
-        return Evaluation(distributed.share(_validate(model, val_set, compute, settings.batch_size, config)
-                                            if distributed.is_main() else None))
-
-    def report(epoch: int, metrics: dict[str, Any]) -> Progress:
-        return Progress("validate", epoch + 1, settings.epochs,
-                        f"epoch {epoch + 1}: AP50 {metrics['ap50']:.3f}, FP {metrics['fp_rate']:.1%}, "
-                        f"FN {metrics['fn_rate']:.1%}", {k: v for k, v in metrics.items() if isinstance(v, float)})
-
-    yield from fit(run, lambda epoch: _train_one_epoch(trained, _loader(train_set, settings, epoch), optimizer,
-                                                       scheduler, scaler, compute, settings, epoch),
-                   evaluate, epochs=settings.epochs, settings=asdict(settings), report=report)
-    best = run.best
+    train_set = DetectionDataset(train, config.geometry, settings.augment, config.window)
+    val_set = DetectionDataset(val or train[:50], config.geometry, "none", config.window)
+    setup = start_training("detector", build_detector, config, settings, initial_state=initial_state,
+                           steps=lambda: len(_loader(train_set, settings, 0)), learning_rate=_learning_rate(settings),
+                           models_dir=models_dir, model_id=model_id, score="ap50", resume=resume)
+    log.info("training %s on %s: %d training, %d validation slices%s", setup.model_id, setup.compute.describe(),
+             len(train), len(val), processes_note())
+    trained = distributed.wrap(setup.model, setup.compute.device)
+    yield from fit(setup.run, lambda epoch: _train_one_epoch(trained, _loader(train_set, settings, epoch), setup,
+                                                             settings, epoch),
+                   lambda epoch: _evaluate(setup, val_set, settings.batch_size, config), epochs=settings.epochs,
+                   settings=asdict(settings), report=partial(_report, settings.epochs))
+    best = setup.run.best
     seconds = time.perf_counter() - started
     config = replace(config, sacrum=fit_sacrum_model([(r.boxes, r.levels) for r in train]) or config.sacrum)
-    package = models_dir / model_id
-    if distributed.is_main():
-        write_package(
-            package, kind="detector", state=run.best_state, architecture=config.to_json(), classes=list(CLASSES),
-            input_spec={**geometry.to_json(), "window": config.window, "channels": 3},
-            training={
-                "settings": asdict(settings), "studies": [str(s) for s in studies], "slices": len(train),
-                "validation_slices": len(val),
-                "validation": "held-out cases" if val else "training slices (no held-out cases)",
-                "epochs": settings.epochs, "best_epoch": best["epoch"], "history": run.history,
-                "seconds": round(seconds, 1), "device": compute.describe(), "processes": distributed.size(),
-                "fine_tuned": initial_state is not None,
-            },
-            metrics={"validation": best}, parent=parent, demo=demo, notes=DEMO_NOTICE if demo else "", half=demo,
-        )
-    run.finish()
-    distributed.barrier()
-    return TrainedModel(package, best["epoch"], best, run.history, seconds)
+    validation = {"validation_slices": len(val),
+                  "validation": "held-out cases" if val else "training slices (no held-out cases)"}
+    publish(setup, kind="detector", state=setup.run.best_state, architecture=config.to_json(), classes=list(CLASSES),
+            input_spec={**config.geometry.to_json(), "window": config.window, "channels": 3},
+            training=training_record(setup, settings, studies, len(train), validation, seconds=seconds,
+                                     fine_tuned=initial_state is not None),
+            metrics={"validation": best}, parent=parent, demo=demo)
+    return TrainedModel(setup.package, best["epoch"], best, setup.run.history, seconds)
 
 
 def with_overrides(preset: str, **changes: Any) -> DetectorTraining:

@@ -6,10 +6,10 @@ train it on, or added to an existing classifier package without training its mai
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -26,7 +26,7 @@ from core.evaluation.classification import (
 from core.models.classifier import ENDPLATE_PREFIX, SN_COLUMN, ClassifierConfig, VertebraClassifier, build_classifier
 from core.models.devices import Compute, training_compute
 from core.models.endplate import EndplateGeometry, EndplateNet
-from core.models.package import write_package
+from core.models.package import Manifest, load_state, read_manifest, write_package
 from core.models.registry import DEMO_NOTICE
 from core.progress import Progress, ProgressGenerator
 from core.training import distributed
@@ -39,7 +39,11 @@ from core.training.classification_validation import (
     train_and_validation,
 )
 from core.training.datasets import SliceRecord
-from core.training.endplate_engine import EndplateTraining, predict_endplate, train_endplate
+from core.training.endplate_engine import EndplateTraining, TrainedEndplate, predict_endplate, train_endplate
+
+#: How a classifier package's per-class thresholds are chosen, as its ``training`` entry records it.
+THRESHOLD_RULE = ("per class, the highest threshold with the best sensitivity on the validation split among those "
+                  f"with specificity >= {MIN_SPECIFICITY}")
 
 
 class HeadSettings(Protocol):
@@ -58,6 +62,11 @@ class EndplateHead:
     state: dict[str, torch.Tensor]
     validation: np.ndarray
     status: str  # "trained" or "kept from the parent"
+
+
+def with_head(state: Mapping[str, torch.Tensor], head: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A classifier's weights with its endplate head's, under the head's prefix."""
+    return {**state, **{ENDPLATE_PREFIX + k: v for k, v in head.items()}}
 
 
 def endplate_head(train: Sequence[SliceRecord], val: Sequence[SliceRecord], config: ClassifierConfig,
@@ -97,8 +106,6 @@ def add_endplate_head(
     """A copy of the classifier ``package`` at ``out`` with a newly trained endplate head (replacing any it has) and
     the SN threshold chosen on the validation split: for a classifier that does not see Schmorl's nodes, without
     training its main network again. The main network's weights and the other classes' thresholds are kept."""
-    from core.models.package import load_state, read_manifest
-
     started = time.perf_counter()
     source_package = Path(package)
     manifest = read_manifest(source_package, kind="classifier")
@@ -106,17 +113,14 @@ def add_endplate_head(
     train, val = train_and_validation([Path(s) for s in studies], validation, source, val_fraction)
     if not box_samples(train) or not box_samples(val):
         raise TrainingError("the endplate head needs annotated vertebrae to train on and to validate on")
-    compute = training_compute(device, "fp32")
-    network = build_classifier(config, use_imagenet=False)
-    load_state(network, source_package, exclude=ENDPLATE_PREFIX)
-    main = VertebraClassifier(network, replace(config, endplate=None), compute, source_package)
+    network, main = _main_network(source_package, config, device)
     cache = SliceCache(config.window)
     truth = box_truth(val)
     yield Progress("validate", 0, 1, "the main network on the validation split")
     probabilities = predict_records(main, val, cache)
     geometry = config.endplate or EndplateGeometry()
     trained = yield from train_endplate(train, val, geometry, EndplateTraining(steps=steps, seed=seed), cache=cache,
-                                        device=compute.device)
+                                        device=main.compute.device)
     if trained is None:
         raise TrainingError(f"too few Schmorl's node boxes to train the endplate head on in "
                             f"{', '.join(map(str, studies))}")
@@ -124,22 +128,38 @@ def add_endplate_head(
     thresholds = dict(config.thresholds) | {"SN": choose_thresholds(truth, probabilities)["SN"]}
     metrics = classification_metrics(truth, probabilities, calls_from(probabilities, thresholds))
     config = replace(config, endplate=geometry).with_thresholds(thresholds)
-    state = dict(network.state_dict())
-    state.update({ENDPLATE_PREFIX + k: v for k, v in trained.state.items()})
+    state = with_head(network.state_dict(), trained.state)
     seconds = time.perf_counter() - started
-    training = dict(manifest.training) | {
-        "endplate_head": "added", "not_learnt": unlearnt_classes(thresholds),
-        "endplate_training": {"studies": [str(s) for s in studies], "validation": [str(v) for v in validation],
-                              "steps": steps, "seed": seed, "best_step": trained.step,
-                              "positives": trained.positives, "validation_auc": trained.auc,
-                              "seconds": round(seconds, 1)},
-        "threshold_rule": "per class, the highest threshold with the best sensitivity on the validation split "
-                          f"among those with specificity >= {MIN_SPECIFICITY} (SN chosen again with the endplate "
-                          "head; the other classes' kept)"}
+    endplate_training = _head_training_record(trained, studies, validation, steps, seed, seconds)
     out = Path(out)
     write_package(out, kind="classifier", state=state, architecture=config.to_json(), classes=list(CLASS_CODES),
-                  input_spec=manifest.input, training=training, metrics={"validation": stored_metrics(metrics)},
-                  parent=manifest.parent, demo=manifest.demo,
+                  input_spec=manifest.input, training=_added_head_record(manifest, thresholds, endplate_training),
+                  metrics={"validation": stored_metrics(metrics)}, parent=manifest.parent, demo=manifest.demo,
                   notes=DEMO_NOTICE if manifest.demo else "", half=manifest.demo)
     return TrainedClassifier(out, int(manifest.training.get("best_epoch", 0) or 0), metrics, thresholds, [],
                              seconds)
+
+
+def _main_network(package: Path, config: ClassifierConfig, device: str) -> tuple[torch.nn.Module, VertebraClassifier]:
+    """The package's classifier without its endplate head (any it has is left out): the network whose weights the
+    new package keeps, and the classifier that scores the validation boxes with it."""
+    compute = training_compute(device, "fp32")
+    network = build_classifier(config, use_imagenet=False)
+    load_state(network, package, exclude=ENDPLATE_PREFIX)
+    return network, VertebraClassifier(network, replace(config, endplate=None), compute, package)
+
+
+def _head_training_record(trained: TrainedEndplate, studies: Sequence[str | Path], validation: Sequence[str | Path],
+                          steps: int, seed: int, seconds: float) -> dict[str, Any]:
+    """How the added head was trained: on what, how long, its best step and validation AUC."""
+    return {"studies": [str(s) for s in studies], "validation": [str(v) for v in validation], "steps": steps,
+            "seed": seed, "best_step": trained.step, "positives": trained.positives, "validation_auc": trained.auc,
+            "seconds": round(seconds, 1)}
+
+
+def _added_head_record(manifest: Manifest, thresholds: dict[str, float],
+                       endplate_training: dict[str, Any]) -> dict[str, Any]:
+    """The source package's ``training`` entry, with how the head was added and the SN threshold chosen again."""
+    return dict(manifest.training) | {
+        "endplate_head": "added", "not_learnt": unlearnt_classes(thresholds), "endplate_training": endplate_training,
+        "threshold_rule": f"{THRESHOLD_RULE} (SN chosen again with the endplate head; the other classes' kept)"}

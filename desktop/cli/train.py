@@ -77,33 +77,46 @@ def cmd_train_endplate(args: argparse.Namespace) -> int:
 AUGMENTATION = {"d4-all": "8-fold D4", "d4-random": "random D4", "flip": "flips", "none": "no augmentation"}
 DETECTOR_USE = {"paper": "for a GPU", "cpu": "under an hour on two cores"}
 CLASSIFIER_USE = {"paper": "for a GPU", "cpu": "under an hour on a CPU"}
+PRESET_NAMES = ("paper", "cpu")  # the --preset choices (reading the presets loads PyTorch; a test keeps them equal)
+
+
+def describe_detector_preset(name: str, p: Any, paper: Any) -> str:
+    """One detector preset ``p`` for ``--help``, from its settings (``paper``: the preset its heads are compared
+    with)."""
+    heads = ("" if (p.fpn_channels, p.box_representation) == (paper.fpn_channels, paper.box_representation)
+             else f"compact heads (pyramid {p.fpn_channels}, box head {p.box_representation}), ")
+    use = f" ({DETECTOR_USE[name]})" if name in DETECTOR_USE else ""
+    return (f"{name}: {p.size} px, {heads}lr {p.lr:g}, batch {p.batch_size}, {p.epochs} epochs, "
+            f"{AUGMENTATION.get(p.augment, p.augment)}{use}")
+
+
+def describe_classifier_preset(name: str, p: Any) -> str:
+    """One classifier preset ``p`` for ``--help``, from its settings."""
+    use = f" ({CLASSIFIER_USE[name]})" if name in CLASSIFIER_USE else ""
+    return (f"{name}: {p.arch.replace('resnet', 'ResNet')} at {p.size} px, lr {p.lr:g} x{p.lr_gamma:g} every "
+            f"{p.lr_step} epochs, {p.epochs} epochs, batch {p.batch_size}, {p.patches_per_box} patches per box{use}")
 
 
 def _detector_presets() -> dict[str, Any]:
-    from core.training.detection_engine import PRESETS
+    from core.training.detection_engine import LR_DROP_FACTOR, PRESETS
 
     paper = PRESETS["paper"]
-
-    def describe(name: str, p) -> str:
-        heads = ("" if (p.fpn_channels, p.box_representation) == (paper.fpn_channels, paper.box_representation)
-                 else f"compact heads (pyramid {p.fpn_channels}, box head {p.box_representation}), ")
-        use = f" ({DETECTOR_USE[name]})" if name in DETECTOR_USE else ""
-        return (f"{name}: {p.size} px, {heads}lr {p.lr:g}, batch {p.batch_size}, {p.epochs} epochs, "
-                f"{AUGMENTATION.get(p.augment, p.augment)}{use}")
-
-    return {"paper": paper, "presets": "; ".join(describe(name, p) for name, p in PRESETS.items())}
+    return {"paper": paper, "lr_drop": LR_DROP_FACTOR,
+            "presets": "; ".join(describe_detector_preset(name, p, paper) for name, p in PRESETS.items())}
 
 
 def _classifier_presets() -> dict[str, Any]:
     from core.training.classification_engine import PRESETS
 
-    def describe(name: str, p) -> str:
-        use = f" ({CLASSIFIER_USE[name]})" if name in CLASSIFIER_USE else ""
-        return (f"{name}: {p.arch.replace('resnet', 'ResNet')} at {p.size} px, lr {p.lr:g} x{p.lr_gamma:g} every "
-                f"{p.lr_step} epochs, {p.epochs} epochs, batch {p.batch_size}, {p.patches_per_box} patches per box"
-                f"{use}")
+    return {"paper": PRESETS["paper"],
+            "presets": "; ".join(describe_classifier_preset(name, p) for name, p in PRESETS.items())}
 
-    return {"paper": PRESETS["paper"], "presets": "; ".join(describe(name, p) for name, p in PRESETS.items())}
+
+def _data_options(parser: argparse.ArgumentParser, learns: str) -> None:
+    """The studies to learn ``learns`` from and the models folder the package goes in."""
+    parser.add_argument("study", type=Path, nargs="+", help=f"one or more studies with consensus (or reader) {learns}")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="the models folder; the package goes in OUT/<model-id>")
 
 
 def _run_options(parser: argparse.ArgumentParser, learns: str, kind: str) -> None:
@@ -122,17 +135,23 @@ def _run_options(parser: argparse.ArgumentParser, learns: str, kind: str) -> Non
 def register(commands: argparse._SubParsersAction) -> None:
     """Adds the ``train`` group: ``detector``, ``classifier`` and ``endplate``."""
     train = commands.add_parser("train", help="train a model").add_subparsers(dest="model_kind", metavar="MODEL")
+    _register_detector(train)
+    _register_classifier(train)
+    _register_endplate(train)
+
+
+def _register_detector(train: argparse._SubParsersAction) -> None:
     det = train.add_parser("detector", help="train the vertebra detector (Faster R-CNN) on a study")
-    det.add_argument("study", type=Path, nargs="+", help="one or more studies with consensus (or reader) boxes")
-    det.add_argument("--out", type=Path, required=True, help="the models folder; the package goes in OUT/<model-id>")
-    det.add_argument("--preset", choices=["paper", "cpu"], default="paper", help="{presets}")
+    _data_options(det, "boxes")
+    det.add_argument("--preset", choices=PRESET_NAMES, default="paper", help="{presets}")
     det.add_argument("--backbone", choices=["resnet18", "mobilenet_v2", "mobilenet_v3_large"])
     det.add_argument("--epochs", type=int)
     det.add_argument("--batch-size", type=int)
     det.add_argument("--lr", type=float)
     det.add_argument("--lr-drop", type=int, nargs="*", metavar="EPOCH",
-                     help="epochs after which the learning rate is multiplied by 0.1")
-    det.add_argument("--input-size", type=int, help="model input side in pixels (the 1024 letterbox scaled to it)")
+                     help="epochs after which the learning rate is multiplied by {lr_drop:g}")
+    det.add_argument("--input-size", type=int,
+                     help="model input side in pixels (the {paper.side} letterbox scaled to it)")
     det.add_argument("--fpn-from", type=int, choices=[1, 2], help="1: pyramid P2-P6 (default), 2: P3-P6 (faster)")
     det.add_argument("--fpn-channels", type=int, help="width of the feature pyramid (default {paper.fpn_channels})")
     det.add_argument("--box-head", type=int,
@@ -148,11 +167,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     from_presets(det, _detector_presets)
 
 
+def _register_classifier(train: argparse._SubParsersAction) -> None:
     cls = train.add_parser("classifier", help="train the vertebra disease classifier (ResNet, six sigmoid outputs)")
-    cls.add_argument("study", type=Path, nargs="+", help="one or more studies with consensus (or reader) labels")
-    cls.add_argument("--out", type=Path, required=True, help="the models folder; the package goes in OUT/<model-id>")
+    _data_options(cls, "labels")
     cls.add_argument("--detector", type=Path, help="a detector package (for --normals detector)")
-    cls.add_argument("--preset", choices=["paper", "cpu"], default="paper", help="{presets}")
+    cls.add_argument("--preset", choices=PRESET_NAMES, default="paper", help="{presets}")
     cls.add_argument("--arch", choices=["resnet18", "resnet34", "resnet50"])
     cls.add_argument("--epochs", type=int)
     cls.add_argument("--batch-size", type=int)
@@ -164,8 +183,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     cls.add_argument("--canvas", type=int, help="side of the canvas the box is cut onto at its own scale, before the "
                                                 "resize to --input-size (default {paper.canvas})")
     cls.add_argument("--context", type=float,
-                     help="margin kept around each box, as a fraction of its width and height (default 0, the "
-                          "paper's crop); keeps endplate lesions such as Schmorl's nodes in the patch under jitter")
+                     help="margin kept around each box, as a fraction of its width and height (default "
+                          "{paper.context:g}, the paper's crop); keeps endplate lesions such as Schmorl's nodes in the "
+                          "patch under jitter")
     cls.add_argument("--fit", action=argparse.BooleanOptionalAction, default=None,
                      help="scale each box (with its --context margin) to fill the patch, and the jitter with it, "
                           "instead of cutting it at its own scale onto the fixed canvas (the paper's crop)")
@@ -185,6 +205,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     cls.set_defaults(func=cmd_train_classifier)
     from_presets(cls, _classifier_presets)
 
+
+def _register_endplate(train: argparse._SubParsersAction) -> None:
     head = train.add_parser("endplate", help="add (or train again) the Schmorl's-node endplate head of a classifier "
                                              "package, keeping its main network")
     head.add_argument("classifier", type=Path, help="the classifier package")
@@ -192,7 +214,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     head.add_argument("--out", type=Path, required=True, help="the new package (a new folder)")
     head.add_argument("--validation", type=Path, nargs="*", help="validation studies (default: 20%% of the cases); "
                                                                  "the SN threshold is chosen on them")
-    head.add_argument("--steps", type=int, default=400, help="training steps (default 400)")
+    head.add_argument("--steps", type=int, default=400, help="training steps (default %(default)s)")
     head.add_argument("--seed", type=int, default=0)
     head.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
     head.add_argument("--source", default="consensus",
