@@ -3,8 +3,9 @@
 * :func:`check_dicom_file`, before pydicom parses a file: its size, and what a deflated dataset inflates to (pydicom
   inflates the whole of it in memory).
 * :func:`check_pixel_claims`, before the per-frame geometry is built and before pixels are decoded: the frame count,
-  the decoded size of every frame together, and, for uncompressed pixel data, that the file holds the bytes its
-  header claims (a header claiming 2147483647 frames over 128 bytes of pixels is refused at once).
+  the decoded size of every frame together and of one frame (a 2 KB JPEG 2000 frame can claim 12000 x 12000
+  pixels), and, for uncompressed pixel data, that the file holds the bytes its header claims (a header claiming
+  2147483647 frames over 128 bytes of pixels is refused at once).
 """
 
 from __future__ import annotations
@@ -104,6 +105,8 @@ def check_pixel_claims(ds: Dataset, path: Path) -> None:
         claim += f" with {samples} samples each"
     stored_bytes = samples * max(1, bits // 8)
     refuse_over(in_memory_bytes(pixels, stored_bytes), limits.MAX_VOLUME_BYTES, claim, DicomReadError, path)
+    image = f"{'an image' if frames == 1 else 'frames'} of {columns} x {rows} pixels"
+    refuse_over(in_memory_bytes(rows * columns, stored_bytes), limits.MAX_IMAGE_BYTES, image, DicomReadError, path)
     held = _pixel_bytes_held(ds)
     if held is None or _is_compressed(ds):
         return

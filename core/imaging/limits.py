@@ -29,8 +29,14 @@ MAX_FRAMES = 10_000
 #: Bytes of one reformatted (float32) sagittal image: 64 MiB is 4096 x 4096 pixels. A viewer caching 32 of them
 #: holds at most 2 GiB.
 MAX_SAGITTAL_IMAGE_BYTES = 64 * MiB
+#: Bytes of one decoded 2-D image, counted at least as float32, as the sagittal image: a PNG or JPEG slice, a LabelMe
+#: file's ``imageData``, one frame of a DICOM file. A 250 KB PNG or a 2 KB JPEG 2000 frame can claim 100 MP; CT
+#: slices are under 1 MP.
+MAX_IMAGE_BYTES = 64 * MiB
 #: Bytes of one LabelMe JSON file (checked before it is read).
 MAX_ANNOTATION_BYTES = 64 * MiB
+#: Bytes of a study's ``study.json`` (checked before it is read; 100,000 import records take about 25 MB).
+MAX_SETTINGS_BYTES = 64 * MiB
 
 #: Voxels and pixels are counted at least this wide: readers convert grey values to float32.
 FLOAT32_BYTES = 4

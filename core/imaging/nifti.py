@@ -8,6 +8,7 @@ that declares 8 GiB of voxels, or a 4 MB ``.nii.gz`` that inflates to 4 GiB, is 
 from __future__ import annotations
 
 import gzip
+import logging
 import zlib
 from pathlib import Path
 from typing import IO
@@ -26,6 +27,19 @@ MAX_VOXELS = 1024**3
 #: NIfTI-1 and NIfTI-2 header sizes (``sizeof_hdr``) and their header classes.
 _HEADER_CLASSES: dict[int, type[nib.Nifti1Header]] = {348: nib.Nifti1Header, 540: nib.Nifti2Header}
 _EXTENSION_HEADER_BYTES = 8
+
+
+def _hand_nibabel_records_to_logging() -> None:
+    """nibabel prints what it fixes in a header ("pixdim[1,2,3] should be non-zero; setting 0 dims to 1") through a
+    handler of its own, past any filter: remove it, so that its records go up the logging tree like every other
+    library's (the command line shows them only with ``--debug``; our line says what is wrong with the file)."""
+    logger = logging.getLogger("nibabel.global")
+    for handler in list(logger.handlers):
+        if type(handler) is logging.StreamHandler:
+            logger.removeHandler(handler)
+
+
+_hand_nibabel_records_to_logging()
 
 
 def is_nifti(path: Path) -> bool:

@@ -12,11 +12,16 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from core.errors import ImageReadError, ImageTooLargeError
+from core.imaging import limits
 from core.imaging.image import SliceImage
+from core.imaging.limits import in_memory_bytes, refuse_over
 
 RASTER_SUFFIXES = (".png", ".jpg", ".jpeg")
-#: Larger images are refused before decoding (a decompression-bomb guard); sagittal CT slices are under 1 MP.
-MAX_PIXELS = 64_000_000
+#: Pixels of the largest image read (for readers that count pixels): images are refused before decoding by their
+#: bytes, :data:`~core.imaging.limits.MAX_IMAGE_BYTES` (a decompression-bomb guard); CT slices are under 1 MP.
+MAX_PIXELS = limits.MAX_IMAGE_BYTES // limits.FLOAT32_BYTES
+#: Bytes per pixel Pillow holds for the modes that are not one byte a band.
+_MODE_BYTES = {"I;16": 2, "I;16B": 2, "I;16L": 2, "I": 4, "F": 4}
 
 
 def is_raster(path: Path) -> bool:
@@ -49,17 +54,13 @@ def _decode(stream: Path | io.BytesIO, path: Path | None, label: str) -> SliceIm
 
 @contextmanager
 def _opened(stream: Path | io.BytesIO, path: Path | None) -> Iterator[Image.Image]:
-    """The image opened, refused over MAX_PIXELS before it is decoded (Pillow's bomb warning is an error, never
+    """The image opened, refused over MAX_IMAGE_BYTES before it is decoded (Pillow's bomb warning is an error, never
     printed); whatever Pillow raises on the content is an :class:`ImageReadError` naming ``path``."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(stream) as image:
-                if image.width * image.height > MAX_PIXELS:
-                    raise ImageTooLargeError(
-                        f"image is {image.width}x{image.height} pixels, above the {MAX_PIXELS // 1_000_000} MP limit",
-                        path,
-                    )
+                _check_decoded_size(image, path)
                 yield image
     except ImageReadError:
         raise
@@ -75,6 +76,14 @@ def _opened(stream: Path | io.BytesIO, path: Path | None) -> Iterator[Image.Imag
         raise ImageReadError("image is too large to decode in the memory available", path) from exc
     except Exception as exc:
         raise ImageReadError(f"image is truncated or corrupt ({type(exc).__name__}: {exc})", path) from exc
+
+
+def _check_decoded_size(image: Image.Image, path: Path | None) -> None:
+    """Refuse, from the header, an image whose decoded pixels (at least float32 each) exceed MAX_IMAGE_BYTES."""
+    stored = _MODE_BYTES.get(image.mode, len(image.getbands()))
+    amount = in_memory_bytes(image.width * image.height, stored)
+    claim = f"{image.width} x {image.height} pixels"
+    refuse_over(amount, limits.MAX_IMAGE_BYTES, claim, ImageTooLargeError, path, claimant="the image")
 
 
 def _grey_pixels(image: Image.Image) -> tuple[np.ndarray, int]:

@@ -15,21 +15,22 @@ import datetime as dt
 import hashlib
 import io
 import logging
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from core.annotations.labelme_io import read_labelme
+from core.annotations.labelme_io import check_labelme_size, read_labelme
 from core.annotations.model import SliceAnnotation
 from core.errors import AnnotationFileError, ImageReadError, StudyError, VertebraReviewError
 from core.fileio import atomic_write_bytes
+from core.imaging import limits
 from core.imaging.dicom_series import DicomSeries, scan_dicom
 from core.imaging.dicom_write import SliceTags, derived_uid
 from core.imaging.image import SliceImage, Volume
-from core.imaging.nifti import is_nifti, read_nifti
+from core.imaging.limits import size_text
+from core.imaging.nifti import check_nifti_header, is_nifti, read_nifti
 from core.imaging.raster import RASTER_SUFFIXES, decode_raster, read_raster
 from core.imaging.reformat import (
     DEFAULT_SLICE_COUNT,
@@ -41,6 +42,7 @@ from core.imaging.reformat import (
 from core.imaging.windowing import parse_window
 from core.paths import is_inside
 from core.progress import Progress, ProgressGenerator
+from core.study.case_claim import claim_case
 from core.study.images import write_slice_images
 from core.study.layout import DEFAULT_READER, Study, StudySettings, check_id
 from core.study.lock import study_write_lock
@@ -198,6 +200,12 @@ def _discover(source: Path, options: ImportOptions, report: ImportReport) -> lis
         suffix = file.suffix.lower()
         if file.name.startswith("."):
             continue
+        if suffix in RASTER_SUFFIXES or is_nifti(file) or suffix == ".json":
+            try:
+                _check_size(file)  # before the file is read whole for its fingerprint
+            except VertebraReviewError as exc:
+                report.skipped.append((str(file), exc.message))
+                continue
         if suffix in RASTER_SUFFIXES:
             rasters.setdefault(file.parent, []).append(file)
         elif is_nifti(file):
@@ -231,6 +239,19 @@ def _segmented_unit(prepared: SegmentedCT, options: ImportOptions) -> _Unit:
             yield _Slice(image, annotation, origin)
 
     return _Unit(str(prepared.source), prepared.identity, "segmented", slices)
+
+
+def _check_size(path: Path) -> None:
+    """Refuse a file over its reader's limits from its header and size, before anything reads all of it: a NIfTI
+    by what its header claims, a LabelMe file over its limit, any file over the limit of one file."""
+    if is_nifti(path):
+        check_nifti_header(path)
+    elif path.suffix.lower() == ".json":
+        check_labelme_size(path)
+    size = path.stat().st_size
+    if size > limits.MAX_FILE_BYTES:
+        raise ImageReadError(f"the file is {size_text(size)}; the limit is {size_text(limits.MAX_FILE_BYTES)} per "
+                             "file", path)
 
 
 def _file_digest(path: Path) -> str:
@@ -345,13 +366,15 @@ def _import_unit(
     """Import one examination as a new case. The case id is claimed under the study's write lock before anything is
     written, and the import record is added under it once every file is in place, so imports running at the same time
     (other commands, the app) never share a case or lose each other's records; the same examination imported twice
-    at once is kept once."""
+    at once is kept once. Until its record is written the case is not listed, and a killed import's files are removed
+    by the next import (:mod:`core.study.case_claim`)."""
     with study_write_lock(study.root):
         study.reload_settings()
         existing = study.find_import(fingerprint)
         if existing is not None:
             raise _Duplicate(existing)
-        case = study.reserve_case()
+        claim = claim_case(study, report_notes)
+    case = claim.case
     written = annotations = 0
     readers: set[str] = set()
     rows: list[list[str]] = []
@@ -373,12 +396,13 @@ def _import_unit(
             rows.append([case, slice_id, item.origin])
             written += 1
         if written == 0:
-            _remove_case(study, case, readers)
+            claim.abandon()
             return None
         study.update_settings(lambda settings: _record_import(settings, case, fingerprint, unit.kind, written, readers))
     except BaseException:
-        _remove_case(study, case, readers)  # a new case id: only this import's files are there
+        claim.abandon()  # a new case id: only this import's files are there
         raise
+    claim.done()
     key_rows.extend(rows)
     report_notes.extend(notes)
     return ImportedCase(case, unit.label, written, annotations)
@@ -400,13 +424,6 @@ def _record_import(settings: StudySettings, case: str, fingerprint: str, kind: s
             "imported": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
     )
-
-
-def _remove_case(study: Study, case: str, readers: set[str]) -> None:
-    folders = [study.root / "images" / case, study.root / "consensus" / case,
-               *(study.root / "readers" / r / case for r in readers)]
-    for folder in folders:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _write_image(

@@ -8,9 +8,9 @@ study/
   predictions/<model-id>/<case>/<slice>.json   written by a model
   models/<model-id>/                           model packages; models/active names the one in use
 
-Every path is built from ids checked by :func:`check_id` (plain names, no paths), and the slice images, which are
-read and copied out (by export), go through :func:`core.paths.inside`: a slice that is a link to a file outside the
-study, or not a regular file, is refused with the reason.
+Every path is built from ids checked by :func:`check_id` (plain names, no paths), and the slice images and the
+annotation files, which are read and copied out (by export), go through :func:`core.paths.inside`: a slice or an
+annotation that is a link to a file outside the study, or not a regular file, is refused with the reason.
 """
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ from typing import Any, TypeVar
 
 from core.annotations.labelme_io import read_labelme, write_labelme
 from core.annotations.model import CLASS_CODES, SliceAnnotation
-from core.errors import StudyError
+from core.errors import AnnotationFileError, StudyError
 from core.fileio import atomic_write_json
+from core.imaging import limits
 from core.imaging.image import SliceImage
+from core.imaging.limits import size_text
 from core.paths import check_name, inside, is_id
 from core.study.lock import LOCK_FILE, study_write_lock
 from core.study.slice_key import SliceKey
@@ -35,6 +37,8 @@ from core.study.slice_key import SliceKey
 STUDY_FILE = "study.json"
 STUDY_FORMAT = "vertebra-review-study"
 STUDY_VERSION = 1
+#: In a case's image folder while an import writes the case (and after one that was killed): the case is not listed.
+IMPORTING = ".importing"
 IMAGE_SUFFIXES = (".dcm", ".png", ".jpg", ".jpeg")
 #: The reader that imported annotations belong to when neither the user nor the file names one.
 DEFAULT_READER = "imported"
@@ -128,6 +132,10 @@ class Study:
         if not file.is_file():
             raise StudyError(f"not a study folder (no {STUDY_FILE}); create one with 'vertebra-review import'", root)
         try:
+            size = file.stat().st_size
+            if size > limits.MAX_SETTINGS_BYTES:  # before it is read
+                raise StudyError(f"the study settings file is {size_text(size)}; the limit is "
+                                 f"{size_text(limits.MAX_SETTINGS_BYTES)}", file)
             data = json.loads(file.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise StudyError(f"cannot read the study settings: {exc}", file) from exc
@@ -182,6 +190,12 @@ class Study:
 
     # -- layout ---------------------------------------------------------------------------------------------------
     def cases(self) -> list[str]:
+        """The cases, without those an import is still writing or was killed writing (their folder holds
+        :data:`IMPORTING`; see :mod:`core.study.case_claim`)."""
+        return [case for case in self._case_folders()
+                if not os.path.lexists(self.root / "images" / case / IMPORTING)]
+
+    def _case_folders(self) -> list[str]:
         folder = self.root / "images"
         if not folder.is_dir():
             return []
@@ -278,10 +292,12 @@ class Study:
         model: str | None = None,
         image_size: tuple[int, int] | None = None,
     ) -> SliceAnnotation | None:
-        """The stored annotation, or None when there is none. Raises AnnotationFileError for a bad file."""
+        """The stored annotation, or None when there is none. Raises AnnotationFileError for a bad file, and for one
+        that is a link out of the study, or a pipe or a device (:func:`core.paths.inside`: not followed)."""
         path = self.annotation_path(case, slice_id, reader=reader, model=model)
-        if not path.is_file():
+        if not os.path.lexists(path):
             return None
+        inside(self.root, path, what="annotation file", error=AnnotationFileError)
         return read_labelme(path, image_size=image_size)
 
     def save_annotation(
@@ -309,22 +325,13 @@ class Study:
         return write_labelme(annotation.with_changes(**changes), path)
 
     def next_case_id(self) -> str:
-        """The lowest case id that no case folder and no import record uses (see :meth:`reserve_case` to claim one
-        where another program may be adding cases too)."""
-        used = {c for c in self.cases()} | {i.get("case") for i in self.settings.imports if isinstance(i, dict)}
+        """The lowest case id that no case folder and no import record uses (see
+        :func:`core.study.case_claim.claim_case` to claim one where another program may be adding cases too)."""
+        used = set(self._case_folders()) | {i.get("case") for i in self.settings.imports if isinstance(i, dict)}
         number = 1
         while f"case-{number:04d}" in used:
             number += 1
         return f"case-{number:04d}"
-
-    def reserve_case(self) -> str:
-        """Claim a new case id: under the study's write lock, the next free id, with its image folder created as the
-        claim, so that two imports at once never get the same case."""
-        with study_write_lock(self.root):
-            self.reload_settings()
-            case = self.next_case_id()
-            (self.root / "images" / case).mkdir(parents=True)
-        return case
 
     def find_import(self, fingerprint: str) -> str | None:
         for record in self.settings.imports:

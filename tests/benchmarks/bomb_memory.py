@@ -40,6 +40,34 @@ def _gz(root: Path) -> Path:
     return path
 
 
+def _png(root: Path) -> Path:
+    from tests.core.test_hostile_limits import zeros_png
+
+    return zeros_png(root / "bomb.png", 8000)
+
+
+def _frame(root: Path) -> Path:
+    import pydicom
+    from pydicom.encaps import encapsulate
+
+    path = dicom_claiming(root / "frame.dcm", rows=12000, columns=12000)
+    ds = pydicom.dcmread(path)
+    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.90"  # JPEG 2000: a 2 KB frame can claim this much
+    ds.PixelData = encapsulate([b"\xff\x4f\xff\x51" + bytes(200)])
+    ds["PixelData"].VR = "OB"
+    ds.save_as(path)
+    return path
+
+
+def _study(root: Path) -> Path:
+    from core.study.layout import Study
+
+    Study.create(root / "study")
+    (root / "study" / "study.json").unlink()
+    sparse_file(root / "study" / "study.json", 1 << 30)
+    return root / "study"
+
+
 def _flat(root: Path) -> Path:
     path = root / "flat.nii"
     nib.save(nib.Nifti1Image(np.zeros((48, 48), np.float32) - 1000, np.eye(4)), path)
@@ -57,6 +85,9 @@ KINDS: dict[str, tuple[str, Callable[[Path], Path]]] = {
                lambda root: axial_series(root / "series", spacing=0.0001, step=1000.0)),
     "flat": ("2-D NIfTI", _flat),
     "labelme": ("LabelMe JSON of 200 MB", lambda root: sparse_file(root / "huge.json", 200 * 1000 * 1000)),
+    "png": ("PNG of 8000 x 8000 black pixels (190 KB)", _png),
+    "frame": ("DICOM whose JPEG 2000 frame claims 12000 x 12000 pixels", _frame),
+    "study": ("study whose study.json is 1 GiB", _study),
 }
 
 
@@ -75,7 +106,7 @@ def main(kinds: list[str]) -> list[str]:
         for kind in kinds:
             name, make = KINDS[kind]
             path = make(Path(temporary))
-            size = path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.iterdir())
+            size = path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*"))
             done, peak = _measure(*program, "inspect", str(path))
             said = [line for line in done.stderr.splitlines() if line.startswith("vertebra-review")]
             shown = said[0].replace(str(path), path.name) if said else "described (" + done.stdout[:60] + "…)"
