@@ -22,6 +22,7 @@ from typing import Any
 from core.annotations.model import SliceAnnotation
 from core.errors import ConsensusError
 from core.fileio import atomic_write_json
+from core.imaging.limits import MAX_ANNOTATION_BYTES
 from core.study.layout import Study, check_id
 
 DONE_FILE = "done.json"
@@ -168,6 +169,8 @@ class CaseProgress:
 def _is_reviewed(path: Path) -> bool:
     """The file's ``reviewed`` flag, read without validating the rest (a broken file counts as not reviewed)."""
     try:
+        if path.stat().st_size > MAX_ANNOTATION_BYTES:  # not read whole: a broken file counts as not reviewed
+            return False
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return False

@@ -196,3 +196,19 @@ def test_the_marker_lock_tells_a_live_import_from_a_killed_one(study: Study) -> 
     finally:
         claim.abandon()
     assert not (study.root / "images" / claim.case).exists()
+
+
+def test_a_huge_reader_file_counts_as_not_reviewed_without_being_read(tmp_path, monkeypatch):
+    from core.consensus import reading
+    from core.imaging.limits import MAX_ANNOTATION_BYTES
+
+    small, huge = tmp_path / "small.json", tmp_path / "huge.json"
+    small.write_text('{"reviewed": true}')
+    with huge.open("wb") as out:  # sparse: claims more than the limit, costs no disk
+        out.write(b'{"reviewed": true, "pad": "')
+        out.truncate(MAX_ANNOTATION_BYTES + 1)
+    read = []
+    real = Path.read_text
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: (read.append(self.name), real(self, *a, **k))[1])
+    assert reading._is_reviewed(small) is True
+    assert reading._is_reviewed(huge) is False and read == ["small.json"]
