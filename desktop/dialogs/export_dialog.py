@@ -3,6 +3,7 @@ annotations (the reader's own reading, the consensus, or one model), each choice
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,18 +92,7 @@ class ExportDialog(QtWidgets.QDialog):
     def _setup_sources(self) -> QtWidgets.QGroupBox:
         box = QtWidgets.QGroupBox("Annotations to export")
         column = QtWidgets.QVBoxLayout(box)
-        self.group = QtWidgets.QButtonGroup(self)
-        self.options: list[QtWidgets.QRadioButton] = []
-        for number, choice in enumerate(self.choices):
-            button = QtWidgets.QRadioButton(choice_text(choice))
-            button.setObjectName(f"source-{choice.source.kind}-{choice.source.name or ''}")
-            button.setEnabled(choice.slices > 0)
-            self.group.addButton(button, number)
-            self.options.append(button)
-            column.addWidget(button)
-        first = next((b for b in self.options if b.isEnabled()), None)
-        if first is not None:
-            first.setChecked(True)
+        self.group, self.options = source_buttons(self.choices, column, self)
         self.group.buttonToggled.connect(self._update)
         return box
 
@@ -195,3 +185,22 @@ def ask_export(parent: QtWidgets.QWidget | None, study: Study, choices: list[Sou
         return dialog.request
     finally:
         dialog.deleteLater()
+
+
+def source_buttons(choices: Sequence[SourceChoice], column: QtWidgets.QBoxLayout, parent: QtWidgets.QWidget,
+                   ) -> tuple[QtWidgets.QButtonGroup, list[QtWidgets.QRadioButton]]:
+    """One radio button per source in ``column`` (a source with no slices greyed out), the first usable one
+    checked: the export's and the PACS send's choice of whose annotations."""
+    group = QtWidgets.QButtonGroup(parent)
+    options: list[QtWidgets.QRadioButton] = []
+    for number, choice in enumerate(choices):
+        button = QtWidgets.QRadioButton(choice_text(choice))
+        button.setObjectName(f"source-{choice.source.kind}-{choice.source.name or ''}")
+        button.setEnabled(choice.slices > 0)
+        group.addButton(button, number)
+        options.append(button)
+        column.addWidget(button)
+    first = next((b for b in options if b.isEnabled()), None)
+    if first is not None:
+        first.setChecked(True)
+    return group, options

@@ -17,7 +17,7 @@ from core.pacs.servers import PacsServer
 from core.progress import Progress, ProgressGenerator
 from core.review.export import ExportSource, SourceChoice
 from core.study.layout import Study
-from desktop.dialogs.export_dialog import choice_text
+from desktop.dialogs.export_dialog import source_buttons
 from desktop.dialogs.pacs_parts import JobProgress, no_servers_label, problem_label, problem_text, server_combo
 from desktop.workers import run_job
 
@@ -126,18 +126,7 @@ class PacsSendDialog(QtWidgets.QDialog):
     def _setup_sources(self, unsaved: int) -> QtWidgets.QGroupBox:
         box = QtWidgets.QGroupBox("Results to send")
         column = QtWidgets.QVBoxLayout(box)
-        self.group = QtWidgets.QButtonGroup(self)
-        self.options: list[QtWidgets.QRadioButton] = []
-        for number, choice in enumerate(self.choices):
-            button = QtWidgets.QRadioButton(choice_text(choice))
-            button.setObjectName(f"source-{choice.source.kind}-{choice.source.name or ''}")
-            button.setEnabled(choice.slices > 0)
-            self.group.addButton(button, number)
-            self.options.append(button)
-            column.addWidget(button)
-        first = next((b for b in self.options if b.isEnabled()), None)
-        if first is not None:
-            first.setChecked(True)
+        self.group, self.options = source_buttons(self.choices, column, self)
         if unsaved:
             note = QtWidgets.QLabel(f"{unsaved} slice(s) of your reading could not be saved in the study; they are "
                                     "not sent. Export them (File menu) and fix the study folder first.")
