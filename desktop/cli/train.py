@@ -19,7 +19,7 @@ def cmd_train_detector(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, lr=args.lr, size=args.input_size, seed=args.seed, imagenet=args.imagenet,
         source=args.source, augment=args.augment, fpn_from=args.fpn_from,
         fpn_channels=args.fpn_channels, box_representation=args.box_head, window=args.window,
-        lr_drop_epochs=tuple(args.lr_drop) if args.lr_drop is not None else None,
+        lr_drop_epochs=tuple(args.lr_drop) if args.lr_drop is not None else None, workers=args.workers,
     )
     from core.training.fine_tune import fine_tune_from
 
@@ -162,6 +162,9 @@ def _register_detector(train: argparse._SubParsersAction) -> None:
                      help="fine-tune this detector package (its architecture and weights) instead of starting anew")
     det.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
     det.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None)
+    det.add_argument("--workers", type=int,
+                     help="processes that load and augment the slices beside training (default 0: none; on a GPU, "
+                          "a few keep it fed)")
     _run_options(det, "boxes", "detector")
     det.set_defaults(func=cmd_train_detector)
     from_presets(det, _detector_presets)

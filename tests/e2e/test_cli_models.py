@@ -24,11 +24,12 @@ def study(tiny_model_study, tmp_path) -> Path:
 def test_train_detector_and_classifier_with_progress_and_a_summary(study, tmp_path, capsys):
     assert main(["train", "detector", str(study), "--out", str(tmp_path / "m"), "--preset", "cpu", "--epochs", "1",
                  "--input-size", "128", "--precision", "fp32", "--model-id", "d", "--fpn-channels", "64",
-                 "--box-head", "128"]) == 0
+                 "--box-head", "128", "--workers", "1"]) == 0
     out = capsys.readouterr()
     assert "best epoch 1: AP50" in out.out and "validate 1/1" in out.err
     manifest = json.loads((tmp_path / "m" / "d" / "manifest.json").read_text())
     assert manifest["architecture"]["fpn_channels"] == 64 and manifest["architecture"]["box_representation"] == 128
+    assert manifest["training"]["settings"]["workers"] == 1  # the slices loaded by a data-loader process
     assert main(["train", "classifier", str(study), "--out", str(tmp_path / "m"), "--preset", "cpu", "--epochs",
                  "1", "--input-size", "64", "--precision", "fp32", "--model-id", "c", "--demo", "--no-fit",
                  "--context", "0.1"]) == 0
