@@ -12,21 +12,11 @@ from pydicom.uid import UID
 
 from core.errors import DicomReadError, GeometryError, ImageReadError, NotDicomError
 from core.imaging import limits
-from core.imaging.dicom import (
-    DicomHeader,
-    FrameGeometry,
-    decode_frames,
-    dicom_windows,
-    file_errors,
-    frame_to_slice,
-    frame_values,
-    integer_values,
-    is_hu,
-    orientation_name,
-    read_dataset,
-    read_header,
-    read_header_from,
-)
+from core.imaging.dicom import frame_to_slice, read_header
+from core.imaging.dicom_file import file_errors, read_dataset
+from core.imaging.dicom_header import DicomHeader, FrameGeometry, orientation_name, read_header_from
+from core.imaging.dicom_pixels import decode_frames
+from core.imaging.dicom_values import dicom_windows, frame_values, integer_values, is_hu
 from core.imaging.image import SliceImage, Volume
 from core.imaging.limits import in_memory_bytes, refuse_over
 

@@ -52,13 +52,8 @@ def ct_slice_bytes(hu: np.ndarray, tags: SliceTags) -> bytes:
     if hu.ndim != 2:
         raise ValueError(f"a CT slice is 2D, not shape {hu.shape}")
     stored = np.clip(np.rint(np.nan_to_num(hu, nan=-1024.0)), -32768, 32767).astype("<i2")
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CTImageStorage
-    meta.MediaStorageSOPInstanceUID = tags.sop_uid
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     ds = Dataset()
-    ds.file_meta = meta
+    ds.file_meta = _ct_file_meta(tags.sop_uid)
     ds.SpecificCharacterSet = "ISO_IR 100"
     ds.ImageType = list(tags.image_type)
     ds.SOPClassUID = CTImageStorage
@@ -98,6 +93,16 @@ def ct_slice_bytes(hu: np.ndarray, tags: SliceTags) -> bytes:
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()
+
+
+def _ct_file_meta(sop_uid: str) -> FileMetaDataset:
+    """The file meta information of one CT Image Storage instance, encoded explicit VR little endian."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CTImageStorage
+    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    return meta
 
 
 def write_ct_slice(path: str | Path, hu: np.ndarray, tags: SliceTags) -> Path:

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from core.annotations.commands import (
@@ -39,6 +37,7 @@ from core.review.autosave import Deliver, SaveQueue
 from core.review.box_edits import ACCEPT_TEXT, BoxRef, adoption, changed_boxes, following_levels
 from core.review.commands import CompoundCommand
 from core.review.file_cache import AnnotationCache
+from core.review.image_cache import SliceImageCache
 from core.review.journal import RecoveryJournal
 from core.review.summary import SliceSummary, row_spacing, summarize
 from core.study.layout import Study, check_id
@@ -46,7 +45,6 @@ from core.study.slice_key import SliceKey, slice_key
 
 #: A drawn box smaller than this (pixels, either side) is a slip of the mouse, not a vertebra.
 MIN_BOX_PX = 3.0
-_IMAGE_CACHE = 24
 #: The commands of an edit of the reader's box ``index`` in ``state``.
 BoxEdit = Callable[[SliceAnnotation, int], Sequence[Command]]
 
@@ -90,8 +88,7 @@ class ReviewSession:
         self._files = AnnotationCache(study)
         self._editors: dict[SliceKey, AnnotationEditor] = {}
         self._unsaved: set[SliceKey] = set()
-        self._images: OrderedDict[SliceKey, SliceImage] = OrderedDict()
-        self._images_lock = threading.Lock()
+        self._images = SliceImageCache(study)
         self._model_cache: dict[SliceKey, SliceAnnotation | None] = {}
         self._read_ahead: dict[SliceKey, SliceAnnotation | VertebraReviewError | None] = {}
         self._row_mm: dict[str, float | None] = {}
@@ -99,16 +96,7 @@ class ReviewSession:
     # -- reading ----------------------------------------------------------------------------------------------------
     def image(self, key: SliceKey) -> SliceImage:
         """The slice's image (cached; safe to call from a worker thread to read ahead)."""
-        with self._images_lock:
-            if key in self._images:
-                self._images.move_to_end(key)
-                return self._images[key]
-        image = self.study.read_image(*key)
-        with self._images_lock:
-            self._images[key] = image
-            while len(self._images) > _IMAGE_CACHE:
-                self._images.popitem(last=False)
-        return image
+        return self._images.get(key)
 
     def image_size(self, key: SliceKey) -> tuple[int, int]:
         image = self.image(key)

@@ -54,41 +54,17 @@ def export_study(
     out = Path(out).resolve()
     if is_inside(study.root, out):
         raise StudyError("export into a folder outside the study", out)
-    parsed = None
-    if window is not None:
-        try:
-            parsed = parse_window(window)
-        except ValueError as exc:
-            raise StudyError(str(exc)) from exc
+    parsed = _parsed_window(window)
     slices = study.all_slices()
     if not slices:
         raise StudyError("the study has no slices to export", study.root)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise FileWriteError(f"cannot create the export folder ({exc.strerror or exc}); nothing was exported",
-                             out) from exc
+    _make_export_folder(out)
     report = ExportReport()
     for number, (case, slice_id) in enumerate(slices):
         yield Progress("export", number, len(slices), f"{case}/{slice_id}")
         try:
-            png = _png_for(study, case, slice_id, parsed)
-            target = out / case / f"{slice_id}.png"
-            atomic_write_bytes(target, png)
-            report.images += 1
-            annotation = study.load_annotation(case, slice_id, reader=reader, model=model)
-            if annotation is None:
-                continue
-            size = _png_size(png)
-            if (annotation.image_width, annotation.image_height) != size:
-                raise StudyError(
-                    f"annotation is for a {annotation.image_width}x{annotation.image_height} image, "
-                    f"the slice is {size[0]}x{size[1]}",
-                    study.annotation_path(case, slice_id, reader=reader, model=model),
-                )
-            data = base64.b64encode(png).decode("ascii") if embed_images else None
-            write_labelme(annotation.with_changes(image_path=target.name, image_data=data), target.with_suffix(".json"))
-            report.annotations += 1
+            _export_slice(study, out, case, slice_id, parsed, report, reader=reader, model=model,
+                          embed_images=embed_images)
         except FileWriteError as exc:
             if not report.written:  # the export folder cannot be written: every slice would fail the same way
                 raise FileWriteError(f"nothing was exported: {exc.message}", exc.path) from exc
@@ -97,6 +73,45 @@ def export_study(
             report.errors.append((f"{case}/{slice_id}", str(exc)))
     yield Progress("export", len(slices), len(slices), f"exported {report.images} images")
     return report
+
+
+def _parsed_window(window: str | None) -> Window | str | None:
+    if window is None:
+        return None
+    try:
+        return parse_window(window)
+    except ValueError as exc:
+        raise StudyError(str(exc)) from exc
+
+
+def _make_export_folder(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FileWriteError(f"cannot create the export folder ({exc.strerror or exc}); nothing was exported",
+                             out) from exc
+
+
+def _export_slice(study: Study, out: Path, case: str, slice_id: str, window: Window | str | None,
+                  report: ExportReport, *, reader: str | None, model: str | None, embed_images: bool) -> None:
+    """Write the slice's PNG, then its annotation (when it has one) as LabelMe JSON beside it, counting each."""
+    png = _png_for(study, case, slice_id, window)
+    target = out / case / f"{slice_id}.png"
+    atomic_write_bytes(target, png)
+    report.images += 1
+    annotation = study.load_annotation(case, slice_id, reader=reader, model=model)
+    if annotation is None:
+        return
+    size = _png_size(png)
+    if (annotation.image_width, annotation.image_height) != size:
+        raise StudyError(
+            f"annotation is for a {annotation.image_width}x{annotation.image_height} image, "
+            f"the slice is {size[0]}x{size[1]}",
+            study.annotation_path(case, slice_id, reader=reader, model=model),
+        )
+    data = base64.b64encode(png).decode("ascii") if embed_images else None
+    write_labelme(annotation.with_changes(image_path=target.name, image_data=data), target.with_suffix(".json"))
+    report.annotations += 1
 
 
 def _png_for(study: Study, case: str, slice_id: str, window: Window | str | None) -> bytes:

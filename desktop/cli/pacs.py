@@ -168,11 +168,22 @@ def register(commands: argparse._SubParsersAction) -> None:
     """Adds ``pacs`` and its subcommands."""
     pacs = commands.add_parser("pacs", help="DICOM servers: find and get studies, send results back as DICOM SR")
     sub = pacs.add_subparsers(dest="pacs_command", metavar="SUBCOMMAND")
+    _register_servers(sub)
+    _register_add(sub)
+    _register_remove(sub)
+    _register_test(sub)
+    _register_find(sub)
+    _register_get(sub)
+    _register_send(sub)
 
+
+def _register_servers(sub: argparse._SubParsersAction) -> None:
     servers = sub.add_parser("servers", help="list your DICOM servers")
     servers.add_argument("--json", action="store_true")
     servers.set_defaults(func=cmd_servers)
 
+
+def _register_add(sub: argparse._SubParsersAction) -> None:
     add = sub.add_parser("add", help="add a DICOMweb or DIMSE server to your list (no password is stored there)")
     add.add_argument("name")
     where = add.add_mutually_exclusive_group(required=True)
@@ -190,15 +201,21 @@ def register(commands: argparse._SubParsersAction) -> None:
     _add_timeout(add)
     add.set_defaults(func=cmd_add)
 
+
+def _register_remove(sub: argparse._SubParsersAction) -> None:
     remove = sub.add_parser("remove", help="remove a server (and its keyring password)")
     remove.add_argument("name")
     remove.set_defaults(func=cmd_remove)
 
+
+def _register_test(sub: argparse._SubParsersAction) -> None:
     test = sub.add_parser("test", help="check a connection (C-ECHO, or a QIDO-RS query) and say what failed")
     test.add_argument("name")
     _add_timeout(test)
     test.set_defaults(func=cmd_test)
 
+
+def _register_find(sub: argparse._SubParsersAction) -> None:
     find = sub.add_parser("find", help="list the studies (and with --series their series) that match")
     find.add_argument("name")
     find.add_argument("--patient", help="patient ID")
@@ -212,6 +229,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     _add_timeout(find)
     find.set_defaults(func=cmd_find)
 
+
+def _register_get(sub: argparse._SubParsersAction) -> None:
     get = sub.add_parser("get", help="retrieve a study's CT series into a study (anonymised; resumes)")
     get.add_argument("name")
     get.add_argument("study_uid", metavar="STUDY-UID")
@@ -229,6 +248,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     _add_timeout(get)
     get.set_defaults(func=cmd_get)
 
+
+def _register_send(sub: argparse._SubParsersAction) -> None:
     send = sub.add_parser("send", help="send each case's results to the server as a DICOM SR (TID 1500)")
     send.add_argument("name")
     send.add_argument("study", type=Path)

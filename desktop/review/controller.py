@@ -1,6 +1,8 @@
 """The review workspace's behaviour: shows slices, turns mouse and keys into edits of the core session, and keeps
 the case list, the selected-box panel and the model panel up to date. Widgets only display; the session (core)
-holds the state, the undo history and the saving."""
+holds the state, the undo history and the saving. Its parts: :mod:`~desktop.review.shown_boxes` draws the slice's
+boxes, :mod:`~desktop.review.case_summaries` the case list's summaries, and :mod:`~desktop.review.model_actions`
+runs the model."""
 
 from __future__ import annotations
 
@@ -10,13 +12,12 @@ from typing import Any
 
 from PySide6 import QtCore
 
-from core.annotations.model import Box, Disease, SliceAnnotation, Vertebra
+from core.annotations.model import Box, Disease, SliceAnnotation
 from core.errors import VertebraReviewError
-from core.review.box_edits import BoxRef, next_along_spine, reader_partners, repeated_by_reader, stepped_level
+from core.review.box_edits import BoxRef, stepped_level
 from core.review.models import DEMO_BANNER
 from core.review.opening import OpenedReview
 from core.review.session import ReviewSession
-from core.review.status import SliceStatus
 from core.review.summary import SliceSummary
 from core.study.slice_key import SliceKey, slice_key
 from desktop.dialogs.messages import error_text
@@ -25,11 +26,11 @@ from desktop.panels.model_panel import OVERLAY_BOTH, OVERLAY_CONSENSUS, OVERLAY_
 from desktop.panels.vertebra_panel import VertebraPanel
 from desktop.panels.window_panel import WindowLevelPanel
 from desktop.review.case_summaries import CaseSummaries
-from desktop.review.inspector_view import show_selected_box
 from desktop.review.model_actions import ModelActions
 from desktop.review.model_runner import ModelRunner
 from desktop.review.reading_view import BLINDED, ReadingView
-from desktop.review.slice_overlay import read_only_notice, redraws_alone, shortfall_notice, slice_overlay
+from desktop.review.shown_boxes import ShownBoxes, selected_index
+from desktop.review.slice_overlay import read_only_notice, shortfall_notice
 from desktop.viewer.slice_view import SliceView
 from desktop.workers import run_in_background
 
@@ -48,13 +49,10 @@ class ReviewController(QtCore.QObject):
         self.view, self.cases, self.inspector = view, cases, inspector
         self.window_panel, self.model_panel, self.runner = window_panel, model_panel, runner
         self.session: ReviewSession | None = None
-        self._model_shown: tuple[Vertebra, ...] = ()
         self.overlay_mode = OVERLAY_BOTH
-        self.editable = False
         self.model_demo = False
-        self._mine: SliceAnnotation | None = None
-        self._unlabelled: frozenset[int] | tuple[int, ...] = ()  # the model's boxes the reader's repeat
         self.reading = ReadingView()
+        self.boxes = ShownBoxes(view, inspector, cases, self.reading)
         self.suspended = False
         self.summaries = CaseSummaries(cases, self.reading, lambda: self.session, self)
         self.summaries.message.connect(self.message)
@@ -70,12 +68,14 @@ class ReviewController(QtCore.QObject):
     def key(self) -> SliceKey | None:
         return self.session.current if self.session is not None else None
 
-    def _selection(self, model: bool) -> int | None:
-        box = self.session.selection if self.session is not None else None
-        return box.index if box is not None and box.model == model else None
-
-    selected = property(lambda self: self._selection(False), doc="The selected box when it is one of the reader's.")
-    selected_model = property(lambda self: self._selection(True), doc="The selected box when it is the model's.")
+    selected = property(lambda self: selected_index(self.session, False),
+                        doc="The selected box when it is one of the reader's.")
+    selected_model = property(lambda self: selected_index(self.session, True),
+                              doc="The selected box when it is the model's.")
+    # -- what the viewer shows of the slice's boxes lives in :class:`ShownBoxes` (read here by tests and benchmark) ---
+    _mine = property(lambda self: self.boxes.mine, doc="The reader's result as last drawn or edited.")
+    _model_shown = property(lambda self: self.boxes.model_shown, doc="The model's boxes shown beside it.")
+    editable = property(lambda self: self.boxes.editable, doc="Whether the reader's boxes are shown editable.")
 
     def _view_links(self) -> list[tuple[Any, Callable[..., Any]]]:
         """The view's and the case list's signals this controller follows (not while suspended)."""
@@ -183,9 +183,9 @@ class ReviewController(QtCore.QObject):
             return
         self.view.set_slice(image, self.window_panel.set_image(image), fit=fit, ids=key)
         try:
-            self._mine = session.editor(key).state
+            self.boxes.mine = session.editor(key).state
         except VertebraReviewError as error:
-            self._mine = None
+            self.boxes.mine = None
             problems.append(f"your annotation cannot be edited: {error_text(error)}")
         problems += self._draw_boxes()
         self._show_problem(key, "; ".join(problems))
@@ -194,31 +194,9 @@ class ReviewController(QtCore.QObject):
 
     def _draw_boxes(self) -> list[str]:
         """Draw the boxes the overlay mode asks for; returns problems with the model's or consensus files."""
-        shown = slice_overlay(self.overlay_mode, self.session, self.reading, self.key, self._mine)
-        self.view.show_readers(shown.readers)
-        self.editable, self._model_shown = shown.editable, shown.model_boxes
-        if (self.selected is not None and self.selected >= len(shown.mine)) or \
-                (self.selected_model is not None and self.selected_model >= len(self._model_shown)):
-            self.session.select(self.key, None)
-        self._unlabelled = repeated_by_reader(shown.mine, shown.others) if shown.from_model else ()
-        self.view.show_boxes(shown.mine, shown.others, selected=self.selected, selected_other=self.selected_model,
-                             editable=self.editable, others_from_model=shown.from_model,
-                             unlabelled_others=self._unlabelled, flag_unsure=not self._finished())
-        self._update_inspector()
+        problems = self.boxes.draw(self.session, self.key, self.overlay_mode)
         self._update_model_notice()
-        return shown.problems
-
-    def _finished(self) -> bool:
-        """Whether the reader has finished the shown slice (reviewed it, or the consensus exists): the model's unsure
-        results are no longer marked."""
-        summary = self.cases.summary(self.key) if self.key is not None else None
-        return bool(self._mine is not None and self._mine.reviewed) or (
-            summary is not None and summary.status is SliceStatus.CONSENSUS)
-
-    def _update_inspector(self) -> None:
-        has_model = self.session is not None and self.session.model_id is not None
-        show_selected_box(self.inspector, self._mine, self._model_shown, self.session.selection if self.session else
-                          None, editable=self.editable, has_model=has_model)
+        return problems
 
     def _show_problem(self, key: SliceKey, problem: str) -> None:
         if problem:
@@ -249,19 +227,13 @@ class ReviewController(QtCore.QObject):
     def select_model(self, index: int) -> None:
         """Select one of the model's boxes; where the reader has a box on that vertebra, that box is selected."""
         if self.session is not None and self.key is not None:
-            self.session.select(self.key, self._resolve(BoxRef(index, model=True)))
+            self.session.select(self.key, self.boxes.resolve(BoxRef(index, model=True)))
 
     def _on_selected(self, key: SliceKey | None, box: BoxRef | None) -> None:
         """Only the selection changed: the two boxes concerned and the selected-box panel, nothing else drawn."""
         if key is not None and not self.suspended:
             self.view.select_boxes(self.selected, self.selected_model)
-            self._update_inspector()
-
-    def _resolve(self, box: BoxRef) -> BoxRef:
-        """A model box on a vertebra where the reader has a box of their own stands for that box."""
-        mine = self._mine.vertebrae if box.model and self._mine is not None and self.editable else ()
-        partner = reader_partners(mine, self._model_shown).get(box.index)
-        return box if partner is None else BoxRef(partner)
+            self.boxes.show_selected(self.session)
 
     def _target(self) -> BoxRef | None:
         if self.selected is not None:
@@ -270,8 +242,7 @@ class ReviewController(QtCore.QObject):
 
     def select_step(self, delta: int) -> None:
         """Tab: the next box down the spine (Shift+Tab: up)."""
-        mine = self._mine.vertebrae if self._mine is not None and self.editable else ()
-        target = next_along_spine(mine, self._model_shown, self._target(), delta)
+        target = self.boxes.along_spine(self._target(), delta)
         if target is not None:
             (self.select_model if target.model else self.select)(target.index)
 
@@ -299,9 +270,9 @@ class ReviewController(QtCore.QObject):
 
     # -- editing ----------------------------------------------------------------------------------------------------
     def _edit(self, action: Callable[[ReviewSession, SliceKey], Any]) -> Any:
-        if self.session is None or self.key is None or not self.editable:
+        if self.session is None or self.key is None or not self.boxes.editable:
             self.message.emit("This slice cannot be edited here" + ("" if self.session else ": open a study first")
-                              + ("; show your boxes (M)" if self.session and self._mine is not None else ""))
+                              + ("; show your boxes (M)" if self.session and self.boxes.mine is not None else ""))
             return None
         try:
             return action(self.session, self.key)
@@ -331,7 +302,7 @@ class ReviewController(QtCore.QObject):
         self._edit_box(lambda s, k, ref: s.move_box(k, ref, box), BoxRef(index))
 
     def move_model_box(self, index: int, box: Box) -> None:
-        self._edit_box(lambda s, k, ref: s.move_box(k, ref, box), self._resolve(BoxRef(index, model=True)))
+        self._edit_box(lambda s, k, ref: s.move_box(k, ref, box), self.boxes.resolve(BoxRef(index, model=True)))
         self.redraw()  # a refused move puts the model's box back where it was
 
     def delete_box(self) -> None:
@@ -347,13 +318,11 @@ class ReviewController(QtCore.QObject):
         self._edit_box(lambda s, k, ref: s.set_level(k, ref, level))
 
     def step_level(self, delta: int) -> None:
-        target = self._target()
-        boxes = self._model_shown if target is not None and target.model else \
-            (self._mine.vertebrae if self._mine is not None else ())
-        if target is None or target.index >= len(boxes):
+        vertebra = self.boxes.vertebra(self._target())
+        if vertebra is None:
             self.message.emit("Select a box first: click it, or press Tab")
             return
-        self.set_level(stepped_level(boxes[target.index].level, delta))
+        self.set_level(stepped_level(vertebra.level, delta))
 
     def accept_model(self) -> None:
         chosen = self.selected_model
@@ -389,15 +358,10 @@ class ReviewController(QtCore.QObject):
         other boxes show (boxes added or removed, the slice reviewed, a model box now repeated by the reader's)."""
         if key != self.key:
             return
-        before, self._mine = self._mine, state
         if self.suspended:
-            return
-        if indices is None or not self.editable or \
-                not redraws_alone(before, state, self._model_shown, self._unlabelled):
+            self.boxes.mine = state
+        elif not self.boxes.redraw_changed(self.session, state, indices):
             self.redraw()
-            return
-        self.view.update_boxes(indices, state.vertebrae, self.selected)
-        self._update_inspector()
 
     def _show_model_results(self, keys: list[SliceKey]) -> None:
         """The model wrote new results for ``keys`` (:class:`ModelActions`)."""

@@ -91,7 +91,7 @@ def test_the_slice_position_comes_from_its_plane():
 def test_a_dicom_slice_knows_its_left_right_position():
     """A sagittal DICOM frame's position comes from ImagePositionPatient (LPS x, so RAS x is its negative); other
     planes, or a frame without geometry, have none."""
-    from core.imaging.dicom import FrameGeometry, sagittal_position_mm
+    from core.imaging.dicom_header import FrameGeometry, sagittal_position_mm
     from core.resources import resources_dir
     from core.study.layout import Study
 

@@ -16,22 +16,9 @@ from core.errors import FileWriteError
 from core.review import autosave
 from core.review.box_edits import BoxRef, changed_boxes
 from core.review.journal import RecoveryJournal
-from core.review.preferences import AppDirs
 from core.review.session import ReviewSession
-from core.study.layout import Study
 from core.study.slice_key import SliceKey
-from tests.core.test_review_session import KEY, KEY2, make_study, model_prediction
-
-
-@pytest.fixture()
-def dirs(tmp_path) -> AppDirs:
-    base = tmp_path / "config"
-    return AppDirs(base, base / "state", base / "data")
-
-
-@pytest.fixture()
-def study(tmp_path) -> Study:
-    return make_study(tmp_path / "study")
+from tests.core.conftest import KEY, KEY2, model_prediction
 
 
 class Writes:

@@ -198,7 +198,7 @@ def test_nifti_import_gives_sagittal_slices(cutout_ct, tmp_path):
 
 
 def test_failed_import_leaves_no_partial_case(tmp_path, monkeypatch, paper_folder):
-    import core.study.importer as importer
+    import core.study.import_case as importer
 
     calls = {"n": 0}
     original = importer._write_image

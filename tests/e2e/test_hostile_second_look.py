@@ -30,7 +30,7 @@ from pydicom.encaps import encapsulate
 
 import core
 from core.imaging import limits
-from core.study import importer
+from core.study import import_sources as importer
 from core.study.layout import IMPORTING, Study
 from desktop.cli import main
 from tests.core.test_bombs import dicom_claiming, nifti_header, sparse_file
@@ -167,7 +167,7 @@ def test_export_does_not_copy_an_annotation_linked_out_of_the_study(tmp_path: Pa
 #: An import whose third case stops after its first slice, says so, and waits to be killed.
 STALLED_IMPORT = """
 import sys, time
-from core.study import importer
+from core.study import import_case as importer
 write = importer._write_image
 def stall(study, case, slice_id, *args):
     note = write(study, case, slice_id, *args)
