@@ -1,6 +1,7 @@
 """Atomic file writes: write a temporary file beside the target, flush it to disk, then ``os.replace``.
 
-A reader of the target sees either the old content or the new content, never a partial file.
+A reader of the target sees either the old content or the new content, never a partial file. Also the one wording of
+a failed read (:func:`read_failure`), shared by every reader of a file format.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -101,3 +103,13 @@ def _remove_quietly(name: str) -> None:
         os.unlink(name)
     except OSError:
         pass
+
+
+def read_failure(error: Callable[[str, Path], Exception], exc: OSError, path: Path, kind: str) -> Exception:
+    """The format's own error (``error(message, path)``) for an operating-system failure to read ``path``, a
+    ``kind`` of file ("DICOM file", "JSON file"): missing, a folder, or unreadable with the system's reason."""
+    if isinstance(exc, FileNotFoundError):
+        return error("file not found", path)
+    if isinstance(exc, IsADirectoryError):
+        return error(f"is a folder, not a {kind}", path)
+    return error(f"cannot read: {exc.strerror or exc}", path)

@@ -29,7 +29,7 @@ from core.annotations.labelme_shape import EDGE_TOLERANCE_PX, read_shape
 from core.annotations.labelme_vertebra import MERGE_IOU, merge_duplicates, shape_dict, vertebra_from_shape
 from core.annotations.model import SliceAnnotation, Vertebra
 from core.errors import AnnotationFileError, ImageReadError, ImageTooLargeError
-from core.fileio import atomic_write_json
+from core.fileio import atomic_write_json, read_failure
 from core.imaging import limits
 from core.imaging.raster import raster_size
 
@@ -66,12 +66,8 @@ def read_labelme(path: str | Path, *, image_size: tuple[int, int] | None = None)
     check_labelme_size(path)
     try:
         raw = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise AnnotationFileError("file not found", path) from exc
-    except IsADirectoryError as exc:
-        raise AnnotationFileError("is a folder, not a JSON file", path) from exc
     except OSError as exc:
-        raise AnnotationFileError(f"cannot read: {exc.strerror or exc}", path) from exc
+        raise read_failure(AnnotationFileError, exc, path, "JSON file") from exc
     return parse_labelme(_decode_json(raw, path), path=path, image_size=image_size)
 
 
@@ -79,10 +75,8 @@ def check_labelme_size(path: Path) -> None:
     """Refuse a file over MAX_FILE_BYTES from its size alone, before anything reads it. Raises AnnotationFileError."""
     try:
         size = path.stat().st_size
-    except FileNotFoundError as exc:
-        raise AnnotationFileError("file not found", path) from exc
     except OSError as exc:
-        raise AnnotationFileError(f"cannot read: {exc.strerror or exc}", path) from exc
+        raise read_failure(AnnotationFileError, exc, path, "JSON file") from exc
     if size > MAX_FILE_BYTES:
         raise AnnotationFileError(
             f"file is {size / 1e6:.1f} MB; LabelMe JSON over {MAX_FILE_BYTES // 2**20} MB is refused", path

@@ -24,6 +24,7 @@ from pydicom.uid import (
 )
 
 from core.errors import DicomReadError, NotDicomError, UnsupportedTransferSyntaxError, VertebraReviewError
+from core.fileio import read_failure
 from core.imaging.dicom_limits import check_dicom_file
 
 _DEFER_SIZE = 4096
@@ -66,12 +67,8 @@ def read_dataset(path: Path, *, pixels: bool) -> Dataset:
             raise NotDicomError("not a DICOM file", path) from exc
         if "SOPClassUID" not in ds and "Rows" not in ds:
             raise NotDicomError("not a DICOM file (no DICOM preamble and no image tags)", path) from None
-    except FileNotFoundError as exc:
-        raise DicomReadError("file not found", path) from exc
-    except IsADirectoryError as exc:
-        raise DicomReadError("is a folder, not a DICOM file", path) from exc
     except OSError as exc:
-        raise DicomReadError(f"cannot read: {exc.strerror or exc}", path) from exc
+        raise read_failure(DicomReadError, exc, path, "DICOM file") from exc
     except Exception as exc:
         raise DicomReadError(f"truncated or corrupt DICOM header ({type(exc).__name__}: {exc})", path) from exc
     with file_errors(path, "truncated or corrupt DICOM header"):

@@ -65,6 +65,7 @@ class AnatomyOptions:
     seed: int = 0
     slices_per_case: int = 4
     prevalence: Mapping[Disease, float] = field(default_factory=lambda: dict(PAPER_PREVALENCE))
+    preview: bool = False  # also write preview.png, a montage of slices with their truth
 
     def __post_init__(self) -> None:
         if not self.sources:
@@ -156,6 +157,7 @@ class AnatomyReport:
     diseases: dict[str, int]
     #: What was done on the way (an earlier killed run's partial output removed).
     notes: list[str] = field(default_factory=list)
+    preview: Path | None = None
 
 
 def generate_anatomy_study(out: str | Path, options: AnatomyOptions, *,
@@ -177,10 +179,14 @@ def generate_anatomy_study(out: str | Path, options: AnatomyOptions, *,
             for index in range(options.cases):
                 yield Progress("synth", index * options.slices_per_case, total, f"case {index + 1}")
                 counts.update(write_case(study.root, options, index))
+        if options.preview:
+            from core.synthetic.preview import write_preview
+
+            write_preview(study, study.root / "preview.png")
     yield Progress("synth", total, total, "done")
     diseases = {d.value: counts.get(d.value, 0) for d in Disease}
     return AnatomyReport(Path(out), options.cases, total, counts["boxes"], time.perf_counter() - started, diseases,
-                         notes)
+                         notes, Path(out) / "preview.png" if options.preview else None)
 
 
 def write_case(root: Path, options: AnatomyOptions, index: int) -> Counter:

@@ -34,7 +34,7 @@ def _tile(study: Study, case: str, slice_id: str) -> Image.Image:
 
 
 def write_preview(study: Study, path: Path, tiles: int = 8) -> Path:
-    """The middle slice of the first ``tiles`` cases (or more slices of fewer cases), four to a row."""
+    """The middle slice of the first ``tiles`` cases (or more slices of fewer cases, none twice), four to a row."""
     picks: list[tuple[str, str]] = []
     cases = study.cases()
     for case in cases:
@@ -44,7 +44,8 @@ def write_preview(study: Study, path: Path, tiles: int = 8) -> Path:
         if len(picks) >= tiles:
             break
         slices = study.slices(case)
-        picks.extend((case, s) for s in slices[:: max(1, len(slices) // 3)][: tiles - len(picks)])
+        more = [(case, s) for s in slices[:: max(1, len(slices) // 3)] if (case, s) not in picks]
+        picks.extend(more[: tiles - len(picks)])
     images = [_tile(study, c, s) for c, s in picks[:tiles]]
     columns = min(4, len(images))
     rows = (len(images) + columns - 1) // columns

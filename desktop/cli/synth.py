@@ -44,7 +44,7 @@ def _synth_anatomy(args: argparse.Namespace) -> int:
     from core.synthetic.anatomy_study import AnatomyOptions, generate_anatomy_study
 
     options = AnatomyOptions(tuple(args.anatomy), cases=args.cases, seed=args.seed, slices_per_case=args.slices,
-                             prevalence=args.prevalence or prevalence(""))
+                             prevalence=args.prevalence or prevalence(""), preview=args.preview)
     report = drive(generate_anatomy_study(args.out, options, workers=args.workers or os.cpu_count() or 1))
     for note in report.notes:
         warn(note)
@@ -52,6 +52,8 @@ def _synth_anatomy(args: argparse.Namespace) -> int:
           f"(from real anatomy: {len(options.sources)} label maps)")
     say("diseased boxes: " + ", ".join(f"{code} {n}" for code, n in report.diseases.items()))
     say(f"{report.slices / report.seconds:.1f} slices/s")
+    if report.preview:
+        say(f"preview: {report.preview}")
     return EXIT_OK
 
 

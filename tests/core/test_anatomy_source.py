@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from PIL import Image
 
 from core.annotations.model import LEVELS, Box
 from core.errors import StudyError
@@ -31,6 +32,7 @@ from core.synthetic.anatomy_study import (
     truth,
 )
 from core.synthetic.atlas import fill_spine, tissue_of
+from core.synthetic.preview import TILE_WIDTH
 from core.synthetic.slab import TISSUE, TISSUES, AnatomySlab, SlabBody
 from core.synthetic.surroundings import around_the_spine, whole_body
 from desktop.cli import main
@@ -238,9 +240,13 @@ def test_the_study_is_written_and_the_same_with_one_or_two_processes(tmp_path):
 def test_synth_anatomy_on_the_command_line_and_its_refusals(tmp_path, capsys):
     labels = [f"{SERIES.labels}:totalsegmentator", f"{CUTOUT.labels}:verse"]
     assert main(["synth", str(tmp_path / "s"), "--anatomy", *labels, "--cases", "2", "--slices", "1",
-                 "--workers", "1"]) == 0
+                 "--workers", "1", "--preview"]) == 0
     out = capsys.readouterr().out
     assert "wrote 2 cases, 2 slices" in out and "from real anatomy: 2 label maps" in out
+    preview = tmp_path / "s" / "preview.png"
+    assert f"preview: {preview}" in out
+    with Image.open(preview) as montage:  # both slices, a tile each, side by side
+        assert montage.format == "PNG" and montage.width == 2 * TILE_WIDTH
     assert json.loads((tmp_path / "s" / "study.json").read_text())["synthetic"]["generator"] == "anatomy"
     # a map whose numbering cannot be told, an empty file, a missing one: named, nothing written
     empty, unnamed = tmp_path / "empty.nii.gz", tmp_path / "mask.nii.gz"
