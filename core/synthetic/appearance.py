@@ -5,7 +5,10 @@ a network trained on it learns the shapes of the anatomy and not one rendering: 
 oral contrast and osteoporotic bone chosen at random), within-tissue variation, a trabecular texture in the cancellous
 bone, a cortical shell (and so the endplates) at the edge of the bone, a smooth bias field, a gamma on the HU scale,
 the reconstruction kernel (smooth or sharp) and correlated noise. Distractors are drawn at random too (see
-:mod:`core.synthetic.distractors`): metal with streaks, a calcified aorta, bowel gas, beam-hardening bands.
+:mod:`core.synthetic.distractors`): metal with streaks, a calcified aorta, bowel gas, beam-hardening bands. Last, the
+edge of the reconstructed field of view: a scanner writes a padding value (-3024, -2048, -2000 or -1024 HU) outside
+the circle it reconstructs, which a sagittal reformat shows as bands in front of and behind the body. The slice's own
+minimum then lies far below air, which changes what a min-max window makes of it (the real chest CT here holds -2048).
 
 Partial volume is exact: before the perturbations a pixel is Σ_k fraction_k · HU_k. All randomness comes from the
 generator passed in, so a seed gives one image. Every range and probability is a field of :class:`AppearanceRanges`,
@@ -26,6 +29,7 @@ from core.synthetic.slab import TISSUE, TISSUES, AnatomySlab
 
 Range = tuple[float, float]
 HU_MIN, HU_MAX = -1024.0, 3071.0  # the DICOM range of CT numbers that the output is clipped to
+FOV_SPINE_MARGIN_MM = 15.0  # the field of view's edge stays at least this far in front of and behind the spine
 GAMMA_LOW, GAMMA_HIGH = -1000.0, 2000.0  # the HU interval that the gamma is applied over
 BONE = ("cancellous", "posterior", "bone")  # the classes that get a cortical shell at their common edge
 SOLID = (*BONE, "cement", "metal")  # no shell where bone meets these (cement or a screw inside a body)
@@ -116,6 +120,10 @@ class AppearanceRanges:
     beam_probability: float = 0.2
     beam_hu: Range = (20.0, 120.0)  # the depth of a dark band between two dense bones
     beam_mm: Range = (1.0, 4.0)  # its width (σ)
+    # The reconstructed field of view: outside it, the scanner's padding value, in front of and behind the body.
+    fov_probability: float = 0.4
+    fov_padding_hu: Range = (-3024.0, -1024.0)
+    fov_cut: Range = (0.0, 0.3)  # the share of the image's width beyond the edge, drawn for the front and the back
 
     def __post_init__(self) -> None:
         for spec in fields(self):
@@ -178,6 +186,8 @@ class Appearance:
     enhanced: bool = False
     oral_contrast: bool = False
     osteoporotic: bool = False
+    fov_padding_hu: float | None = None  # None: the whole slice was reconstructed
+    fov_cut: tuple[float, float] = (0.0, 0.0)  # the share of the width outside the field of view, front and back
 
 
 def draw_appearance(rng: np.random.Generator, ranges: AppearanceRanges = DEFAULT_RANGES) -> Appearance:
@@ -197,16 +207,19 @@ def draw_appearance(rng: np.random.Generator, ranges: AppearanceRanges = DEFAULT
         for name in ("within_mm", "body_sd_hu", "shell_hu", "shell_mm", "texture_hu", "texture_mm",
                      "bias_multiplicative", "bias_additive_hu", "blur_px", "sharp_px", "noise_hu", "noise_grain_px")
     }  # fmt: skip
+    fov = rng.random() < ranges.fov_probability
     return Appearance(
         tissue_hu=means, within_sd_hu=within, gamma=uniform(rng, ranges.gamma) if gamma else 1.0,
         sharp_amount=uniform(rng, ranges.sharp_amount) if sharp else 0.0, distractors=distractors,
+        fov_padding_hu=float(round(uniform(rng, ranges.fov_padding_hu))) if fov else None,
+        fov_cut=(uniform(rng, ranges.fov_cut), uniform(rng, ranges.fov_cut)) if fov else (0.0, 0.0),
         **scalars, **options,
     )  # fmt: skip
 
 
 def render_hu(slab: AnatomySlab, rng: np.random.Generator, ranges: AppearanceRanges = DEFAULT_RANGES) -> np.ndarray:
-    """The slab as a CT image: float32 HU of shape (H, W), finite and within [HU_MIN, HU_MAX], with an appearance
-    drawn from ``ranges`` by ``rng``."""
+    """The slab as a CT image: float32 HU of shape (H, W), finite and within [HU_MIN, HU_MAX] (but for the padding
+    value beyond a field of view's edge), with an appearance drawn from ``ranges`` by ``rng``."""
     return apply_appearance(slab, draw_appearance(rng, ranges), rng, ranges)
 
 
@@ -231,7 +244,24 @@ def apply_appearance(
     hu = _kernel(hu, look)
     _noise(hu, look, rng)
     hu = np.nan_to_num(hu, copy=False, nan=HU_MIN)
-    return np.clip(hu, HU_MIN, HU_MAX, out=hu).astype(np.float32, copy=False)
+    hu = np.clip(hu, HU_MIN, HU_MAX, out=hu).astype(np.float32, copy=False)
+    _field_of_view(hu, fractions, look, slab.pixel_mm)
+    return hu
+
+
+def _field_of_view(hu: np.ndarray, fractions: np.ndarray, look: Appearance, pixel_mm: float) -> None:
+    """Columns beyond the reconstructed field of view (``look.fov_cut`` of the width, in front and behind) set to the
+    padding value; the edge never comes within FOV_SPINE_MARGIN_MM of the spine (bodies and posterior elements)."""
+    if look.fov_padding_hu is None:
+        return
+    width = hu.shape[1]
+    front, back = round(look.fov_cut[0] * width), width - round(look.fov_cut[1] * width)
+    spine = np.flatnonzero((fractions[TISSUE["cancellous"]] + fractions[TISSUE["posterior"]]).max(axis=0) > 0.5)
+    if spine.size:
+        margin = round(FOV_SPINE_MARGIN_MM / pixel_mm)
+        front, back = min(front, max(0, int(spine[0]) - margin)), max(back, min(width, int(spine[-1]) + 1 + margin))
+    hu[:, :front] = look.fov_padding_hu
+    hu[:, back:] = look.fov_padding_hu
 
 
 def _weighted_sum(weights, fractions: np.ndarray) -> np.ndarray:

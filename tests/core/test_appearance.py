@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from core.synthetic.appearance import (
+    FOV_SPINE_MARGIN_MM,
     HU_MAX,
     HU_MIN,
     Appearance,
@@ -116,6 +117,11 @@ def test_every_drawn_parameter_lies_in_its_range():
         for tissue, sd in zip(TISSUES, look.within_sd_hu, strict=True):
             assert ranges.within_sd_hu[tissue][0] <= sd <= ranges.within_sd_hu[tissue][1]
         assert look.distractors <= set(DISTRACTORS)
+        if look.fov_padding_hu is None:
+            assert look.fov_cut == (0.0, 0.0)
+        else:
+            assert ranges.fov_padding_hu[0] <= look.fov_padding_hu <= ranges.fov_padding_hu[1]
+            assert all(ranges.fov_cut[0] <= cut <= ranges.fov_cut[1] for cut in look.fov_cut)
 
 
 def test_mean_intensities_follow_the_anatomy_on_average():
@@ -408,10 +414,55 @@ def test_output_is_finite_float32_within_the_dicom_range():
     slab = _spine()
     for seed in range(12):
         for ranges in (AppearanceRanges(), every):
-            hu = render_hu(slab, np.random.default_rng(seed), ranges)
+            hu, look = _rendered(slab, seed, ranges)
             assert hu.dtype == np.float32 and hu.shape == slab.shape
             assert np.all(np.isfinite(hu))
-            assert hu.min() >= HU_MIN and hu.max() <= HU_MAX
+            inside = hu if look.fov_padding_hu is None else hu[hu != look.fov_padding_hu]
+            assert inside.min() >= HU_MIN and hu.max() <= HU_MAX
+
+
+# The field of view
+
+
+def _spine_columns(slab: AnatomySlab) -> np.ndarray:
+    bone = slab.fractions[TISSUE["cancellous"]] + slab.fractions[TISSUE["posterior"]]
+    return np.flatnonzero(bone.max(axis=0) > 0.5)
+
+
+def test_outside_the_field_of_view_is_the_padding_value_in_bands_that_spare_the_spine():
+    slab = _spine(size=160, pixel_mm=0.5)
+    spine = _spine_columns(slab)
+    margin = round(FOV_SPINE_MARGIN_MM / slab.pixel_mm)
+    always = replace(AppearanceRanges(), fov_probability=1.0, fov_cut=(0.05, 0.45))
+    padded_somewhere = 0
+    for seed in range(10):
+        hu, look = _rendered(slab, seed, always)
+        pad = look.fov_padding_hu
+        assert pad is not None and -3024 <= pad <= -1024 and pad == round(pad)
+        columns = np.all(hu == pad, axis=0)  # a column is padding from top to bottom, or not at all
+        assert not np.any((hu == pad).any(axis=0) & ~columns) or pad == HU_MIN
+        outside = np.flatnonzero(columns)
+        front, back = outside[outside < spine[0]], outside[outside > spine[-1]]
+        assert len(front) + len(back) == len(outside)  # only bands at the two edges, none across the spine
+        if len(front):
+            assert front[0] == 0 and np.all(np.diff(front) == 1) and front[-1] <= spine[0] - margin
+        if len(back):
+            assert back[-1] == hu.shape[1] - 1 and np.all(np.diff(back) == 1) and back[0] >= spine[-1] + margin
+        assert len(front) <= round(look.fov_cut[0] * hu.shape[1]) and len(back) <= round(look.fov_cut[1] * hu.shape[1])
+        padded_somewhere += len(outside) > 0
+        kept = hu[:, spine[0] - margin : spine[-1] + margin]
+        assert kept.min() >= HU_MIN  # the spine and its surroundings are drawn as before
+    assert padded_somewhere >= 8
+
+
+def test_the_field_of_view_follows_its_probability_and_switches_off():
+    looks = [draw_appearance(np.random.default_rng(seed)) for seed in range(400)]
+    assert abs(np.mean([look.fov_padding_hu is not None for look in looks]) - AppearanceRanges().fov_probability) < 0.08
+    plain = [draw_appearance(np.random.default_rng(seed), PLAIN) for seed in SEEDS]
+    assert all(look.fov_padding_hu is None for look in plain)
+    slab = _spine()
+    hu, look = _rendered(slab, 3, replace(AppearanceRanges(), fov_probability=0.0))
+    assert look.fov_padding_hu is None and hu.min() >= HU_MIN
 
 
 def test_a_seed_gives_one_image_and_seeds_differ():
