@@ -297,7 +297,8 @@ class Study:
         path = self.annotation_path(case, slice_id, reader=reader, model=model)
         if not os.path.lexists(path):
             return None
-        inside(self.root, path, what="annotation file", error=AnnotationFileError)
+        # named relative to the root: a study opened by a relative path would otherwise have it twice
+        inside(self.root, path.relative_to(self.root), what="annotation file", error=AnnotationFileError)
         return read_labelme(path, image_size=image_size)
 
     def save_annotation(

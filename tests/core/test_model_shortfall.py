@@ -16,6 +16,7 @@ from core.review.shortfall import DEMO_HINT, ModelShortfall, ShortfallKind, judg
 from core.review.status import SHORTFALL_STATUSES, SliceStatus, slice_status, with_shortfall
 from core.review.summary import SliceSummary, judge_cases, scan_study
 from core.study.layout import Study
+from tests.bundled_models import BUNDLED_ID
 
 CASE = "case-0001"
 NONE = ShortfallKind.NONE
@@ -156,7 +157,7 @@ def test_it_never_fires_on_the_demo_study_where_the_model_finds_the_vertebrae():
     if not Study.is_study(demo):
         pytest.skip("no bundled demo study")
     study = Study.open(demo)
-    found = run(scan_study(study, "a-new-reader", "demo-v1"), lambda progress: None)
+    found = run(scan_study(study, "a-new-reader", BUNDLED_ID), lambda progress: None)
     assert found and all(summary.model_boxes for summary in found.values())
     assert [key for key, summary in found.items() if summary.shortfall is not None] == []
     assert not {summary.status for summary in found.values()} & SHORTFALL_STATUSES

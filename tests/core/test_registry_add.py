@@ -13,8 +13,9 @@ from core.errors import ModelPackageError
 from core.models.adding import add_models, bundled_demo_models
 from core.models.registry import Registry
 from core.study.layout import Study
+from tests.bundled_models import BUNDLED_SET
 
-DEMO_DETECTOR = bundled_demo_models() / "demo-v1" / "detector"
+DEMO_DETECTOR = BUNDLED_SET / "detector"
 
 
 def test_added_models_become_new_versions_activated_only_when_none_is_active(tmp_path):

@@ -262,3 +262,16 @@ def test_save_annotation_never_touches_another_readers_file(tmp_path):
     assert study.load_annotation("case-0001", "s001", reader="r2").reader == "r2"
     shutil.rmtree(study.root / "readers" / "r2")
     assert study.load_annotation("case-0001", "s001", reader="r2") is None
+
+
+def test_a_study_opened_by_a_relative_path_reads_its_annotations(tmp_path, monkeypatch):
+    """The path check of a stored file named it from the root twice when the root was relative."""
+    study = Study.create(tmp_path / "s")
+    annotation = SliceAnnotation(64, 48, (Vertebra(Box(4, 4, 20, 20), frozenset({Disease.OF})),))
+    study.save_annotation(annotation, "c1", "s001", model="m1")
+    study.save_annotation(annotation, "c1", "s001", reader="ana")
+    monkeypatch.chdir(tmp_path)
+    relative = Study.open("s")
+    assert relative.load_annotation("c1", "s001", model="m1").vertebrae == annotation.vertebrae
+    assert relative.load_annotation("c1", "s001", reader="ana").vertebrae == annotation.vertebrae
+    assert relative.load_annotation("c1", "s002", reader="ana") is None

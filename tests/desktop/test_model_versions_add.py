@@ -16,6 +16,7 @@ from PySide6 import QtCore, QtWidgets
 from core.models.adding import add_models, bundled_demo_models
 from core.models.registry import DEMO_NOTICE, Registry
 from desktop.main_window import MainWindow
+from tests.bundled_models import BUNDLED_SET
 from tests.desktop.workspace_helpers import FakePipeline, make_study
 
 No = QtWidgets.QMessageBox.StandardButton.No
@@ -48,7 +49,7 @@ def settle(qtbot, win: MainWindow) -> None:
 def user_package(tmp_path: Path) -> Path:
     """A detector package trained elsewhere (the demo detector, not marked demo), in a folder of its own."""
     folder = tmp_path / "from-the-gpu-box"
-    shutil.copytree(bundled_demo_models() / "demo-v1" / "detector", folder / "detector")
+    shutil.copytree(BUNDLED_SET / "detector", folder / "detector")
     manifest = json.loads((folder / "detector" / "manifest.json").read_text())
     manifest.update(demo=False, notes="")
     (folder / "detector" / "manifest.json").write_text(json.dumps(manifest))
@@ -162,8 +163,8 @@ def test_a_read_only_study_is_told_in_one_message_and_nothing_is_added(qtbot, tm
 def test_versions_and_rollback_are_told_in_plain_words(qtbot, tmp_path, message_boxes):
     study = make_study(tmp_path / "study", model=False, predictions=False)
     models = study.root / "models"
-    first = add_models(models, bundled_demo_models() / "demo-v1" / "detector")  # activated: none was active
-    second = add_models(models, bundled_demo_models() / "demo-v1" / "detector")
+    first = add_models(models, BUNDLED_SET / "detector")  # activated: none was active
+    second = add_models(models, BUNDLED_SET / "detector")
     Registry(models).activate(second.added.model_id)
     win = open_window(qtbot, study.root, [])
     qtbot.waitUntil(lambda: win.runner.state == "ready", timeout=20_000)

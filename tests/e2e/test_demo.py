@@ -130,3 +130,25 @@ def test_the_anatomy_stage_fine_tunes_both_models_on_a_mix_of_both_sources(tiny_
             return {k: v for k, v in manifest["architecture"].items() if k != "thresholds"}
         assert tuned["parent"] == parent["id"] and network(tuned) == network(parent)
         assert tuned["training"]["epochs"] == 1
+
+
+@pytest.mark.slow
+def test_the_anatomy_stage_keeps_the_analytic_classifier_when_the_recipe_says_so(tiny_model_study, tmp_path,
+                                                                                   monkeypatch):
+    """The bundled recipe fine-tunes the detector alone (``FINE_TUNE_CLASSIFIER = None``): no classifier is trained,
+    and the demo set is built from the tuned detector and the classifier it was given."""
+    from core.models.registry import read_model_set
+    from core.resources import sample_label_maps
+    from core.synthetic import demo as recipe
+    from core.synthetic.anatomy_study import AnatomySource
+
+    assert recipe.FINE_TUNE_CLASSIFIER is None  # the bundled recipe
+    models = read_model_set(tiny_model_study / "models" / "tiny-v1")
+    monkeypatch.setattr(recipe, "ANATOMY_TRAINING", {"anatomy": (1, 1, 101), "anatomy_val": (1, 1, 102)})
+    monkeypatch.setattr(recipe, "ANATOMY_MIX", {"train": 1, "val": 1})
+    monkeypatch.setattr(recipe, "FINE_TUNE_DETECTOR", {"epochs": 1, "lr": 0.001, "lr_drop_epochs": (1,),
+                                                       "batch_size": 2, "warmup_steps": 1, "precision": "fp32"})
+    sources = tuple(AnatomySource(path, scheme) for path, scheme in sample_label_maps())
+    run(recipe.fine_tune_on_anatomy(tmp_path, sources, models.detector, models.classifier))
+    assert (tmp_path / "tuned" / "detector" / "manifest.json").is_file()
+    assert not (tmp_path / "tuned" / "classifier").exists()

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from tests.bundled_models import BUNDLED_ID, BUNDLED_SET
+
 REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow  # imports a real series and runs both models on every slab
@@ -23,7 +25,7 @@ def test_eval_real_on_the_bundled_series(tmp_path):
     real.mkdir()
     (real / "ct_dicom_series").symlink_to(REPO / "resources" / "sample" / "ct_dicom_series")
     command = [sys.executable, str(REPO / "tests" / "benchmarks" / "eval_real.py"),
-               str(REPO / "resources" / "demo" / "models" / "demo-v1"), str(real), "--json",
+               str(BUNDLED_SET), str(real), "--json",
                "--pictures", str(tmp_path / "pictures"), "--slabs", "3"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -43,5 +45,5 @@ def test_eval_real_on_the_bundled_series(tmp_path):
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     lines = script.report_lines(result)
-    assert "demo-v1 (demo)" in lines[0] and "far too few patients" in lines[0]
+    assert f"{BUNDLED_ID} (demo)" in lines[0] and "far too few patients" in lines[0]
     assert lines[1].strip().startswith("T11/T12 series: recall") and lines[-1].startswith("recall per level")

@@ -20,6 +20,8 @@ from types import ModuleType
 import pytest
 from PIL import Image
 
+from tests.bundled_models import BUNDLED_ID
+
 REPO = Path(__file__).resolve().parents[2]
 INSTALLER = REPO / "installer"
 ICONS = REPO / "resources" / "icons"
@@ -272,7 +274,7 @@ def test_bundle_builds_and_passes_its_smoke_test(tiny_model_study, tmp_path):
     assert report["variant"] == "cpu" and report["size_bytes"]["total"] > 100e6
     assert report["size_bytes"]["resources"] > 50e6  # the demo study with its models is inside
     summary = report["smoke_test"]["summary"]
-    assert summary.startswith("smoke test passed: ") and "by model demo-v1, demo model" in summary
+    assert summary.startswith("smoke test passed: ") and f"by model {BUNDLED_ID}, demo model" in summary
     assert len(report["smoke_test"]["runs_s"]) == 2 and report["smoke_test"]["median_s"] > 0
     executable = INSTALLER / "dist" / "vertebra-review" / "vertebra-review"
     version = subprocess.run([str(executable), "--version"], capture_output=True, text=True, timeout=300)

@@ -11,6 +11,7 @@ import pytest
 from core.pacs.report import read_report
 from core.study.layout import Study
 from desktop.cli.main import main
+from tests.bundled_models import BUNDLED_ID
 from tests.conftest import REPO
 from tests.pacs.test_pacs_round_trip import add_servers, reports_in_orthanc, user_config  # noqa: F401
 
@@ -29,7 +30,7 @@ def test_find_get_diagnose_send_a_phantom_case(orthanc, user_config, tmp_path, c
     study = Study.open(study_root)
     keys = study.all_slices()
     assert len(keys) == 3
-    model_id = "demo-v1"  # its results where the study keeps a model's: predictions/<model>/<case>/<slice>.json
+    model_id = BUNDLED_ID  # its results where the study keeps a model's: predictions/<model>/<case>/<slice>.json
     assert main(["diagnose", str(study_root), "--models", str(REPO / "resources" / "demo" / "models"),
                  "--out", str(study.root / "predictions" / model_id)]) == 0
     predicted = {key: study.load_annotation(*key, model=model_id) for key in keys}
