@@ -159,10 +159,15 @@ def demo_source(dirs: AppDirs | None = None) -> tuple[Path, Path]:
 
 
 def _link_or_copy(source: str, target: str) -> str:
-    try:
-        os.link(source, target)  # model weights are never written in place, so sharing them is safe
-    except OSError:
-        shutil.copy2(source, target)
+    """Model weights are shared by a hard link (large, and never written in place); every other file is copied, so
+    that nothing written in place on either side (an updated bundle, a hand edit) reaches the other."""
+    if source.endswith(".safetensors"):
+        try:
+            os.link(source, target)
+            return target
+        except OSError:
+            pass
+    shutil.copy2(source, target)
     return target
 
 

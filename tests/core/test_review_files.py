@@ -216,3 +216,23 @@ def test_a_study_opened_into_a_folder_is_worked_on_in_a_copy(study, dirs, tmp_pa
     assert not study.reader_path("r1", "case-0001", "s001").exists()
     assert run(working_copy(study.root, copy)) == copy  # made once, then reused
     assert not [p for p in copy.parent.iterdir() if p.name.startswith(".")]  # no staging folder left
+
+
+def test_the_working_copy_shares_only_the_model_weights_with_the_bundle(tmp_path):
+    """A file written in place in the bundle (an update, a hand edit) must not change the working copy: only the
+    weights, which are never written in place, are shared by a hard link."""
+    from core.review.opening import working_copy
+
+    source = tmp_path / "bundle"
+    (source / "models" / "v1" / "detector").mkdir(parents=True)
+    (source / "study.json").write_text('{"name": "demo"}')
+    (source / "models" / "active").write_text('{"id": "v1"}')
+    (source / "models" / "v1" / "detector" / "weights.safetensors").write_bytes(b"w" * 64)
+    copy = run(working_copy(source, tmp_path / "copy"))
+    with (source / "models" / "active").open("w") as handle:  # in place: the same inode
+        handle.write('{"id": "v2"}')
+    assert (copy / "models" / "active").read_text() == '{"id": "v1"}'
+    assert (copy / "study.json").stat().st_ino != (source / "study.json").stat().st_ino
+    weights = "models/v1/detector/weights.safetensors"
+    assert (copy / weights).read_bytes() == b"w" * 64
+    assert (copy / weights).stat().st_ino == (source / weights).stat().st_ino  # shared on one file system
