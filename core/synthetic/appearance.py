@@ -6,9 +6,10 @@ oral contrast and osteoporotic bone chosen at random), within-tissue variation, 
 bone, a cortical shell (and so the endplates) at the edge of the bone, a smooth bias field, a gamma on the HU scale,
 the reconstruction kernel (smooth or sharp) and correlated noise. Distractors are drawn at random too (see
 :mod:`core.synthetic.distractors`): metal with streaks, a calcified aorta, bowel gas, beam-hardening bands. Last, the
-edge of the reconstructed field of view: a scanner writes a padding value (-3024, -2048, -2000 or -1024 HU) outside
-the circle it reconstructs, which a sagittal reformat shows as bands in front of and behind the body. The slice's own
-minimum then lies far below air, which changes what a min-max window makes of it (the real chest CT here holds -2048).
+edge of the reconstructed field of view: a scanner writes a padding value (commonly -3024, -2048, -2000 or -1024 HU;
+drawn here from that range) outside the circle it reconstructs, which a sagittal reformat shows as bands in front of
+and behind the body. The slice's own minimum then lies far below air, which changes what a min-max window makes of it
+(the real chest CT here holds -2048).
 
 Partial volume is exact: before the perturbations a pixel is Σ_k fraction_k · HU_k. All randomness comes from the
 generator passed in, so a seed gives one image. Every range and probability is a field of :class:`AppearanceRanges`,

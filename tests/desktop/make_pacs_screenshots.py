@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ["VERTEBRA_REVIEW_CONFIG_DIR"] = tempfile.mkdtemp(prefix="vr-pacs-screenshots-")
@@ -31,26 +30,11 @@ from core.study.layout import Study
 from desktop.app import create_app
 from desktop.dialogs.pacs_parts import JobProgress
 from desktop.main_window import MainWindow
+from tests.desktop.screenshot_loop import settle, wait
 from tests.pacs.conftest import real_series_files
 
 SCRATCH = Path(os.environ["VERTEBRA_REVIEW_CONFIG_DIR"])  # the settings, and beside them a home and a server
 REPO = Path(__file__).resolve().parents[2]
-
-
-def wait(app, condition, timeout_s: float = 300) -> None:
-    deadline = time.time() + timeout_s
-    while not condition():
-        if time.time() > deadline:
-            raise SystemExit("timed out")
-        app.processEvents()
-        time.sleep(0.02)
-
-
-def settle(app, seconds: float = 0.4) -> None:
-    end = time.time() + seconds
-    while time.time() < end:
-        app.processEvents()
-        time.sleep(0.02)
 
 
 def described(files: list[Path], description: str) -> list[Path]:
