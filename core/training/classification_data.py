@@ -28,6 +28,7 @@ from core.models.extraction import PatchGeometry, extract_patches, jitter_boxes
 from core.study.images import study_model_view
 from core.study.layout import Study
 from core.training.datasets import SliceRecord
+from core.training.transforms import AppearanceJitter
 
 #: Which group a multi-disease box counts in: its rarest disease first (the paper's Table 2 prevalence).
 GROUP_PRIORITY: tuple[str, ...] = ("KD", "SN", "PS", "OF", "OVCF")
@@ -113,13 +114,16 @@ class SliceCache:
 
 @dataclass(frozen=True)
 class Augmentation:
-    """Per-patch augmentation: rotation, translation, noise, brightness and contrast (the paper's list)."""
+    """Per-patch augmentation: rotation, translation, noise, brightness and contrast (the paper's list); with
+    ``appearance``, also the detector's photometric jitter (resolution, blur or sharpening, levels, gamma, noise), as
+    another scanner would show the same vertebra."""
 
     degrees: float = 10.0
     translate: float = 0.04  # of the patch side
     noise: float = 0.03  # largest noise SD, in 0…1 grey units
     brightness: float = 0.08
     contrast: float = 0.15
+    appearance: AppearanceJitter | None = None
 
     def apply(self, patches: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """``patches``: (m, 1, s, s) grey in 0…1 → augmented, same shape."""
@@ -136,11 +140,20 @@ class Augmentation:
         theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
         grid = F.affine_grid(theta.to(patches), list(patches.shape), align_corners=False)
         out = F.grid_sample(patches, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        if self.appearance is not None:
+            out = self._jitter(out, generator)
         contrast = uniform(1 - self.contrast, 1 + self.contrast).view(m, 1, 1, 1).to(out)
         brightness = uniform(-self.brightness, self.brightness).view(m, 1, 1, 1).to(out)
         sigma = uniform(0, self.noise).view(m, 1, 1, 1).to(out)
         noise = torch.randn(out.shape, generator=generator).to(out) * sigma
         return (out * contrast + brightness + noise).clamp_(0, 1)
+
+    def _jitter(self, patches: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        seeds = torch.randint(2**31, (len(patches),), generator=generator).tolist()
+        grey = patches.detach().cpu().float().numpy()
+        jittered = np.stack([self.appearance.grey(grey[i, 0], np.random.default_rng(seed))[None]
+                             for i, seed in enumerate(seeds)])
+        return torch.from_numpy(jittered).to(patches)
 
 
 def patch_batch(samples: Sequence[BoxSample], records: Sequence[SliceRecord], cache: SliceCache,

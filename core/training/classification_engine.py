@@ -75,6 +75,7 @@ from core.training.training_setup import (
     start_training,
     training_record,
 )
+from core.training.transforms import AppearanceJitter
 
 __all__ = ["PRESETS", "ClassifierTraining", "TrainedClassifier", "add_endplate_head", "predict_records",
            "train_classifier", "train_classifier_on", "with_overrides"]
@@ -103,6 +104,7 @@ class ClassifierTraining:
     warmup_steps: int = 50
     patches_per_box: int = 5
     augment: bool = True
+    appearance: bool = False  # also jitter each patch's grey values (core.training.transforms.AppearanceJitter)
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
@@ -165,7 +167,8 @@ def _train_one_epoch(model: torch.nn.Module, samples: Sequence[BoxSample], recor
     batches = distributed.shard(_epoch_batches(samples, settings, epoch))
     rng = np.random.default_rng([settings.seed, epoch, 1])
     generator = torch.Generator().manual_seed(settings.seed * 1000 + epoch)
-    augmentation = Augmentation() if settings.augment else None
+    augmentation = (Augmentation(appearance=AppearanceJitter() if settings.appearance else None)
+                    if settings.augment else None)
     loss_fn = torch.nn.BCEWithLogitsLoss()
     patches = (patch_batch(batch, records, cache, geometry, compute.device, rng=rng, augmentation=augmentation,
                            generator=generator) for batch in batches)

@@ -23,7 +23,7 @@ from core.models.detector import to_tensor
 from core.study.annotation_source import annotation_from
 from core.study.images import study_model_view
 from core.study.layout import Study
-from core.training.transforms import D4_SIZE, d4_boxes, d4_image, keep_visible
+from core.training.transforms import D4_SIZE, AppearanceJitter, d4_boxes, d4_image, keep_visible
 
 log = logging.getLogger(__name__)
 
@@ -107,17 +107,19 @@ class DetectionDataset(torch.utils.data.Dataset):
 
     ``augment``: ``d4-all`` repeats every slice under all 8 elements of D4 (the paper's offline augmentation),
     ``d4-random`` draws one element per sample, ``flip`` flips left-right half of the time (anterior on either
-    side, as PACS exports differ), ``none`` keeps the slice as it is.
+    side, as PACS exports differ), ``none`` keeps the slice as it is. ``appearance`` also jitters each sample's grey
+    values (:class:`~core.training.transforms.AppearanceJitter`), drawn from torch's generator like the D4 element.
     """
 
     def __init__(self, records: Sequence[SliceRecord], geometry: InputGeometry, augment: str = "none",
-                 window: str = DEFAULT_RENDERING) -> None:
+                 window: str = DEFAULT_RENDERING, appearance: AppearanceJitter | None = None) -> None:
         if augment not in AUGMENTATIONS:
             raise TrainingError(f"unknown augmentation {augment!r}: use {', '.join(AUGMENTATIONS)}")
         self.records = list(records)
         self.geometry = geometry
         self.augment = augment
         self.window = window
+        self.appearance = appearance
         self._studies: dict[Path, Study] = {}
 
     def __len__(self) -> int:
@@ -146,6 +148,8 @@ class DetectionDataset(torch.utils.data.Dataset):
                 f"image is {pixels.shape[1]}x{pixels.shape[0]}, its annotation says {record.width}x{record.height}",
                 record.study / "images" / record.case / record.slice_id,
             )
+        if self.appearance is not None:
+            pixels = self.appearance(pixels, np.random.default_rng(int(torch.randint(2**31, (1,)).item())))
         image = self.geometry.image(pixels)
         boxes = self.geometry.to_input(record.boxes, record.width, record.height)
         boxes = boxes[keep_visible(boxes)]

@@ -43,6 +43,7 @@ from core.training.training_setup import (
     start_training,
     training_record,
 )
+from core.training.transforms import AppearanceJitter
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class DetectorTraining:
     lr_drop_epochs: tuple[int, ...] = ()  # epochs after which the learning rate is multiplied by 0.1
     grad_clip: float = 10.0
     augment: str = "d4-all"
+    appearance: bool = False  # jitter each slice's grey values too (core.training.transforms.AppearanceJitter)
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
@@ -211,7 +213,8 @@ def train_detector_on(
     model (a retrain) instead of starting from ImageNet or random weights."""
     started = time.perf_counter()
     config = architecture or settings.architecture()
-    train_set = DetectionDataset(train, config.geometry, settings.augment, config.window)
+    train_set = DetectionDataset(train, config.geometry, settings.augment, config.window,
+                                 AppearanceJitter() if settings.appearance else None)
     val_set = DetectionDataset(val or train[:50], config.geometry, "none", config.window)
     setup = start_training("detector", build_detector, config, settings, initial_state=initial_state,
                            steps=lambda: len(_loader(train_set, settings, 0)), learning_rate=_learning_rate(settings),

@@ -7,7 +7,12 @@ horizontal flip. Boxes are (n, 4) arrays of x1, y1, x2, y2 in pixel-edge coordin
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
 
 D4_SIZE = 8
 
@@ -37,3 +42,69 @@ def keep_visible(boxes: np.ndarray, min_side: float = 2.0) -> np.ndarray:
     """Which boxes still have some area after clipping (a letterbox crop can cut a box off)."""
     b = np.asarray(boxes).reshape(-1, 4)
     return ((b[:, 2] - b[:, 0]) >= min_side) & ((b[:, 3] - b[:, 1]) >= min_side)
+
+
+@dataclass(frozen=True)
+class AppearanceJitter:
+    """Photometric jitter of the 8-bit input, drawn per sample: the scanner, the reconstruction kernel and the export
+    change how a slice looks; the anatomy, and so the boxes, stay where they are.
+
+    Each sample is jittered with ``probability``; then each effect is applied with probability one half, in this
+    order: a loss of resolution (down by a factor from ``resolution``, then back), a blur (Gaussian, SD in pixels from
+    ``blur_px``) or a sharpening (unsharp mask, amount from ``sharpen``), the grey levels (the white point scaled by
+    ``white``: a brighter maximum elsewhere, from contrast or metal, darkens the bone under a min-max rendering; the
+    black point raised by ``black``), a gamma from ``gamma``, and noise (SD in grey values from ``noise``).
+    """
+
+    probability: float = 0.8
+    resolution: tuple[float, float] = (1.0, 2.0)
+    blur_px: tuple[float, float] = (0.3, 1.5)
+    sharpen: tuple[float, float] = (0.2, 1.0)
+    white: tuple[float, float] = (0.55, 1.0)
+    black: tuple[float, float] = (0.0, 0.15)
+    gamma: tuple[float, float] = (0.6, 1.6)
+    noise: tuple[float, float] = (1.0, 10.0)
+
+    def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``image``: 2-D uint8 → the same shape, uint8 (unchanged when this sample is not jittered)."""
+        if image.size == 0 or rng.random() >= self.probability:
+            return image
+        grey = self.effects(image.astype(np.float32) / 255.0, rng)
+        return np.clip(np.rint(grey * 255.0), 0, 255).astype(np.uint8)
+
+    def grey(self, grey: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``grey``: 2-D float in 0…1 → the same, clipped to 0…1 (unchanged when this sample is not jittered)."""
+        if grey.size == 0 or rng.random() >= self.probability:
+            return grey
+        return np.clip(self.effects(grey.astype(np.float32), rng), 0.0, 1.0)
+
+    def effects(self, grey: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The effects, each drawn with probability one half, on float grey values (0…1; not clipped at the end)."""
+
+        def draw(bounds: tuple[float, float]) -> float:
+            return float(rng.uniform(*bounds))
+
+        if rng.random() < 0.5:
+            grey = _resample_back(grey, draw(self.resolution))
+        if rng.random() < 0.5:
+            if rng.random() < 0.5:
+                grey = ndimage.gaussian_filter(grey, draw(self.blur_px))
+            else:
+                grey = grey + draw(self.sharpen) * (grey - ndimage.gaussian_filter(grey, 1.0))
+        if rng.random() < 0.5:
+            black, white = draw(self.black), draw(self.white)
+            grey = (grey * white - black) / (1.0 - black)
+        if rng.random() < 0.5:
+            grey = np.clip(grey, 0.0, 1.0) ** draw(self.gamma)
+        if rng.random() < 0.5:
+            grey = grey + rng.normal(0.0, draw(self.noise) / 255.0, grey.shape).astype(np.float32)
+        return grey
+
+
+def _resample_back(grey: np.ndarray, factor: float) -> np.ndarray:
+    """``grey`` down by ``factor`` (area average) and back up (bilinear) to its own shape: detail finer than the
+    coarser pixel is lost."""
+    tensor = torch.from_numpy(np.ascontiguousarray(grey))[None, None]
+    small = [max(1, round(n / factor)) for n in grey.shape]
+    down = F.interpolate(tensor, size=small, mode="area")
+    return F.interpolate(down, size=list(grey.shape), mode="bilinear", align_corners=False)[0, 0].numpy()

@@ -17,7 +17,7 @@ def cmd_train_detector(args: argparse.Namespace) -> int:
     settings = with_overrides(
         args.preset, backbone=args.backbone, epochs=args.epochs, device=args.device, precision=args.precision,
         batch_size=args.batch_size, lr=args.lr, size=args.input_size, seed=args.seed, imagenet=args.imagenet,
-        source=args.source, augment=args.augment, fpn_from=args.fpn_from,
+        source=args.source, augment=args.augment, appearance=args.appearance or None, fpn_from=args.fpn_from,
         fpn_channels=args.fpn_channels, box_representation=args.box_head, window=args.window,
         lr_drop_epochs=tuple(args.lr_drop) if args.lr_drop is not None else None, workers=args.workers,
     )
@@ -43,7 +43,7 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, lr=args.lr, size=args.input_size, canvas=args.canvas, context=args.context,
         fit=args.fit, endplate=args.endplate, endplate_steps=args.endplate_steps, seed=args.seed,
         imagenet=args.imagenet, source=args.source, normals=args.normals,
-        patches_per_box=args.patches_per_box, window=args.window,
+        patches_per_box=args.patches_per_box, window=args.window, appearance=args.appearance or None,
     )
     from core.training.fine_tune import fine_tune_from
 
@@ -157,6 +157,8 @@ def _register_detector(train: argparse._SubParsersAction) -> None:
     det.add_argument("--box-head", type=int,
                      help="width of the box head's two layers (default {paper.box_representation})")
     det.add_argument("--augment", choices=["d4-all", "d4-random", "flip", "none"])
+    det.add_argument("--appearance", action="store_true",
+                     help="also jitter each slice's grey values (resolution, blur or sharpening, levels, gamma, noise)")
     det.add_argument("--window", type=rendering_arg, help=RENDERING_HELP)
     det.add_argument("--init", type=Path, metavar="PKG",
                      help="fine-tune this detector package (its architecture and weights) instead of starting anew")
@@ -181,6 +183,8 @@ def _register_classifier(train: argparse._SubParsersAction) -> None:
     cls.add_argument("--lr", type=float)
     cls.add_argument("--input-size", type=int, help="patch side given to the network (default {paper.size})")
     cls.add_argument("--window", type=rendering_arg, help=RENDERING_HELP)
+    cls.add_argument("--appearance", action="store_true",
+                     help="also jitter each patch's grey values (resolution, blur or sharpening, levels, gamma, noise)")
     cls.add_argument("--init", type=Path, metavar="PKG",
                      help="fine-tune this classifier package (its architecture, weights and endplate head)")
     cls.add_argument("--canvas", type=int, help="side of the canvas the box is cut onto at its own scale, before the "

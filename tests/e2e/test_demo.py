@@ -152,3 +152,45 @@ def test_the_anatomy_stage_keeps_the_analytic_classifier_when_the_recipe_says_so
     run(recipe.fine_tune_on_anatomy(tmp_path, sources, models.detector, models.classifier))
     assert (tmp_path / "tuned" / "detector" / "manifest.json").is_file()
     assert not (tmp_path / "tuned" / "classifier").exists()
+
+
+def test_the_first_anatomy_stage_leaves_out_the_map_new_in_the_second():
+    from core.synthetic import demo as recipe
+
+    sources = tuple(f"map{i}" for i in range(6))
+    assert recipe.first_stage_maps(sources) == ("map0", "map1", "map2", "map4", "map5")
+    assert recipe.first_stage_maps(sources[:2]) == sources[:2]  # fewer maps: none is left out
+
+
+@pytest.mark.slow
+def test_the_second_anatomy_stage_fine_tunes_both_models_with_the_jitter(tiny_model_study, tmp_path, monkeypatch):
+    """``demo build --anatomy``'s second stage, at tiny sizes: a new anatomy study, the detector fine-tuned from the
+    one given with the photometric jitter, and the classifier from the one given, with the jitter, on the analytic
+    studies and the new anatomy study, validated on the analytic validation studies only."""
+    from core.models.registry import read_model_set
+    from core.resources import sample_label_maps
+    from core.synthetic import demo as recipe
+    from core.synthetic.anatomy_study import AnatomySource
+    from core.synthetic.generate import SynthOptions
+
+    models = read_model_set(tiny_model_study / "models" / "tiny-v1")
+    tiny = SynthOptions(cases=1, seed=3, slices_per_case=1, readers=0)
+    monkeypatch.setattr(recipe, "TRAINING", {name: tiny for name in ("train", "train2", "val", "val2", "val3")})
+    monkeypatch.setattr(recipe, "ANATOMY_MIX", {"train": 1, "val": 1})
+    monkeypatch.setattr(recipe, "STAGE3_TRAINING", {"anatomy3": (2, 1, 103), "anatomy3_val": (1, 1, 104)})
+    monkeypatch.setattr(recipe, "FINE_TUNE_DETECTOR_3", {**recipe.FINE_TUNE_DETECTOR_3, "epochs": 1, "batch_size": 2,
+                                                         "warmup_steps": 1, "precision": "fp32"})
+    monkeypatch.setattr(recipe, "FINE_TUNE_CLASSIFIER_3", {**recipe.FINE_TUNE_CLASSIFIER_3, "epochs": 1,
+                                                           "endplate": False, "patches_per_box": 1,
+                                                           "precision": "fp32", "warmup_steps": 1})
+    sources = tuple(AnatomySource(path, scheme) for path, scheme in sample_label_maps())
+    run(recipe.second_anatomy_stage(tmp_path, sources, models.detector, models.classifier))
+    assert len(Study.open(tmp_path / "anatomy3").all_slices()) == 2
+    for kind, given in (("detector", models.detector), ("classifier", models.classifier)):
+        tuned = json.loads((tmp_path / "tuned3" / kind / "manifest.json").read_text())
+        assert tuned["parent"] == json.loads((given / "manifest.json").read_text())["id"]
+        assert tuned["training"]["settings"]["appearance"] is True
+    classifier = json.loads((tmp_path / "tuned3" / "classifier" / "manifest.json").read_text())
+    assert [p.rsplit("/", 1)[-1] for p in classifier["training"]["studies"]] == list(recipe.CLASSIFIER_3_STUDIES)
+    detector = json.loads((tmp_path / "tuned3" / "detector" / "manifest.json").read_text())
+    assert [p.rsplit("/", 1)[-1] for p in detector["training"]["studies"]] == ["anatomy3", "mix_train"]

@@ -36,7 +36,8 @@ def one_error(capsys) -> str:
 @pytest.mark.parametrize(("argv", "message"), [
     (["pacs", "test", "down-web"], "cannot connect"),
     (["pacs", "test", "down-dimse"], "cannot connect"),
-    (["pacs", "test", "wrong-ae"], "refused the association"),
+    # Orthanc refuses a wrong called AE title, or under load aborts the association: the message names the title
+    (["pacs", "test", "wrong-ae"], "the association (check its AE title 'NOT-ORTHANC'"),
     (["pacs", "test", "badpass"], "refused our credentials (401)"),
     (["pacs", "test", "nowhere"], "no server named 'nowhere'"),
     (["pacs", "find", "web", "--date", "2022-13-01"], "not a calendar date"),

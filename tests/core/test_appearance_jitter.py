@@ -1,0 +1,170 @@
+"""The detector's photometric jitter (core.training.transforms.AppearanceJitter): each effect does what it says and
+stays in its range, the boxes never move, and a seed gives the same draw."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core.imaging.letterbox import InputGeometry
+from core.progress import run
+from core.synthetic.generate import SynthOptions, generate_study
+from core.training.datasets import DetectionDataset, study_records
+from core.training.detection_engine import DetectorTraining, train_detector
+from core.training.transforms import AppearanceJitter
+
+#: Every effect at its identity: a test turns one of them on.
+IDENTITY = AppearanceJitter(probability=1.0, resolution=(1.0, 1.0), blur_px=(0.0, 0.0), sharpen=(0.0, 0.0),
+                            white=(1.0, 1.0), black=(0.0, 0.0), gamma=(1.0, 1.0), noise=(0.0, 0.0))
+SEEDS = range(24)
+
+
+def _ramp(height: int = 64, width: int = 48) -> np.ndarray:
+    return np.tile(np.linspace(0, 255, width), (height, 1)).round().astype(np.uint8)
+
+
+def _outputs(jitter: AppearanceJitter, image: np.ndarray) -> list[np.ndarray]:
+    return [jitter(image, np.random.default_rng(seed)) for seed in SEEDS]
+
+
+def test_identity_settings_change_nothing_and_keep_shape_and_type():
+    image = (np.random.default_rng(0).random((37, 53)) * 255).astype(np.uint8)
+    for out in _outputs(IDENTITY, image):
+        assert out.dtype == np.uint8 and out.shape == image.shape
+        np.testing.assert_array_equal(out, image)
+
+
+def test_probability_zero_never_jitters_and_the_default_usually_does():
+    image = (np.random.default_rng(1).random((40, 40)) * 255).astype(np.uint8)
+    assert all(np.array_equal(o, image) for o in _outputs(AppearanceJitter(probability=0.0), image))
+    changed = sum(not np.array_equal(o, image) for o in _outputs(AppearanceJitter(), image))
+    assert changed >= len(SEEDS) // 2  # 0.8 of the samples, less the few that draw no effect at all
+
+
+def test_a_seed_gives_the_same_jitter_and_another_seed_another():
+    image = _ramp()
+    jitter = AppearanceJitter(probability=1.0)
+    np.testing.assert_array_equal(jitter(image, np.random.default_rng(5)), jitter(image, np.random.default_rng(5)))
+    assert len({jitter(image, np.random.default_rng(s)).tobytes() for s in SEEDS}) > len(SEEDS) // 2
+
+
+def test_the_white_point_darkens_within_its_range():
+    from dataclasses import replace
+
+    image = _ramp()
+    outputs = _outputs(replace(IDENTITY, white=(0.5, 0.6)), image)
+    darkened = [o for o in outputs if not np.array_equal(o, image)]
+    assert darkened, "the white point never drawn in 24 samples"
+    for out in darkened:
+        assert 0.5 * 255 - 1 <= out.max() <= 0.6 * 255 + 1
+
+
+def test_the_black_point_sends_the_darkest_greys_to_black():
+    from dataclasses import replace
+
+    image = _ramp()
+    outputs = _outputs(replace(IDENTITY, black=(0.1, 0.1)), image)
+    raised = [o for o in outputs if not np.array_equal(o, image)]
+    assert raised
+    for out in raised:
+        assert np.all(out[image <= 25] == 0) and out.max() == 255
+
+
+def test_gamma_bends_the_greys_and_keeps_black_and_white():
+    from dataclasses import replace
+
+    image = _ramp()
+    expected = np.rint(255 * (image / 255.0) ** 2.0).astype(np.uint8)
+    outputs = _outputs(replace(IDENTITY, gamma=(2.0, 2.0)), image)
+    bent = [o for o in outputs if not np.array_equal(o, image)]
+    assert bent
+    for out in bent:
+        assert np.abs(out.astype(int) - expected).max() <= 1
+
+
+def test_noise_has_its_drawn_spread():
+    from dataclasses import replace
+
+    image = np.full((128, 128), 128, dtype=np.uint8)
+    outputs = _outputs(replace(IDENTITY, noise=(4.0, 8.0)), image)
+    noisy = [o for o in outputs if not np.array_equal(o, image)]
+    assert noisy
+    for out in noisy:
+        assert 3.5 <= (out.astype(float) - 128).std() <= 8.5
+
+
+def test_resolution_loss_and_blur_remove_fine_detail_and_sharpening_adds_it():
+    from dataclasses import replace
+
+    checker = ((np.indices((64, 64)).sum(axis=0) % 2) * 200 + 20).astype(np.uint8)
+    for settings in (replace(IDENTITY, resolution=(2.0, 2.0)), replace(IDENTITY, blur_px=(1.0, 1.0))):
+        changed = [o for o in _outputs(settings, checker) if not np.array_equal(o, checker)]
+        assert changed
+        for out in changed:
+            assert np.abs(np.diff(out.astype(float), axis=1)).mean() < 0.5 * np.abs(np.diff(checker.astype(float),
+                                                                                              axis=1)).mean()
+    edge = np.zeros((32, 32), dtype=np.uint8)
+    edge[:, 16:] = 100
+    sharpened = [o for o in _outputs(replace(IDENTITY, sharpen=(1.0, 1.0)), edge) if not np.array_equal(o, edge)]
+    assert sharpened
+    for out in sharpened:
+        assert out[:, 16].max() > 100 and out[:, 15].min() == 0  # an overshoot beside the edge
+
+
+@pytest.fixture(scope="module")
+def small_study(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("jitter") / "study"
+    run(generate_study(root, SynthOptions(cases=1, seed=8, slices_per_case=2, readers=0)))
+    return root
+
+
+def test_the_dataset_jitters_the_pixels_but_never_moves_the_boxes(small_study):
+    records, _ = study_records(small_study)
+    geometry = InputGeometry(1024, 128)
+    plain = DetectionDataset(records, geometry, "d4-random")
+    jittered = DetectionDataset(records, geometry, "d4-random", appearance=AppearanceJitter(probability=1.0))
+    differs = 0
+    for index in range(len(records)):
+        for seed in range(4):
+            torch.manual_seed(seed)
+            image, boxes, k = plain.sample(index)
+            torch.manual_seed(seed)
+            image_j, boxes_j, k_j = jittered.sample(index)
+            assert k == k_j
+            np.testing.assert_array_equal(boxes, boxes_j)
+            differs += not np.array_equal(image, image_j)
+            torch.manual_seed(seed)
+            np.testing.assert_array_equal(jittered.sample(index)[0], image_j)  # the torch seed fixes the jitter
+    assert differs >= 6
+
+
+def test_training_with_appearance_records_it_in_the_package(small_study, tmp_path):
+    from core.models.package import read_manifest
+
+    settings = DetectorTraining(backbone="resnet18", size=64, epochs=1, batch_size=2, warmup_steps=1, augment="none",
+                                appearance=True, precision="fp32", fpn_channels=16, box_representation=16)
+    result = run(train_detector([small_study], tmp_path, settings, validation=[small_study], model_id="j"))
+    manifest = read_manifest(result.package, kind="detector")
+    assert manifest.training["settings"]["appearance"] is True
+
+
+def test_the_classifier_patches_take_the_same_jitter_when_asked():
+    from dataclasses import replace
+
+    from core.training.classification_data import Augmentation
+
+    still = dict(degrees=0.0, translate=0.0, noise=0.0, brightness=0.0, contrast=0.0)
+    patches = torch.linspace(0, 1, 32).repeat(6, 1, 32, 1)  # (6, 1, 32, 32) ramps
+    plain = Augmentation(**still).apply(patches.clone(), torch.Generator().manual_seed(0))
+    torch.testing.assert_close(plain, patches)
+    squared = Augmentation(**still, appearance=replace(IDENTITY, gamma=(2.0, 2.0)))
+    first = squared.apply(patches.clone(), torch.Generator().manual_seed(0))
+    torch.testing.assert_close(first, squared.apply(patches.clone(), torch.Generator().manual_seed(0)))
+    assert first.shape == patches.shape and first.dtype == patches.dtype
+    bent = [i for i in range(len(first)) if not torch.allclose(first[i], patches[i])]
+    assert bent, "no patch jittered in six"
+    for i in bent:
+        torch.testing.assert_close(first[i], patches[i] ** 2, atol=1e-5, rtol=0)
