@@ -2,13 +2,16 @@
 segmented-CT import, diagnosed, and measured against its bodies.
 
     uv run python tests/benchmarks/eval_real.py MODELS [REAL_DATA] [--json] [--pictures DIR] [--slabs N]
+        [--scores T ...]
 
 MODELS is a model set (``resources/demo/models/demo-v1``, a study's ``models/`` …); REAL_DATA defaults to
 ``../shared/data/real`` beside the project. Printed per patient and in all: the detector's recall (truth bodies hit at
 score ≥ 0.75, IoM > 0.5), its false detections (boxes that hit no body, of all its boxes), the level accuracy of
 the hits that got a level, recall per level, and the share of hit bodies without a fracture grade on which the
 classifier calls no disease. ``--pictures DIR`` also writes, per patient, three of its slabs with the model's boxes
-(coloured by diagnosis, with level, label and score) over the truth (thin white). Say with every figure how few
+(coloured by diagnosis, with level, label and score) over the truth (thin white). ``--scores 0.5 0.3`` also runs
+the detector alone at those lower score thresholds and prints its recall and false detections there: how much of a
+shortfall at 0.75 is confidence rather than missed anatomy. Say with every figure how few
 patients stand behind it: here, two CT volumes (the chest CT and the T11/T12 series) and one cut-out of L3.
 """
 
@@ -27,8 +30,9 @@ sys.path.insert(0, str(HERE.parents[2]))
 
 from core.annotations.colours import colour_for  # noqa: E402
 from core.annotations.geometry import DETECTION_THRESHOLD, pair_by_iom  # noqa: E402
-from core.annotations.model import disease_label  # noqa: E402
+from core.annotations.model import Box, disease_label  # noqa: E402
 from core.imaging.reformat import DEFAULT_SLICE_COUNT  # noqa: E402
+from core.imaging.rendering import model_view  # noqa: E402
 from core.imaging.windowing import BONE, apply_window  # noqa: E402
 from core.models.pipeline import DiagnosisPipeline  # noqa: E402
 from core.progress import run  # noqa: E402
@@ -67,6 +71,22 @@ def _slice_figures(truth, predicted, counts: Counter, per_level: dict[str, Count
             counts["called normal"] += not found.diseases
 
 
+def _score_figures(pipeline: DiagnosisPipeline, study: Study, scores: tuple[float, ...]) -> dict[str, int]:
+    """The detector alone at each of ``scores``: ``hits@T`` and ``detected@T`` summed over the study's slices."""
+    counts: Counter = Counter()
+    for case, slice_id in study.all_slices():
+        truth = study.load_annotation(case, slice_id, reader=TRUTH)
+        if truth is None:
+            continue
+        view = model_view(study.read_image(case, slice_id), pipeline.detector.config.window)
+        found = pipeline.detector.detect([view], threshold=min(scores))[0]
+        for score in scores:
+            kept = [Box(*map(float, b)) for b, s in zip(found.boxes, found.scores, strict=True) if s >= score]
+            counts[f"hits@{score}"] += len(pair_by_iom(kept, [v.box for v in truth.vertebrae]))
+            counts[f"detected@{score}"] += len(kept)
+    return dict(counts)
+
+
 def picture(study: Study, model_id: str, path: Path, height: int = 360) -> None:
     """Three slabs of the study side by side (a quarter, half and three quarters through), the model's boxes kept
     at the detection threshold over the truth."""
@@ -102,7 +122,8 @@ def picture(study: Study, model_id: str, path: Path, height: int = 360) -> None:
 
 
 def evaluate_source(pipeline: DiagnosisPipeline, ct: Path, labels: Path, scheme: str | None,
-                    work: Path, picture_path: Path | None = None, slabs: int = DEFAULT_SLICE_COUNT) -> dict[str, Any]:
+                    work: Path, picture_path: Path | None = None, slabs: int = DEFAULT_SLICE_COUNT,
+                    scores: tuple[float, ...] = ()) -> dict[str, Any]:
     study_root = work / "study"
     options = ImportOptions(reader=TRUTH, labels=LabelOptions(labels, scheme=scheme), count=slabs)
     run(import_source(ct, study_root, options))
@@ -116,6 +137,8 @@ def evaluate_source(pipeline: DiagnosisPipeline, ct: Path, labels: Path, scheme:
         if truth is not None and predicted is not None:
             _slice_figures(truth, predicted, counts, per_level)
     counts["slices"] = len(study.all_slices())
+    if scores:
+        counts.update(_score_figures(pipeline, study, scores))
     if picture_path is not None:
         picture(study, pipeline.model_id, picture_path)
     return {"counts": dict(counts), "per_level": {k: dict(v) for k, v in per_level.items()}}
@@ -125,17 +148,30 @@ def _rate(numerator: int, denominator: int) -> float | None:
     return round(numerator / denominator, 3) if denominator else None
 
 
+def _at_scores(counts: Counter) -> dict[str, dict[str, float | None]]:
+    """Recall and false detections of the detector alone at each score threshold measured (``--scores``)."""
+    found = {}
+    for key in sorted((k for k in counts if k.startswith("hits@")), reverse=True):
+        score = key.split("@")[1]
+        detected = counts[f"detected@{score}"]
+        found[score] = {"recall": _rate(counts[key], counts["truth"]),
+                        "false_detections": _rate(detected - counts[key], detected)}
+    return found
+
+
 def summary(counts: Counter) -> dict[str, Any]:
-    return {"slices": counts["slices"], "bodies": counts["truth"], "detections": counts["detected"],
-            "recall": _rate(counts["hits"], counts["truth"]),
-            "false_detections": _rate(counts["detected"] - counts["hits"], counts["detected"]),
-            "level_accuracy": _rate(counts["level right"], counts["levelled"]), "levelled_hits": counts["levelled"],
-            "no_disease_on_unfractured": _rate(counts["called normal"], counts["unfractured"]),
-            "unfractured_hits": counts["unfractured"]}
+    at_scores = _at_scores(counts)
+    return ({"at_scores": at_scores} if at_scores else {}) | {
+        "slices": counts["slices"], "bodies": counts["truth"], "detections": counts["detected"],
+        "recall": _rate(counts["hits"], counts["truth"]),
+        "false_detections": _rate(counts["detected"] - counts["hits"], counts["detected"]),
+        "level_accuracy": _rate(counts["level right"], counts["levelled"]), "levelled_hits": counts["levelled"],
+        "no_disease_on_unfractured": _rate(counts["called normal"], counts["unfractured"]),
+        "unfractured_hits": counts["unfractured"]}
 
 
 def evaluate(models: Path, real: Path, sources=SOURCES, pictures: Path | None = None,
-             slabs: int = DEFAULT_SLICE_COUNT) -> dict[str, Any]:
+             slabs: int = DEFAULT_SLICE_COUNT, scores: tuple[float, ...] = ()) -> dict[str, Any]:
     pipeline = DiagnosisPipeline.load(models)
     patients, total, levels = {}, Counter(), {}
     for name, ct, labels, scheme in sources:
@@ -143,7 +179,7 @@ def evaluate(models: Path, real: Path, sources=SOURCES, pictures: Path | None = 
             continue
         with tempfile.TemporaryDirectory() as work:
             where = pictures / f"{name.replace('/', '-').replace(' ', '_')}.png" if pictures else None
-            found = evaluate_source(pipeline, real / ct, real / labels, scheme, Path(work), where, slabs)
+            found = evaluate_source(pipeline, real / ct, real / labels, scheme, Path(work), where, slabs, scores)
         patients[name] = summary(Counter(found["counts"]))
         total.update(found["counts"])
         for level, counts in found["per_level"].items():
@@ -161,6 +197,9 @@ def report_lines(result: dict[str, Any]) -> list[str]:
                      f"slabs, false detections {figures['false_detections']} of {figures['detections']}, level "
                      f"accuracy {figures['level_accuracy']} ({figures['levelled_hits']} levelled), no disease on "
                      f"unfractured {figures['no_disease_on_unfractured']} ({figures['unfractured_hits']})")
+        for score, at in figures.get("at_scores", {}).items():
+            lines.append(f"{'':>16}  detector alone at score >= {score}: recall {at['recall']}, false detections "
+                         f"{at['false_detections']}")
     lines.append("recall per level: " + ", ".join(f"{k} {v}" for k, v in result["recall_per_level"].items()))
     return lines
 
@@ -173,10 +212,12 @@ def main() -> None:
     parser.add_argument("--pictures", type=Path, help="a folder for one picture per patient")
     parser.add_argument("--slabs", type=int, default=DEFAULT_SLICE_COUNT,
                         help=f"sagittal slabs per volume (default {DEFAULT_SLICE_COUNT}, as the import makes them)")
+    parser.add_argument("--scores", type=float, nargs="+", default=(), metavar="T",
+                        help="also the detector alone at these score thresholds, for example 0.5 0.3")
     args = parser.parse_args()
     if args.pictures:
         args.pictures.mkdir(parents=True, exist_ok=True)
-    result = evaluate(args.models, args.real, pictures=args.pictures, slabs=args.slabs)
+    result = evaluate(args.models, args.real, pictures=args.pictures, slabs=args.slabs, scores=tuple(args.scores))
     print(json.dumps(result, indent=2) if args.json else "\n".join(report_lines(result)))
 
 
