@@ -19,10 +19,17 @@ from core.study.staging import PARTIAL, staged_study, stale_partials
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 
+def _default_sigint() -> None:
+    """A terminal's Ctrl+C reaches a program whose SIGINT is at its default; a test suite started as a background job
+    (``cmd &`` in a script) inherits SIGINT ignored, and Python then keeps it ignored, so restore the default."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_synth(out: Path, *extra: str) -> subprocess.Popen:
     command = [sys.executable, "-m", "desktop.cli", "synth", str(out), "--cases", "40", "--slices", "2", *extra]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            preexec_fn=_default_sigint)
 
 
 def _wait_for_cases(out: Path, at_least: int, process: subprocess.Popen, timeout: float = 120) -> None:
