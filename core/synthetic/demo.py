@@ -38,7 +38,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pydicom
@@ -120,26 +120,36 @@ def _train_models(work: Path) -> Iterator[Progress]:
                                 validation=[work / "val", work / "val2", work / "val3"], model_id="classifier")
 
 
+def _mix() -> dict[str, SynthOptions]:
+    """The analytic studies trained and validated on beside the anatomy ones (:data:`ANATOMY_MIX`)."""
+    return {f"mix_{name}": replace(TRAINING[name], cases=cases) for name, cases in ANATOMY_MIX.items()}
+
+
+def _missing_studies(work: Path, sources: tuple[AnatomySource, ...], anatomy: dict[str, tuple[int, int, int]],
+                     analytic: dict[str, SynthOptions]) -> Iterator[Progress]:
+    """The studies of ``anatomy`` (cases, slices per case, seed; drawn from ``sources``) and of ``analytic`` that are
+    not in ``work`` yet, made there."""
+    for name, (cases, slices, seed) in anatomy.items():
+        if not (work / name).exists():
+            yield from generate_anatomy_study(work / name, AnatomyOptions(sources, cases=cases, seed=seed,
+                                                                          slices_per_case=slices))
+    for name, options in analytic.items():
+        if not (work / name).exists():
+            yield from generate_study(work / name, options)
+
+
 def fine_tune_on_anatomy(work: Path, sources: tuple[AnatomySource, ...], detector: Path,
                          classifier: Path) -> Iterator[Progress]:
     """The anatomy stage: ``detector`` (and ``classifier``, unless :data:`FINE_TUNE_CLASSIFIER` is None) fine-tuned on
     phantoms from real anatomy mixed with the analytic phantom (:data:`ANATOMY_TRAINING`, :data:`ANATOMY_MIX`); the
     packages land in ``work/tuned``."""
-    from dataclasses import replace
-
     from core.training.classification_engine import PRESETS as CLASSIFIER_PRESETS
     from core.training.classification_engine import train_classifier
     from core.training.detection_engine import PRESETS as DETECTOR_PRESETS
     from core.training.detection_engine import train_detector
     from core.training.fine_tune import fine_tune_from
 
-    for name, (cases, slices, seed) in ANATOMY_TRAINING.items():
-        if not (work / name).exists():
-            yield from generate_anatomy_study(work / name, AnatomyOptions(sources, cases=cases, seed=seed,
-                                                                          slices_per_case=slices))
-    for name, cases in ANATOMY_MIX.items():
-        if not (work / f"mix_{name}").exists():
-            yield from generate_study(work / f"mix_{name}", replace(TRAINING[name], cases=cases))
+    yield from _missing_studies(work, sources, ANATOMY_TRAINING, _mix())
     studies, validation = [work / "anatomy", work / "mix_train"], [work / "anatomy_val", work / "mix_val"]
     yield from train_detector(studies, work / "tuned", replace(DETECTOR_PRESETS["cpu"], **FINE_TUNE_DETECTOR),
                               validation=validation, model_id="detector", **fine_tune_from(detector, "detector"))
@@ -154,23 +164,13 @@ def second_anatomy_stage(work: Path, sources: tuple[AnatomySource, ...], detecto
     """The second anatomy stage (:data:`STAGE3_TRAINING`): ``detector`` (the first stage's) and ``classifier`` (the
     analytic one) fine-tuned with the photometric jitter; the packages land in ``work/tuned3``. The analytic studies
     and the first stage's mix are made here when they are not in ``work`` yet."""
-    from dataclasses import replace
-
     from core.training.classification_engine import PRESETS as CLASSIFIER_PRESETS
     from core.training.classification_engine import train_classifier
     from core.training.detection_engine import PRESETS as DETECTOR_PRESETS
     from core.training.detection_engine import train_detector
     from core.training.fine_tune import fine_tune_from
 
-    for name, (cases, slices, seed) in STAGE3_TRAINING.items():
-        if not (work / name).exists():
-            yield from generate_anatomy_study(work / name, AnatomyOptions(sources, cases=cases, seed=seed,
-                                                                          slices_per_case=slices))
-    mix = {f"mix_{name}": replace(TRAINING[name], cases=cases) for name, cases in ANATOMY_MIX.items()}
-    analytic = {**TRAINING, **mix}
-    for name, options in analytic.items():
-        if not (work / name).exists():
-            yield from generate_study(work / name, options)
+    yield from _missing_studies(work, sources, STAGE3_TRAINING, {**TRAINING, **_mix()})
     yield from train_detector([work / "anatomy3", work / "mix_train"], work / "tuned3",
                               replace(DETECTOR_PRESETS["cpu"], **FINE_TUNE_DETECTOR_3),
                               validation=[work / "anatomy3_val", work / "mix_val"], model_id="detector",
