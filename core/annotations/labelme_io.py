@@ -3,7 +3,8 @@
 What we write: one ``rectangle`` per vertebra with two points, ``label`` = disease codes joined by ``+`` or
 ``NORMAL``, one boolean flag per disease, ``group_id``, ``description``, and the extra shape keys ``score``,
 ``probabilities``, ``level`` and ``source``, and ``genant`` (the Genant fracture grade 0-3, only when the vertebra has
-one); extra top-level keys ``reader``, ``model`` and ``reviewed``.
+one); extra top-level keys ``reader``, ``model`` and ``reviewed``, and ``thresholds`` (disease code → the probability
+from which the model called it) in a model's result.
 
 What we also read: the paper's style (a ``vertebra`` box plus disease-named boxes repeating the same vertebra, merged
 when IoU ≥ 0.9), polygons (their bounding box), labels in any case with synonyms, embedded or null ``imageData``,
@@ -26,7 +27,13 @@ from typing import Any
 
 from core.annotations.labelme_checks import brief, checked_flags, is_int, type_name
 from core.annotations.labelme_shape import EDGE_TOLERANCE_PX, read_shape
-from core.annotations.labelme_vertebra import MERGE_IOU, merge_duplicates, shape_dict, vertebra_from_shape
+from core.annotations.labelme_vertebra import (
+    MERGE_IOU,
+    class_numbers,
+    merge_duplicates,
+    shape_dict,
+    vertebra_from_shape,
+)
 from core.annotations.model import SliceAnnotation, Vertebra
 from core.errors import AnnotationFileError, ImageReadError, ImageTooLargeError
 from core.fileio import atomic_write_json, read_failure
@@ -57,7 +64,7 @@ MAX_SHAPES = 5000
 MAX_IMAGE_SIDE = 65535
 
 _TOP_KEYS = {"version", "flags", "shapes", "imagePath", "imageData", "imageHeight", "imageWidth"}
-_OUR_TOP_KEYS = {"reader", "model", "reviewed"}
+_OUR_TOP_KEYS = {"reader", "model", "reviewed", "thresholds"}
 
 
 def read_labelme(path: str | Path, *, image_size: tuple[int, int] | None = None) -> SliceAnnotation:
@@ -137,6 +144,7 @@ def parse_labelme(obj: Any, *, path: Path | None = None, image_size: tuple[int, 
         image_data=image_data,
         other_shapes=tuple(other_shapes),
         extra={k: v for k, v in obj.items() if k not in _TOP_KEYS | _OUR_TOP_KEYS},
+        thresholds=class_numbers(obj.get("thresholds"), "the file", path, "thresholds"),
     )
 
 
@@ -254,6 +262,8 @@ def to_labelme(annotation: SliceAnnotation) -> dict[str, Any]:
             "reviewed": annotation.reviewed,
         }
     )
+    if annotation.thresholds is not None:  # a model's result only: a reader's file stays as labelme users know it
+        payload["thresholds"] = dict(annotation.thresholds)
     return payload
 
 

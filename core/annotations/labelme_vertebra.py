@@ -50,7 +50,7 @@ def vertebra_from_shape(shape: LabelMeShape, path: Path | None) -> tuple[Vertebr
     vertebra = Vertebra(
         box=box,
         diseases=meaning.diseases | flagged,
-        probabilities=_probabilities(shape.other.get("probabilities"), where, path),
+        probabilities=class_numbers(shape.other.get("probabilities"), where, path),
         score=_score(shape.other.get("score"), where, path),
         level=level,
         source=source or "",
@@ -88,13 +88,14 @@ def _genant(value: Any, where: str, path: Path | None) -> int | None:
     return int(value)
 
 
-def _probabilities(value: Any, where: str, path: Path | None) -> dict[str, float] | None:
+def class_numbers(value: Any, where: str, path: Path | None, what: str = "probabilities") -> dict[str, float] | None:
+    """A class code → number from 0 to 1 map (a box's probabilities, a model result's thresholds); None for null."""
     if value is None:
         return None
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and is_number(v) and 0.0 <= float(v) <= 1.0 for k, v in value.items()
     ):
-        raise AnnotationFileError(f"{where} has probabilities that are not class → number from 0 to 1", path)
+        raise AnnotationFileError(f"{where} has {what} that are not class → number from 0 to 1", path)
     return {k.upper(): float(v) for k, v in value.items()}
 
 

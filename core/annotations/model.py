@@ -187,7 +187,9 @@ class SliceAnnotation:
     """One reader's vertebrae on one slice (or the model's, or the consensus).
 
     ``extra`` keeps unknown top-level LabelMe keys; ``other_shapes`` keeps shapes that are not vertebra boxes
-    (points, lines, …) exactly as read, so both are written back.
+    (points, lines, …) exactly as read, so both are written back. ``thresholds`` (disease code → probability) are
+    the decision thresholds with which a model called the diseases in its result, so that how close each call was
+    can be judged later (:mod:`core.review.confidence`); None for a reader's file or an older result.
     """
 
     image_width: int
@@ -201,11 +203,14 @@ class SliceAnnotation:
     image_data: str | None = None
     other_shapes: tuple[Mapping[str, Any], ...] = ()
     extra: Mapping[str, Any] = field(default_factory=lambda: _frozen(None))
+    thresholds: Mapping[str, float] | None = None
 
     def __post_init__(self) -> None:
         if self.image_width <= 0 or self.image_height <= 0:
             raise ValueError(f"image size must be positive, not {self.image_width}x{self.image_height}")
         object.__setattr__(self, "vertebrae", tuple(self.vertebrae))
+        if self.thresholds is not None:
+            object.__setattr__(self, "thresholds", _frozen(self.thresholds))
         for name in ("flags", "extra"):
             value = getattr(self, name)
             if not isinstance(value, MappingProxyType):

@@ -18,7 +18,7 @@ import numpy as np
 
 from core.annotations.geometry import DETECTION_THRESHOLD
 from core.annotations.labelme_io import read_labelme, write_labelme
-from core.annotations.model import CLASS_CODES, MODEL_SOURCE, Box, SliceAnnotation, Vertebra
+from core.annotations.model import CLASS_CODES, DISEASES, MODEL_SOURCE, Box, SliceAnnotation, Vertebra
 from core.errors import ModelPackageError, VertebraReviewError
 from core.imaging.png_io import write_png
 from core.models.classifier import VertebraClassifier, decide
@@ -93,6 +93,14 @@ class DiagnosisPipeline:
         what = "detector + classifier" if self.classifier else "detector only"
         demo = f" · {DEMO_NOTICE}" if self.is_demo else ""
         return f"{self.model_id} ({what}){demo} · {self.detector.compute.describe()}"
+
+    @property
+    def call_thresholds(self) -> dict[str, float] | None:
+        """The probability from which each disease is called (written with each result), or None without a
+        classifier."""
+        if self.classifier is None:
+            return None
+        return {d.value: round(float(self.classifier.config.thresholds[d.value]), 4) for d in DISEASES}
 
     def diagnose_images(self, images: Sequence[np.ndarray]) -> list[SliceDiagnosis]:
         """Diagnose uint8 slices (the model's input representation); levels per slice (no case propagation)."""
@@ -179,7 +187,7 @@ class DiagnosisPipeline:
                 write_png(item.image_path, pixels)
             relative = Path(os.path.relpath(item.image_path, item.json_path.parent)).as_posix()
             annotation = SliceAnnotation(pixels.shape[1], pixels.shape[0], result.vertebrae, image_path=relative,
-                                         model=self.model_id)
+                                         model=self.model_id, thresholds=self.call_thresholds)
             report.written.append(write_labelme(annotation, item.json_path))
         except VertebraReviewError as exc:
             report.errors.append((item.name, str(exc)))

@@ -124,7 +124,8 @@ def summarize(
         status=status,
         diseases=findings(current),
         boxes=len(current.vertebrae) if current else 0,
-        low_confidence=bool(model) and status not in FINISHED_STATUSES and any(map(is_low_confidence, model.vertebrae)),
+        low_confidence=bool(model) and status not in FINISHED_STATUSES and any(
+            is_low_confidence(v, model.thresholds) for v in model.vertebrae),
         disagreement=agreed is not None and agreed.open > 0,
         consensus_progress=(agreed.decided, agreed.vertebrae) if agreed is not None and agreed.in_progress else None,
         problem="; ".join(problems) or None,

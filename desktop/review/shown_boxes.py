@@ -50,7 +50,7 @@ class ShownBoxes:
         self._view.show_boxes(shown.mine, shown.others, selected=selected_index(session, False),
                               selected_other=selected_index(session, True), editable=self.editable,
                               others_from_model=shown.from_model, unlabelled_others=self.unlabelled,
-                              flag_unsure=not self._finished(key))
+                              flag_unsure=not self._finished(key), thresholds=shown.thresholds)
         self.show_selected(session)
         return shown.problems
 

@@ -9,7 +9,7 @@ covers another, again whenever the zoom changes.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 import pyqtgraph as pg
 from PySide6 import QtCore
@@ -45,6 +45,7 @@ class BoxOverlay:
         self._shown = (0, 0)
         self._mine_style: BoxStyle = MINE
         self._flag_unsure = True
+        self._thresholds: Mapping[str, float] | None = None
         view.sigTransformChanged.connect(self.stack_chips)
 
     def _item(self, pool: list[VertebraBoxItem], index: int) -> VertebraBoxItem:
@@ -67,23 +68,25 @@ class BoxOverlay:
 
     def show(self, mine: Sequence[Vertebra], others: Sequence[Vertebra] = (), *, selected: int | None = None,
              selected_other: int | None = None, mine_editable: bool = True, others_from_model: bool = True,
-             unlabelled_others: Collection[int] = (), flag_unsure: bool = True) -> None:
+             unlabelled_others: Collection[int] = (), flag_unsure: bool = True,
+             thresholds: Mapping[str, float] | None = None) -> None:
         """``unlabelled_others``: the others whose result one of ``mine`` repeats (no chip or halo of their own);
-        ``flag_unsure``: mark the model's unsure results (off once the reader has reviewed the slice)."""
+        ``flag_unsure``: mark the model's unsure results (off once the reader has reviewed the slice), judged against
+        ``thresholds``, those the model called with (:mod:`core.review.confidence`)."""
         mine_style = self._mine_style = MINE if mine_editable else READ_ONLY
-        self._flag_unsure = flag_unsure
+        self._flag_unsure, self._thresholds = flag_unsure, thresholds
         other_style: BoxStyle = (MODEL if mine_editable else MODEL_VIEW) if others_from_model else READ_ONLY
         for index, vertebra in enumerate(mine):
             item = self._item(self._mine, index)
             item.show_vertebra(index, vertebra, chip_text(vertebra), mine_style,
-                               low_confidence=flag_unsure and is_low_confidence(vertebra), selected=index == selected)
+                               low_confidence=flag_unsure and self._unsure(vertebra), selected=index == selected)
             item.chip.setVisible(True)
         for index, vertebra in enumerate(others):
             labelled = index not in unlabelled_others
             item = self._item(self._others, index)
             item.show_vertebra(index, vertebra, chip_text(vertebra), other_style,
                                low_confidence=labelled and flag_unsure and others_from_model
-                               and is_low_confidence(vertebra), selected=index == selected_other)
+                               and self._unsure(vertebra), selected=index == selected_other)
             item.chip.setVisible(labelled)
         for pool, used in ((self._mine, len(mine)), (self._others, len(others))):
             for item in pool[used:]:
@@ -92,13 +95,16 @@ class BoxOverlay:
         self._shown = (len(mine), len(others))
         self.stack_chips()
 
+    def _unsure(self, vertebra: Vertebra) -> bool:
+        return is_low_confidence(vertebra, self._thresholds)
+
     def update_mine(self, indices: Sequence[int], mine: Sequence[Vertebra], selected: int | None) -> None:
         """Draw the reader's boxes ``indices`` again (an edit changed them), styled as :meth:`show` last did."""
         for index in indices:
             vertebra = mine[index]
             self._item(self._mine, index).show_vertebra(
                 index, vertebra, chip_text(vertebra), self._mine_style, selected=index == selected,
-                low_confidence=self._flag_unsure and is_low_confidence(vertebra))
+                low_confidence=self._flag_unsure and self._unsure(vertebra))
         self.stack_chips()
 
     def select(self, selected: int | None, selected_other: int | None = None) -> None:

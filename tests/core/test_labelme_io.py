@@ -96,6 +96,7 @@ def rich_annotation() -> SliceAnnotation:
         model="vd-resnet18-0003",
         reviewed=True,
         flags={"motion": False, "good": True},
+        thresholds={"OVCF": 0.2573, "OF": 0.41, "SN": 0.5, "KD": 0.3923, "PS": 0.79},
         other_shapes=({"label": "tip", "points": [[5.0, 5.0]], "group_id": None, "shape_type": "point", "flags": {}},),
         extra={"lineColor": [0, 255, 0, 128], "study": {"case": "c1", "slice": 7}},
     )
@@ -123,6 +124,7 @@ def test_round_trip_gives_equal_annotation(tmp_path):
         assert after.extra == before.extra
         assert after.genant == before.genant
     assert (again.reader, again.model, again.reviewed) == ("dr_a", "vd-resnet18-0003", True)
+    assert dict(again.thresholds) == {"OVCF": 0.2573, "OF": 0.41, "SN": 0.5, "KD": 0.3923, "PS": 0.79}
     assert again.other_shapes == original.other_shapes
     assert dict(again.extra) == dict(original.extra)
 
@@ -512,6 +514,20 @@ def test_our_keys_are_not_duplicated_from_extra(tmp_path):
     out = to_labelme(annotation)
     assert list(out).count("reader") == 1
     assert out["custom"] == 1
+
+
+def test_thresholds_are_written_only_with_a_models_result(tmp_path):
+    """A reader's file carries no ``thresholds`` key (it stays as labelme users know it); a result's thresholds win
+    over an unknown key of that name, and a file without them reads as None."""
+    reader_file = to_labelme(SliceAnnotation(50, 50, reader="r1", extra={"thresholds": "theirs"}))
+    assert "thresholds" not in reader_file
+    result = to_labelme(SliceAnnotation(50, 50, model="m", thresholds={"OVCF": 0.26}, extra={"thresholds": "x"}))
+    assert result["thresholds"] == {"OVCF": 0.26}
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({k: v for k, v in result.items() if k != "thresholds"}))
+    assert read_labelme(path).thresholds is None
+    path.write_text(json.dumps(result | {"thresholds": {"ovcf": 0.3}}))
+    assert dict(read_labelme(path).thresholds) == {"OVCF": 0.3}  # class codes in any case, like probabilities
 
 
 def test_non_box_shapes_are_kept_and_written_back(tmp_path):

@@ -136,6 +136,7 @@ def sample_annotation(image_path: str = "slice-007.png") -> SliceAnnotation:
         model="detector-v3",
         reviewed=True,
         flags={"motion_artifact": False, "needs_second_read": True},
+        thresholds={"OVCF": 0.2573, "OF": 0.4098, "SN": 0.4806, "KD": 0.3923, "PS": 0.7905},
     )
 
 
@@ -185,6 +186,8 @@ def assert_same_annotation(result: Mapping[str, Any], annotation: SliceAnnotatio
         annotation.model,
         annotation.reviewed,
     )
+    expected_thresholds = None if annotation.thresholds is None else dict(annotation.thresholds)
+    assert other.get("thresholds") == expected_thresholds
 
 
 # -- 1. files we write open in labelme --------------------------------------------------------------------------------

@@ -38,6 +38,9 @@ def test_diagnose_study_writes_predictions_and_a_rerun_skips_done_slices(pipelin
     assert report.slices == 6 and not report.errors
     written = read_labelme(tmp_path / "out" / "case-0001" / "s001.json")
     assert written.model == "tiny-v1"
+    # the thresholds the diseases were called with travel with the result (judging its close calls later)
+    thresholds = pipeline.classifier.config.thresholds
+    assert dict(written.thresholds) == {c: round(thresholds[c], 4) for c in ("OVCF", "OF", "SN", "KD", "PS")}
     assert (tmp_path / "out" / "case-0001" / written.image_path).resolve().is_file()
     again = run(pipeline.diagnose_inputs([study_copy], tmp_path / "out"))
     assert (again.slices, again.skipped) == (0, 6)

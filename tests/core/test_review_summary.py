@@ -8,6 +8,7 @@ from PIL import Image
 
 from core.annotations.model import Box, Disease, SliceAnnotation, Vertebra
 from core.progress import run
+from core.review.confidence import close_calls
 from core.review.filters import SliceFilter
 from core.review.status import SliceStatus, slice_status
 from core.review.summary import (
@@ -54,14 +55,39 @@ def test_readers_disagree_on_count_label_or_position_but_not_on_jitter():
     assert readers_disagree([one, jittered, moved]) and not readers_disagree([one]) and not readers_disagree([])
 
 
-def test_low_confidence_means_a_borderline_score_or_an_unsure_label():
+def test_low_confidence_means_a_borderline_score_or_a_close_call_at_the_default_threshold():
+    """Without the result's thresholds every disease is judged against 0.5: odds within a factor of 2 of even."""
     assert not is_low_confidence(Vertebra(A, frozenset({Disease.OVCF}), {"OVCF": 0.95, "NORMAL": 0.02}, score=0.99))
-    assert is_low_confidence(Vertebra(A, frozenset({Disease.OVCF}), {"OVCF": 0.54, "NORMAL": 0.02}, score=0.99))
-    assert is_low_confidence(Vertebra(A, probabilities={"OVCF": 0.55, "NORMAL": 0.02}, score=0.99))  # NORMAL 0.02
-    assert not is_low_confidence(Vertebra(A, probabilities={"OVCF": 0.45, "NORMAL": 0.56}, score=0.99))
+    assert is_low_confidence(Vertebra(A, frozenset({Disease.OVCF}), {"OVCF": 0.6, "NORMAL": 0.02}, score=0.99))
+    assert is_low_confidence(Vertebra(A, probabilities={"OVCF": 0.4, "NORMAL": 0.5}, score=0.99))  # nearly called
+    assert not is_low_confidence(Vertebra(A, frozenset({Disease.OVCF}), {"OVCF": 0.68}, score=0.99))  # odds 2.1
+    assert not is_low_confidence(Vertebra(A, probabilities={"OVCF": 0.32, "NORMAL": 0.3}, score=0.99))  # odds 0.47
     assert is_low_confidence(Vertebra(A, score=0.79)) and not is_low_confidence(Vertebra(A, score=0.8))
     unsure = Vertebra(A, probabilities={"NORMAL": 0.3}, score=0.5)
     assert not is_low_confidence(unsure.with_changes(source="r1"))  # a reader's box has no confidence
+    assert not is_low_confidence(Vertebra(A, probabilities={"NORMAL": 0.5}, score=0.99))  # NORMAL calls nothing
+
+
+def test_a_close_call_is_judged_against_the_threshold_the_model_called_with():
+    """The same probability is a sure call far above a low threshold and a close one near it, either side."""
+    ovcf = Vertebra(A, frozenset({Disease.OVCF}), {"OVCF": 0.5, "OF": 0.01}, score=0.99)
+    assert is_low_confidence(ovcf) and not is_low_confidence(ovcf, {"OVCF": 0.2, "OF": 0.4})  # odds 4x its 0.2
+    assert close_calls(ovcf, {"OVCF": 0.4, "OF": 0.4}) == ["OVCF"]
+    almost = Vertebra(A, probabilities={"OVCF": 0.18, "KD": 0.3}, score=0.99)  # called nothing
+    assert close_calls(almost, {"OVCF": 0.26, "KD": 0.9}) == ["OVCF"]  # 0.18 under 0.26: within 2x in odds
+    assert close_calls(almost, {"OVCF": 0.26, "KD": 0.45}) == ["OVCF", "KD"]
+    assert close_calls(almost, {"OVCF": 0.6, "KD": 0.9}) == []
+    # a threshold missing from the result's map falls back to 0.5
+    assert close_calls(Vertebra(A, probabilities={"SN": 0.55}), {"OVCF": 0.2}) == ["SN"]
+
+
+def test_the_summary_judges_a_result_with_its_own_thresholds(study):
+    key = ("case-0001", "s001")
+    box = Vertebra(A, frozenset({Disease.OVCF}), {"OVCF": 0.6, "NORMAL": 0.1}, score=0.99)
+    study.save_annotation(SliceAnnotation(90, 60, (box,), model="m"), *key, model="m")
+    assert summarize(study, key, "r1", "m").low_confidence  # 0.6 against 0.5
+    study.save_annotation(SliceAnnotation(90, 60, (box,), model="m", thresholds={"OVCF": 0.2}), *key, model="m")
+    assert not summarize(study, key, "r1", "m").low_confidence  # 0.6 against 0.2: odds 6x
 
 
 @pytest.fixture()

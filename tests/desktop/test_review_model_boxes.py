@@ -25,7 +25,9 @@ KEYS = [(CASE, "s001"), (CASE, "s002")]
 FIRST = KEYS[0]
 #: The order the model wrote its boxes in (as a detector sorted by score would): not the order along the spine.
 FILE_ORDER = (4, 0, 9, 2, 11, 6, 1, 8, 3, 10, 5, 7)
-UNSURE = 5  # the sixth body from the top: its label's probability is a coin toss
+UNSURE = 5  # the sixth body from the top: OVCF 0.2, a close call against the model's OVCF threshold, 0.3
+#: The thresholds the fake model called with: judged against 0.5, OVCF 0.2 would not be a close call.
+THRESHOLDS = {"OVCF": 0.3, "OF": 0.5, "SN": 0.5, "KD": 0.5, "PS": 0.5}
 
 
 def spine_box(i: int) -> Box:
@@ -37,8 +39,8 @@ def spine_box(i: int) -> Box:
 def model_spine() -> tuple[Vertebra, ...]:
     boxes = []
     for i in FILE_ORDER:
-        normal = 0.5 if i == UNSURE else 0.97
-        probabilities = {"OVCF": 0.0213, "OF": 0.0102, "SN": 0.0004, "KD": 0.0017, "PS": 0.0009, "NORMAL": normal}
+        normal, ovcf = (0.5, 0.2) if i == UNSURE else (0.97, 0.0213)
+        probabilities = {"OVCF": ovcf, "OF": 0.0102, "SN": 0.0004, "KD": 0.0017, "PS": 0.0009, "NORMAL": normal}
         boxes.append(Vertebra(spine_box(i), frozenset(), probabilities, 0.9934))
     return tuple(boxes)
 
@@ -51,7 +53,8 @@ def make_spine_study(root) -> Study:
     rng = np.random.default_rng(1)
     for key in KEYS:
         Image.fromarray(rng.integers(0, 80, (H, W)).astype(np.uint8)).save(folder / f"{key[1]}.png")
-        study.save_annotation(SliceAnnotation(W, H, model_spine(), model=MODEL_ID), *key, model=MODEL_ID)
+        study.save_annotation(SliceAnnotation(W, H, model_spine(), model=MODEL_ID, thresholds=THRESHOLDS), *key,
+                              model=MODEL_ID)
     models = study.root / "models" / MODEL_ID
     models.mkdir(parents=True)
     (models / "manifest.json").write_text('{"kind": "model-set", "demo": true}')
@@ -278,3 +281,15 @@ def test_the_low_confidence_mark_goes_once_the_slice_is_reviewed(qtbot, window, 
     qtbot.keyClick(view, Key.Key_Z, CTRL)  # not accepted nor reviewed any more: marked again
     assert cases.summary(FIRST).low_confidence
     assert [item.chip.text for item in view.overlay.other_items() if item.low_confidence] == ["? NORMAL 0.50"]
+
+
+def test_unsure_boxes_are_judged_against_the_thresholds_the_model_called_with(qtbot, tmp_path):
+    """The same result written without its thresholds (an older file) is judged against 0.5, where OVCF 0.2 is no
+    close call: no box is marked, on the image or in the case list."""
+    study = make_spine_study(tmp_path / "older")
+    for key in KEYS:
+        study.save_annotation(SliceAnnotation(W, H, model_spine(), model=MODEL_ID), *key, model=MODEL_ID)
+    window = shown_window(qtbot, study.root, settled=lambda win: not win.controller.summaries.scanning)
+    assert len(window.viewer.overlay.other_items()) == 12
+    assert not any(item.low_confidence for item in window.viewer.overlay.other_items())
+    assert not window.case_list.summary(FIRST).low_confidence
