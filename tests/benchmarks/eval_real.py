@@ -8,8 +8,12 @@ MODELS is a model set (``resources/demo/models/demo-v1``, a study's ``models/`` 
 ``../shared/data/real`` beside the project. Printed per patient and in all: the detector's recall (truth bodies hit at
 score ≥ 0.75, IoM > 0.5), its false detections (boxes that hit no body, of all its boxes), the level accuracy of
 the hits that got a level, recall per level, and the share of hit bodies without a fracture grade on which the
-classifier calls no disease. ``--pictures DIR`` also writes, per patient, three of its slabs with the model's boxes
-(coloured by diagnosis, with level, label and score) over the truth (thin white). ``--scores 0.5 0.3`` also runs
+classifier calls no disease. Levels on the model's own boxes with a level set by a reader, as the app counts them
+(:mod:`core.evaluation.levels`; false boxes stay in the chain, missed bodies leave gaps): **set level**, one hit box's
+true level set on its slab and the others counted from it, every hit box in turn; **one level**, the lowest hit box
+of the slab with the most boxes set, and the levels carried to the volume's other slabs. ``--pictures DIR`` also
+writes, per patient, three of its slabs with the model's boxes (coloured by diagnosis, with the level from the one
+set level, label and score) over the truth (thin white). ``--scores 0.5 0.3`` also runs
 the detector alone at those lower score thresholds and prints its recall and false detections there: how much of a
 shortfall at 0.75 is confidence rather than missed anatomy. Say with every figure how few
 patients stand behind it: here, two CT volumes (the chest CT and the T11/T12 series) and one cut-out of L3.
@@ -25,12 +29,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parents[2]))
 
 from core.annotations.colours import colour_for  # noqa: E402
 from core.annotations.geometry import DETECTION_THRESHOLD, pair_by_iom  # noqa: E402
 from core.annotations.model import Box, disease_label  # noqa: E402
+from core.evaluation.levels import one_set_level, propagated_score, set_level_score  # noqa: E402
 from core.imaging.reformat import DEFAULT_SLICE_COUNT  # noqa: E402
 from core.imaging.rendering import model_view  # noqa: E402
 from core.imaging.windowing import BONE, apply_window  # noqa: E402
@@ -50,8 +57,21 @@ SOURCES = (
 )
 
 
+def _kept(predicted) -> list:
+    return [v for v in predicted.vertebrae if (v.score or 0) >= DETECTION_THRESHOLD]
+
+
+def _true_levels(truth, predicted) -> tuple[np.ndarray, list[str | None]]:
+    """The model's kept boxes and, for each, the true level of the body it hits (None for a false box)."""
+    kept = _kept(predicted)
+    levels: list[str | None] = [None] * len(kept)
+    for p, t in pair_by_iom([v.box for v in kept], [v.box for v in truth.vertebrae]):
+        levels[p] = truth.vertebrae[t].level
+    return np.array([v.box.as_list() for v in kept], dtype=np.float64).reshape(-1, 4), levels
+
+
 def _slice_figures(truth, predicted, counts: Counter, per_level: dict[str, Counter]) -> None:
-    kept = [v for v in predicted.vertebrae if (v.score or 0) >= DETECTION_THRESHOLD]
+    kept = _kept(predicted)
     pairs = pair_by_iom([v.box for v in kept], [v.box for v in truth.vertebrae])
     counts["truth"] += len(truth.vertebrae)
     counts["detected"] += len(kept)
@@ -87,9 +107,11 @@ def _score_figures(pipeline: DiagnosisPipeline, study: Study, scores: tuple[floa
     return dict(counts)
 
 
-def picture(study: Study, model_id: str, path: Path, height: int = 360) -> None:
+def picture(study: Study, model_id: str, path: Path, height: int = 360,
+            set_levels: dict | None = None) -> None:
     """Three slabs of the study side by side (a quarter, half and three quarters through), the model's boxes kept
-    at the detection threshold over the truth."""
+    at the detection threshold over the truth; ``set_levels`` (slice key → a level per kept box) stand in for the
+    model's own levels (None: unknown)."""
     from PIL import Image, ImageDraw
 
     slices = study.all_slices()
@@ -104,14 +126,15 @@ def picture(study: Study, model_id: str, path: Path, height: int = 360) -> None:
         for vertebra in truth.vertebrae if truth else ():
             draw.rectangle([v * scale for v in vertebra.box.as_list()], outline="#FFFFFF", width=1)
         predicted = study.load_annotation(case, slice_id, model=model_id)
-        for vertebra in predicted.vertebrae if predicted else ():
-            if (vertebra.score or 0) < DETECTION_THRESHOLD:
-                continue
+        kept = _kept(predicted) if predicted else []
+        given = (set_levels or {}).get((case, slice_id)) or [None] * len(kept)
+        for vertebra, level in zip(kept, given, strict=True):
             box = [v * scale for v in vertebra.box.as_list()]
             colour = colour_for(vertebra.diseases)
             draw.rectangle(box, outline=colour, width=2)
             label = disease_label(vertebra.diseases) if vertebra.diseases else "normal"
-            draw.text((box[2] + 3, box[1]), f"{vertebra.level or '?'} {label} {vertebra.score:.2f}", fill=colour)
+            shown = vertebra.level or level or "?"
+            draw.text((box[2] + 3, box[1]), f"{shown} {label} {vertebra.score:.2f}", fill=colour)
         tiles.append(tile)
     sheet = Image.new("RGB", (sum(t.width for t in tiles) + 4 * (len(tiles) - 1), height), "black")
     x = 0
@@ -131,16 +154,24 @@ def evaluate_source(pipeline: DiagnosisPipeline, ct: Path, labels: Path, scheme:
     run(pipeline.diagnose_study(study))
     counts: Counter = Counter()
     per_level: dict[str, Counter] = {}
+    slabs, keys = [], []
     for case, slice_id in study.all_slices():
         truth = study.load_annotation(case, slice_id, reader=TRUTH)
         predicted = study.load_annotation(case, slice_id, model=pipeline.model_id)
         if truth is not None and predicted is not None:
             _slice_figures(truth, predicted, counts, per_level)
+            slabs.append(_true_levels(truth, predicted))
+            keys.append((case, slice_id))
     counts["slices"] = len(study.all_slices())
+    for name, score in (("set level", set_level_score({"volume": slabs})),
+                        ("one level", propagated_score({"volume": slabs}))):
+        counts[f"{name} right"], counts[f"{name} total"] = score.right, score.total
     if scores:
         counts.update(_score_figures(pipeline, study, scores))
     if picture_path is not None:
-        picture(study, pipeline.model_id, picture_path)
+        found = one_set_level(slabs)
+        picture(study, pipeline.model_id, picture_path,
+                set_levels=dict(zip(keys, found[2], strict=True)) if found else None)
     return {"counts": dict(counts), "per_level": {k: dict(v) for k, v in per_level.items()}}
 
 
@@ -166,6 +197,9 @@ def summary(counts: Counter) -> dict[str, Any]:
         "recall": _rate(counts["hits"], counts["truth"]),
         "false_detections": _rate(counts["detected"] - counts["hits"], counts["detected"]),
         "level_accuracy": _rate(counts["level right"], counts["levelled"]), "levelled_hits": counts["levelled"],
+        "set_level_accuracy": _rate(counts["set level right"], counts["set level total"]),
+        "one_level_accuracy": _rate(counts["one level right"], counts["one level total"]),
+        "levels_scored": counts["one level total"],
         "no_disease_on_unfractured": _rate(counts["called normal"], counts["unfractured"]),
         "unfractured_hits": counts["unfractured"]}
 
@@ -197,6 +231,8 @@ def report_lines(result: dict[str, Any]) -> list[str]:
                      f"slabs, false detections {figures['false_detections']} of {figures['detections']}, level "
                      f"accuracy {figures['level_accuracy']} ({figures['levelled_hits']} levelled), no disease on "
                      f"unfractured {figures['no_disease_on_unfractured']} ({figures['unfractured_hits']})")
+        lines.append(f"{'':>16}  with a level set by a reader: set level {figures['set_level_accuracy']}, one level "
+                     f"for the volume {figures['one_level_accuracy']} (of {figures['levels_scored']} hits)")
         for score, at in figures.get("at_scores", {}).items():
             lines.append(f"{'':>16}  detector alone at score >= {score}: recall {at['recall']}, false detections "
                          f"{at['false_detections']}")

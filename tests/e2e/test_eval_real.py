@@ -38,6 +38,11 @@ def test_eval_real_on_the_bundled_series(tmp_path):
     assert figures["slices"] == 3 and figures["bodies"] >= 1
     assert 0 <= figures["recall"] <= 1 and figures["detections"] >= 0
     assert set(result["recall_per_level"]) <= {"T11", "T12"}
+    # levels from one level a reader sets: every hit with a true level is scored, and a hit anchors itself
+    hits = round(figures["recall"] * figures["bodies"])
+    assert figures["levels_scored"] == hits
+    if hits:
+        assert 0 < figures["set_level_accuracy"] <= 1 and 0 < figures["one_level_accuracy"] <= 1
     # the detector alone at a lower score keeps at least the boxes kept at 0.75, so it finds at least as many
     lower = figures["at_scores"]["0.3"]
     assert lower["recall"] >= figures["recall"] and 0 <= lower["false_detections"] <= 1
@@ -50,4 +55,5 @@ def test_eval_real_on_the_bundled_series(tmp_path):
     lines = script.report_lines(result)
     assert f"{BUNDLED_ID} (demo)" in lines[0] and "far too few patients" in lines[0]
     assert lines[1].strip().startswith("T11/T12 series: recall") and lines[-1].startswith("recall per level")
-    assert "detector alone at score >= 0.3: recall" in lines[2]
+    assert "with a level set by a reader: set level" in lines[2]
+    assert "detector alone at score >= 0.3: recall" in lines[3]
