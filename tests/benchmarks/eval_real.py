@@ -107,13 +107,14 @@ def _score_figures(pipeline: DiagnosisPipeline, study: Study, scores: tuple[floa
     return dict(counts)
 
 
-def picture(study: Study, model_id: str, path: Path, height: int = 360,
+def picture(study: Study, model_id: str, path: Path, height: int = 480,
             set_levels: dict | None = None) -> None:
     """Three slabs of the study side by side (a quarter, half and three quarters through), the model's boxes kept
     at the detection threshold over the truth; ``set_levels`` (slice key → a level per kept box) stand in for the
     model's own levels (None: unknown)."""
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw, ImageFont
 
+    font = ImageFont.load_default(size=12)
     slices = study.all_slices()
     tiles = []
     for case, slice_id in (slices[len(slices) * k // 4] for k in (1, 2, 3)):
@@ -134,7 +135,10 @@ def picture(study: Study, model_id: str, path: Path, height: int = 360,
             draw.rectangle(box, outline=colour, width=2)
             label = disease_label(vertebra.diseases) if vertebra.diseases else "normal"
             shown = vertebra.level or level or "?"
-            draw.text((box[2] + 3, box[1]), f"{shown} {label} {vertebra.score:.2f}", fill=colour)
+            text = f"{shown} {label} {vertebra.score:.2f}"
+            where = (box[2] + 4, box[1])
+            draw.rectangle(draw.textbbox(where, text, font=font), fill="#000000")  # readable over bone
+            draw.text(where, text, fill=colour, font=font)
         tiles.append(tile)
     sheet = Image.new("RGB", (sum(t.width for t in tiles) + 4 * (len(tiles) - 1), height), "black")
     x = 0

@@ -47,7 +47,7 @@ def test_eval_real_on_the_bundled_series(tmp_path):
     lower = figures["at_scores"]["0.3"]
     assert lower["recall"] >= figures["recall"] and 0 <= lower["false_detections"] <= 1
     with Image.open(tmp_path / "pictures" / "T11-T12_series.png") as sheet:  # three slabs side by side
-        assert sheet.mode == "RGB" and sheet.height == 360 and sheet.width > 3 * 50
+        assert sheet.mode == "RGB" and sheet.height == 480 and sheet.width > 3 * 50
     # the printed form names the model and says how few patients stand behind it
     spec = importlib.util.spec_from_file_location("eval_real", REPO / "tests" / "benchmarks" / "eval_real.py")
     script = importlib.util.module_from_spec(spec)
