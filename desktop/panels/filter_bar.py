@@ -39,8 +39,9 @@ class FilterBar(QtWidgets.QWidget):
         self.status.setItemData(self.status.count() - 1, "Slices where the model found no vertebrae, or clearly too "
                                 "few, and you have not started", QtCore.Qt.ItemDataRole.ToolTipRole)
         self.low_confidence = QtWidgets.QCheckBox("Low confidence")
-        self.low_confidence.setToolTip("Slices you have not finished where the model was unsure about a box: the "
-                                       "probability on its label below 0.55, or its detector score below 0.80")
+        self.low_confidence.setToolTip("Slices you have not finished where the model was unsure about a box: a "
+                                       "disease call that went either way by a little (odds within a factor of 2 "
+                                       "of the model's threshold for it), or a detector score below 0.80")
         self.disagreement = QtWidgets.QCheckBox("Readers disagree")
         self.disagreement.setToolTip(DISAGREEMENT_TIP)
         self.blinding_note = QtWidgets.QLabel()

@@ -1,8 +1,10 @@
 """The selected box: diseases as checkboxes (keys 1-5, 0 for NORMAL), its level, where it came from, its Genant grade
-when one was imported (read-only), and the model's probabilities; buttons for delete, accept the model's result, and
-reviewed-and-next."""
+when one was imported (read-only), and the model's probabilities with the calls that were close (what makes a box
+unsure, :mod:`core.review.confidence`); buttons for delete, accept the model's result, and reviewed-and-next."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from PySide6 import QtCore, QtWidgets
 
@@ -12,10 +14,12 @@ from core.annotations.model import (
     DISEASES,
     GENANT_NAMES,
     LEVELS,
+    MODEL_SOURCE,
     NORMAL,
     Disease,
     Vertebra,
 )
+from core.review.confidence import DEFAULT_THRESHOLD, UNSURE_SCORE, close_calls
 
 DISEASE_KEYS = {d: str(i) for i, d in enumerate(DISEASES, start=1)}
 
@@ -61,7 +65,7 @@ class VertebraPanel(QtWidgets.QGroupBox):
         # The texts change with every selection; they must not move the image: they wrap within the panel's width
         # (which the checkboxes and buttons set) and have room for the longest of them.
         lines = self.fontMetrics().lineSpacing()
-        for label, rows in ((self.heading, 2), (self.details, 5)):
+        for label, rows in ((self.heading, 2), (self.details, 6)):  # details: a close call may take a line
             label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed)
             label.setFixedHeight(rows * lines + 4)
             label.setAlignment(QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignTop)
@@ -89,9 +93,9 @@ class VertebraPanel(QtWidgets.QGroupBox):
             self.diseaseToggled.emit(Disease(code))
 
     def show_vertebra(self, vertebra: Vertebra | None, index: int = 0, count: int = 0, *,
-                      editable: bool = True, note: str = "") -> None:
+                      editable: bool = True, note: str = "", thresholds: Mapping[str, float] | None = None) -> None:
         """``index``: the box's place from the top of the spine; ``note`` says whose box it is when not the
-        reader's."""
+        reader's; ``thresholds``: those the model called with, to say which of its calls were close."""
         selected = vertebra is not None
         for code, box in self.checks.items():
             box.setEnabled(selected and editable)
@@ -110,13 +114,31 @@ class VertebraPanel(QtWidgets.QGroupBox):
         if vertebra.genant is not None:
             lines.append(f"Genant grade {vertebra.genant} ({GENANT_NAMES[vertebra.genant]}, from the import)")
         if vertebra.score is not None:
-            lines.append(f"detector score: {vertebra.score:.2f}")
+            unsure = vertebra.source == MODEL_SOURCE and vertebra.score < UNSURE_SCORE
+            lines.append(f"detector score: {vertebra.score:.2f}" + (f" (unsure: below {UNSURE_SCORE:.2f})"
+                                                                      if unsure else ""))
         if vertebra.probabilities:
             lines.append("model: " + "  ".join(f"{c} {vertebra.probabilities[c]:.2f}" for c in CLASS_CODES
                                                if c in vertebra.probabilities))
+            close = close_calls(vertebra, thresholds) if vertebra.source == MODEL_SOURCE else []
+            if close:
+                lines.append(self._close_calls(vertebra, close, thresholds))
         box = vertebra.box
         lines.append(f"box: {box.x1:.0f}, {box.y1:.0f} – {box.x2:.0f}, {box.y2:.0f} px")
         self.details.setText("\n".join(lines))
+
+    @staticmethod
+    def _close_calls(vertebra: Vertebra, codes: list[str], thresholds: Mapping[str, float] | None) -> str:
+        """``close call: OVCF 0.36 called (from 0.26)``; against 0.5 where the result recorded no thresholds."""
+        def call(code: str) -> str:
+            called = "called" if Disease(code) in vertebra.diseases else "not called"
+            known = (thresholds or {}).get(code)
+            return f"{code} {vertebra.probabilities[code]:.2f} {called}" + (
+                f" (from {known:.2f})" if known is not None else "")
+        if thresholds is None:
+            return (f"close call against {DEFAULT_THRESHOLD:.2f} (no thresholds recorded): "
+                    + "; ".join(map(call, codes)))
+        return "close call: " + "; ".join(map(call, codes))
 
     def set_actions_enabled(self, *, accept: bool, review: bool) -> None:
         self.accept_button.setEnabled(accept)

@@ -6,6 +6,8 @@ selected-box panel, and answers which box a click on a model box, Tab or a level
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from core.annotations.model import SliceAnnotation, Vertebra
 from core.review.box_edits import BoxRef, next_along_spine, reader_partners, repeated_by_reader
 from core.review.session import ReviewSession
@@ -36,12 +38,13 @@ class ShownBoxes:
         self.model_shown: tuple[Vertebra, ...] = ()
         self.unlabelled: frozenset[int] | tuple[int, ...] = ()  # the model's boxes the reader's repeat
         self.editable = False
+        self.thresholds: Mapping[str, float] | None = None  # those the shown model result was called with
 
     def draw(self, session: ReviewSession, key: SliceKey, overlay_mode: str) -> list[str]:
         """Draw the boxes ``overlay_mode`` asks for; returns problems with the model's or consensus files."""
         shown = slice_overlay(overlay_mode, session, self._reading, key, self.mine)
         self._view.show_readers(shown.readers)
-        self.editable, self.model_shown = shown.editable, shown.model_boxes
+        self.editable, self.model_shown, self.thresholds = shown.editable, shown.model_boxes, shown.thresholds
         selected, selected_model = selected_index(session, False), selected_index(session, True)
         if (selected is not None and selected >= len(shown.mine)) or \
                 (selected_model is not None and selected_model >= len(self.model_shown)):
@@ -78,7 +81,7 @@ class ShownBoxes:
         """Show the session's selected box in the selected-box panel."""
         has_model = session is not None and session.model_id is not None
         show_selected_box(self._inspector, self.mine, self.model_shown, session.selection if session else None,
-                          editable=self.editable, has_model=has_model)
+                          editable=self.editable, has_model=has_model, thresholds=self.thresholds)
 
     def resolve(self, box: BoxRef) -> BoxRef:
         """A model box on a vertebra where the reader has a box of their own stands for that box."""

@@ -8,7 +8,8 @@ STUDY is a phantom study with an active (demo) model, for example the bundled de
 then a reader ``dr-lee`` (in a scratch settings folder; the study gets their files) reviews a few slices: the first
 picture shows mine + the model with an edited, selected box; the second a filtered case list, only my boxes,
 zoomed, with the shortcuts panel; the third the corner text, a ruler across a vertebral body and an HU region
-inside one. Under Xvfb the screen is captured with ImageMagick's ``import``; elsewhere the
+inside one; the fourth the "Low confidence" filter on and the first unsure box of the model's selected, with its
+close call in the selected-box panel. Under Xvfb the screen is captured with ImageMagick's ``import``; elsewhere the
 window grabs itself.
 """
 
@@ -131,6 +132,22 @@ def third_picture(window) -> None:
          (high.x1 + high.width * 0.75, high.y1 + high.height * 0.7), steps=8)
 
 
+def fourth_picture(window) -> None:
+    from core.review.confidence import is_low_confidence
+
+    c = window.controller
+    window.case_list.filters.low_confidence.setChecked(True)
+    shown = window.case_list.visible_keys()
+    if not shown:
+        return
+    c.show(shown[0])
+    c.set_overlay("model")
+    result = c.session.model_result(shown[0])
+    unsure = [i for i, v in enumerate(result.vertebrae) if is_low_confidence(v, result.thresholds)]
+    if unsure:
+        c.select_model(unsure[0])
+
+
 def open_window(app, study: Path, reader: str) -> MainWindow:
     """The main window at the screenshots' size with ``study`` open, its model loaded and its slices scanned."""
     window = MainWindow(reader=reader)
@@ -160,6 +177,7 @@ def main(study: Path, out: Path) -> None:
     picture(app, study, first_picture, out / "review-workspace.png")
     picture(app, study, second_picture, out / "review-zoomed.png")
     picture(app, study, third_picture, out / "viewer-measure.png")
+    picture(app, study, fourth_picture, out / "review-low-confidence.png")
 
 
 if __name__ == "__main__":

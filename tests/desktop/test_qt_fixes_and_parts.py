@@ -73,3 +73,20 @@ def test_the_vertebra_panel_shows_an_imported_genant_grade_read_only(qtbot):
     assert "Genant grade 0 (normal, from the import)" in panel.details.text()
     panel.show_vertebra(None)
     assert panel.details.text() == ""
+
+
+def test_the_vertebra_panel_names_the_models_close_calls_and_a_low_score(qtbot):
+    panel = VertebraPanel()
+    qtbot.addWidget(panel)
+    model_box = Vertebra(Box(10, 10, 50, 30), frozenset({Disease.OVCF}), {"OVCF": 0.35, "KD": 0.5, "NORMAL": 0.1},
+                         score=0.78)
+    panel.show_vertebra(model_box, 0, 1, thresholds={"OVCF": 0.26, "KD": 0.9})
+    lines = panel.details.text().splitlines()
+    assert "detector score: 0.78 (unsure: below 0.80)" in lines
+    assert "close call: OVCF 0.35 called (from 0.26)" in lines
+    assert not any(line.startswith("close call: KD") for line in lines)  # 0.5 is far under KD's 0.9
+    panel.show_vertebra(model_box, 0, 1)  # a result without thresholds: each judged against 0.5
+    assert ("close call against 0.50 (no thresholds recorded): OVCF 0.35 called; KD 0.50 not called"
+            in panel.details.text().splitlines())
+    panel.show_vertebra(model_box.with_changes(source="r1"), 0, 1, thresholds={"OVCF": 0.26})  # the reader's
+    assert "close call" not in panel.details.text() and "unsure" not in panel.details.text()

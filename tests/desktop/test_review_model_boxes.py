@@ -293,3 +293,15 @@ def test_unsure_boxes_are_judged_against_the_thresholds_the_model_called_with(qt
     assert len(window.viewer.overlay.other_items()) == 12
     assert not any(item.low_confidence for item in window.viewer.overlay.other_items())
     assert not window.case_list.summary(FIRST).low_confidence
+
+
+def test_the_selected_box_panel_says_which_call_was_close(qtbot, window):
+    """Clicking the unsure box names its close call against the threshold the model called with; a sure box of the
+    model's names none."""
+    view, details = window.viewer, window.inspector.details
+    click(qtbot, view, centre(UNSURE))
+    qtbot.wait(20)
+    assert "close call: OVCF 0.20 not called (from 0.30)" in details.text().splitlines()
+    click(qtbot, view, centre(UNSURE + 2))
+    qtbot.wait(20)
+    assert "model: " in details.text() and "close call" not in details.text()
