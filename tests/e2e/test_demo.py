@@ -194,3 +194,44 @@ def test_the_second_anatomy_stage_fine_tunes_both_models_with_the_jitter(tiny_mo
     assert [p.rsplit("/", 1)[-1] for p in classifier["training"]["studies"]] == list(recipe.CLASSIFIER_3_STUDIES)
     detector = json.loads((tmp_path / "tuned3" / "detector" / "manifest.json").read_text())
     assert [p.rsplit("/", 1)[-1] for p in detector["training"]["studies"]] == ["anatomy3", "mix_train"]
+
+
+@pytest.mark.slow
+def test_the_third_anatomy_stage_fine_tunes_the_second_stages_models_on_a_fresh_study(tiny_model_study, tmp_path,
+                                                                                      monkeypatch):
+    """``demo build --anatomy``'s third stage, at tiny sizes: a fresh anatomy study (the second stage's studies made
+    too, its validation study used), the detector and the classifier fine-tuned from the ones given with the jitter,
+    the classifier on both anatomy studies beside the analytic ones."""
+    from core.models.registry import read_model_set
+    from core.resources import sample_label_maps
+    from core.synthetic import demo as recipe
+    from core.synthetic.anatomy_study import AnatomySource
+    from core.synthetic.generate import SynthOptions
+
+    models = read_model_set(tiny_model_study / "models" / "tiny-v1")
+    tiny = SynthOptions(cases=1, seed=3, slices_per_case=1, readers=0)
+    monkeypatch.setattr(recipe, "TRAINING", {name: tiny for name in ("train", "train2", "val", "val2", "val3")})
+    monkeypatch.setattr(recipe, "ANATOMY_MIX", {"train": 1, "val": 1})
+    monkeypatch.setattr(recipe, "STAGE3_TRAINING", {"anatomy3": (1, 1, 103), "anatomy3_val": (1, 1, 104)})
+    monkeypatch.setattr(recipe, "STAGE4_TRAINING", {"anatomy4": (2, 1, 105)})
+    monkeypatch.setattr(recipe, "FINE_TUNE_DETECTOR_4", {**recipe.FINE_TUNE_DETECTOR_4, "epochs": 1, "batch_size": 2,
+                                                         "warmup_steps": 1, "precision": "fp32"})
+    if recipe.FINE_TUNE_CLASSIFIER_4 is not None:
+        monkeypatch.setattr(recipe, "FINE_TUNE_CLASSIFIER_4", {**recipe.FINE_TUNE_CLASSIFIER_4, "epochs": 1,
+                                                               "endplate": False, "patches_per_box": 1,
+                                                               "precision": "fp32", "warmup_steps": 1})
+    sources = tuple(AnatomySource(path, scheme) for path, scheme in sample_label_maps())
+    run(recipe.third_anatomy_stage(tmp_path, sources, models.detector, models.classifier))
+    assert len(Study.open(tmp_path / "anatomy4").all_slices()) == 2
+    assert (tmp_path / "anatomy3").is_dir() and (tmp_path / "anatomy3_val").is_dir()
+    detector = json.loads((tmp_path / "tuned4" / "detector" / "manifest.json").read_text())
+    assert detector["parent"] == json.loads((models.detector / "manifest.json").read_text())["id"]
+    assert detector["training"]["settings"]["appearance"] is True
+    assert detector["training"]["settings"]["lr"] == recipe.FINE_TUNE_DETECTOR_4["lr"]
+    assert [p.rsplit("/", 1)[-1] for p in detector["training"]["studies"]] == ["anatomy4", "mix_train"]
+    classifier_dir = tmp_path / "tuned4" / "classifier"
+    assert classifier_dir.is_dir() == (recipe.FINE_TUNE_CLASSIFIER_4 is not None)
+    if classifier_dir.is_dir():
+        classifier = json.loads((classifier_dir / "manifest.json").read_text())
+        assert [p.rsplit("/", 1)[-1] for p in classifier["training"]["studies"]] == list(recipe.CLASSIFIER_4_STUDIES)
+        assert classifier["training"]["settings"]["appearance"] is True

@@ -38,6 +38,9 @@ def test_eval_real_on_the_bundled_series(tmp_path):
     assert figures["slices"] == 3 and figures["bodies"] >= 1
     assert 0 <= figures["recall"] <= 1 and figures["detections"] >= 0
     assert set(result["recall_per_level"]) <= {"T11", "T12"}
+    # the T11/T12 series' bodies are all within T5-L1: the target's figure is the whole one here
+    assert figures["unfractured_hits_t5_l1"] == figures["unfractured_hits"]
+    assert figures["no_disease_on_unfractured_t5_l1"] == figures["no_disease_on_unfractured"]
     # levels from one level a reader sets: every hit with a true level is scored, and a hit anchors itself
     hits = round(figures["recall"] * figures["bodies"])
     assert figures["levels_scored"] == hits
