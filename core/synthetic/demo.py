@@ -174,50 +174,50 @@ def fine_tune_on_anatomy(work: Path, sources: tuple[AnatomySource, ...], detecto
                                     **fine_tune_from(classifier, "classifier"))
 
 
+def _fine_tune_pair(work: Path, out: str, detector: Path, classifier: Path, *, anatomy: str, validation: str,
+                    detector_settings: dict, classifier_settings: dict | None,
+                    classifier_studies: tuple[str, ...]) -> Iterator[Progress]:
+    """One jitter stage's training: ``detector`` fine-tuned on the study ``anatomy`` with the analytic mix
+    (validated on ``validation`` and the mix's validation), and ``classifier`` on ``classifier_studies`` (validated on
+    the analytic validation studies) unless its settings are None; the packages land in ``work/out``."""
+    from core.training.classification_engine import PRESETS as CLASSIFIER_PRESETS
+    from core.training.classification_engine import train_classifier
+    from core.training.detection_engine import PRESETS as DETECTOR_PRESETS
+    from core.training.detection_engine import train_detector
+    from core.training.fine_tune import fine_tune_from
+
+    yield from train_detector([work / anatomy, work / "mix_train"], work / out,
+                              replace(DETECTOR_PRESETS["cpu"], **detector_settings),
+                              validation=[work / validation, work / "mix_val"], model_id="detector",
+                              **fine_tune_from(detector, "detector"))
+    if classifier_settings is not None:
+        yield from train_classifier([work / name for name in classifier_studies], work / out,
+                                    replace(CLASSIFIER_PRESETS["cpu"], **classifier_settings),
+                                    validation=[work / "val", work / "val2", work / "val3"], model_id="classifier",
+                                    **fine_tune_from(classifier, "classifier"))
+
+
 def second_anatomy_stage(work: Path, sources: tuple[AnatomySource, ...], detector: Path,
                          classifier: Path) -> Iterator[Progress]:
     """The second anatomy stage (:data:`STAGE3_TRAINING`): ``detector`` (the first stage's) and ``classifier`` (the
     analytic one) fine-tuned with the photometric jitter; the packages land in ``work/tuned3``. The analytic studies
     and the first stage's mix are made here when they are not in ``work`` yet."""
-    from core.training.classification_engine import PRESETS as CLASSIFIER_PRESETS
-    from core.training.classification_engine import train_classifier
-    from core.training.detection_engine import PRESETS as DETECTOR_PRESETS
-    from core.training.detection_engine import train_detector
-    from core.training.fine_tune import fine_tune_from
-
     yield from _missing_studies(work, sources, STAGE3_TRAINING, {**TRAINING, **_mix()})
-    yield from train_detector([work / "anatomy3", work / "mix_train"], work / "tuned3",
-                              replace(DETECTOR_PRESETS["cpu"], **FINE_TUNE_DETECTOR_3),
-                              validation=[work / "anatomy3_val", work / "mix_val"], model_id="detector",
-                              **fine_tune_from(detector, "detector"))
-    if FINE_TUNE_CLASSIFIER_3 is not None:
-        yield from train_classifier([work / name for name in CLASSIFIER_3_STUDIES], work / "tuned3",
-                                    replace(CLASSIFIER_PRESETS["cpu"], **FINE_TUNE_CLASSIFIER_3),
-                                    validation=[work / "val", work / "val2", work / "val3"], model_id="classifier",
-                                    **fine_tune_from(classifier, "classifier"))
+    yield from _fine_tune_pair(work, "tuned3", detector, classifier, anatomy="anatomy3", validation="anatomy3_val",
+                               detector_settings=FINE_TUNE_DETECTOR_3, classifier_settings=FINE_TUNE_CLASSIFIER_3,
+                               classifier_studies=CLASSIFIER_3_STUDIES)
 
 
 def third_anatomy_stage(work: Path, sources: tuple[AnatomySource, ...], detector: Path,
                         classifier: Path) -> Iterator[Progress]:
     """The third anatomy stage (:data:`STAGE4_TRAINING`): ``detector`` and ``classifier`` (the second stage's)
-    fine-tuned again with the photometric jitter on a fresh anatomy study; the packages land in ``work/tuned4``. The
-    studies of the stages before are made here when they are not in ``work`` yet."""
-    from core.training.classification_engine import PRESETS as CLASSIFIER_PRESETS
-    from core.training.classification_engine import train_classifier
-    from core.training.detection_engine import PRESETS as DETECTOR_PRESETS
-    from core.training.detection_engine import train_detector
-    from core.training.fine_tune import fine_tune_from
-
+    fine-tuned again with the photometric jitter on a fresh anatomy study, validated on the second stage's; the
+    packages land in ``work/tuned4``. The studies of the stages before are made here when they are not in ``work``
+    yet."""
     yield from _missing_studies(work, sources, {**STAGE3_TRAINING, **STAGE4_TRAINING}, {**TRAINING, **_mix()})
-    yield from train_detector([work / "anatomy4", work / "mix_train"], work / "tuned4",
-                              replace(DETECTOR_PRESETS["cpu"], **FINE_TUNE_DETECTOR_4),
-                              validation=[work / "anatomy3_val", work / "mix_val"], model_id="detector",
-                              **fine_tune_from(detector, "detector"))
-    if FINE_TUNE_CLASSIFIER_4 is not None:
-        yield from train_classifier([work / name for name in CLASSIFIER_4_STUDIES], work / "tuned4",
-                                    replace(CLASSIFIER_PRESETS["cpu"], **FINE_TUNE_CLASSIFIER_4),
-                                    validation=[work / "val", work / "val2", work / "val3"], model_id="classifier",
-                                    **fine_tune_from(classifier, "classifier"))
+    yield from _fine_tune_pair(work, "tuned4", detector, classifier, anatomy="anatomy4", validation="anatomy3_val",
+                               detector_settings=FINE_TUNE_DETECTOR_4, classifier_settings=FINE_TUNE_CLASSIFIER_4,
+                               classifier_studies=CLASSIFIER_4_STUDIES)
 
 
 def _tuned_classifier(tuned: Path, before: Path) -> Path:

@@ -162,6 +162,25 @@ def test_the_first_anatomy_stage_leaves_out_the_map_new_in_the_second():
     assert recipe.first_stage_maps(sources[:2]) == sources[:2]  # fewer maps: none is left out
 
 
+def tiny_stage(monkeypatch, stage: str) -> None:
+    """The recipe at tiny sizes for a jitter stage (``"3"``: the second anatomy stage, ``"4"``: the third): one-slice
+    analytic studies, one epoch of each model in float32, the stage's own settings otherwise kept."""
+    from core.synthetic import demo as recipe
+    from core.synthetic.generate import SynthOptions
+
+    tiny = SynthOptions(cases=1, seed=3, slices_per_case=1, readers=0)
+    monkeypatch.setattr(recipe, "TRAINING", {name: tiny for name in ("train", "train2", "val", "val2", "val3")})
+    monkeypatch.setattr(recipe, "ANATOMY_MIX", {"train": 1, "val": 1})
+    detector = getattr(recipe, f"FINE_TUNE_DETECTOR_{stage}")
+    monkeypatch.setattr(recipe, f"FINE_TUNE_DETECTOR_{stage}", {**detector, "epochs": 1, "batch_size": 2,
+                                                                "warmup_steps": 1, "precision": "fp32"})
+    classifier = getattr(recipe, f"FINE_TUNE_CLASSIFIER_{stage}")
+    if classifier is not None:
+        monkeypatch.setattr(recipe, f"FINE_TUNE_CLASSIFIER_{stage}", {**classifier, "epochs": 1, "endplate": False,
+                                                                      "patches_per_box": 1, "precision": "fp32",
+                                                                      "warmup_steps": 1})
+
+
 @pytest.mark.slow
 def test_the_second_anatomy_stage_fine_tunes_both_models_with_the_jitter(tiny_model_study, tmp_path, monkeypatch):
     """``demo build --anatomy``'s second stage, at tiny sizes: a new anatomy study, the detector fine-tuned from the
@@ -171,18 +190,10 @@ def test_the_second_anatomy_stage_fine_tunes_both_models_with_the_jitter(tiny_mo
     from core.resources import sample_label_maps
     from core.synthetic import demo as recipe
     from core.synthetic.anatomy_study import AnatomySource
-    from core.synthetic.generate import SynthOptions
 
     models = read_model_set(tiny_model_study / "models" / "tiny-v1")
-    tiny = SynthOptions(cases=1, seed=3, slices_per_case=1, readers=0)
-    monkeypatch.setattr(recipe, "TRAINING", {name: tiny for name in ("train", "train2", "val", "val2", "val3")})
-    monkeypatch.setattr(recipe, "ANATOMY_MIX", {"train": 1, "val": 1})
+    tiny_stage(monkeypatch, "3")
     monkeypatch.setattr(recipe, "STAGE3_TRAINING", {"anatomy3": (2, 1, 103), "anatomy3_val": (1, 1, 104)})
-    monkeypatch.setattr(recipe, "FINE_TUNE_DETECTOR_3", {**recipe.FINE_TUNE_DETECTOR_3, "epochs": 1, "batch_size": 2,
-                                                         "warmup_steps": 1, "precision": "fp32"})
-    monkeypatch.setattr(recipe, "FINE_TUNE_CLASSIFIER_3", {**recipe.FINE_TUNE_CLASSIFIER_3, "epochs": 1,
-                                                           "endplate": False, "patches_per_box": 1,
-                                                           "precision": "fp32", "warmup_steps": 1})
     sources = tuple(AnatomySource(path, scheme) for path, scheme in sample_label_maps())
     run(recipe.second_anatomy_stage(tmp_path, sources, models.detector, models.classifier))
     assert len(Study.open(tmp_path / "anatomy3").all_slices()) == 2
@@ -206,20 +217,11 @@ def test_the_third_anatomy_stage_fine_tunes_the_second_stages_models_on_a_fresh_
     from core.resources import sample_label_maps
     from core.synthetic import demo as recipe
     from core.synthetic.anatomy_study import AnatomySource
-    from core.synthetic.generate import SynthOptions
 
     models = read_model_set(tiny_model_study / "models" / "tiny-v1")
-    tiny = SynthOptions(cases=1, seed=3, slices_per_case=1, readers=0)
-    monkeypatch.setattr(recipe, "TRAINING", {name: tiny for name in ("train", "train2", "val", "val2", "val3")})
-    monkeypatch.setattr(recipe, "ANATOMY_MIX", {"train": 1, "val": 1})
+    tiny_stage(monkeypatch, "4")
     monkeypatch.setattr(recipe, "STAGE3_TRAINING", {"anatomy3": (1, 1, 103), "anatomy3_val": (1, 1, 104)})
     monkeypatch.setattr(recipe, "STAGE4_TRAINING", {"anatomy4": (2, 1, 105)})
-    monkeypatch.setattr(recipe, "FINE_TUNE_DETECTOR_4", {**recipe.FINE_TUNE_DETECTOR_4, "epochs": 1, "batch_size": 2,
-                                                         "warmup_steps": 1, "precision": "fp32"})
-    if recipe.FINE_TUNE_CLASSIFIER_4 is not None:
-        monkeypatch.setattr(recipe, "FINE_TUNE_CLASSIFIER_4", {**recipe.FINE_TUNE_CLASSIFIER_4, "epochs": 1,
-                                                               "endplate": False, "patches_per_box": 1,
-                                                               "precision": "fp32", "warmup_steps": 1})
     sources = tuple(AnatomySource(path, scheme) for path, scheme in sample_label_maps())
     run(recipe.third_anatomy_stage(tmp_path, sources, models.detector, models.classifier))
     assert len(Study.open(tmp_path / "anatomy4").all_slices()) == 2
