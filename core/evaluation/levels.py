@@ -55,11 +55,11 @@ def set_level_score(cases: Mapping[str, CaseSlices]) -> LevelScore:
     return LevelScore(right, total)
 
 
-def one_set_level(slices: CaseSlices) -> tuple[int, int, list[list[str | None]]] | None:
+def one_set_level(slices: CaseSlices) -> list[list[str | None]] | None:
     """The levels of a case's slices after a reader sets one: on the slice with the most boxes that have a true level
     (a reader sets a level on a body they recognise, not on a model's false box; then the most boxes, then the one
     nearest the middle), the lowest box with a true level gets it, and the levels reach the other slices through
-    boxes that hit (``propagate_levels``). (slice, box, levels per slice), or None when no box has a true level."""
+    boxes that hit (``propagate_levels``). The levels per slice, or None when no box has a true level."""
     if not slices:
         return None
     middle = (len(slices) - 1) / 2
@@ -72,7 +72,7 @@ def one_set_level(slices: CaseSlices) -> tuple[int, int, list[list[str | None]]]
     levels: list[list[str | None]] = [[None] * len(b) for b, _ in slices]
     levels[source] = assign_levels(boxes, (known[0], str(truth[known[0]])))
     confidence = [1.0 if i == source else 0.0 for i in range(len(slices))]
-    return source, known[0], propagate_levels([b for b, _ in slices], levels, confidence)
+    return propagate_levels([b for b, _ in slices], levels, confidence)
 
 
 def propagated_score(cases: Mapping[str, CaseSlices]) -> LevelScore:
@@ -81,7 +81,7 @@ def propagated_score(cases: Mapping[str, CaseSlices]) -> LevelScore:
         found = one_set_level(slices)
         if found is None:
             continue
-        for levels, (_, true) in zip(found[2], slices, strict=True):
+        for levels, (_, true) in zip(found, slices, strict=True):
             r, t = _score(levels, true)
             right, total = right + r, total + t
     return LevelScore(right, total)

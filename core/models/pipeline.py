@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +30,11 @@ from core.models.run_detect import load_input
 from core.progress import Progress, ProgressGenerator
 from core.study.layout import Study
 from core.study.slice_key import SliceKey
+
+
+def recorded_thresholds(thresholds: Mapping[str, float]) -> dict[str, float]:
+    """A classifier's disease thresholds as a result records them (to 4 decimals, like its probabilities)."""
+    return {d.value: round(float(thresholds[d.value]), 4) for d in DISEASES}
 
 
 @dataclass(frozen=True)
@@ -98,9 +103,7 @@ class DiagnosisPipeline:
     def call_thresholds(self) -> dict[str, float] | None:
         """The probability from which each disease is called (written with each result), or None without a
         classifier."""
-        if self.classifier is None:
-            return None
-        return {d.value: round(float(self.classifier.config.thresholds[d.value]), 4) for d in DISEASES}
+        return recorded_thresholds(self.classifier.config.thresholds) if self.classifier is not None else None
 
     def diagnose_images(self, images: Sequence[np.ndarray]) -> list[SliceDiagnosis]:
         """Diagnose uint8 slices (the model's input representation); levels per slice (no case propagation)."""

@@ -24,7 +24,9 @@ from pathlib import Path
 from core.annotations.geometry import pair_by_iom
 from core.annotations.labelme_io import read_labelme
 from core.annotations.labelme_paths import labelme_at, labelme_files, no_labelme_files
-from core.annotations.model import DISEASES, SliceAnnotation, Vertebra
+from core.annotations.model import SliceAnnotation, Vertebra
+from core.models.package import read_manifest
+from core.models.pipeline import recorded_thresholds
 from core.models.registry import resolve_models
 from core.review.confidence import CLOSE_CALL, UNSURE_SCORE, call_probability, is_low_confidence
 
@@ -41,15 +43,15 @@ def previous_rule(vertebra: Vertebra, _thresholds: Mapping[str, float] | None) -
 
 
 def package_thresholds(path: Path) -> dict[str, float]:
-    """The disease thresholds of a classifier package, or of the classifier in a model set."""
-    manifest = json.loads((path / "manifest.json").read_text())
-    if manifest.get("kind") != "classifier":
+    """The disease thresholds of a classifier package, or of the classifier in a model set, as diagnose records
+    them."""
+    if not (path / "manifest.json").is_file() or json.loads((path / "manifest.json").read_text()).get(
+            "kind") != "classifier":
         classifier = resolve_models(path).classifier
         if classifier is None:
             raise SystemExit(f"{path}: the model set has no classifier")
-        manifest = json.loads((classifier / "manifest.json").read_text())
-    thresholds = manifest["architecture"]["thresholds"]
-    return {d.value: round(float(thresholds[d.value]), 4) for d in DISEASES}  # as diagnose writes them
+        path = classifier
+    return recorded_thresholds(read_manifest(path, kind="classifier").architecture["thresholds"])
 
 
 def load_pairs(predictions: Path, truth: Path) -> list[tuple[SliceAnnotation, SliceAnnotation]]:

@@ -66,16 +66,10 @@ def _kept(predicted) -> list:
     return [v for v in predicted.vertebrae if (v.score or 0) >= DETECTION_THRESHOLD]
 
 
-def _true_levels(truth, predicted) -> tuple[np.ndarray, list[str | None]]:
-    """The model's kept boxes and, for each, the true level of the body it hits (None for a false box)."""
-    kept = _kept(predicted)
-    levels: list[str | None] = [None] * len(kept)
-    for p, t in pair_by_iom([v.box for v in kept], [v.box for v in truth.vertebrae]):
-        levels[p] = truth.vertebrae[t].level
-    return np.array([v.box.as_list() for v in kept], dtype=np.float64).reshape(-1, 4), levels
-
-
-def _slice_figures(truth, predicted, counts: Counter, per_level: dict[str, Counter]) -> None:
+def _slice_figures(truth, predicted, counts: Counter,
+                   per_level: dict[str, Counter]) -> tuple[np.ndarray, list[str | None]]:
+    """Adds the slab's figures to ``counts`` and ``per_level``; returns the model's kept boxes and, for each, the true
+    level of the body it hits (None for a false box)."""
     kept = _kept(predicted)
     pairs = pair_by_iom([v.box for v in kept], [v.box for v in truth.vertebrae])
     counts["truth"] += len(truth.vertebrae)
@@ -97,6 +91,10 @@ def _slice_figures(truth, predicted, counts: Counter, per_level: dict[str, Count
             if true.level in TARGET_LEVELS:
                 counts["unfractured T5-L1"] += 1
                 counts["called normal T5-L1"] += not found.diseases
+    levels: list[str | None] = [None] * len(kept)
+    for p, t in pairs:
+        levels[p] = truth.vertebrae[t].level
+    return np.array([v.box.as_list() for v in kept], dtype=np.float64).reshape(-1, 4), levels
 
 
 def _score_figures(pipeline: DiagnosisPipeline, study: Study, scores: tuple[float, ...]) -> dict[str, int]:
@@ -171,8 +169,7 @@ def evaluate_source(pipeline: DiagnosisPipeline, ct: Path, labels: Path, scheme:
         truth = study.load_annotation(case, slice_id, reader=TRUTH)
         predicted = study.load_annotation(case, slice_id, model=pipeline.model_id)
         if truth is not None and predicted is not None:
-            _slice_figures(truth, predicted, counts, per_level)
-            slabs.append(_true_levels(truth, predicted))
+            slabs.append(_slice_figures(truth, predicted, counts, per_level))
             keys.append((case, slice_id))
     counts["slices"] = len(study.all_slices())
     for name, score in (("set level", set_level_score({"volume": slabs})),
@@ -183,7 +180,7 @@ def evaluate_source(pipeline: DiagnosisPipeline, ct: Path, labels: Path, scheme:
     if picture_path is not None:
         found = one_set_level(slabs)
         picture(study, pipeline.model_id, picture_path,
-                set_levels=dict(zip(keys, found[2], strict=True)) if found else None)
+                set_levels=dict(zip(keys, found, strict=True)) if found else None)
     return {"counts": dict(counts), "per_level": {k: dict(v) for k, v in per_level.items()}}
 
 
