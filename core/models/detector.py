@@ -4,6 +4,12 @@ Backbones: ResNet18 with a feature pyramid (the paper's default), MobileNetV2 (t
 MobileNetV3-Large (fast on CPUs). The input is the paper's letterbox: a centre-crop and zero-pad to 1024 x 1024,
 optionally scaled (the CPU training preset uses 512), never a resize that distorts the slice. Grey slices are
 repeated to three channels.
+
+At test time a detector may look at each slice in several views (``DetectorConfig.test_views``): as it is, mirrored
+left-right, upside down, and both. The detectors train on every flip and quarter turn of the square (the paper's D4
+augmentation), so each view is one they learnt from; a vertebra that any view finds with confidence is kept
+(:func:`fuse_views`). On real CT the bundled demo detector is often unsure of a body in one view and sure of it in
+another; the README gives the figures.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from torchvision.models.detection.backbone_utils import BackboneWithFPN, mobilen
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.ops import FrozenBatchNorm2d
 
-from core.annotations.geometry import DETECTION_THRESHOLD, iom_matrix
+from core.annotations.geometry import DETECTION_THRESHOLD, iom_matrix, iou_matrix
 from core.errors import ModelPackageError
 from core.imaging.letterbox import InputGeometry
 from core.imaging.rendering import DEFAULT_RENDERING, check_rendering
@@ -36,6 +42,12 @@ log = logging.getLogger(__name__)
 
 BACKBONES = ("resnet18", "mobilenet_v2", "mobilenet_v3_large")
 CLASSES = ("vertebra",)
+#: The test-time views, as the tensor dimensions flipped: none, left-right (width), upside down (height), both (a half
+#: turn). ``test_views`` takes the first 1, 2 or 4 of them.
+VIEW_FLIPS: tuple[tuple[int, ...], ...] = ((), (-1,), (-2,), (-2, -1))
+TEST_VIEWS = (1, 2, 4)
+#: Boxes of two views are one vertebra's when their IoU is above this (the usual detection match).
+VIEW_MATCH_IOU = 0.55
 #: Anchor sizes (full-resolution pixels) of the five pyramid levels P2…P6; scaled with the input.
 FULL_ANCHORS = (32, 64, 128, 256, 512)
 
@@ -66,10 +78,15 @@ class DetectorConfig:
     duplicate_iom: float = 0.7
     # The sacrum model that anchors vertebra levels (core.models.levels), fitted on the training slices' levels.
     sacrum: Mapping[str, Any] | None = None
+    # Views of each slice at test time (1, 2 or 4 of VIEW_FLIPS), fused by fuse_views. A manifest without it was
+    # validated on one view, and keeps one.
+    test_views: int = 1
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:
             raise ValueError(f"unknown backbone {self.backbone!r}: use {', '.join(BACKBONES)}")
+        if type(self.test_views) is not int or self.test_views not in TEST_VIEWS:  # not a bool, nor 4.0
+            raise ValueError(f"test_views is one of {', '.join(map(str, TEST_VIEWS))}, not {self.test_views!r}")
         if self.fpn_from not in (1, 2):
             raise ValueError("fpn_from is 1 (P2-P6) or 2 (P3-P6)")
         check_rendering(self.window)
@@ -186,6 +203,51 @@ def postprocess(output: Mapping[str, torch.Tensor], config: DetectorConfig) -> t
     return boxes, scores
 
 
+def unflip_boxes(boxes: np.ndarray, flip: tuple[int, ...], side: int) -> np.ndarray:
+    """Boxes found on a flipped ``side`` x ``side`` input, back in the input's own pixels (edges map exactly)."""
+    out = np.array(boxes, dtype=np.float64).reshape(-1, 4)
+    if -1 in flip:
+        out[:, [0, 2]] = side - out[:, [2, 0]]
+    if -2 in flip:
+        out[:, [1, 3]] = side - out[:, [3, 1]]
+    return out
+
+
+def fuse_views(views: Sequence[tuple[np.ndarray, np.ndarray]], duplicate_iom: float) -> tuple[np.ndarray, np.ndarray]:
+    """One detection per vertebra from several views' (boxes, scores), all in the same pixels.
+
+    Best score first, a box gathers the best box of each view that overlaps it (IoU above :data:`VIEW_MATCH_IOU`)
+    and nothing gathered is used again. The vertebra's box is the score-weighted mean of its group, its score the
+    group's best: a body that any view finds with confidence is kept (the scores are not averaged, which would call a
+    body unsure because one view missed it). Duplicates are then removed by IoM as for a single view."""
+    boxes = np.concatenate([np.asarray(b, dtype=np.float64).reshape(-1, 4) for b, _ in views])
+    scores = np.concatenate([np.asarray(s, dtype=np.float64).reshape(-1) for _, s in views])
+    view = np.concatenate([np.full(len(s), i) for i, (_, s) in enumerate(views)])
+    if not len(scores):
+        return boxes, scores.astype(np.float32)
+    order = np.argsort(-scores, kind="stable")
+    overlaps = iou_matrix(boxes, boxes) > VIEW_MATCH_IOU
+    free = np.ones(len(scores), dtype=bool)
+    fused_boxes, fused_scores = [], []
+    for seed in order:
+        if not free[seed]:
+            continue
+        group: dict[int, int] = {}
+        for other in order:  # best first, so the first of each view is its best
+            if free[other] and overlaps[seed, other] and view[other] not in group:
+                group[int(view[other])] = other
+        members = np.fromiter(group.values(), dtype=np.int64)
+        free[members] = False
+        weights = scores[members]
+        fused_boxes.append(boxes[seed] if len(members) == 1 else weights @ boxes[members] / weights.sum())
+        fused_scores.append(weights.max())
+    out_boxes, out_scores = np.array(fused_boxes), np.array(fused_scores, dtype=np.float32)
+    if duplicate_iom < 1.0:
+        keep = suppress_duplicates(out_boxes, out_scores, duplicate_iom)
+        out_boxes, out_scores = out_boxes[keep], out_scores[keep]
+    return out_boxes, out_scores
+
+
 @dataclass(frozen=True)
 class Detections:
     """Detected boxes (n, 4: x1, y1, x2, y2 in slice pixels) with their scores, best first."""
@@ -235,10 +297,13 @@ class VertebraDetector:
 
     @classmethod
     def from_package(cls, path: str | Path, *, device: str = "auto", precision: str = "auto",
-                     fast: bool = True) -> VertebraDetector:
+                     fast: bool = True, views: int | None = None) -> VertebraDetector:
+        """``views``: test-time views (1, 2 or 4) instead of the package's own setting."""
         manifest = read_manifest(path, kind="detector")
         try:
             config = DetectorConfig.from_json(manifest.architecture)
+            if views is not None:
+                config = replace(config, test_views=views)
         except (TypeError, ValueError) as exc:
             raise ModelPackageError(f"the manifest describes an unknown detector ({exc})", path) from exc
         if fast:
@@ -250,15 +315,21 @@ class VertebraDetector:
     @torch.inference_mode()
     def detect(self, images: Sequence[np.ndarray], *, threshold: float = DETECTION_THRESHOLD,
                batch_size: int = 4) -> list[Detections]:
-        """Boxes and scores for each uint8 slice, in its own pixel coordinates, at or above ``threshold``."""
+        """Boxes and scores for each uint8 slice, in its own pixel coordinates, at or above ``threshold``; with
+        several test views, each slice's views go through the model in one batch and are fused."""
         geometry = self.config.geometry
+        flips = VIEW_FLIPS[: self.config.test_views]
         results: list[Detections] = []
         for start in range(0, len(images), batch_size):
             chunk = images[start : start + batch_size]
-            batch = [to_tensor(geometry.image(image)).to(self.compute.device) for image in chunk]
-            outputs = self.model(batch)
-            for image, output in zip(chunk, outputs, strict=True):
-                boxes, scores = postprocess(output, self.config)
+            inputs = [to_tensor(geometry.image(image)).to(self.compute.device) for image in chunk]
+            outputs = self.model([image.flip(flip) if flip else image for image in inputs for flip in flips])
+            for index, image in enumerate(chunk):
+                found = []
+                for flip, output in zip(flips, outputs[index * len(flips) : (index + 1) * len(flips)], strict=True):
+                    boxes, scores = postprocess(output, self.config)
+                    found.append((unflip_boxes(boxes, flip, geometry.size), scores))
+                boxes, scores = found[0] if len(found) == 1 else fuse_views(found, self.config.duplicate_iom)
                 height, width = image.shape[:2]
                 slice_boxes = geometry.from_input(boxes, width, height)
                 keep = (scores >= threshold) & (slice_boxes[:, 2] > slice_boxes[:, 0]) & (

@@ -72,10 +72,12 @@ class DiagnosisPipeline:
 
     @classmethod
     def load(cls, path: str | Path, *, device: str = "auto", precision: str = "auto", fast: bool = True,
-             threshold: float = DETECTION_THRESHOLD) -> DiagnosisPipeline:
-        """Load a model set (see :func:`core.models.registry.resolve_models` for what ``path`` may be)."""
+             threshold: float = DETECTION_THRESHOLD, views: int | None = None) -> DiagnosisPipeline:
+        """Load a model set (see :func:`core.models.registry.resolve_models` for what ``path`` may be); ``views``:
+        the detector's test-time views instead of its package's setting."""
         models = resolve_models(path)
-        detector = VertebraDetector.from_package(models.detector, device=device, precision=precision, fast=fast)
+        detector = VertebraDetector.from_package(models.detector, device=device, precision=precision, fast=fast,
+                                                 views=views)
         classifier = None
         if models.classifier is not None:
             classifier = VertebraClassifier.from_package(models.classifier, device=device, precision=precision)
@@ -96,6 +98,8 @@ class DiagnosisPipeline:
 
     def describe(self) -> str:
         what = "detector + classifier" if self.classifier else "detector only"
+        views = self.detector.config.test_views
+        what += f", {views} views of each slice" if views > 1 else ""
         demo = f" · {DEMO_NOTICE}" if self.is_demo else ""
         return f"{self.model_id} ({what}){demo} · {self.detector.compute.describe()}"
 

@@ -39,12 +39,14 @@ def detect_inputs(
     device: str = "auto",
     precision: str = "auto",
     fast: bool = True,
+    views: int | None = None,
 ) -> ProgressGenerator[DetectReport]:
     """Detect vertebrae on every slice of ``inputs``; one prediction file per slice under ``out``.
 
-    ``fast`` keeps 100 proposals instead of torchvision's 1000 (the evaluation shows the same AP).
+    ``fast`` keeps 100 proposals instead of torchvision's 1000 (the evaluation shows the same AP). ``views``: test-time
+    views instead of the package's own setting.
     """
-    detector = VertebraDetector.from_package(package, device=device, precision=precision, fast=fast)
+    detector = VertebraDetector.from_package(package, device=device, precision=precision, fast=fast, views=views)
     model_id = Path(package).name
     out = Path(out)
     window = detector.config.window

@@ -25,12 +25,14 @@ with ``tests/benchmarks/eval_confidence.py`` (phantom figures, not patients; dem
 - at site A (150 cases, seed 31): 39% of the slices either way; 29% wrong among the marked (old: 14%), 65% of the
   wrong labels marked (old: 35%);
 - on the bundled demo study (``resources/demo``, site A, 6 cases) it marked 15 boxes on 11 of the 60 slices with
-  demo-v3 (the old: 32 on 25). With ``demo-v4``, bundled now, whose classifier is less sure of itself on the
-  analytic phantom, it marks 61 boxes on 40 of the 60 slices (the old rule: 128 on 44); against reader r1, 23% of
-  the marked boxes that hit one of r1's differ from r1's label, against 3.4% of the others.
+  demo-v3 (the old: 32 on 25). With ``demo-v5``, bundled now (demo-v4's models, whose classifier is less sure of
+  itself on the analytic phantom, its detector looking at four views), it marks 56 boxes on 42 of the 60 slices (the
+  old rule: 127 on 47); against reader r1, 21% of the marked boxes that hit one of r1's differ from r1's label,
+  against 3.7% of the others. At site B it marks 74% of demo-v5's wrong labels (the old rule 63%), and 1.8% of the
+  boxes it leaves unmarked are wrong.
 
 A factor of 1.5 marks about half as much and misses more of the wrong labels (53% and 36% marked); a factor of 3
-marks 82% of the site B slices. ``tests/core/test_review_confidence.py`` holds the demo-v4 figure.
+marks 82% of the site B slices. ``tests/core/test_review_confidence.py`` holds the demo-v5 figure.
 """
 
 from __future__ import annotations

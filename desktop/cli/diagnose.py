@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from core.annotations.geometry import DETECTION_THRESHOLD
+from desktop.cli.detect import TEST_VIEWS, VIEWS_HELP
 from desktop.cli.output import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, drive, say, warn
 
 
@@ -17,7 +18,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     from core.models.pipeline import DiagnosisPipeline
 
     pipeline = DiagnosisPipeline.load(args.models, device=args.device, precision=args.precision,
-                                      threshold=args.threshold)
+                                      threshold=args.threshold, views=args.views)
     say(f"models: {pipeline.describe()}")
     report = drive(pipeline.diagnose_inputs(args.inputs, args.out, overwrite=args.overwrite))
     for where, why in report.errors:
@@ -59,6 +60,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     diagnose.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
     diagnose.add_argument("--threshold", type=float, default=DETECTION_THRESHOLD,
                           help=f"lowest detector score kept (default {DETECTION_THRESHOLD})")
+    diagnose.add_argument("--views", type=int, choices=TEST_VIEWS, help=VIEWS_HELP)
     diagnose.add_argument("--overwrite", action="store_true", help="run again on slices this model already did")
     diagnose.set_defaults(func=cmd_diagnose)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop.cli.arguments import RENDERING_HELP, check_studies, from_presets, rendering_arg
+from desktop.cli.detect import TEST_VIEWS
 from desktop.cli.output import EXIT_OK, drive, say
 
 
@@ -20,6 +21,7 @@ def cmd_train_detector(args: argparse.Namespace) -> int:
         source=args.source, augment=args.augment, appearance=args.appearance or None, fpn_from=args.fpn_from,
         fpn_channels=args.fpn_channels, box_representation=args.box_head, window=args.window,
         lr_drop_epochs=tuple(args.lr_drop) if args.lr_drop is not None else None, workers=args.workers,
+        test_views=args.test_views,
     )
     from core.training.fine_tune import fine_tune_from
 
@@ -160,6 +162,9 @@ def _register_detector(train: argparse._SubParsersAction) -> None:
     det.add_argument("--appearance", action="store_true",
                      help="also jitter each slice's grey values (resolution, blur or sharpening, levels, gamma, noise)")
     det.add_argument("--window", type=rendering_arg, help=RENDERING_HELP)
+    det.add_argument("--test-views", type=int, choices=TEST_VIEWS,
+                     help="test-time views the package keeps: 1 as it is, 2 also mirrored, 4 (default) also upside "
+                          "down and both")
     det.add_argument("--init", type=Path, metavar="PKG",
                      help="fine-tune this detector package (its architecture and weights) instead of starting anew")
     det.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")

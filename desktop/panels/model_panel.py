@@ -82,9 +82,22 @@ class ModelPanel(QtWidgets.QGroupBox):
         form.addRow("Show", self.overlay)
         layout.addLayout(form)
 
+    def _fit_description(self) -> None:
+        """Keep room for every line of the wrapped description: a long model name, its settings or a failure's
+        reason would otherwise be cut off under the buttons when the dock is short."""
+        width = self.description.width()
+        if width > 0:
+            self.description.setMinimumHeight(0)  # QLabel's heightForWidth never answers less than its minimum
+            self.description.setMinimumHeight(self.description.heightForWidth(width))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_description()
+
     def set_state(self, state: str, message: str) -> None:
         """``none``, ``loading``, ``ready``, ``running`` or ``failed``, with a sentence for people."""
         self.description.setText(message)
+        self._fit_description()
         self.add_hint.setVisible(state == "none" and message == NO_MODEL)
         self.description.setStyleSheet("color: #D55E00" if state == "failed" else "")
         self.run_slice.setEnabled(state == "ready")

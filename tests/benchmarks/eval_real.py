@@ -2,7 +2,7 @@
 segmented-CT import, diagnosed, and measured against its bodies.
 
     uv run python tests/benchmarks/eval_real.py MODELS [REAL_DATA] [--json] [--pictures DIR] [--slabs N]
-        [--scores T ...]
+        [--scores T ...] [--views 1|2|4]
 
 MODELS is a model set (``resources/demo/models/demo-v1``, a study's ``models/`` …); REAL_DATA defaults to
 ``../shared/data/real`` beside the project. Printed per patient and in all: the detector's recall (truth bodies hit at
@@ -215,9 +215,9 @@ def summary(counts: Counter) -> dict[str, Any]:
         "unfractured_hits_t5_l1": counts["unfractured T5-L1"]}
 
 
-def evaluate(models: Path, real: Path, sources=SOURCES, pictures: Path | None = None,
-             slabs: int = DEFAULT_SLICE_COUNT, scores: tuple[float, ...] = ()) -> dict[str, Any]:
-    pipeline = DiagnosisPipeline.load(models)
+def evaluate(models: Path, real: Path, sources=SOURCES, pictures: Path | None = None, slabs: int = DEFAULT_SLICE_COUNT,
+             scores: tuple[float, ...] = (), views: int | None = None) -> dict[str, Any]:
+    pipeline = DiagnosisPipeline.load(models, views=views)
     patients, total, levels = {}, Counter(), {}
     for name, ct, labels, scheme in sources:
         if not (real / ct).exists():
@@ -229,14 +229,16 @@ def evaluate(models: Path, real: Path, sources=SOURCES, pictures: Path | None = 
         total.update(found["counts"])
         for level, counts in found["per_level"].items():
             levels.setdefault(level, Counter()).update(counts)
-    return {"model": pipeline.model_id, "demo": pipeline.is_demo, "patients": patients, "all": summary(total),
+    return {"model": pipeline.model_id, "demo": pipeline.is_demo, "views": pipeline.detector.config.test_views,
+            "patients": patients, "all": summary(total),
             "recall_per_level": {k: _rate(v["hits"], v["truth"]) for k, v in levels.items()},
             "note": f"{len(patients)} real CT volumes; far too few patients for any clinical claim"}
 
 
 def report_lines(result: dict[str, Any]) -> list[str]:
     """The figures as the script prints them without ``--json``."""
-    lines = [f"model {result['model']}{' (demo)' if result['demo'] else ''}: {result['note']}"]
+    lines = [f"model {result['model']}{' (demo)' if result['demo'] else ''}, {result['views']} test view(s): "
+             f"{result['note']}"]
     for name, figures in {**result["patients"], "all": result["all"]}.items():
         lines.append(f"{name:>16}: recall {figures['recall']} of {figures['bodies']} bodies on {figures['slices']} "
                      f"slabs, false detections {figures['false_detections']} of {figures['detections']}, level "
@@ -262,10 +264,13 @@ def main() -> None:
                         help=f"sagittal slabs per volume (default {DEFAULT_SLICE_COUNT}, as the import makes them)")
     parser.add_argument("--scores", type=float, nargs="+", default=(), metavar="T",
                         help="also the detector alone at these score thresholds, for example 0.5 0.3")
+    parser.add_argument("--views", type=int, choices=(1, 2, 4),
+                        help="the detector's test-time views instead of its package's setting")
     args = parser.parse_args()
     if args.pictures:
         args.pictures.mkdir(parents=True, exist_ok=True)
-    result = evaluate(args.models, args.real, pictures=args.pictures, slabs=args.slabs, scores=tuple(args.scores))
+    result = evaluate(args.models, args.real, pictures=args.pictures, slabs=args.slabs, scores=tuple(args.scores),
+                      views=args.views)
     print(json.dumps(result, indent=2) if args.json else "\n".join(report_lines(result)))
 
 

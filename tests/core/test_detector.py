@@ -113,6 +113,7 @@ def test_tiny_configuration_trains_one_epoch_on_four_images_and_the_loss_falls(t
     assert [e.step for e in events if e.stage == "validate"] == [1]
     manifest = read_manifest(result.package, kind="detector")
     assert manifest.architecture["geometry"] == {"side": 1024, "size": 128}
+    assert manifest.architecture["test_views"] == 4  # a detector trained here looks at four views at test time
     assert manifest.training["best_epoch"] == result.best_epoch == 1
     assert "ap50" in manifest.metrics["validation"]
     assert not (tmp_path / "models" / ".training" / "tiny").exists()  # training leftovers removed on publish

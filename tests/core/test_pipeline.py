@@ -25,6 +25,7 @@ def pipeline(tiny_model_study) -> DiagnosisPipeline:
 def test_a_slice_gets_vertebrae_with_diseases_probabilities_scores_and_levels(pipeline):
     [result] = pipeline.diagnose_images([np.full((300, 250), 90, np.uint8)])
     assert pipeline.is_demo and "demo model" in pipeline.describe()
+    assert "4 views of each slice" in pipeline.describe()  # a detector trained here looks at four views
     for vertebra in result.vertebrae:
         assert vertebra.source == "model" and vertebra.diagnosed and vertebra.score is not None
         assert set(vertebra.probabilities) == {"OVCF", "OF", "SN", "KD", "PS", "NORMAL"}

@@ -90,3 +90,24 @@ def test_the_vertebra_panel_names_the_models_close_calls_and_a_low_score(qtbot):
             in panel.details.text().splitlines())
     panel.show_vertebra(model_box.with_changes(source="r1"), 0, 1, thresholds={"OVCF": 0.26})  # the reader's
     assert "close call" not in panel.details.text() and "unsure" not in panel.details.text()
+
+
+def test_the_model_panel_keeps_room_for_every_line_of_a_long_description(qtbot):
+    from desktop.panels.model_panel import ModelPanel
+
+    panel = ModelPanel()
+    qtbot.addWidget(panel)
+    panel.resize(300, 60)  # a short dock: the layout would squeeze a wrapped label to fewer lines than it needs
+    panel.show()
+    qtbot.waitExposed(panel)
+    short = panel.description.minimumHeight()
+    text = ("demo-v5 (detector + classifier, 4 views of each slice) · demo model, trained on synthetic phantoms, "
+            "not for clinical use · CPU, bfloat16 mixed")
+    panel.set_state("ready", text)
+    width = panel.description.width()
+    assert panel.description.minimumHeight() == panel.description.heightForWidth(width) > short
+    assert panel.description.height() >= panel.description.heightForWidth(width)  # no line cut off
+    lines = panel.description.minimumHeight()
+    panel.resize(700, panel.height())  # wider: fewer lines, less room kept
+    qtbot.waitUntil(lambda: panel.description.width() > width)
+    assert 0 < panel.description.minimumHeight() < lines

@@ -24,11 +24,12 @@ def study(tiny_model_study, tmp_path) -> Path:
 def test_train_detector_and_classifier_with_progress_and_a_summary(study, tmp_path, capsys):
     assert main(["train", "detector", str(study), "--out", str(tmp_path / "m"), "--preset", "cpu", "--epochs", "1",
                  "--input-size", "128", "--precision", "fp32", "--model-id", "d", "--fpn-channels", "64",
-                 "--box-head", "128", "--workers", "1"]) == 0
+                 "--box-head", "128", "--workers", "1", "--test-views", "2"]) == 0
     out = capsys.readouterr()
     assert "best epoch 1: AP50" in out.out and "validate 1/1" in out.err
     manifest = json.loads((tmp_path / "m" / "d" / "manifest.json").read_text())
     assert manifest["architecture"]["fpn_channels"] == 64 and manifest["architecture"]["box_representation"] == 128
+    assert manifest["architecture"]["test_views"] == 2  # the package keeps the views asked for
     assert manifest["training"]["settings"]["workers"] == 1  # the slices loaded by a data-loader process
     assert main(["train", "classifier", str(study), "--out", str(tmp_path / "m"), "--preset", "cpu", "--epochs",
                  "1", "--input-size", "64", "--precision", "fp32", "--model-id", "c", "--demo", "--no-fit",
@@ -44,7 +45,7 @@ def test_train_detector_and_classifier_with_progress_and_a_summary(study, tmp_pa
 def test_detect_then_evaluate_detection_writes_metrics_and_plots(study, tmp_path, capsys):
     model = study / "models" / "tiny-v1" / "detector"
     assert main(["detect", str(study), "--model", str(model), "--out", str(tmp_path / "pred"), "--threshold",
-                 "0.05", "--precision", "fp32"]) == 0
+                 "0.05", "--precision", "fp32", "--views", "2"]) == 0
     assert (tmp_path / "pred" / "case-0001" / "s001.json").is_file()
     assert main(["evaluate", "detection", str(tmp_path / "pred"), str(study / "consensus"), "--report",
                  str(tmp_path / "report")]) == 0
@@ -181,6 +182,9 @@ def test_train_init_fine_tunes_from_a_package_and_refuses_the_wrong_kind(study, 
                  "--precision", "fp32", "--model-id", "d2", "--init", str(source / "detector"), "--appearance"]) == 0
     manifest = json.loads((tmp_path / "m" / "d2" / "manifest.json").read_text())
     assert manifest["training"]["settings"]["appearance"] is True
+    views = manifest["architecture"].pop("test_views")
+    assert views == 4  # a fine-tuned package keeps this version's test views, whatever its parent's were
+    parent["architecture"].pop("test_views", None)
     assert manifest["architecture"] == parent["architecture"]  # not the cpu preset's 512 px, 128-channel network
     assert manifest["parent"] == parent["id"]
     parent = json.loads((source / "classifier" / "manifest.json").read_text())
