@@ -7,8 +7,10 @@ list's "Low confidence" filter. One rule, stated here:
   (demo-v3's OVCF) from 0.15 to 0.41. The thresholds are the ones the model called with, written with its result
   (:attr:`~core.annotations.model.SliceAnnotation.thresholds`); a result written without them (before they were) is
   judged against 0.5. A box is unsure too when its detector score is below :data:`UNSURE_SCORE`, 0.80, within 0.05
-  of the 0.75 at which a detection counts (:data:`~core.annotations.geometry.DETECTION_THRESHOLD`). A reader's box is
-  never unsure: it carries no confidence, and a model box the reader has changed is the reader's.
+  of the 0.75 at which a detection counts (:data:`~core.annotations.geometry.DETECTION_THRESHOLD`), and when it
+  calls a disease on a body that reaches the edge of the image (within :data:`EDGE_PX` pixels): the body may be cut
+  off, and a body cut off looks compressed. A reader's box is never unsure: it carries no confidence, and a model box
+  the reader has changed is the reader's.
 - A slice is **low confidence** while the model's result on it has an unsure box and the reader has not finished
   the slice (marked it reviewed, or the readers' consensus exists). Once reviewed, the mark leaves the case list and
   the boxes.
@@ -31,6 +33,10 @@ with ``tests/benchmarks/eval_confidence.py`` (phantom figures, not patients; dem
   against 3.7% of the others. At site B it marks 74% of demo-v5's wrong labels (the old rule 63%), and 1.8% of the
   boxes it leaves unmarked are wrong.
 
+Why the edge: on the three real CT volumes (``tests/benchmarks/eval_real.py``), three of demo-v5's four disease
+calls on unfractured bodies were on bodies cut by the scan's edge (the lowest body of the chest CT, and the L3
+cut-out, a slice 73 pixels wide); so were 10 of the 21 that demo-v3's classifier made with demo-v4's detector.
+
 A factor of 1.5 marks about half as much and misses more of the wrong labels (53% and 36% marked); a factor of 3
 marks 82% of the site B slices. ``tests/core/test_review_confidence.py`` holds the demo-v5 figure.
 """
@@ -39,14 +45,30 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 
-from core.annotations.model import DISEASES, MODEL_SOURCE, NORMAL, Vertebra
+from core.annotations.model import DISEASES, MODEL_SOURCE, NORMAL, SliceAnnotation, Vertebra
 
 #: A call is close when its probability's odds lie within this factor of the odds at its threshold.
 CLOSE_CALL = 2.0
 UNSURE_SCORE = 0.80
 #: The threshold of a result written without its own (an older file): the classifier's default.
 DEFAULT_THRESHOLD = 0.5
+#: A box this close to the image's edge (pixels) may hold a body cut off by it.
+EDGE_PX = 2.0
+
+
+@dataclass(frozen=True)
+class ModelCall:
+    """What the rule needs to know of the model's result beyond its boxes: the thresholds it called with (None: a
+    result written before they were recorded) and the size of the image it ran on, (width, height)."""
+
+    thresholds: Mapping[str, float] | None = None
+    image_size: tuple[int, int] | None = None
+
+    @classmethod
+    def of(cls, result: SliceAnnotation | None) -> ModelCall | None:
+        return None if result is None else cls(result.thresholds, (result.image_width, result.image_height))
 
 
 def call_probability(vertebra: Vertebra) -> float | None:
@@ -78,13 +100,31 @@ def close_calls(vertebra: Vertebra, thresholds: Mapping[str, float] | None = Non
     return close
 
 
+def at_edge(vertebra: Vertebra, image_size: tuple[int, int] | None) -> bool:
+    """Whether the box reaches the edge of a ``image_size`` (width, height) image, within :data:`EDGE_PX`; False
+    where the size is unknown."""
+    if image_size is None:
+        return False
+    width, height = image_size
+    box = vertebra.box
+    return min(box.x1, box.y1, width - box.x2, height - box.y2) <= EDGE_PX
+
+
 def is_low_confidence(vertebra: Vertebra, thresholds: Mapping[str, float] | None = None, *,
-                      factor: float = CLOSE_CALL) -> bool:
+                      factor: float = CLOSE_CALL, image_size: tuple[int, int] | None = None) -> bool:
     """Whether a box of the model's is unsure (see the module's rule); a reader's box never is. ``thresholds``: those
     of the result the box came from (:attr:`~core.annotations.model.SliceAnnotation.thresholds`); ``factor``: see
-    :func:`close_calls`."""
+    :func:`close_calls`; ``image_size``: (width, height) of that result's image (None: the edge is not judged)."""
     if vertebra.source != MODEL_SOURCE:
         return False
     if vertebra.score is not None and vertebra.score < UNSURE_SCORE:
         return True
+    if vertebra.diseases and at_edge(vertebra, image_size):
+        return True
     return bool(close_calls(vertebra, thresholds, factor=factor))
+
+
+def is_unsure(vertebra: Vertebra, call: ModelCall | None) -> bool:
+    """:func:`is_low_confidence` with what the model's result says (None: judged against 0.5, the edge not)."""
+    call = call or ModelCall()
+    return is_low_confidence(vertebra, call.thresholds, image_size=call.image_size)

@@ -20,7 +20,7 @@ from core.consensus.check import study_readers
 from core.consensus.counts import progress_from_files
 from core.errors import VertebraReviewError
 from core.progress import Progress, ProgressGenerator
-from core.review.confidence import is_low_confidence
+from core.review.confidence import ModelCall, is_unsure
 from core.review.shortfall import ModelShortfall, height_matters, judge
 from core.review.status import FINISHED_STATUSES, SliceStatus, slice_status, with_shortfall
 from core.study.layout import Study
@@ -125,7 +125,7 @@ def summarize(
         diseases=findings(current),
         boxes=len(current.vertebrae) if current else 0,
         low_confidence=bool(model) and status not in FINISHED_STATUSES and any(
-            is_low_confidence(v, model.thresholds) for v in model.vertebrae),
+            is_unsure(v, ModelCall.of(model)) for v in model.vertebrae),
         disagreement=agreed is not None and agreed.open > 0,
         consensus_progress=(agreed.decided, agreed.vertebrae) if agreed is not None and agreed.in_progress else None,
         problem="; ".join(problems) or None,

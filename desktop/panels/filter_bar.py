@@ -41,7 +41,8 @@ class FilterBar(QtWidgets.QWidget):
         self.low_confidence = QtWidgets.QCheckBox("Low confidence")
         self.low_confidence.setToolTip("Slices you have not finished where the model was unsure about a box: a "
                                        "disease call that went either way by a little (odds within a factor of 2 "
-                                       "of the model's threshold for it), or a detector score below 0.80")
+                                       "of the model's threshold for it), a detector score below 0.80, or a "
+                                       "disease called on a body at the image's edge (it may be cut off)")
         self.disagreement = QtWidgets.QCheckBox("Readers disagree")
         self.disagreement.setToolTip(DISAGREEMENT_TIP)
         self.blinding_note = QtWidgets.QLabel()

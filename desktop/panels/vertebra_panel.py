@@ -19,7 +19,7 @@ from core.annotations.model import (
     Disease,
     Vertebra,
 )
-from core.review.confidence import DEFAULT_THRESHOLD, UNSURE_SCORE, close_calls
+from core.review.confidence import DEFAULT_THRESHOLD, UNSURE_SCORE, ModelCall, at_edge, close_calls
 
 DISEASE_KEYS = {d: str(i) for i, d in enumerate(DISEASES, start=1)}
 
@@ -65,7 +65,7 @@ class VertebraPanel(QtWidgets.QGroupBox):
         # The texts change with every selection; they must not move the image: they wrap within the panel's width
         # (which the checkboxes and buttons set) and have room for the longest of them.
         lines = self.fontMetrics().lineSpacing()
-        for label, rows in ((self.heading, 2), (self.details, 6)):  # details: a close call may take a line
+        for label, rows in ((self.heading, 2), (self.details, 7)):  # details: a close call and a cut body, a line each
             label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed)
             label.setFixedHeight(rows * lines + 4)
             label.setAlignment(QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignTop)
@@ -93,9 +93,10 @@ class VertebraPanel(QtWidgets.QGroupBox):
             self.diseaseToggled.emit(Disease(code))
 
     def show_vertebra(self, vertebra: Vertebra | None, index: int = 0, count: int = 0, *,
-                      editable: bool = True, note: str = "", thresholds: Mapping[str, float] | None = None) -> None:
+                      editable: bool = True, note: str = "", call: ModelCall | None = None) -> None:
         """``index``: the box's place from the top of the spine; ``note`` says whose box it is when not the
-        reader's; ``thresholds``: those the model called with, to say which of its calls were close."""
+        reader's; ``call``: what the model's result says, to name its close calls (against the thresholds it called
+        with) and a disease called on a body at the image's edge."""
         selected = vertebra is not None
         for code, box in self.checks.items():
             box.setEnabled(selected and editable)
@@ -120,11 +121,15 @@ class VertebraPanel(QtWidgets.QGroupBox):
         if vertebra.probabilities:
             lines.append("model: " + "  ".join(f"{c} {vertebra.probabilities[c]:.2f}" for c in CLASS_CODES
                                                if c in vertebra.probabilities))
+            thresholds = call.thresholds if call is not None else None
             close = close_calls(vertebra, thresholds) if vertebra.source == MODEL_SOURCE else []
             if close:
                 lines.append(self._close_calls(vertebra, close, thresholds))
         box = vertebra.box
-        lines.append(f"box: {box.x1:.0f}, {box.y1:.0f} – {box.x2:.0f}, {box.y2:.0f} px")
+        cut = vertebra.source == MODEL_SOURCE and bool(vertebra.diseases) and call is not None and at_edge(
+            vertebra, call.image_size)
+        lines.append(f"box: {box.x1:.0f}, {box.y1:.0f} – {box.x2:.0f}, {box.y2:.0f} px"
+                     + (" (unsure: at the image's edge, may be cut off)" if cut else ""))
         self.details.setText("\n".join(lines))
 
     @staticmethod

@@ -6,10 +6,9 @@ selected-box panel, and answers which box a click on a model box, Tab or a level
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from core.annotations.model import SliceAnnotation, Vertebra
 from core.review.box_edits import BoxRef, next_along_spine, reader_partners, repeated_by_reader
+from core.review.confidence import ModelCall
 from core.review.session import ReviewSession
 from core.review.status import SliceStatus
 from core.study.slice_key import SliceKey
@@ -38,13 +37,13 @@ class ShownBoxes:
         self.model_shown: tuple[Vertebra, ...] = ()
         self.unlabelled: frozenset[int] | tuple[int, ...] = ()  # the model's boxes the reader's repeat
         self.editable = False
-        self.thresholds: Mapping[str, float] | None = None  # those the shown model result was called with
+        self.call: ModelCall | None = None  # what the shown model result says for judging its unsure boxes
 
     def draw(self, session: ReviewSession, key: SliceKey, overlay_mode: str) -> list[str]:
         """Draw the boxes ``overlay_mode`` asks for; returns problems with the model's or consensus files."""
         shown = slice_overlay(overlay_mode, session, self._reading, key, self.mine)
         self._view.show_readers(shown.readers)
-        self.editable, self.model_shown, self.thresholds = shown.editable, shown.model_boxes, shown.thresholds
+        self.editable, self.model_shown, self.call = shown.editable, shown.model_boxes, shown.call
         selected, selected_model = selected_index(session, False), selected_index(session, True)
         if (selected is not None and selected >= len(shown.mine)) or \
                 (selected_model is not None and selected_model >= len(self.model_shown)):
@@ -53,7 +52,7 @@ class ShownBoxes:
         self._view.show_boxes(shown.mine, shown.others, selected=selected_index(session, False),
                               selected_other=selected_index(session, True), editable=self.editable,
                               others_from_model=shown.from_model, unlabelled_others=self.unlabelled,
-                              flag_unsure=not self._finished(key), thresholds=shown.thresholds)
+                              flag_unsure=not self._finished(key), call=shown.call)
         self.show_selected(session)
         return shown.problems
 
@@ -81,7 +80,7 @@ class ShownBoxes:
         """Show the session's selected box in the selected-box panel."""
         has_model = session is not None and session.model_id is not None
         show_selected_box(self._inspector, self.mine, self.model_shown, session.selection if session else None,
-                          editable=self.editable, has_model=has_model, thresholds=self.thresholds)
+                          editable=self.editable, has_model=has_model, call=self.call)
 
     def resolve(self, box: BoxRef) -> BoxRef:
         """A model box on a vertebra where the reader has a box of their own stands for that box."""

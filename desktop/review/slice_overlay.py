@@ -4,12 +4,13 @@ the notices over the image (the study cannot be written, the model found too few
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from core.annotations.model import SliceAnnotation, Vertebra
 from core.errors import VertebraReviewError
 from core.review.box_edits import repeated_by_reader
+from core.review.confidence import ModelCall
 from core.review.session import ReviewSession
 from core.review.status import FINISHED_STATUSES
 from core.review.summary import SliceSummary
@@ -35,7 +36,7 @@ class SliceOverlay:
     editable: bool = False
     readers: list[DrawnVersion] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # with the model's, the consensus's or the readers' files
-    thresholds: Mapping[str, float] | None = None  # those the model called with (judging its unsure boxes)
+    call: ModelCall | None = None  # what the model's result says for judging its unsure boxes
 
     @property
     def model_boxes(self) -> tuple[Vertebra, ...]:
@@ -46,14 +47,14 @@ def slice_overlay(mode: str, session: ReviewSession, reading: ReadingView, key: 
                   mine: SliceAnnotation | None) -> SliceOverlay:
     """The boxes ``mode`` shows on ``key``, with ``mine`` the reader's own annotation of it (None: not editable)."""
     others: tuple[Vertebra, ...] = ()
-    thresholds: Mapping[str, float] | None = None
+    call: ModelCall | None = None
     from_model = mode not in (OVERLAY_CONSENSUS, OVERLAY_READERS)
     readers, problems = [], []
     try:
         if shows_model(mode):
             result = session.model_result(key)
             others = result.vertebrae if result is not None else ()
-            thresholds = result.thresholds if result is not None else None
+            call = ModelCall.of(result)
         elif mode == OVERLAY_CONSENSUS and not reading.blinded(slice_key(key).case):
             result = session.consensus(key)
             others = result.vertebrae if result is not None else ()
@@ -63,14 +64,12 @@ def slice_overlay(mode: str, session: ReviewSession, reading: ReadingView, key: 
         readers, unreadable = reading.other_readers(key)
         problems += unreadable
     show_mine = mode in (OVERLAY_BOTH, OVERLAY_MINE, OVERLAY_READERS) and mine is not None
-    if thresholds is None and show_mine:  # the reader's copies of the model's boxes: the active model's thresholds
+    if call is None and show_mine:  # the reader's copies of the model's boxes: the active model's result's
         try:
-            result = session.model_result(key)
-            thresholds = result.thresholds if result is not None else None
+            call = ModelCall.of(session.model_result(key))
         except VertebraReviewError:
             pass  # said where the model's boxes are shown
-    return SliceOverlay(mine.vertebrae if show_mine else (), others, from_model, show_mine, readers, problems,
-                        thresholds)
+    return SliceOverlay(mine.vertebrae if show_mine else (), others, from_model, show_mine, readers, problems, call)
 
 
 def redraws_alone(before: SliceAnnotation | None, after: SliceAnnotation, model_shown: Sequence[Vertebra],

@@ -9,13 +9,13 @@ covers another, again whenever the zoom changes.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 import pyqtgraph as pg
 from PySide6 import QtCore
 
 from core.annotations.model import MODEL_SOURCE, Box, Vertebra
-from core.review.confidence import call_probability, is_low_confidence
+from core.review.confidence import ModelCall, call_probability, is_unsure
 from desktop.viewer.box_item import MINE, MODEL, MODEL_VIEW, READ_ONLY, BoxStyle, VertebraBoxItem
 from desktop.viewer.label_chip import LabelChip
 from desktop.viewer.label_stack import stack_labels
@@ -45,7 +45,7 @@ class BoxOverlay:
         self._shown = (0, 0)
         self._mine_style: BoxStyle = MINE
         self._flag_unsure = True
-        self._thresholds: Mapping[str, float] | None = None
+        self._call: ModelCall | None = None
         view.sigTransformChanged.connect(self.stack_chips)
 
     def _item(self, pool: list[VertebraBoxItem], index: int) -> VertebraBoxItem:
@@ -69,12 +69,12 @@ class BoxOverlay:
     def show(self, mine: Sequence[Vertebra], others: Sequence[Vertebra] = (), *, selected: int | None = None,
              selected_other: int | None = None, mine_editable: bool = True, others_from_model: bool = True,
              unlabelled_others: Collection[int] = (), flag_unsure: bool = True,
-             thresholds: Mapping[str, float] | None = None) -> None:
+             call: ModelCall | None = None) -> None:
         """``unlabelled_others``: the others whose result one of ``mine`` repeats (no chip or halo of their own);
-        ``flag_unsure``: mark the model's unsure results (off once the reader has reviewed the slice), judged against
-        ``thresholds``, those the model called with (:mod:`core.review.confidence`)."""
+        ``flag_unsure``: mark the model's unsure results (off once the reader has reviewed the slice), judged with
+        ``call``, what the model's result says (:mod:`core.review.confidence`)."""
         mine_style = self._mine_style = MINE if mine_editable else READ_ONLY
-        self._flag_unsure, self._thresholds = flag_unsure, thresholds
+        self._flag_unsure, self._call = flag_unsure, call
         other_style: BoxStyle = (MODEL if mine_editable else MODEL_VIEW) if others_from_model else READ_ONLY
         for index, vertebra in enumerate(mine):
             item = self._item(self._mine, index)
@@ -96,7 +96,7 @@ class BoxOverlay:
         self.stack_chips()
 
     def _unsure(self, vertebra: Vertebra) -> bool:
-        return is_low_confidence(vertebra, self._thresholds)
+        return is_unsure(vertebra, self._call)
 
     def update_mine(self, indices: Sequence[int], mine: Sequence[Vertebra], selected: int | None) -> None:
         """Draw the reader's boxes ``indices`` again (an edit changed them), styled as :meth:`show` last did."""

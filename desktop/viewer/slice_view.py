@@ -5,7 +5,7 @@ read-out of the pixel value (HU for CT)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import pyqtgraph as pg
@@ -14,6 +14,7 @@ from PySide6 import QtCore, QtWidgets
 from core.annotations.model import Box, Vertebra
 from core.imaging.image import SliceImage
 from core.imaging.windowing import Window
+from core.review.confidence import ModelCall
 from desktop.viewer.box_overlay import BoxOverlay
 from desktop.viewer.corner_text import CornerText
 from desktop.viewer.display_image import DisplayImageItem
@@ -190,11 +191,11 @@ class SliceView(QtWidgets.QWidget):
     def show_boxes(self, mine: Sequence[Vertebra], others: Sequence[Vertebra] = (), *, selected: int | None = None,
                    selected_other: int | None = None, editable: bool = True, others_from_model: bool = True,
                    unlabelled_others: Collection[int] = (), flag_unsure: bool = True,
-                   thresholds: Mapping[str, float] | None = None) -> None:
+                   call: ModelCall | None = None) -> None:
         """See :meth:`BoxOverlay.show`; ``editable`` also lets a left-drag on the image draw a box."""
         self.overlay.show(mine, others, selected=selected, selected_other=selected_other, mine_editable=editable,
                           others_from_model=others_from_model, unlabelled_others=unlabelled_others,
-                          flag_unsure=flag_unsure, thresholds=thresholds)
+                          flag_unsure=flag_unsure, call=call)
         self.view.drawing_enabled = editable and self._image is not None
 
     def update_boxes(self, indices: Sequence[int], mine: Sequence[Vertebra], selected: int | None) -> None:

@@ -28,12 +28,12 @@ from core.annotations.model import SliceAnnotation, Vertebra
 from core.models.package import read_manifest
 from core.models.pipeline import recorded_thresholds
 from core.models.registry import resolve_models
-from core.review.confidence import CLOSE_CALL, UNSURE_SCORE, call_probability, is_low_confidence
+from core.review.confidence import CLOSE_CALL, UNSURE_SCORE, ModelCall, call_probability, is_low_confidence
 
 PREVIOUS_CALL = 0.55  # the rule before thresholds travelled with results: the label's probability under 0.55
 
 
-def previous_rule(vertebra: Vertebra, _thresholds: Mapping[str, float] | None) -> bool:
+def previous_rule(vertebra: Vertebra, _call: ModelCall) -> bool:
     if vertebra.source != "model":
         return False
     if vertebra.score is not None and vertebra.score < UNSURE_SCORE:
@@ -69,13 +69,14 @@ def load_pairs(predictions: Path, truth: Path) -> list[tuple[SliceAnnotation, Sl
 
 
 def measure(pairs: list[tuple[SliceAnnotation, SliceAnnotation]],
-            unsure: Callable[[Vertebra, Mapping[str, float] | None], bool],
+            unsure: Callable[[Vertebra, ModelCall], bool],
             fallback: Mapping[str, float] | None) -> dict:
     slices = boxes = marked = 0
     hits = {True: [0, 0], False: [0, 0]}  # marked or not: [boxes that hit, of them with a wrong label]
     for predicted, reference in pairs:
         thresholds = predicted.thresholds if predicted.thresholds is not None else fallback
-        flags = [unsure(v, thresholds) for v in predicted.vertebrae]
+        call = ModelCall(thresholds, (predicted.image_width, predicted.image_height))
+        flags = [unsure(v, call) for v in predicted.vertebrae]
         slices += any(flags)
         boxes, marked = boxes + len(flags), marked + sum(flags)
         for i, j in pair_by_iom([v.box for v in predicted.vertebrae], [v.box for v in reference.vertebrae]):
@@ -107,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     fallback = package_thresholds(args.thresholds) if args.thresholds else None
     pairs = load_pairs(args.predictions, args.truth)
     rules: dict[str, Callable] = {
-        f"odds within {f:g}x of the threshold": (lambda v, t, f=f: is_low_confidence(v, t, factor=f))
+        f"odds within {f:g}x of the threshold": (
+            lambda v, call, f=f: is_low_confidence(v, call.thresholds, factor=f, image_size=call.image_size))
         for f in args.factors}
     rules[f"previous: label probability < {PREVIOUS_CALL}"] = previous_rule
     figures = {name: measure(pairs, rule, fallback) for name, rule in rules.items()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.review.confidence import is_low_confidence
+from core.review.confidence import ModelCall, is_unsure
 from core.review.summary import summarize
 from core.study.layout import Study
 from tests.bundled_models import BUNDLED_ID
@@ -20,7 +20,7 @@ def test_the_rule_marks_what_its_docstring_says_on_the_demo_slices():
     for key in keys:
         model = study.load_annotation(*key, model=BUNDLED_ID)
         assert model.thresholds is not None  # written with the result: those the classifier called with
-        flags = [is_low_confidence(v, model.thresholds) for v in model.vertebrae]
+        flags = [is_unsure(v, ModelCall.of(model)) for v in model.vertebrae]
         boxes, marked_boxes = boxes + len(flags), marked_boxes + sum(flags)
         if any(flags):
             unsure_slices.add(key)

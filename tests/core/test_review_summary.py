@@ -8,12 +8,11 @@ from PIL import Image
 
 from core.annotations.model import Box, Disease, SliceAnnotation, Vertebra
 from core.progress import run
-from core.review.confidence import close_calls
+from core.review.confidence import EDGE_PX, ModelCall, at_edge, close_calls, is_low_confidence, is_unsure
 from core.review.filters import SliceFilter
 from core.review.status import SliceStatus, slice_status
 from core.review.summary import (
     SliceSummary,
-    is_low_confidence,
     quick_status,
     readers_disagree,
     scan_study,
@@ -81,13 +80,39 @@ def test_a_close_call_is_judged_against_the_threshold_the_model_called_with():
     assert close_calls(Vertebra(A, probabilities={"SN": 0.55}), {"OVCF": 0.2}) == ["SN"]
 
 
+def test_a_disease_called_on_a_body_at_the_image_edge_is_unsure():
+    """A body cut by the edge looks compressed: a disease called on a box within EDGE_PX of any edge is unsure,
+    however sure the call; a normal one is not, nor a box further in, nor any where the image size is unknown."""
+    size = (90, 60)
+    sure = {"OVCF": 0.99, "NORMAL": 0.01}
+    inside = Box(10, 10, 50, 50)
+    cut = {"top": Box(10, 1, 50, 40), "bottom": Box(10, 20, 50, 59), "left": Box(0, 10, 40, 50),
+           "right": Box(48, 10, 90, 50)}
+    for where, box in cut.items():
+        ovcf = Vertebra(box, frozenset({Disease.OVCF}), sure, score=0.99)
+        assert at_edge(ovcf, size), where
+        assert is_low_confidence(ovcf, {"OVCF": 0.3}, image_size=size), where
+        assert not is_low_confidence(ovcf, {"OVCF": 0.3}), where  # the size unknown: the edge is not judged
+        assert not is_low_confidence(ovcf.with_changes(diseases=frozenset(), probabilities={"NORMAL": 0.99}),
+                                     {"OVCF": 0.3}, image_size=size), where
+        assert not is_low_confidence(ovcf.with_changes(source="r1"), image_size=size), where  # a reader's box
+    ovcf = Vertebra(inside, frozenset({Disease.OVCF}), sure, score=0.99)
+    assert not at_edge(ovcf, size) and not is_unsure(ovcf, ModelCall({"OVCF": 0.3}, size))
+    near = Vertebra(Box(10, 20, 50, 60 - EDGE_PX - 0.5), frozenset({Disease.OVCF}), sure, score=0.99)
+    assert not at_edge(near, size) and at_edge(near.with_changes(box=Box(10, 20, 50, 60 - EDGE_PX)), size)
+    assert not is_unsure(Vertebra(cut["top"], frozenset({Disease.OVCF}), sure, score=0.99), None)
+
+
 def test_the_summary_judges_a_result_with_its_own_thresholds(study):
     key = ("case-0001", "s001")
-    box = Vertebra(A, frozenset({Disease.OVCF}), {"OVCF": 0.6, "NORMAL": 0.1}, score=0.99)
+    box = Vertebra(Box(10, 10, 50, 30), frozenset({Disease.OVCF}), {"OVCF": 0.6, "NORMAL": 0.1}, score=0.99)
     study.save_annotation(SliceAnnotation(90, 60, (box,), model="m"), *key, model="m")
     assert summarize(study, key, "r1", "m").low_confidence  # 0.6 against 0.5
     study.save_annotation(SliceAnnotation(90, 60, (box,), model="m", thresholds={"OVCF": 0.2}), *key, model="m")
     assert not summarize(study, key, "r1", "m").low_confidence  # 0.6 against 0.2: odds 6x
+    cut = box.with_changes(box=Box(10, 30, 50, 60))  # the same call on a body the image's bottom edge cuts
+    study.save_annotation(SliceAnnotation(90, 60, (cut,), model="m", thresholds={"OVCF": 0.2}), *key, model="m")
+    assert summarize(study, key, "r1", "m").low_confidence
 
 
 @pytest.fixture()

@@ -133,7 +133,7 @@ def third_picture(window) -> None:
 
 
 def fourth_picture(window) -> None:
-    from core.review.confidence import is_low_confidence
+    from core.review.confidence import ModelCall, is_unsure
 
     c = window.controller
     window.case_list.filters.low_confidence.setChecked(True)
@@ -143,7 +143,7 @@ def fourth_picture(window) -> None:
     c.show(shown[0])
     c.set_overlay("model")
     result = c.session.model_result(shown[0])
-    unsure = [i for i, v in enumerate(result.vertebrae) if is_low_confidence(v, result.thresholds)]
+    unsure = [i for i, v in enumerate(result.vertebrae) if is_unsure(v, ModelCall.of(result))]
     if unsure:
         c.select_model(unsure[0])
 

@@ -9,6 +9,7 @@ import pytest
 from PySide6 import QtCore
 
 from core.annotations.model import Box, Disease, Vertebra
+from core.review.confidence import ModelCall
 from core.study.layout import Study
 from desktop.benchmark_data import BOXES, large_slice_study, many_slice_study
 from desktop.panels.vertebra_panel import VertebraPanel
@@ -80,7 +81,7 @@ def test_the_vertebra_panel_names_the_models_close_calls_and_a_low_score(qtbot):
     qtbot.addWidget(panel)
     model_box = Vertebra(Box(10, 10, 50, 30), frozenset({Disease.OVCF}), {"OVCF": 0.35, "KD": 0.5, "NORMAL": 0.1},
                          score=0.78)
-    panel.show_vertebra(model_box, 0, 1, thresholds={"OVCF": 0.26, "KD": 0.9})
+    panel.show_vertebra(model_box, 0, 1, call=ModelCall({"OVCF": 0.26, "KD": 0.9}, (300, 200)))
     lines = panel.details.text().splitlines()
     assert "detector score: 0.78 (unsure: below 0.80)" in lines
     assert "close call: OVCF 0.35 called (from 0.26)" in lines
@@ -88,8 +89,23 @@ def test_the_vertebra_panel_names_the_models_close_calls_and_a_low_score(qtbot):
     panel.show_vertebra(model_box, 0, 1)  # a result without thresholds: each judged against 0.5
     assert ("close call against 0.50 (no thresholds recorded): OVCF 0.35 called; KD 0.50 not called"
             in panel.details.text().splitlines())
-    panel.show_vertebra(model_box.with_changes(source="r1"), 0, 1, thresholds={"OVCF": 0.26})  # the reader's
+    panel.show_vertebra(model_box.with_changes(source="r1"), 0, 1, call=ModelCall({"OVCF": 0.26}))  # the reader's
     assert "close call" not in panel.details.text() and "unsure" not in panel.details.text()
+    assert "edge" not in panel.details.text()  # the box lies well inside the 300 x 200 image
+
+
+def test_the_vertebra_panel_says_a_disease_was_called_on_a_body_at_the_image_edge(qtbot):
+    panel = VertebraPanel()
+    qtbot.addWidget(panel)
+    cut = Vertebra(Box(10, 170, 50, 199), frozenset({Disease.OVCF}), {"OVCF": 0.95, "NORMAL": 0.02}, score=0.99)
+    panel.show_vertebra(cut, 0, 1, call=ModelCall({"OVCF": 0.26}, (300, 200)))
+    lines = panel.details.text().splitlines()
+    assert lines[-1] == "box: 10, 170 – 50, 199 px (unsure: at the image's edge, may be cut off)"
+    assert len(lines) == 4  # source, score, probabilities, box: no line added for it
+    panel.show_vertebra(cut.with_changes(diseases=frozenset()), 0, 1, call=ModelCall({"OVCF": 0.26}, (300, 200)))
+    assert "edge" not in panel.details.text()  # called normal: nothing to doubt for the cut
+    panel.show_vertebra(cut, 0, 1, call=ModelCall({"OVCF": 0.26}, (300, 260)))  # a taller image: not at its edge
+    assert "edge" not in panel.details.text()
 
 
 def test_the_model_panel_keeps_room_for_every_line_of_a_long_description(qtbot):

@@ -305,3 +305,23 @@ def test_the_selected_box_panel_says_which_call_was_close(qtbot, window):
     click(qtbot, view, centre(UNSURE + 2))
     qtbot.wait(20)
     assert "model: " in details.text() and "close call" not in details.text()
+
+
+def test_a_disease_called_on_a_body_cut_by_the_image_edge_is_marked_unsure(qtbot, tmp_path):
+    """The lowest body reaches the bottom of the image and is called OVCF far above its threshold: a cut body looks
+    compressed, so the halo marks it, the case list marks the slice, and the panel says why."""
+    study = make_spine_study(tmp_path / "cut")
+    spine = list(model_spine())
+    lowest = max(range(len(spine)), key=lambda i: spine[i].box.y2)
+    box = spine[lowest].box
+    spine[lowest] = spine[lowest].with_changes(box=Box(box.x1, H - 30, box.x2, H), diseases=frozenset({Disease.OVCF}),
+                                               probabilities={**spine[lowest].probabilities, "OVCF": 0.95})
+    study.save_annotation(SliceAnnotation(W, H, tuple(spine), model=MODEL_ID, thresholds=THRESHOLDS), *FIRST,
+                          model=MODEL_ID)
+    window = shown_window(qtbot, study.root, settled=lambda win: not win.controller.summaries.scanning)
+    marked = [item.index for item in window.viewer.overlay.other_items() if item.low_confidence]
+    assert sorted(marked) == sorted([lowest, FILE_ORDER.index(UNSURE)])  # the cut body and the close call
+    assert window.case_list.summary(FIRST).low_confidence
+    click(qtbot, window.viewer, (box.x1 + 20, H - 15))
+    qtbot.wait(20)
+    assert "(unsure: at the image's edge, may be cut off)" in window.inspector.details.text()
