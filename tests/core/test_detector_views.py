@@ -142,3 +142,11 @@ def test_a_manifest_with_impossible_views_is_refused_naming_the_package(tmp_path
     with pytest.raises(ModelPackageError, match="test_views") as raised:
         VertebraDetector.from_package(path, precision="fp32")
     assert str(path) in str(raised.value)
+
+
+def test_the_command_line_offers_the_views_the_detector_knows():
+    from core.models.detector import TEST_VIEWS
+    from desktop.cli import detect
+
+    assert detect.TEST_VIEWS == TEST_VIEWS == (1, 2, 4)  # the parser's copy (it loads no PyTorch) is the same
+    assert max(TEST_VIEWS) == len(VIEW_FLIPS)

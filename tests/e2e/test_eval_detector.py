@@ -9,7 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.slow  # a process of its own that loads PyTorch and runs the detector twice on every slice
 
 
 def test_eval_detector_compares_one_view_with_four(tiny_model_study, tmp_path):
