@@ -110,6 +110,16 @@ def at_edge(vertebra: Vertebra, image_size: tuple[int, int] | None) -> bool:
     return min(box.x1, box.y1, width - box.x2, height - box.y2) <= EDGE_PX
 
 
+def low_score(vertebra: Vertebra) -> bool:
+    """Whether a box of the model's has a detector score under :data:`UNSURE_SCORE`."""
+    return vertebra.source == MODEL_SOURCE and vertebra.score is not None and vertebra.score < UNSURE_SCORE
+
+
+def cut_call(vertebra: Vertebra, image_size: tuple[int, int] | None) -> bool:
+    """Whether a box of the model's calls a disease on a body at the image's edge (:func:`at_edge`)."""
+    return vertebra.source == MODEL_SOURCE and bool(vertebra.diseases) and at_edge(vertebra, image_size)
+
+
 def is_low_confidence(vertebra: Vertebra, thresholds: Mapping[str, float] | None = None, *,
                       factor: float = CLOSE_CALL, image_size: tuple[int, int] | None = None) -> bool:
     """Whether a box of the model's is unsure (see the module's rule); a reader's box never is. ``thresholds``: those
@@ -117,11 +127,8 @@ def is_low_confidence(vertebra: Vertebra, thresholds: Mapping[str, float] | None
     :func:`close_calls`; ``image_size``: (width, height) of that result's image (None: the edge is not judged)."""
     if vertebra.source != MODEL_SOURCE:
         return False
-    if vertebra.score is not None and vertebra.score < UNSURE_SCORE:
-        return True
-    if vertebra.diseases and at_edge(vertebra, image_size):
-        return True
-    return bool(close_calls(vertebra, thresholds, factor=factor))
+    return low_score(vertebra) or cut_call(vertebra, image_size) or bool(close_calls(vertebra, thresholds,
+                                                                                      factor=factor))
 
 
 def is_unsure(vertebra: Vertebra, call: ModelCall | None) -> bool:

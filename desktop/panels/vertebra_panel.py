@@ -19,7 +19,7 @@ from core.annotations.model import (
     Disease,
     Vertebra,
 )
-from core.review.confidence import DEFAULT_THRESHOLD, UNSURE_SCORE, ModelCall, at_edge, close_calls
+from core.review.confidence import DEFAULT_THRESHOLD, UNSURE_SCORE, ModelCall, close_calls, cut_call, low_score
 
 DISEASE_KEYS = {d: str(i) for i, d in enumerate(DISEASES, start=1)}
 
@@ -115,9 +115,8 @@ class VertebraPanel(QtWidgets.QGroupBox):
         if vertebra.genant is not None:
             lines.append(f"Genant grade {vertebra.genant} ({GENANT_NAMES[vertebra.genant]}, from the import)")
         if vertebra.score is not None:
-            unsure = vertebra.source == MODEL_SOURCE and vertebra.score < UNSURE_SCORE
             lines.append(f"detector score: {vertebra.score:.2f}" + (f" (unsure: below {UNSURE_SCORE:.2f})"
-                                                                      if unsure else ""))
+                                                                      if low_score(vertebra) else ""))
         if vertebra.probabilities:
             lines.append("model: " + "  ".join(f"{c} {vertebra.probabilities[c]:.2f}" for c in CLASS_CODES
                                                if c in vertebra.probabilities))
@@ -126,8 +125,7 @@ class VertebraPanel(QtWidgets.QGroupBox):
             if close:
                 lines.append(self._close_calls(vertebra, close, thresholds))
         box = vertebra.box
-        cut = vertebra.source == MODEL_SOURCE and bool(vertebra.diseases) and call is not None and at_edge(
-            vertebra, call.image_size)
+        cut = cut_call(vertebra, call.image_size if call is not None else None)
         lines.append(f"box: {box.x1:.0f}, {box.y1:.0f} – {box.x2:.0f}, {box.y2:.0f} px"
                      + (" (unsure: at the image's edge, may be cut off)" if cut else ""))
         self.details.setText("\n".join(lines))

@@ -19,7 +19,7 @@ from pathlib import Path
 from core.models.pipeline import DiagnosisPipeline
 from core.models.registry import Registry, write_model_set
 from core.progress import run
-from core.review.confidence import ModelCall, at_edge
+from core.review.confidence import ModelCall, cut_call
 from core.study.importer import ImportOptions, import_source
 from core.study.layout import Study
 from desktop.app import create_app
@@ -34,7 +34,7 @@ def cut_calls(study: Study, model_id: str) -> dict[tuple[str, str], list[int]]:
         if result is None:
             continue
         size = ModelCall.of(result).image_size
-        cut = [i for i, v in enumerate(result.vertebrae) if v.diseases and at_edge(v, size)]
+        cut = [i for i, v in enumerate(result.vertebrae) if cut_call(v, size)]
         if cut:
             found[key] = cut
     return found
