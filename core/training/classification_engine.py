@@ -47,6 +47,7 @@ from core.progress import Progress, ProgressGenerator
 from core.training import distributed
 from core.training.checkpoints import TrainingRun
 from core.training.classification_data import (
+    APPEARANCE_AT,
     Augmentation,
     BoxSample,
     SliceCache,
@@ -75,7 +76,6 @@ from core.training.training_setup import (
     start_training,
     training_record,
 )
-from core.training.transforms import AppearanceJitter
 
 __all__ = ["PRESETS", "ClassifierTraining", "TrainedClassifier", "add_endplate_head", "predict_records",
            "train_classifier", "train_classifier_on", "with_overrides"]
@@ -105,6 +105,7 @@ class ClassifierTraining:
     patches_per_box: int = 5
     augment: bool = True
     appearance: bool = False  # also jitter each patch's grey values (core.training.transforms.AppearanceJitter)
+    appearance_at: str = "patch"  # drawn on the patch or at the scan's scale (classification_data.APPEARANCE_AT)
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
@@ -167,7 +168,7 @@ def _train_one_epoch(model: torch.nn.Module, samples: Sequence[BoxSample], recor
     batches = distributed.shard(_epoch_batches(samples, settings, epoch))
     rng = np.random.default_rng([settings.seed, epoch, 1])
     generator = torch.Generator().manual_seed(settings.seed * 1000 + epoch)
-    augmentation = (Augmentation(appearance=AppearanceJitter() if settings.appearance else None)
+    augmentation = (Augmentation(appearance=APPEARANCE_AT[settings.appearance_at] if settings.appearance else None)
                     if settings.augment else None)
     loss_fn = torch.nn.BCEWithLogitsLoss()
     patches = (patch_batch(batch, records, cache, geometry, compute.device, rng=rng, augmentation=augmentation,
@@ -189,6 +190,15 @@ def _learning_rate(settings: ClassifierTraining) -> LearningRate:
                         gamma=settings.lr_gamma)
 
 
+def check_settings(settings: ClassifierTraining) -> None:
+    """Refuse settings that would fail only after the main network's hours of training."""
+    if settings.appearance_at not in APPEARANCE_AT:
+        raise TrainingError(f"the jitter is drawn at {' or '.join(APPEARANCE_AT)}, not {settings.appearance_at!r}")
+    if settings.endplate and settings.endplate_steps < 1:
+        raise TrainingError(f"the endplate head needs at least one training step, not {settings.endplate_steps} "
+                            "(to train none, leave it out: --no-endplate)")
+
+
 def train_classifier(
     studies: Sequence[str | Path],
     models_dir: str | Path,
@@ -201,6 +211,7 @@ def train_classifier(
     """Train on the annotated vertebrae of ``studies`` (validation: ``validation`` studies, or held-out cases);
     publish the best epoch as ``models_dir/<model_id>``. ``options`` are those of :func:`train_classifier_on`."""
     settings = settings or PRESETS["paper"]
+    check_settings(settings)
     studies = [Path(s) for s in studies]
     train, val = train_and_validation(studies, validation, settings.source, settings.val_fraction)
     if settings.normals == "detector":
@@ -320,6 +331,7 @@ def train_classifier_on(
 ) -> ProgressGenerator[TrainedClassifier]:
     """Train on ``train`` records, validate on ``val``. ``architecture`` and ``initial_state`` fine-tune an existing
     model (a retrain) instead of starting from ImageNet or random weights."""
+    check_settings(settings)
     started = time.perf_counter()
     boxes = _Boxes.of(train, val)
     full_config = architecture or settings.architecture()

@@ -53,7 +53,14 @@ class AppearanceJitter:
     order: a loss of resolution (down by a factor from ``resolution``, then back), a blur (Gaussian, SD in pixels from
     ``blur_px``) or a sharpening (unsharp mask, amount from ``sharpen``), the grey levels (the white point scaled by
     ``white``: a brighter maximum elsewhere, from contrast or metal, darkens the bone under a min-max rendering; the
-    black point raised by ``black``), a gamma from ``gamma``, and noise (SD in grey values from ``noise``).
+    black point raised by ``black``), a gamma from ``gamma``, and noise (SD in grey values from ``noise``, its grain,
+    the SD of its correlation in pixels, from ``grain_px``; 0 is white noise).
+
+    ``scale`` is how many of this image's pixels one pixel of the scan spans, drawn per sample: 1 for a slice; for a
+    classifier's patch, the box enlarged to the patch (a vertebra of 40-80 pixels made 128). The spatial effects (the
+    resolution's factor, the blur, the sharpening's radius and the noise's grain) are measured in the scan's pixels
+    and so scaled by it: a scanner's noise, enlarged with its box, is blotches of several patch pixels, which white
+    noise drawn on the patch never shows the network.
     """
 
     probability: float = 0.8
@@ -64,6 +71,8 @@ class AppearanceJitter:
     black: tuple[float, float] = (0.0, 0.15)
     gamma: tuple[float, float] = (0.6, 1.6)
     noise: tuple[float, float] = (1.0, 10.0)
+    grain_px: tuple[float, float] = (0.0, 0.0)
+    scale: tuple[float, float] = (1.0, 1.0)
 
     def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """``image``: 2-D uint8 → the same shape, uint8 (unchanged when this sample is not jittered)."""
@@ -82,23 +91,35 @@ class AppearanceJitter:
         """The effects, each drawn with probability one half, on float grey values (0…1; not clipped at the end)."""
 
         def draw(bounds: tuple[float, float]) -> float:
-            return float(rng.uniform(*bounds))
+            # A fixed setting draws nothing, so that adding one leaves the other draws of a seed as they were.
+            return float(bounds[0]) if bounds[0] == bounds[1] else float(rng.uniform(*bounds))
 
+        scale = draw(self.scale)
         if rng.random() < 0.5:
-            grey = _resample_back(grey, draw(self.resolution))
+            grey = _resample_back(grey, draw(self.resolution) * scale)
         if rng.random() < 0.5:
             if rng.random() < 0.5:
-                grey = ndimage.gaussian_filter(grey, draw(self.blur_px))
+                grey = ndimage.gaussian_filter(grey, draw(self.blur_px) * scale)
             else:
-                grey = grey + draw(self.sharpen) * (grey - ndimage.gaussian_filter(grey, 1.0))
+                grey = grey + draw(self.sharpen) * (grey - ndimage.gaussian_filter(grey, scale))
         if rng.random() < 0.5:
             black, white = draw(self.black), draw(self.white)
             grey = (grey * white - black) / (1.0 - black)
         if rng.random() < 0.5:
             grey = np.clip(grey, 0.0, 1.0) ** draw(self.gamma)
         if rng.random() < 0.5:
-            grey = grey + rng.normal(0.0, draw(self.noise) / 255.0, grey.shape).astype(np.float32)
+            spread = draw(self.noise) / 255.0
+            grey = grey + correlated_noise(grey.shape, draw(self.grain_px) * scale, rng) * spread
         return grey
+
+
+def correlated_noise(shape: tuple[int, ...], grain_px: float, rng: np.random.Generator) -> np.ndarray:
+    """Gaussian noise of SD 1 whose correlation is a Gaussian of SD ``grain_px`` pixels (white at 0), float32."""
+    white = rng.normal(0.0, 1.0, shape).astype(np.float32)
+    if grain_px <= 0:
+        return white
+    smooth = ndimage.gaussian_filter(white, grain_px, mode="wrap")
+    return smooth / max(float(smooth.std()), 1e-6)
 
 
 def _resample_back(grey: np.ndarray, factor: float) -> np.ndarray:

@@ -45,6 +45,7 @@ from core.imaging.rendering import model_view  # noqa: E402
 from core.imaging.windowing import BONE, apply_window  # noqa: E402
 from core.models.pipeline import DiagnosisPipeline  # noqa: E402
 from core.progress import run  # noqa: E402
+from core.review.confidence import ModelCall, is_unsure  # noqa: E402
 from core.study.importer import ImportOptions, import_source  # noqa: E402
 from core.study.layout import Study  # noqa: E402
 from core.study.segmented import LabelOptions  # noqa: E402
@@ -88,6 +89,8 @@ def _slice_figures(truth, predicted, counts: Counter,
         if true.genant in (None, 0) and found.diagnosed:
             counts["unfractured"] += 1
             counts["called normal"] += not found.diseases
+            # a disease called on it that the app marks unsure (a low score or a body cut by the image's edge)
+            counts["called, unsure"] += bool(found.diseases) and is_unsure(found, ModelCall.of(predicted))
             if true.level in TARGET_LEVELS:
                 counts["unfractured T5-L1"] += 1
                 counts["called normal T5-L1"] += not found.diseases
@@ -211,6 +214,8 @@ def summary(counts: Counter) -> dict[str, Any]:
         "levels_scored": counts["one level total"],
         "no_disease_on_unfractured": _rate(counts["called normal"], counts["unfractured"]),
         "unfractured_hits": counts["unfractured"],
+        "disease_calls_on_unfractured": counts["unfractured"] - counts["called normal"],
+        "of_them_marked_unsure": counts["called, unsure"],
         "no_disease_on_unfractured_t5_l1": _rate(counts["called normal T5-L1"], counts["unfractured T5-L1"]),
         "unfractured_hits_t5_l1": counts["unfractured T5-L1"]}
 
@@ -244,7 +249,9 @@ def report_lines(result: dict[str, Any]) -> list[str]:
                      f"slabs, false detections {figures['false_detections']} of {figures['detections']}, level "
                      f"accuracy {figures['level_accuracy']} ({figures['levelled_hits']} levelled), no disease on "
                      f"unfractured {figures['no_disease_on_unfractured']} ({figures['unfractured_hits']}; T5-L1 "
-                     f"{figures['no_disease_on_unfractured_t5_l1']} of {figures['unfractured_hits_t5_l1']})")
+                     f"{figures['no_disease_on_unfractured_t5_l1']} of {figures['unfractured_hits_t5_l1']}; "
+                     f"{figures['of_them_marked_unsure']} of its {figures['disease_calls_on_unfractured']} disease "
+                     "calls there marked unsure)")
         lines.append(f"{'':>16}  with a level set by a reader: set level {figures['set_level_accuracy']}, one level "
                      f"for the volume {figures['one_level_accuracy']} (of {figures['levels_scored']} hits)")
         for score, at in figures.get("at_scores", {}).items():

@@ -168,3 +168,87 @@ def test_the_classifier_patches_take_the_same_jitter_when_asked():
     assert bent, "no patch jittered in six"
     for i in bent:
         torch.testing.assert_close(first[i], patches[i] ** 2, atol=1e-5, rtol=0)
+
+
+def _neighbour_correlation(noise: np.ndarray) -> float:
+    centred = noise - noise.mean()
+    return float((centred[:, 1:] * centred[:, :-1]).mean() / centred.var())
+
+
+def test_correlated_noise_has_unit_spread_and_its_grain():
+    from core.training.transforms import correlated_noise
+
+    rng = np.random.default_rng(0)
+    white = correlated_noise((128, 128), 0.0, rng)
+    assert white.dtype == np.float32 and abs(white.std() - 1.0) < 0.05
+    assert abs(_neighbour_correlation(white)) < 0.05
+    grains = [_neighbour_correlation(correlated_noise((128, 128), g, rng)) for g in (0.7, 1.5, 3.0)]
+    for grain in (0.7, 1.5, 3.0):
+        assert abs(correlated_noise((128, 128), grain, rng).std() - 1.0) < 1e-3
+    assert 0.3 < grains[0] < grains[1] < grains[2] < 1.0  # a coarser grain, closer neighbours
+
+
+def test_noise_with_a_grain_keeps_its_drawn_spread_and_is_blotchy():
+    from dataclasses import replace
+
+    image = np.full((128, 128), 128, dtype=np.uint8)
+    outputs = _outputs(replace(IDENTITY, noise=(6.0, 6.0), grain_px=(1.5, 1.5)), image)
+    noisy = [o for o in outputs if not np.array_equal(o, image)]
+    assert noisy
+    for out in noisy:
+        assert 5.0 <= (out.astype(float) - 128).std() <= 7.0
+        assert _neighbour_correlation(out.astype(float)) > 0.6
+
+
+def test_the_scale_enlarges_every_spatial_effect():
+    from dataclasses import replace
+
+    image = np.full((128, 128), 128, dtype=np.uint8)
+    for scale in (1.0, 3.0):
+        settings = replace(IDENTITY, noise=(8.0, 8.0), grain_px=(0.5, 0.5), scale=(scale, scale))
+        noisy = [o for o in _outputs(settings, image) if not np.array_equal(o, image)]
+        assert noisy
+        correlation = np.mean([_neighbour_correlation(o.astype(float)) for o in noisy])
+        assert (correlation < 0.5) if scale == 1.0 else (correlation > 0.8)
+    checker = ((np.indices((64, 64)).sum(axis=0) // 4 % 2) * 200 + 20).astype(np.uint8)  # 4-pixel squares
+
+    def detail(settings: AppearanceJitter) -> float:
+        changed = [o for o in _outputs(settings, checker) if not np.array_equal(o, checker)]
+        assert changed
+        return float(np.mean([np.abs(np.diff(o.astype(float), axis=1)).mean() for o in changed]))
+
+    for effect in (dict(blur_px=(1.0, 1.0)), dict(resolution=(2.0, 2.0))):
+        assert detail(replace(IDENTITY, **effect, scale=(3.0, 3.0))) < 0.6 * detail(replace(IDENTITY, **effect))
+
+
+def test_a_fixed_setting_draws_nothing_so_adding_one_keeps_the_other_draws():
+    from dataclasses import replace
+
+    image = _ramp()
+    jitter = AppearanceJitter(probability=1.0)
+    explicit = replace(jitter, grain_px=(0.0, 0.0), scale=(1.0, 1.0))
+    for seed in SEEDS:
+        np.testing.assert_array_equal(jitter(image, np.random.default_rng(seed)),
+                                      explicit(image, np.random.default_rng(seed)))
+
+
+def test_the_classifier_s_scan_scale_jitter_is_blotchy_on_the_patch_and_the_patch_one_is_the_detector_s():
+    from core.training.classification_data import APPEARANCE_AT
+
+    assert APPEARANCE_AT["patch"] == AppearanceJitter()  # the bundled classifiers' training, unchanged
+    scan = APPEARANCE_AT["scan"]
+    low, high = scan.scale
+    assert 1.0 < low < high and scan.grain_px[0] > 0
+    image = np.full((128, 128), 128, dtype=np.uint8)
+    noise_only = replace_noise_only(scan)
+    noisy = [o for o in _outputs(noise_only, image) if not np.array_equal(o, image)]
+    assert noisy and min(_neighbour_correlation(o.astype(float)) for o in noisy) > 0.5
+    flat = [o for o in _outputs(replace_noise_only(APPEARANCE_AT["patch"]), image) if not np.array_equal(o, image)]
+    assert flat and max(abs(_neighbour_correlation(o.astype(float))) for o in flat) < 0.1  # white on the patch
+
+
+def replace_noise_only(jitter: AppearanceJitter) -> AppearanceJitter:
+    """``jitter`` with every effect but its noise (SD 8) at the identity."""
+    from dataclasses import replace
+
+    return replace(IDENTITY, noise=(8.0, 8.0), grain_px=jitter.grain_px, scale=jitter.scale)
