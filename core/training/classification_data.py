@@ -112,14 +112,14 @@ class SliceCache:
         return self._images[key]
 
 
-#: Where a classifier's photometric jitter is drawn (``ClassifierTraining.appearance_at``). ``patch``: the detector's
-#: jitter on the patch as it is (the bundled classifiers were trained so). ``scan``: at the scan's scale: a patch
-#: enlarges its box 1.8-4.7 times (the 5th to 95th percentile on the phantom sites, the anatomy phantom and the real
-#: CT here; 128-pixel patches), so the resolution, blur, sharpening and noise are drawn in the scan's pixels and
-#: enlarged with it, and the noise is correlated over 0.5-1 of those pixels, as reconstructed CT noise is.
-APPEARANCE_AT: dict[str, AppearanceJitter] = {
-    "patch": AppearanceJitter(),
-    "scan": AppearanceJitter(scale=(1.5, 4.5), grain_px=(0.5, 1.0)),
+#: The grain of a classifier's photometric jitter (``ClassifierTraining.appearance_grain``). ``fine``: the detector's
+#: jitter (the bundled classifiers were trained so), whose noise is white, finer than a scanner's: reconstructed CT
+#: noise is correlated over about a pixel (the phantom's sites: 0.7 and 0.9). ``coarse``: that noise correlated over
+#: 0.5-1 pixel, and every spatial effect (the resolution's factor, the blur, the sharpening's radius, the noise's
+#: grain) drawn 1.5-4.5 times larger, as softer kernels, thicker or coarser reconstructions and other scanners show.
+APPEARANCE_GRAIN: dict[str, AppearanceJitter] = {
+    "fine": AppearanceJitter(),
+    "coarse": AppearanceJitter(scale=(1.5, 4.5), grain_px=(0.5, 1.0)),
 }
 
 

@@ -47,7 +47,7 @@ from core.progress import Progress, ProgressGenerator
 from core.training import distributed
 from core.training.checkpoints import TrainingRun
 from core.training.classification_data import (
-    APPEARANCE_AT,
+    APPEARANCE_GRAIN,
     Augmentation,
     BoxSample,
     SliceCache,
@@ -105,7 +105,7 @@ class ClassifierTraining:
     patches_per_box: int = 5
     augment: bool = True
     appearance: bool = False  # also jitter each patch's grey values (core.training.transforms.AppearanceJitter)
-    appearance_at: str = "patch"  # drawn on the patch or at the scan's scale (classification_data.APPEARANCE_AT)
+    appearance_grain: str = "fine"  # its spatial effects fine or coarse (classification_data.APPEARANCE_GRAIN)
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
@@ -168,8 +168,8 @@ def _train_one_epoch(model: torch.nn.Module, samples: Sequence[BoxSample], recor
     batches = distributed.shard(_epoch_batches(samples, settings, epoch))
     rng = np.random.default_rng([settings.seed, epoch, 1])
     generator = torch.Generator().manual_seed(settings.seed * 1000 + epoch)
-    augmentation = (Augmentation(appearance=APPEARANCE_AT[settings.appearance_at] if settings.appearance else None)
-                    if settings.augment else None)
+    jitter = APPEARANCE_GRAIN[settings.appearance_grain] if settings.appearance else None
+    augmentation = Augmentation(appearance=jitter) if settings.augment else None
     loss_fn = torch.nn.BCEWithLogitsLoss()
     patches = (patch_batch(batch, records, cache, geometry, compute.device, rng=rng, augmentation=augmentation,
                            generator=generator) for batch in batches)
@@ -192,8 +192,8 @@ def _learning_rate(settings: ClassifierTraining) -> LearningRate:
 
 def check_settings(settings: ClassifierTraining) -> None:
     """Refuse settings that would fail only after the main network's hours of training."""
-    if settings.appearance_at not in APPEARANCE_AT:
-        raise TrainingError(f"the jitter is drawn at {' or '.join(APPEARANCE_AT)}, not {settings.appearance_at!r}")
+    if settings.appearance_grain not in APPEARANCE_GRAIN:
+        raise TrainingError(f"the jitter's grain is {' or '.join(APPEARANCE_GRAIN)}, not {settings.appearance_grain!r}")
     if settings.endplate and settings.endplate_steps < 1:
         raise TrainingError(f"the endplate head needs at least one training step, not {settings.endplate_steps} "
                             "(to train none, leave it out: --no-endplate)")

@@ -56,11 +56,10 @@ class AppearanceJitter:
     black point raised by ``black``), a gamma from ``gamma``, and noise (SD in grey values from ``noise``, its grain,
     the SD of its correlation in pixels, from ``grain_px``; 0 is white noise).
 
-    ``scale`` is how many of this image's pixels one pixel of the scan spans, drawn per sample: 1 for a slice; for a
-    classifier's patch, the box enlarged to the patch (a vertebra of 40-80 pixels made 128). The spatial effects (the
-    resolution's factor, the blur, the sharpening's radius and the noise's grain) are measured in the scan's pixels
-    and so scaled by it: a scanner's noise, enlarged with its box, is blotches of several patch pixels, which white
-    noise drawn on the patch never shows the network.
+    ``scale``, drawn per sample, multiplies the size of every spatial effect (the resolution's factor, the blur, the
+    sharpening's radius and the noise's grain): 1 keeps them as given, more draws them coarser, as softer kernels and
+    coarser reconstructions show (the classifier's ``coarse`` jitter,
+    :data:`core.training.classification_data.APPEARANCE_GRAIN`).
     """
 
     probability: float = 0.8

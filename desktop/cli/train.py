@@ -46,7 +46,7 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
         fit=args.fit, endplate=args.endplate, endplate_steps=args.endplate_steps, seed=args.seed,
         imagenet=args.imagenet, source=args.source, normals=args.normals,
         patches_per_box=args.patches_per_box, window=args.window, appearance=args.appearance or None,
-        appearance_at=args.appearance_at,
+        appearance_grain=args.appearance_grain,
     )
     from core.training.fine_tune import fine_tune_from
 
@@ -191,9 +191,10 @@ def _register_classifier(train: argparse._SubParsersAction) -> None:
     cls.add_argument("--window", type=rendering_arg, help=RENDERING_HELP)
     cls.add_argument("--appearance", action="store_true",
                      help="also jitter each patch's grey values (resolution, blur or sharpening, levels, gamma, noise)")
-    cls.add_argument("--appearance-at", choices=["patch", "scan"],
-                     help="with --appearance: draw the jitter on the patch as it is (default) or at the scan's scale "
-                          "(blur, resolution and correlated noise enlarged with the box, as another scanner shows)")
+    cls.add_argument("--appearance-grain", choices=["fine", "coarse"],
+                     help="with --appearance: fine (default, the detector's jitter, white noise) or coarse (noise "
+                          "correlated over a pixel, as CT noise is, and the blur, resolution loss and sharpening drawn "
+                          "1.5-4.5 times larger)")
     cls.add_argument("--init", type=Path, metavar="PKG",
                      help="fine-tune this classifier package (its architecture, weights and endplate head)")
     cls.add_argument("--canvas", type=int, help="side of the canvas the box is cut onto at its own scale, before the "

@@ -232,19 +232,18 @@ def test_a_fixed_setting_draws_nothing_so_adding_one_keeps_the_other_draws():
                                       explicit(image, np.random.default_rng(seed)))
 
 
-def test_the_classifier_s_scan_scale_jitter_is_blotchy_on_the_patch_and_the_patch_one_is_the_detector_s():
-    from core.training.classification_data import APPEARANCE_AT
+def test_the_classifier_s_coarse_jitter_is_blotchy_and_its_fine_one_is_the_detector_s():
+    from core.training.classification_data import APPEARANCE_GRAIN
 
-    assert APPEARANCE_AT["patch"] == AppearanceJitter()  # the bundled classifiers' training, unchanged
-    scan = APPEARANCE_AT["scan"]
-    low, high = scan.scale
-    assert 1.0 < low < high and scan.grain_px[0] > 0
+    assert APPEARANCE_GRAIN["fine"] == AppearanceJitter()  # the bundled classifiers' training, unchanged
+    coarse = APPEARANCE_GRAIN["coarse"]
+    low, high = coarse.scale
+    assert 1.0 < low < high and coarse.grain_px[0] > 0
     image = np.full((128, 128), 128, dtype=np.uint8)
-    noise_only = replace_noise_only(scan)
-    noisy = [o for o in _outputs(noise_only, image) if not np.array_equal(o, image)]
+    noisy = [o for o in _outputs(replace_noise_only(coarse), image) if not np.array_equal(o, image)]
     assert noisy and min(_neighbour_correlation(o.astype(float)) for o in noisy) > 0.5
-    flat = [o for o in _outputs(replace_noise_only(APPEARANCE_AT["patch"]), image) if not np.array_equal(o, image)]
-    assert flat and max(abs(_neighbour_correlation(o.astype(float))) for o in flat) < 0.1  # white on the patch
+    flat = [o for o in _outputs(replace_noise_only(APPEARANCE_GRAIN["fine"]), image) if not np.array_equal(o, image)]
+    assert flat and max(abs(_neighbour_correlation(o.astype(float))) for o in flat) < 0.1  # white noise
 
 
 def replace_noise_only(jitter: AppearanceJitter) -> AppearanceJitter:

@@ -130,10 +130,10 @@ def test_tiny_classifier_trains_publishes_thresholds_and_resumes(small_study, tm
 
 
 @pytest.mark.slow
-def test_training_with_appearance_draws_the_jitter_where_asked(small_study, tmp_path, monkeypatch):
+def test_training_with_appearance_draws_the_jitter_of_the_grain_asked(small_study, tmp_path, monkeypatch):
     from core.models.package import read_manifest
     from core.training import classification_engine
-    from core.training.classification_data import APPEARANCE_AT, Augmentation
+    from core.training.classification_data import APPEARANCE_GRAIN, Augmentation
 
     made: list[Augmentation] = []
 
@@ -142,14 +142,14 @@ def test_training_with_appearance_draws_the_jitter_where_asked(small_study, tmp_
         return made[-1]
 
     monkeypatch.setattr(classification_engine, "Augmentation", recorded)
-    for where in ("patch", "scan"):
+    for where in ("fine", "coarse"):
         made.clear()
-        settings = ClassifierTraining(**{**TINY.__dict__, "epochs": 1, "appearance": True, "appearance_at": where,
+        settings = ClassifierTraining(**{**TINY.__dict__, "epochs": 1, "appearance": True, "appearance_grain": where,
                                          "endplate": False})
         result = run(train_classifier([small_study], tmp_path / where, settings, model_id="j"))
-        assert made and all(a.appearance is APPEARANCE_AT[where] for a in made)
+        assert made and all(a.appearance is APPEARANCE_GRAIN[where] for a in made)
         recorded_settings = read_manifest(result.package, kind="classifier").training["settings"]
-        assert recorded_settings["appearance"] is True and recorded_settings["appearance_at"] == where
+        assert recorded_settings["appearance"] is True and recorded_settings["appearance_grain"] == where
 
 
 def test_settings_that_would_fail_late_are_refused_before_any_training(small_study, tmp_path):
@@ -157,8 +157,8 @@ def test_settings_that_would_fail_late_are_refused_before_any_training(small_stu
         settings = ClassifierTraining(**{**TINY.__dict__, "endplate_steps": steps})
         with pytest.raises(TrainingError, match=r"at least one training step.*--no-endplate"):
             run(train_classifier([small_study], tmp_path, settings, model_id="e"))
-    settings = ClassifierTraining(**{**TINY.__dict__, "appearance": True, "appearance_at": "slice"})
-    with pytest.raises(TrainingError, match="drawn at patch or scan, not 'slice'"):
+    settings = ClassifierTraining(**{**TINY.__dict__, "appearance": True, "appearance_grain": "medium"})
+    with pytest.raises(TrainingError, match="grain is fine or coarse, not 'medium'"):
         run(train_classifier([small_study], tmp_path, settings, model_id="e"))
     assert not any(tmp_path.iterdir())  # nothing trained, nothing written
 

@@ -176,7 +176,7 @@ def test_real_data_figures_with_the_projects_own_commands(study, tmp_path, capsy
 def test_train_init_fine_tunes_from_a_package_and_refuses_the_wrong_kind(study, tmp_path, capsys):
     """``--init PKG``: the package's architecture and weights are the start (whatever the preset says), and the new
     package names it as its parent. ``--appearance`` (the photometric jitter) and, for the classifier, where it is
-    drawn (``--appearance-at``) are recorded in the package."""
+    grain (``--appearance-grain``) are recorded in the package."""
     source = study / "models" / "tiny-v1"
     parent = json.loads((source / "detector" / "manifest.json").read_text())
     assert main(["train", "detector", str(study), "--out", str(tmp_path / "m"), "--preset", "cpu", "--epochs", "1",
@@ -191,10 +191,10 @@ def test_train_init_fine_tunes_from_a_package_and_refuses_the_wrong_kind(study, 
     parent = json.loads((source / "classifier" / "manifest.json").read_text())
     assert main(["train", "classifier", str(study), "--out", str(tmp_path / "m"), "--preset", "cpu", "--epochs", "1",
                  "--precision", "fp32", "--model-id", "c2", "--no-endplate", "--init", str(source / "classifier"),
-                 "--appearance", "--appearance-at", "scan"]) == 0
+                 "--appearance", "--appearance-grain", "coarse"]) == 0
     manifest = json.loads((tmp_path / "m" / "c2" / "manifest.json").read_text())
     assert manifest["training"]["settings"]["appearance"] is True
-    assert manifest["training"]["settings"]["appearance_at"] == "scan"
+    assert manifest["training"]["settings"]["appearance_grain"] == "coarse"
     assert manifest["architecture"]["arch"] == parent["architecture"]["arch"]
     assert manifest["parent"] == parent["id"]
     capsys.readouterr()
