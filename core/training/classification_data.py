@@ -167,12 +167,40 @@ class Augmentation:
         return torch.from_numpy(jittered).to(patches)
 
 
+#: Where a simulated image edge cuts a box (:func:`cut_at_edge`): top, bottom, left, right.
+EDGE_SIDES = (0.4, 0.4, 0.1, 0.1)
+EDGE_KEEP = (0.5, 0.9)  # the share of the box's height (or width) left in view
+
+
+def cut_at_edge(boxes: np.ndarray, share: float, rng: np.random.Generator) -> np.ndarray:
+    """``boxes`` (n, 4) with a ``share`` of them cut as the image's edge cuts a body: one side (mostly the top or the
+    bottom, as a sagittal slice ends) moved in so that 0.5-0.9 of the box stays, what lies beyond left out of the patch
+    (the extraction masks everything outside the box), as the detector's box of a body cut by the scan ends at the
+    image's edge. The label stays: a cut body is not a compressed one."""
+    b = np.array(boxes, dtype=np.float64).reshape(-1, 4)
+    cut = rng.random(len(b)) < share
+    sides = rng.choice(4, size=len(b), p=EDGE_SIDES)
+    keep = rng.uniform(*EDGE_KEEP, size=len(b))
+    width, height = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    for i in np.flatnonzero(cut):
+        if sides[i] == 0:
+            b[i, 1] = b[i, 3] - keep[i] * height[i]
+        elif sides[i] == 1:
+            b[i, 3] = b[i, 1] + keep[i] * height[i]
+        elif sides[i] == 2:
+            b[i, 0] = b[i, 2] - keep[i] * width[i]
+        else:
+            b[i, 2] = b[i, 0] + keep[i] * width[i]
+    return b
+
+
 def patch_batch(samples: Sequence[BoxSample], records: Sequence[SliceRecord], cache: SliceCache,
                 geometry: PatchGeometry, device: torch.device, *, rng: np.random.Generator | None = None,
-                augmentation: Augmentation | None = None,
-                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                augmentation: Augmentation | None = None, generator: torch.Generator | None = None,
+                edge_cut: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """(patches (m, 3, s, s) normalised, labels (m, 6)) for ``samples``: one jittered patch per sample (random with
-    ``rng``, the box itself without), grouped by slice so each slice is one batched extraction."""
+    ``rng``, the box itself without; with ``rng``, an ``edge_cut`` share of them cut by :func:`cut_at_edge`), grouped
+    by slice so each slice is one batched extraction."""
     by_slice: dict[int, list[int]] = {}
     for position, sample in enumerate(samples):
         by_slice.setdefault(sample.record, []).append(position)
@@ -181,6 +209,8 @@ def patch_batch(samples: Sequence[BoxSample], records: Sequence[SliceRecord], ca
         record = records[record_index]
         boxes = record.boxes[[samples[p].box for p in positions]]
         jittered = jitter_boxes(boxes, geometry, rng, count=1)
+        if rng is not None and edge_cut > 0:
+            jittered = cut_at_edge(jittered, edge_cut, rng)
         found = extract_patches(grey_tensor(cache.image(record), torch.device("cpu")), jittered, geometry)
         for offset, position in enumerate(positions):
             patches[position] = found[offset]

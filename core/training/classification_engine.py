@@ -106,6 +106,7 @@ class ClassifierTraining:
     augment: bool = True
     appearance: bool = False  # also jitter each patch's grey values (core.training.transforms.AppearanceJitter)
     appearance_grain: str = "fine"  # its spatial effects fine or coarse (classification_data.APPEARANCE_GRAIN)
+    edge_cut: float = 0.0  # the share of training patches cut as by the image's edge (classification_data.cut_at_edge)
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
@@ -172,7 +173,8 @@ def _train_one_epoch(model: torch.nn.Module, samples: Sequence[BoxSample], recor
     augmentation = Augmentation(appearance=jitter) if settings.augment else None
     loss_fn = torch.nn.BCEWithLogitsLoss()
     patches = (patch_batch(batch, records, cache, geometry, compute.device, rng=rng, augmentation=augmentation,
-                           generator=generator) for batch in batches)
+                           generator=generator, edge_cut=settings.edge_cut if settings.augment else 0.0)
+               for batch in batches)
 
     def forward(batch: tuple[torch.Tensor, torch.Tensor]) -> Step:
         images, labels = batch
@@ -194,6 +196,8 @@ def check_settings(settings: ClassifierTraining) -> None:
     """Refuse settings that would fail only after the main network's hours of training."""
     if settings.appearance_grain not in APPEARANCE_GRAIN:
         raise TrainingError(f"the jitter's grain is {' or '.join(APPEARANCE_GRAIN)}, not {settings.appearance_grain!r}")
+    if not 0.0 <= settings.edge_cut <= 1.0:
+        raise TrainingError(f"the share of patches cut at an edge is between 0 and 1, not {settings.edge_cut}")
     if settings.endplate and settings.endplate_steps < 1:
         raise TrainingError(f"the endplate head needs at least one training step, not {settings.endplate_steps} "
                             "(to train none, leave it out: --no-endplate)")

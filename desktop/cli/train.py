@@ -46,7 +46,7 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
         fit=args.fit, endplate=args.endplate, endplate_steps=args.endplate_steps, seed=args.seed,
         imagenet=args.imagenet, source=args.source, normals=args.normals,
         patches_per_box=args.patches_per_box, window=args.window, appearance=args.appearance or None,
-        appearance_grain=args.appearance_grain,
+        appearance_grain=args.appearance_grain, edge_cut=args.edge_cut,
     )
     from core.training.fine_tune import fine_tune_from
 
@@ -195,6 +195,9 @@ def _register_classifier(train: argparse._SubParsersAction) -> None:
                      help="with --appearance: fine (default, the detector's jitter, white noise) or coarse (noise "
                           "correlated over a pixel, as CT noise is, and the blur, resolution loss and sharpening drawn "
                           "1.5-4.5 times larger)")
+    cls.add_argument("--edge-cut", type=float, metavar="P",
+                     help="cut a share P (0-1) of the training patches as the image's edge cuts a body, the label kept "
+                          "(default 0): a body cut by the scan is not a compressed one")
     cls.add_argument("--init", type=Path, metavar="PKG",
                      help="fine-tune this classifier package (its architecture, weights and endplate head)")
     cls.add_argument("--canvas", type=int, help="side of the canvas the box is cut onto at its own scale, before the "

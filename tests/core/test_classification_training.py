@@ -160,6 +160,10 @@ def test_settings_that_would_fail_late_are_refused_before_any_training(small_stu
     settings = ClassifierTraining(**{**TINY.__dict__, "appearance": True, "appearance_grain": "medium"})
     with pytest.raises(TrainingError, match="grain is fine or coarse, not 'medium'"):
         run(train_classifier([small_study], tmp_path, settings, model_id="e"))
+    for share in (-0.1, 1.5):
+        settings = ClassifierTraining(**{**TINY.__dict__, "edge_cut": share})
+        with pytest.raises(TrainingError, match="cut at an edge is between 0 and 1"):
+            run(train_classifier([small_study], tmp_path, settings, model_id="e"))
     assert not any(tmp_path.iterdir())  # nothing trained, nothing written
 
 
@@ -177,3 +181,40 @@ def test_no_annotations_is_a_clear_error(tmp_path):
     Study.create(tmp_path / "empty")
     with pytest.raises(TrainingError, match="no annotated vertebrae"):
         run(train_classifier([tmp_path / "empty"], tmp_path / "m", TINY))
+
+
+def test_cut_at_edge_moves_one_side_in_and_keeps_half_to_nine_tenths():
+    from core.training.classification_data import EDGE_KEEP, cut_at_edge
+
+    rng = np.random.default_rng(0)
+    boxes = np.tile([[100.0, 200.0, 160.0, 250.0]], (400, 1))  # 60 wide, 50 high
+    np.testing.assert_array_equal(cut_at_edge(boxes, 0.0, rng), boxes)
+    cut = cut_at_edge(boxes, 1.0, np.random.default_rng(1))
+    moved = cut != boxes
+    assert (moved.sum(axis=1) == 1).all()  # exactly one side of every box
+    assert (cut[:, :2] >= boxes[:, :2]).all() and (cut[:, 2:] <= boxes[:, 2:]).all()  # inside the box given
+    kept = np.where(moved[:, [1, 3]].any(axis=1), (cut[:, 3] - cut[:, 1]) / 50, (cut[:, 2] - cut[:, 0]) / 60)
+    assert EDGE_KEEP[0] <= kept.min() and kept.max() <= EDGE_KEEP[1]
+    sides = Counter(np.flatnonzero(row)[0] for row in moved)  # 0 left, 1 top, 2 right, 3 bottom moved
+    assert sides[1] + sides[3] > 3 * (sides[0] + sides[2])  # mostly the top or the bottom, as a slice ends
+    np.testing.assert_array_equal(cut, cut_at_edge(boxes, 1.0, np.random.default_rng(1)))
+    some = cut_at_edge(boxes, 0.25, np.random.default_rng(2))
+    assert 60 < (some != boxes).any(axis=1).sum() < 140
+
+
+def test_a_patch_cut_at_an_edge_shows_nothing_beyond_the_cut(tmp_path):
+    from core.models.extraction import PatchGeometry
+    from core.training.classification_data import SliceCache, patch_batch
+
+    image = np.full((200, 200), 200, dtype=np.uint8)
+    record = SliceRecord(tmp_path, "case-0001", "s001", 200, 200, np.array([[70.0, 60.0, 130.0, 140.0]]),
+                         (frozenset(),), (None,))
+    cache = SliceCache()
+    cache._images[(record.study, record.case, record.slice_id)] = image
+    geometry = PatchGeometry(canvas=128, size=128, shift=0.0, scale_min=1.0, scale_max=1.0)
+    sample = BoxSample(0, 0, np.zeros(6, dtype=np.float32))
+    whole, _ = patch_batch([sample], [record], cache, geometry, torch.device("cpu"), rng=np.random.default_rng(0))
+    cut, _ = patch_batch([sample], [record], cache, geometry, torch.device("cpu"), rng=np.random.default_rng(0),
+                         edge_cut=1.0)
+    lit = [(p[0, 0] > p[0, 0].min()).sum().item() for p in (whole, cut)]  # pixels of the box in view
+    assert 0.45 * lit[0] <= lit[1] <= 0.92 * lit[0]
