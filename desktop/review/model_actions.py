@@ -86,6 +86,9 @@ class ModelActions(QtCore.QObject):
         session.set_model(link.model_id)
 
         def refresh(keys: list[SliceKey]) -> None:
+            # the files were read in the background: a slice marked reviewed since, still being saved, stays as it is
+            pending = session.unsaved_annotations()
+            keys = [key for key in keys if not (key in pending and pending[key].reviewed)]
             if session is self._session() and keys and self.runner.pipeline is not None and not self.runner.busy:
                 self.message.emit(f"Refreshing the predictions of {len(keys)} unreviewed slice(s) with "
                                   f"{link.model_id} …")

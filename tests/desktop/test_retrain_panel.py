@@ -174,7 +174,11 @@ def test_an_activation_loads_the_model_and_refreshes_the_unreviewed_slices_in_th
     with qtbot.waitSignal(win.studyOpened, timeout=20_000):
         win.open_path(study.root)
     qtbot.waitUntil(lambda: win.runner.state == "ready", timeout=10_000)
+    # the first slice shown and editable (its boxes load after the study opens): marking it before then did nothing
+    qtbot.waitUntil(lambda: win.controller.key == (CASES[0], SLICES[0]) and win.controller.boxes.editable,
+                    timeout=10_000)
     win.controller.reviewed_next()  # case-0001/s001 is reviewed: its prediction stays as it is
+    assert win.controller.key != (CASES[0], SLICES[0])  # marked, and moved on to the next slice
     with qtbot.waitSignal(win.runner.finished, timeout=60_000) as finished:
         win.retrain.modelSwitched.emit(peek_active_model(study))
     refreshed = finished.args[1]
@@ -183,6 +187,34 @@ def test_an_activation_loads_the_model_and_refreshes_the_unreviewed_slices_in_th
     assert "Refreshing the predictions of 3 unreviewed slice(s)" in win.statusBar().currentMessage() or \
         "diagnosed 3 slice(s)" in win.statusBar().currentMessage()
     assert study.prediction_path("fake-v1", CASES[1], SLICES[1]).is_file()
+
+
+def test_a_slice_reviewed_while_its_file_is_still_being_saved_is_not_refreshed(qtbot, tmp_path, monkeypatch):
+    """The unreviewed slices are read from the files in the background; one marked reviewed whose save has not landed
+    yet still reads unreviewed there, and must keep its prediction all the same."""
+    from dataclasses import replace
+
+    from core.review.models import peek_active_model
+    from desktop.review import model_actions
+    from tests.desktop.workspace_helpers import CASES, SLICES
+
+    study = make_study(tmp_path / "study")
+    pipelines = []
+    win = MainWindow(reader="r1", pipeline_loader=lambda path: pipelines.append(FakePipeline()) or pipelines[-1])
+    qtbot.addWidget(win)
+    win.show()
+    with qtbot.waitSignal(win.studyOpened, timeout=20_000):
+        win.open_path(study.root)
+    qtbot.waitUntil(lambda: win.runner.state == "ready", timeout=10_000)
+    session = win.controller.session
+    every = [(c, s) for c in CASES for s in SLICES]
+    monkeypatch.setattr(model_actions, "unreviewed_slices", lambda _study: list(every))  # the files not saved yet
+    first = (CASES[0], SLICES[0])
+    reviewed = replace(session.editor(first).state, reviewed=True)
+    monkeypatch.setattr(session, "unsaved_annotations", lambda: {first: reviewed})  # still in the save queue
+    with qtbot.waitSignal(win.runner.finished, timeout=60_000) as finished:
+        win.retrain.modelSwitched.emit(peek_active_model(study))
+    assert sorted(finished.args[1]) == [key for key in every if key != first]
 
 
 def test_the_loss_chart_runs_in_epochs_from_0_and_the_status_says_when_there_is_no_estimate(qtbot):
