@@ -77,6 +77,7 @@ def _slice_figures(truth, predicted, counts: Counter,
     counts["detected"] += len(kept)
     counts["hits"] += len(pairs)
     hit_truth = {t for _, t in pairs}
+    call = ModelCall.of(predicted)
     for index, vertebra in enumerate(truth.vertebrae):
         level = vertebra.level or "no level"
         per_level.setdefault(level, Counter())["truth"] += 1
@@ -90,7 +91,7 @@ def _slice_figures(truth, predicted, counts: Counter,
             counts["unfractured"] += 1
             counts["called normal"] += not found.diseases
             # a disease called on it that the app marks unsure (a low score or a body cut by the image's edge)
-            counts["called, unsure"] += bool(found.diseases) and is_unsure(found, ModelCall.of(predicted))
+            counts["called, unsure"] += bool(found.diseases) and is_unsure(found, call)
             if true.level in TARGET_LEVELS:
                 counts["unfractured T5-L1"] += 1
                 counts["called normal T5-L1"] += not found.diseases

@@ -162,10 +162,8 @@ def test_no_study_no_retrain(qtbot):
     QtCore.QCoreApplication.processEvents()
 
 
-def test_an_activation_loads_the_model_and_refreshes_the_unreviewed_slices_in_the_background(qtbot, tmp_path):
-    from core.review.models import peek_active_model
-    from tests.desktop.workspace_helpers import CASES, SLICES
-
+def _opened_with_fake_models(qtbot, tmp_path):
+    """A window on a fresh study, its model loaded: (study, window, the fake pipelines loaded so far)."""
     study = make_study(tmp_path / "study")
     pipelines = []
     win = MainWindow(reader="r1", pipeline_loader=lambda path: pipelines.append(FakePipeline()) or pipelines[-1])
@@ -174,6 +172,14 @@ def test_an_activation_loads_the_model_and_refreshes_the_unreviewed_slices_in_th
     with qtbot.waitSignal(win.studyOpened, timeout=20_000):
         win.open_path(study.root)
     qtbot.waitUntil(lambda: win.runner.state == "ready", timeout=10_000)
+    return study, win, pipelines
+
+
+def test_an_activation_loads_the_model_and_refreshes_the_unreviewed_slices_in_the_background(qtbot, tmp_path):
+    from core.review.models import peek_active_model
+    from tests.desktop.workspace_helpers import CASES, SLICES
+
+    study, win, pipelines = _opened_with_fake_models(qtbot, tmp_path)
     # the first slice shown and editable (its boxes load after the study opens): marking it before then did nothing
     qtbot.waitUntil(lambda: win.controller.key == (CASES[0], SLICES[0]) and win.controller.boxes.editable,
                     timeout=10_000)
@@ -198,14 +204,7 @@ def test_a_slice_reviewed_while_its_file_is_still_being_saved_is_not_refreshed(q
     from desktop.review import model_actions
     from tests.desktop.workspace_helpers import CASES, SLICES
 
-    study = make_study(tmp_path / "study")
-    pipelines = []
-    win = MainWindow(reader="r1", pipeline_loader=lambda path: pipelines.append(FakePipeline()) or pipelines[-1])
-    qtbot.addWidget(win)
-    win.show()
-    with qtbot.waitSignal(win.studyOpened, timeout=20_000):
-        win.open_path(study.root)
-    qtbot.waitUntil(lambda: win.runner.state == "ready", timeout=10_000)
+    study, win, _ = _opened_with_fake_models(qtbot, tmp_path)
     session = win.controller.session
     every = [(c, s) for c in CASES for s in SLICES]
     monkeypatch.setattr(model_actions, "unreviewed_slices", lambda _study: list(every))  # the files not saved yet
