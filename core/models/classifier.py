@@ -5,10 +5,15 @@ over its jittered patches, and a disease is called when its probability reaches 
 
 A package may also hold an endplate head (:mod:`core.models.endplate`, its weights under ``endplate.``): then the SN
 probability is the head's, from the two endplate bands of each box.
+
+A configuration's ``smoothing`` (0 in the paper) is the SD, in slice pixels, of a Gaussian that the slice is smoothed
+by before the main network's patches are cut (the endplate head's bands come from the slice as it is): the network
+then weighs a body's shape and density, not the grain of one scanner's noise.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -19,6 +24,7 @@ import torch
 from torch import nn
 from torchvision.models import resnet18, resnet34, resnet50
 from torchvision.ops import FrozenBatchNorm2d
+from torchvision.transforms.v2.functional import gaussian_blur
 
 from core.annotations.model import CLASS_CODES, DISEASES, Disease
 from core.errors import ModelPackageError
@@ -32,6 +38,7 @@ from core.models.weights import imagenet_state
 ARCHITECTURES = {"resnet18": resnet18, "resnet34": resnet34, "resnet50": resnet50}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+MAX_SMOOTHING = 3.0  # pixels: more would blur a body's endplates away
 
 
 @dataclass(frozen=True)
@@ -43,10 +50,13 @@ class ClassifierConfig:
     norm: str = "batch"
     window: str = DEFAULT_RENDERING  # the rendering it learnt from (core.imaging.rendering)
     endplate: EndplateGeometry | None = None  # the SN endplate head's bands, when the package has one
+    smoothing: float = 0.0  # Gaussian SD (slice pixels) of the slice under the main network's patches; 0: none
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
             raise ValueError(f"unknown classifier architecture {self.arch!r}: use {', '.join(ARCHITECTURES)}")
+        if type(self.smoothing) not in (int, float) or not 0.0 <= self.smoothing <= MAX_SMOOTHING:
+            raise ValueError(f"smoothing is a Gaussian SD from 0 to {MAX_SMOOTHING} pixels, not {self.smoothing!r}")
         if tuple(self.classes) != CLASS_CODES:
             raise ValueError(f"classes must be {', '.join(CLASS_CODES)}")
         check_rendering(self.window)
@@ -104,6 +114,15 @@ def grey_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
     """A uint8 slice → a (1, H, W) float tensor in 0…1 on ``device``."""
     pixels = np.require(image, dtype=np.uint8, requirements=["C", "W"])  # a copy only when read-only
     return torch.from_numpy(pixels).to(device).float().div_(255.0)[None]
+
+
+def smoothed(image: torch.Tensor, sd: float) -> torch.Tensor:
+    """``image`` (C, H, W) or (m, C, H, W), float, smoothed by a Gaussian of ``sd`` pixels (reflected at the edges);
+    itself when ``sd`` is 0."""
+    if sd <= 0:
+        return image
+    radius = max(1, math.ceil(3 * sd))
+    return gaussian_blur(image, kernel_size=[2 * radius + 1] * 2, sigma=[float(sd)] * 2)
 
 
 def decide(probabilities: np.ndarray, thresholds: Mapping[str, float]) -> list[frozenset[Disease]]:
@@ -170,7 +189,8 @@ class VertebraClassifier:
             counts.append(len(b))
             if len(b):
                 tensor = grey_tensor(image, self.compute.device)
-                patches.append(extract_patches(tensor, jitter_boxes(b, geometry), geometry))
+                patches.append(extract_patches(smoothed(tensor, self.config.smoothing), jitter_boxes(b, geometry),
+                                               geometry))
                 if self.config.endplate is not None:
                     bands.append(extract_bands(tensor, b, self.config.endplate))
         if not patches:

@@ -100,6 +100,8 @@ class DiagnosisPipeline:
         what = "detector + classifier" if self.classifier else "detector only"
         views = self.detector.config.test_views
         what += f", {views} views of each slice" if views > 1 else ""
+        smoothing = self.classifier.config.smoothing if self.classifier else 0.0
+        what += f", slices smoothed {smoothing:g} px for the classifier" if smoothing > 0 else ""
         demo = f" · {DEMO_NOTICE}" if self.is_demo else ""
         return f"{self.model_id} ({what}){demo} · {self.detector.compute.describe()}"
 

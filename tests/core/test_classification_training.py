@@ -164,6 +164,10 @@ def test_settings_that_would_fail_late_are_refused_before_any_training(small_stu
         settings = ClassifierTraining(**{**TINY.__dict__, "edge_cut": share})
         with pytest.raises(TrainingError, match="cut at an edge is between 0 and 1"):
             run(train_classifier([small_study], tmp_path, settings, model_id="e"))
+    for sd in (-0.5, 3.5):
+        settings = ClassifierTraining(**{**TINY.__dict__, "smoothing": sd})
+        with pytest.raises(TrainingError, match=rf"smoothing is a Gaussian SD from 0 to 3\.0 pixels, not {sd}"):
+            run(train_classifier([small_study], tmp_path, settings, model_id="e"))
     assert not any(tmp_path.iterdir())  # nothing trained, nothing written
 
 
@@ -218,3 +222,27 @@ def test_a_patch_cut_at_an_edge_shows_nothing_beyond_the_cut(tmp_path):
                          edge_cut=1.0)
     lit = [(p[0, 0] > p[0, 0].min()).sum().item() for p in (whole, cut)]  # pixels of the box in view
     assert 0.45 * lit[0] <= lit[1] <= 0.92 * lit[0]
+
+
+def test_training_patches_come_from_the_slice_smoothed_as_in_use(tmp_path):
+    """``smoothing``: the patch is cut from the slice smoothed as the classifier smooths it at inference (the same
+    function), not from the raw slice; none asked, the raw slice's."""
+    from core.models.classifier import grey_tensor, normalise, smoothed
+    from core.models.extraction import PatchGeometry, extract_patches
+    from core.training.classification_data import SliceCache, patch_batch
+
+    image = np.random.default_rng(3).integers(0, 256, (160, 160), dtype=np.uint8)
+    record = SliceRecord(tmp_path, "case-0001", "s001", 160, 160, np.array([[50.0, 40.0, 110.0, 120.0]]),
+                         (frozenset(),), (None,))
+    cache = SliceCache()
+    cache._images[(record.study, record.case, record.slice_id)] = image
+    geometry = PatchGeometry(canvas=96, size=96)
+    sample = BoxSample(0, 0, np.zeros(6, dtype=np.float32))
+    raw, _ = patch_batch([sample], [record], cache, geometry, torch.device("cpu"))
+    smooth, _ = patch_batch([sample], [record], cache, geometry, torch.device("cpu"), smoothing=1.5)
+    grey = grey_tensor(image, torch.device("cpu"))
+    expected = normalise(extract_patches(smoothed(grey, 1.5), record.boxes, geometry))
+    assert torch.allclose(smooth, expected, atol=1e-6)
+    assert torch.allclose(raw, normalise(extract_patches(grey, record.boxes, geometry)), atol=1e-6)
+    inside = (slice(None), 0, slice(30, 66), slice(30, 66))
+    assert smooth[inside].std() < 0.5 * raw[inside].std()  # white noise, smoothed over 1.5 px

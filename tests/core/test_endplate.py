@@ -3,6 +3,7 @@ and that packages carry it (and that packages without one still load)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -243,3 +244,46 @@ def test_train_endplate_adds_a_head_and_keeps_the_main_network_and_other_thresho
     assert all(torch.equal(old[k], new[k]) for k in old)
     assert any(k.startswith(ENDPLATE_PREFIX) for k in new)
     assert VertebraClassifier.from_package(result.package, device="cpu").endplate is not None
+
+
+def test_smoothing_feeds_the_main_network_a_smoothed_slice_and_the_head_the_slice_as_it_is(tmp_path):
+    """A configuration's ``smoothing``: the main network's probabilities are those of the slice smoothed by that
+    Gaussian (the same as predicting on a slice smoothed beforehand), while the endplate head's SN probability is
+    the raw slice's, unchanged."""
+    from scipy import ndimage
+
+    path, _ = _package(tmp_path, endplate=True)
+    raw = VertebraClassifier.from_package(path, device="cpu", precision="fp32")
+    smooth = VertebraClassifier(raw.model, replace(raw.config, smoothing=1.2), inference_compute("cpu", "fp32"),
+                                endplate=raw.endplate)
+    image = np.random.default_rng(1).integers(0, 255, (120, 160), dtype=np.uint8)
+    boxes = np.array([[20.0, 30.0, 70.0, 70.0], [80.0, 40.0, 130.0, 75.0]])
+    [as_is], [smoothed_run] = raw.predict([image], [boxes]), smooth.predict([image], [boxes])
+    assert np.allclose(smoothed_run[:, SN_COLUMN], as_is[:, SN_COLUMN], atol=1e-6)
+    others = np.delete(np.arange(6), SN_COLUMN)
+    assert not np.allclose(smoothed_run[:, others], as_is[:, others], atol=1e-4)
+    # The same as smoothing the slice first (scipy's Gaussian, reflected edges; only rounding apart).
+    pre = ndimage.gaussian_filter(image.astype(np.float64), 1.2, mode="reflect", truncate=3.0)
+    [on_pre] = raw.predict([np.clip(np.rint(pre), 0, 255).astype(np.uint8)], [boxes])
+    assert np.allclose(on_pre[:, others], smoothed_run[:, others], atol=0.02)
+
+
+def test_smoothing_is_checked_and_kept_in_the_manifest():
+    assert ClassifierConfig.from_json({"arch": "resnet18"}).smoothing == 0.0  # packages from before it: none
+    config = ClassifierConfig(arch="resnet18", smoothing=0.75)
+    assert ClassifierConfig.from_json(config.to_json()).smoothing == 0.75
+    for bad in (-0.1, 3.5, True, "1", float("nan")):
+        with pytest.raises(ValueError, match=r"smoothing is a Gaussian SD from 0 to 3\.0 pixels"):
+            ClassifierConfig(arch="resnet18", smoothing=bad)
+
+
+def test_smoothed_keeps_the_mean_and_shrinks_white_noise():
+    from core.models.classifier import smoothed
+
+    noise = torch.from_numpy(np.random.default_rng(2).normal(0.5, 0.1, (1, 200, 200)).astype(np.float32))
+    assert smoothed(noise, 0.0) is noise
+    out = smoothed(noise, 1.0)
+    assert out.shape == noise.shape
+    assert abs(out.mean().item() - 0.5) < 0.005
+    # A Gaussian of SD s leaves white noise's SD times 1 / (2 s sqrt(pi)): 0.28 at 1 px.
+    assert 0.2 < out.std().item() / noise.std().item() < 0.36

@@ -26,10 +26,22 @@ def test_a_slice_gets_vertebrae_with_diseases_probabilities_scores_and_levels(pi
     [result] = pipeline.diagnose_images([np.full((300, 250), 90, np.uint8)])
     assert pipeline.is_demo and "demo model" in pipeline.describe()
     assert "4 views of each slice" in pipeline.describe()  # a detector trained here looks at four views
+    assert "smoothed" not in pipeline.describe()
     for vertebra in result.vertebrae:
         assert vertebra.source == "model" and vertebra.diagnosed and vertebra.score is not None
         assert set(vertebra.probabilities) == {"OVCF", "OF", "SN", "KD", "PS", "NORMAL"}
         assert 0 <= vertebra.box.x1 < vertebra.box.x2 <= 250
+
+
+def test_the_description_says_when_the_classifier_smooths_the_slices(pipeline):
+    from dataclasses import replace
+
+    config = pipeline.classifier.config
+    try:
+        pipeline.classifier.config = replace(config, smoothing=1.0)
+        assert "slices smoothed 1 px for the classifier" in pipeline.describe()
+    finally:
+        pipeline.classifier.config = config
 
 
 def test_diagnose_study_writes_predictions_and_a_rerun_skips_done_slices(pipeline, tiny_model_study, tmp_path):

@@ -176,7 +176,8 @@ def test_real_data_figures_with_the_projects_own_commands(study, tmp_path, capsy
 def test_train_init_fine_tunes_from_a_package_and_refuses_the_wrong_kind(study, tmp_path, capsys):
     """``--init PKG``: the package's architecture and weights are the start (whatever the preset says), and the new
     package names it as its parent. ``--appearance`` (the photometric jitter) and, for the classifier, its grain
-    (``--appearance-grain``) and the edge cuts (``--edge-cut``) are recorded in the package."""
+    (``--appearance-grain``) and the edge cuts (``--edge-cut``) are recorded in the package; ``--smoothing`` replaces
+    the package's own smoothing, which is kept without it."""
     source = study / "models" / "tiny-v1"
     parent = json.loads((source / "detector" / "manifest.json").read_text())
     assert main(["train", "detector", str(study), "--out", str(tmp_path / "m"), "--preset", "cpu", "--epochs", "1",
@@ -191,14 +192,24 @@ def test_train_init_fine_tunes_from_a_package_and_refuses_the_wrong_kind(study, 
     parent = json.loads((source / "classifier" / "manifest.json").read_text())
     assert main(["train", "classifier", str(study), "--out", str(tmp_path / "m"), "--preset", "cpu", "--epochs", "1",
                  "--precision", "fp32", "--model-id", "c2", "--no-endplate", "--init", str(source / "classifier"),
-                 "--appearance", "--appearance-grain", "coarse", "--edge-cut", "0.2"]) == 0
+                 "--appearance", "--appearance-grain", "coarse", "--edge-cut", "0.2", "--smoothing", "0.8"]) == 0
     manifest = json.loads((tmp_path / "m" / "c2" / "manifest.json").read_text())
+    assert manifest["architecture"]["smoothing"] == 0.8 and parent["architecture"].get("smoothing", 0.0) == 0.0
     assert manifest["training"]["settings"]["appearance"] is True
     assert manifest["training"]["settings"]["appearance_grain"] == "coarse"
     assert manifest["training"]["settings"]["edge_cut"] == 0.2
     assert manifest["architecture"]["arch"] == parent["architecture"]["arch"]
     assert manifest["parent"] == parent["id"]
+    assert main(["train", "classifier", str(study), "--out", str(tmp_path / "m"), "--preset", "cpu", "--epochs", "1",
+                 "--precision", "fp32", "--model-id", "c3", "--no-endplate", "--init", str(tmp_path / "m" / "c2")]) == 0
+    kept = json.loads((tmp_path / "m" / "c3" / "manifest.json").read_text())
+    assert kept["architecture"]["smoothing"] == kept["training"]["settings"]["smoothing"] == 0.8
     capsys.readouterr()
+    assert main(["train", "classifier", str(study), "--out", str(tmp_path / "m"), "--model-id", "c4",
+                 "--init", str(source / "classifier"), "--smoothing", "4"]) != 0
+    err = capsys.readouterr().err
+    assert "smoothing is a Gaussian SD from 0 to 3.0 pixels, not 4.0" in err and "internal error" not in err
+    assert not (tmp_path / "m" / "c4").exists()
     assert main(["train", "detector", str(study), "--out", str(tmp_path / "m"), "--epochs", "1", "--model-id", "d3",
                  "--init", str(source / "classifier")]) != 0
     err = capsys.readouterr().err

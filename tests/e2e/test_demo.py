@@ -163,17 +163,19 @@ def test_the_first_anatomy_stage_leaves_out_the_map_new_in_the_second():
 
 
 def tiny_stage(monkeypatch, stage: str) -> None:
-    """The recipe at tiny sizes for a jitter stage (``"3"``: the second anatomy stage, ``"4"``: the third): one-slice
-    analytic studies, one epoch of each model in float32, the stage's own settings otherwise kept."""
+    """The recipe at tiny sizes for a jitter stage (``"3"``: the second anatomy stage, ``"4"``: the third, ``"5"``: the
+    smoothing stage, a classifier alone): one-slice analytic studies, one epoch of each model in float32, the stage's
+    own settings otherwise kept."""
     from core.synthetic import demo as recipe
     from core.synthetic.generate import SynthOptions
 
     tiny = SynthOptions(cases=1, seed=3, slices_per_case=1, readers=0)
     monkeypatch.setattr(recipe, "TRAINING", {name: tiny for name in ("train", "train2", "val", "val2", "val3")})
     monkeypatch.setattr(recipe, "ANATOMY_MIX", {"train": 1, "val": 1})
-    detector = getattr(recipe, f"FINE_TUNE_DETECTOR_{stage}")
-    monkeypatch.setattr(recipe, f"FINE_TUNE_DETECTOR_{stage}", {**detector, "epochs": 1, "batch_size": 2,
-                                                                "warmup_steps": 1, "precision": "fp32"})
+    detector = getattr(recipe, f"FINE_TUNE_DETECTOR_{stage}", None)
+    if detector is not None:
+        monkeypatch.setattr(recipe, f"FINE_TUNE_DETECTOR_{stage}", {**detector, "epochs": 1, "batch_size": 2,
+                                                                    "warmup_steps": 1, "precision": "fp32"})
     classifier = getattr(recipe, f"FINE_TUNE_CLASSIFIER_{stage}")
     if classifier is not None:
         monkeypatch.setattr(recipe, f"FINE_TUNE_CLASSIFIER_{stage}", {**classifier, "epochs": 1, "endplate": False,
@@ -237,3 +239,28 @@ def test_the_third_anatomy_stage_fine_tunes_the_second_stages_models_on_a_fresh_
         classifier = json.loads((classifier_dir / "manifest.json").read_text())
         assert [p.rsplit("/", 1)[-1] for p in classifier["training"]["studies"]] == list(recipe.CLASSIFIER_4_STUDIES)
         assert classifier["training"]["settings"]["appearance"] is True
+
+
+def test_the_smoothing_stage_sets_the_classifier_to_smooth_each_slice(tiny_model_study, tmp_path, monkeypatch):
+    """``demo build --anatomy``'s last stage, at tiny sizes: the classifier given (the third stage's) copied with the
+    recipe's smoothing, its weights kept, its thresholds chosen on the analytic validation studies (made here)."""
+    from core.models.package import read_weights
+    from core.models.registry import read_model_set
+    from core.synthetic import demo as recipe
+    from core.synthetic.generate import SynthOptions
+
+    models = read_model_set(tiny_model_study / "models" / "tiny-v1")
+    tiny = SynthOptions(cases=1, seed=3, slices_per_case=2, readers=0)
+    monkeypatch.setattr(recipe, "TRAINING", {name: tiny for name in ("train", "train2", "val", "val2", "val3")})
+    run(recipe.smoothing_stage(tmp_path, models.classifier))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tuned5", "val", "val2", "val3"]  # no training study made
+    package = tmp_path / "tuned5" / "classifier"
+    classifier = json.loads((package / "manifest.json").read_text())
+    assert classifier["parent"] == json.loads((models.classifier / "manifest.json").read_text())["id"]
+    assert classifier["architecture"]["smoothing"] == recipe.STAGE5_SMOOTHING > 0
+    assert [p.rsplit("/", 1)[-1] for p in classifier["training"]["smoothing_set"]["validation"]] == ["val", "val2",
+                                                                                                      "val3"]
+    import torch
+
+    before, after = read_weights(models.classifier), read_weights(package)
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
