@@ -244,6 +244,8 @@ def test_the_third_anatomy_stage_fine_tunes_the_second_stages_models_on_a_fresh_
 def test_the_smoothing_stage_sets_the_classifier_to_smooth_each_slice(tiny_model_study, tmp_path, monkeypatch):
     """``demo build --anatomy``'s last stage, at tiny sizes: the classifier given (the third stage's) copied with the
     recipe's smoothing, its weights kept, its thresholds chosen on the analytic validation studies (made here)."""
+    import torch
+
     from core.models.package import read_weights
     from core.models.registry import read_model_set
     from core.synthetic import demo as recipe
@@ -260,7 +262,5 @@ def test_the_smoothing_stage_sets_the_classifier_to_smooth_each_slice(tiny_model
     assert classifier["architecture"]["smoothing"] == recipe.STAGE5_SMOOTHING > 0
     assert [p.rsplit("/", 1)[-1] for p in classifier["training"]["smoothing_set"]["validation"]] == ["val", "val2",
                                                                                                       "val3"]
-    import torch
-
     before, after = read_weights(models.classifier), read_weights(package)
     assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
