@@ -55,8 +55,7 @@ class ClassifierConfig:
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
             raise ValueError(f"unknown classifier architecture {self.arch!r}: use {', '.join(ARCHITECTURES)}")
-        if type(self.smoothing) not in (int, float) or not 0.0 <= self.smoothing <= MAX_SMOOTHING:
-            raise ValueError(f"smoothing is a Gaussian SD from 0 to {MAX_SMOOTHING} pixels, not {self.smoothing!r}")
+        check_smoothing(self.smoothing)
         if tuple(self.classes) != CLASS_CODES:
             raise ValueError(f"classes must be {', '.join(CLASS_CODES)}")
         check_rendering(self.window)
@@ -116,12 +115,23 @@ def grey_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(pixels).to(device).float().div_(255.0)[None]
 
 
+def check_smoothing(sd: object) -> None:
+    """A ``ValueError`` naming the allowed range unless ``sd`` is a number from 0 to :data:`MAX_SMOOTHING`."""
+    if type(sd) not in (int, float) or not 0.0 <= sd <= MAX_SMOOTHING:
+        raise ValueError(f"smoothing is a Gaussian SD from 0 to {MAX_SMOOTHING} pixels, not {sd!r}")
+
+
+def smoothing_radius(sd: float) -> int:
+    """The half-width in pixels of :func:`smoothed`'s kernel: a pixel's value depends on no pixel farther away."""
+    return max(1, math.ceil(3 * sd))
+
+
 def smoothed(image: torch.Tensor, sd: float) -> torch.Tensor:
     """``image`` (C, H, W) or (m, C, H, W), float, smoothed by a Gaussian of ``sd`` pixels (reflected at the edges);
     itself when ``sd`` is 0."""
     if sd <= 0:
         return image
-    radius = max(1, math.ceil(3 * sd))
+    radius = smoothing_radius(sd)
     return gaussian_blur(image, kernel_size=[2 * radius + 1] * 2, sigma=[float(sd)] * 2)
 
 

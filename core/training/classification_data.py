@@ -23,8 +23,8 @@ from core.annotations.geometry import HIT_IOM, iom_matrix
 from core.annotations.model import CLASS_CODES, DISEASES, NORMAL
 from core.annotations.targets import label_vector
 from core.imaging.rendering import DEFAULT_RENDERING
-from core.models.classifier import grey_tensor, normalise, smoothed
-from core.models.extraction import PatchGeometry, extract_patches, jitter_boxes
+from core.models.classifier import grey_tensor, normalise, smoothed, smoothing_radius
+from core.models.extraction import PatchGeometry, extract_patches, fit_canvas, jitter_boxes
 from core.study.images import study_model_view
 from core.study.layout import Study
 from core.training.datasets import SliceRecord
@@ -194,6 +194,28 @@ def cut_at_edge(boxes: np.ndarray, share: float, rng: np.random.Generator) -> np
     return b
 
 
+def _smoothed_around(image: torch.Tensor, boxes: np.ndarray, geometry: PatchGeometry,
+                     sd: float) -> tuple[torch.Tensor, np.ndarray]:
+    """``image`` (C, H, W) cut to the part that the patches of ``boxes`` read, smoothed by a Gaussian of ``sd`` pixels,
+    and the boxes in its pixels: the patches are those of the whole slice smoothed (the cut keeps the kernel's reach
+    beyond every canvas, and the slice's own edges where a canvas meets them), at a fraction of the cost, since a
+    training batch reads one or two boxes of each slice. ``sd`` 0: both as they are."""
+    if sd <= 0 or len(boxes) == 0:
+        return image, boxes
+    sizes = boxes[:, 2:] - boxes[:, :2]
+    half = (fit_canvas(sizes, geometry) if geometry.fit else np.full(len(boxes), float(geometry.canvas))) / 2
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+    reach = smoothing_radius(sd) + 2  # the kernel, and a pixel more on each side for the bilinear sampling
+    height, width = image.shape[-2:]
+    x0 = max(0, math.floor((centre[:, 0] - half).min()) - reach)
+    y0 = max(0, math.floor((centre[:, 1] - half).min()) - reach)
+    x1 = min(width, math.ceil((centre[:, 0] + half).max()) + reach)
+    y1 = min(height, math.ceil((centre[:, 1] + half).max()) + reach)
+    if x1 <= x0 or y1 <= y0:  # every canvas off the slice: nothing to smooth
+        return image, boxes
+    return smoothed(image[:, y0:y1, x0:x1], sd), boxes - np.array([x0, y0, x0, y0], dtype=np.float64)
+
+
 def patch_batch(samples: Sequence[BoxSample], records: Sequence[SliceRecord], cache: SliceCache,
                 geometry: PatchGeometry, device: torch.device, *, rng: np.random.Generator | None = None,
                 augmentation: Augmentation | None = None, generator: torch.Generator | None = None,
@@ -212,7 +234,8 @@ def patch_batch(samples: Sequence[BoxSample], records: Sequence[SliceRecord], ca
         jittered = jitter_boxes(boxes, geometry, rng, count=1)
         if rng is not None and edge_cut > 0:
             jittered = cut_at_edge(jittered, edge_cut, rng)
-        image = smoothed(grey_tensor(cache.image(record), torch.device("cpu")), smoothing)
+        image, jittered = _smoothed_around(grey_tensor(cache.image(record), torch.device("cpu")), jittered, geometry,
+                                           smoothing)
         found = extract_patches(image, jittered, geometry)
         for offset, position in enumerate(positions):
             patches[position] = found[offset]

@@ -41,11 +41,11 @@ from core.evaluation.classification import (
 from core.imaging.rendering import DEFAULT_RENDERING
 from core.models.classifier import (
     ENDPLATE_PREFIX,
-    MAX_SMOOTHING,
     SN_COLUMN,
     ClassifierConfig,
     VertebraClassifier,
     build_classifier,
+    check_smoothing,
 )
 from core.models.endplate import EndplateGeometry
 from core.models.extraction import PatchGeometry
@@ -208,9 +208,10 @@ def check_settings(settings: ClassifierTraining) -> None:
         raise TrainingError(f"the jitter's grain is {' or '.join(APPEARANCE_GRAIN)}, not {settings.appearance_grain!r}")
     if not 0.0 <= settings.edge_cut <= 1.0:
         raise TrainingError(f"the share of patches cut at an edge is between 0 and 1, not {settings.edge_cut}")
-    if not 0.0 <= settings.smoothing <= MAX_SMOOTHING:
-        raise TrainingError(f"the smoothing is a Gaussian SD from 0 to {MAX_SMOOTHING} pixels, "
-                            f"not {settings.smoothing}")
+    try:
+        check_smoothing(settings.smoothing)
+    except ValueError as exc:
+        raise TrainingError(str(exc)) from exc
     if settings.endplate and settings.endplate_steps < 1:
         raise TrainingError(f"the endplate head needs at least one training step, not {settings.endplate_steps} "
                             "(to train none, leave it out: --no-endplate)")

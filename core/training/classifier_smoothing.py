@@ -17,7 +17,7 @@ from pathlib import Path
 from core.annotations.model import CLASS_CODES
 from core.errors import TrainingError
 from core.evaluation.classification import calls_from, choose_thresholds, classification_metrics, unlearnt_classes
-from core.models.classifier import MAX_SMOOTHING, VertebraClassifier
+from core.models.classifier import VertebraClassifier, check_smoothing
 from core.models.package import read_manifest, read_weights, write_package
 from core.models.registry import DEMO_NOTICE
 from core.progress import Progress, ProgressGenerator
@@ -37,8 +37,10 @@ def set_smoothing(package: str | Path, out: str | Path, smoothing: float, valida
     """A copy of the classifier ``package`` at ``out`` that smooths each slice by a Gaussian of ``smoothing`` pixels
     under its main network's patches, its thresholds (all but SN's) chosen again on ``validation``."""
     started = time.perf_counter()
-    if not 0.0 <= smoothing <= MAX_SMOOTHING:
-        raise TrainingError(f"the smoothing is a Gaussian SD from 0 to {MAX_SMOOTHING} pixels, not {smoothing}")
+    try:
+        check_smoothing(smoothing)
+    except ValueError as exc:
+        raise TrainingError(str(exc)) from exc
     if not validation:
         raise TrainingError("the thresholds are chosen again on validation studies: give at least one")
     out = Path(out)

@@ -246,3 +246,17 @@ def test_training_patches_come_from_the_slice_smoothed_as_in_use(tmp_path):
     assert torch.allclose(raw, normalise(extract_patches(grey, record.boxes, geometry)), atol=1e-6)
     inside = (slice(None), 0, slice(30, 66), slice(30, 66))
     assert smooth[inside].std() < 0.5 * raw[inside].std()  # white noise, smoothed over 1.5 px
+    # A large slice, one box on each of three records (near a corner, in the middle, at the far corner): the patches,
+    # cut from the part of the slice they read smoothed alone, are those of the whole slice smoothed, at the slice's
+    # edges too, whatever the patch geometry.
+    big = np.random.default_rng(4).integers(0, 256, (420, 500), dtype=np.uint8)
+    boxes = np.array([[2.0, 3.0, 40.0, 50.0], [230.0, 180.0, 290.0, 240.0], [455.0, 370.0, 499.0, 419.0]])
+    records = [SliceRecord(tmp_path, "case-0002", f"s00{i}", 500, 420, boxes[i : i + 1], (frozenset(),), (None,))
+               for i in range(3)]
+    for r in records:
+        cache._images[(r.study, r.case, r.slice_id)] = big
+    whole = smoothed(grey_tensor(big, torch.device("cpu")), 1.5)
+    picked = [BoxSample(i, 0, np.zeros(6, dtype=np.float32)) for i in range(3)]
+    for geometry in (PatchGeometry(canvas=96, size=96), PatchGeometry(canvas=96, size=64, fit=True, context=0.2)):
+        cut, _ = patch_batch(picked, records, cache, geometry, torch.device("cpu"), smoothing=1.5)
+        assert torch.allclose(cut, normalise(extract_patches(whole, boxes, geometry)), atol=1e-5)
