@@ -42,6 +42,14 @@ def no_labelme_files(folder: Path, refused: list[str], what: str = "LabelMe JSON
     return StudyError(f"no {what} here{first}", folder)
 
 
+def check_predictions_folder(folder: Path) -> None:
+    """A :class:`StudyError` unless ``folder`` (of predictions to score) is a folder: a mistyped path would otherwise
+    score as a model that detected nothing."""
+    if not folder.is_dir():
+        raise StudyError("no folder of predictions here" if not folder.exists() else
+                         "the predictions are a folder of LabelMe JSON, not a file", folder)
+
+
 def labelme_at(folder: Path, relative: Path) -> Path | None:
     """``folder / relative`` when a file is there and it lies inside ``folder``; None when nothing is there. Raises
     :class:`AnnotationFileError` when it leads outside the folder or is not a regular file."""

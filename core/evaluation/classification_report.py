@@ -17,7 +17,7 @@ import numpy as np
 
 from core.annotations.geometry import HIT_IOM, pair_by_iom
 from core.annotations.labelme_io import read_labelme
-from core.annotations.labelme_paths import labelme_at, labelme_files, no_labelme_files
+from core.annotations.labelme_paths import check_predictions_folder, labelme_at, labelme_files, no_labelme_files
 from core.annotations.model import CLASS_CODES, DISEASE_NAMES, SliceAnnotation
 from core.annotations.targets import label_vector
 from core.errors import StudyError, VertebraReviewError
@@ -66,6 +66,7 @@ def pair_files(predictions: Path, truth: Path) -> PairedBoxes:
     files, refused = labelme_files(truth)
     if not files:
         raise no_labelme_files(truth, refused)
+    check_predictions_folder(predictions)
     paired = PairedBoxes()
     paired.notes.extend(refused)
     for file in files:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from core.annotations.geometry import DETECTION_THRESHOLD
 from core.annotations.labelme_io import read_labelme
-from core.annotations.labelme_paths import labelme_at, labelme_files, no_labelme_files
+from core.annotations.labelme_paths import check_predictions_folder, labelme_at, labelme_files, no_labelme_files
 from core.errors import VertebraReviewError
 from core.evaluation.detection import ImageDetections, detection_metrics, precision_recall
 from core.evaluation.plots import count_plot, error_histogram_plot, precision_recall_plot
@@ -25,6 +25,7 @@ def pair_files(predictions: Path, truth: Path) -> tuple[list[ImageDetections], l
     files, notes = labelme_files(truth)
     if not files:
         raise no_labelme_files(truth, notes)
+    check_predictions_folder(predictions)
     for file in files:
         relative = file.relative_to(truth)
         try:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from core.ranges import whole_in
+
 DEFAULT_SIDE = 1024
 
 
@@ -77,6 +79,10 @@ class Letterbox:
         return x1, y1, min(self.width, self.side - self.dx), min(self.height, self.side - self.dy)
 
 
+#: The largest letterbox side and input size a detector may have: four times the paper's, an input of 64 MB a view.
+MAX_INPUT_SIDE = 4096
+
+
 @dataclass(frozen=True)
 class InputGeometry:
     """How a slice becomes the model's square input: a letterbox of side ``side`` (centre-crop and zero-pad, the
@@ -84,6 +90,10 @@ class InputGeometry:
 
     side: int = 1024
     size: int = 1024
+
+    def __post_init__(self) -> None:
+        whole_in(self.side, "the input letterbox's side", 32, MAX_INPUT_SIDE)
+        whole_in(self.size, "the input size", 32, MAX_INPUT_SIDE)
 
     @property
     def scale(self) -> float:

@@ -37,6 +37,7 @@ from core.imaging.rendering import DEFAULT_RENDERING, check_rendering
 from core.models.devices import Compute, inference_compute
 from core.models.package import load_state, read_manifest
 from core.models.weights import imagenet_state
+from core.ranges import real_in, whole_in
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,14 @@ class DetectorConfig:
         if self.fpn_from not in (1, 2):
             raise ValueError("fpn_from is 1 (P2-P6) or 2 (P3-P6)")
         check_rendering(self.window)
+        whole_in(self.fpn_channels, "fpn_channels", 8, 1024)
+        whole_in(self.box_representation, "box_representation", 8, 8192)
+        for name in ("rpn_pre_nms_top_n_test", "rpn_post_nms_top_n_test", "rpn_pre_nms_top_n_train",
+                     "rpn_post_nms_top_n_train", "box_batch_size_per_image"):
+            whole_in(getattr(self, name), name, 1, 10_000)
+        whole_in(self.box_detections_per_img, "box_detections_per_img", 1, 1000)
+        real_in(self.box_score_thresh, "box_score_thresh", 0.0, 1.0)
+        real_in(self.duplicate_iom, "duplicate_iom", 0.0, 1.0)
 
     def anchor_sizes(self) -> tuple[tuple[int, ...], ...]:
         scaled = tuple(max(4, round(s * self.geometry.scale)) for s in FULL_ANCHORS)

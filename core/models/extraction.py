@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from torchvision.ops import roi_align
 
+from core.ranges import real_in, whole_in
+
 #: Test-time jitters (dx, dy as a fraction of ``shift``; scale as a fraction of the scale range's half-width).
 _TEST_PATTERN = ((0.0, 0.0, 0.0), (-0.6, -0.6, -0.5), (0.6, -0.6, 0.5), (-0.6, 0.6, 0.5), (0.6, 0.6, -0.5))
 
@@ -46,8 +48,14 @@ class PatchGeometry:
     fit: bool = False  # scale each box to fill the patch (False: the paper's fixed canvas, pixels at their own scale)
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.context <= 1.0:
-            raise ValueError(f"the patch context margin must be between 0 and 1, not {self.context}")
+        if type(self.context) not in (int, float) or not 0.0 <= self.context <= 1.0:
+            raise ValueError(f"the patch context margin must be between 0 and 1, not {self.context!r}")
+        whole_in(self.canvas, "the patch canvas", 16, 4096)
+        whole_in(self.size, "the patch size", 32, 1024)
+        whole_in(self.count, "the test-time patches per box", 1, 64)
+        real_in(self.shift, "the patch jitter's shift", 0.0, 1000.0)
+        real_in(self.scale_min, "the patch jitter's smallest scale", 0.1, 10.0)
+        real_in(self.scale_max, "the patch jitter's largest scale", self.scale_min, 10.0)
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -12,7 +12,9 @@ Where the output goes:
 
 A PNG or JPEG with the same name as a DICOM file beside it (a study's ``images/``, where the PNG is the slice's
 rendering for labelme) is that slice's picture, not a slice of its own. No two inputs may write one output file:
-such a clash is refused before anything runs, naming both. Slices are grouped by examination (a study's case, a
+such a clash is refused before anything runs, naming both. A JSON already at an output path is overwritten only
+when a model wrote it: a person's annotation there (``OUT`` beside the images, or a study's ``consensus/``) is kept,
+and its slice skipped with the reason. Slices are grouped by examination (a study's case, a
 series, a volume, a folder of images), because levels are made consistent across the slices of one examination.
 """
 
@@ -25,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from core.annotations.labelme_io import read_labelme
 from core.errors import FileWriteError, NiftiReadError, VertebraReviewError
 from core.imaging.dicom import read_dicom
 from core.imaging.dicom_series import DicomSeries, scan_dicom_files
@@ -212,4 +215,28 @@ def collect_inputs(inputs: Sequence[str | Path], out: Path, rendering: str) -> t
         else:
             _add(found, str(source), file_inputs, source, out, rendering)
     _refuse_clashes(found.items)
-    return found.items, found.errors
+    kept = []
+    for item in found.items:
+        why = not_overwritable(item.json_path)
+        if why is None:
+            kept.append(item)
+        else:
+            found.errors.append((str(item.json_path), why))
+    return kept, found.errors
+
+
+def not_overwritable(path: Path) -> str | None:
+    """Why a model's prediction must not be written over ``path``, or None when it may: nothing is there, or a
+    model's own prediction, unreviewed. A reader's, a reviewed or the consensus's LabelMe JSON, or a file that is
+    not LabelMe JSON at all, is a person's work, kept whatever ``--out`` says (``OUT`` beside the images, or a study's
+    ``consensus/``)."""
+    if not path.exists() and not path.is_symlink():
+        return None
+    try:
+        annotation = read_labelme(path)
+    except VertebraReviewError:
+        return "is there already and is not a model's prediction; it is left as it is (choose another --out)"
+    if annotation.model is None or annotation.reader is not None or annotation.reviewed:
+        return ("holds a person's annotation (a reader's, a reviewed one or a consensus); it is left as it is "
+                "(choose another --out)")
+    return None

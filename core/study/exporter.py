@@ -40,6 +40,19 @@ class ExportReport:
         return bool(self.images or self.annotations)
 
 
+def _check_source(study: Study, reader: str | None, model: str | None) -> None:
+    """A mistyped reader or model would export the images without one annotation: refused, naming those there are."""
+    if reader is not None and reader not in study.readers():
+        listing = ", ".join(study.readers()) or "none"
+        raise StudyError(f"the study has no reader {reader!r}; its readers are: {listing}", study.root)
+    if model is not None:
+        folder = study.root / "predictions"
+        models = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+        if model not in models:
+            raise StudyError(f"the study has no predictions of a model {model!r}; it has those of: "
+                             f"{', '.join(models) or 'none'}", study.root)
+
+
 def export_study(
     study_root: str | Path,
     out: str | Path,
@@ -55,6 +68,7 @@ def export_study(
     if is_inside(study.root, out):
         raise StudyError("export into a folder outside the study", out)
     parsed = _parsed_window(window)
+    _check_source(study, reader, model)
     slices = study.all_slices()
     if not slices:
         raise StudyError("the study has no slices to export", study.root)

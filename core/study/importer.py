@@ -118,13 +118,42 @@ def _check_key_file(path: Path, study_root: Path) -> None:
                          f"{study_root}: give a path outside it", path)
     if path.exists() and not path.is_file():
         raise StudyError("the key file is not a regular file", path)
+    if path.is_file():
+        _existing_key_rows(path)
+
+
+KEY_HEADER = ["case", "slice", "source"]
+
+
+def _existing_key_rows(path: Path) -> str:
+    """The text of an existing key file, which new rows are added to; a file that is not one (another study's
+    ``study.json``, an image, text that is not UTF-8) is refused before anything is imported, and never appended to."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise StudyError("the key file is there already but is not UTF-8 text, so not a key file; give a new "
+                         "path or an earlier key file", path) from None
+    except OSError as exc:
+        raise StudyError(f"the key file cannot be read ({exc.strerror or exc})", path) from exc
+    if not text:
+        return text
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise StudyError(f"the key file is there already but is not a key CSV ({exc}); give a new path or an "
+                         "earlier key file", path) from None
+    if not rows or rows[0] != KEY_HEADER or any(len(row) != len(KEY_HEADER) for row in rows[1:] if row) \
+            or not text.endswith("\n"):
+        raise StudyError(f"the key file is there already but is not a key CSV (one made by an import starts "
+                         f"with the header {','.join(KEY_HEADER)}); give a new path or an earlier key file", path)
+    return text
 
 
 def _write_key_file(path: Path, rows: list[list[str]]) -> None:
-    existing = path.read_text(encoding="utf-8") if path.is_file() else ""
+    existing = _existing_key_rows(path) if path.is_file() else ""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     if not existing:
-        writer.writerow(["case", "slice", "source"])
+        writer.writerow(KEY_HEADER)
     writer.writerows(rows)
     atomic_write_bytes(path, (existing + buffer.getvalue()).encode("utf-8"))

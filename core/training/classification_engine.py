@@ -78,6 +78,7 @@ from core.training.fit import Evaluation, Step, fit, train_one_epoch
 from core.training.training_setup import (
     LearningRate,
     TrainingSetup,
+    check_target,
     processes_note,
     publish,
     start_training,
@@ -230,6 +231,7 @@ def train_classifier(
     publish the best epoch as ``models_dir/<model_id>``. ``options`` are those of :func:`train_classifier_on`."""
     settings = settings or PRESETS["paper"]
     check_settings(settings)
+    check_target(models_dir, options.get("model_id"))
     studies = [Path(s) for s in studies]
     train, val = train_and_validation(studies, validation, settings.source, settings.val_fraction)
     if settings.normals == "detector":

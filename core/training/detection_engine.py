@@ -38,6 +38,7 @@ from core.training.fit import Evaluation, Step, fit, train_one_epoch
 from core.training.training_setup import (
     LearningRate,
     TrainingSetup,
+    check_target,
     processes_note,
     publish,
     start_training,
@@ -184,6 +185,7 @@ def train_detector(
     """Train on the annotated slices of ``studies`` (validation: ``validation`` studies, or held-out cases); publish
     the best epoch as ``models_dir/<model_id>``. ``options`` are those of :func:`train_detector_on`."""
     settings = settings or PRESETS["paper"]
+    check_target(models_dir, options.get("model_id"))
     studies = [Path(s) for s in studies]
     records = collect_records(studies, settings.source)
     if validation:

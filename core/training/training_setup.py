@@ -13,9 +13,11 @@ from typing import Any, Protocol
 
 import torch
 
+from core.errors import TrainingError
 from core.models.devices import Compute, training_compute
 from core.models.package import write_package
 from core.models.registry import DEMO_NOTICE
+from core.paths import check_name
 from core.training import distributed
 from core.training.checkpoints import TrainingRun
 
@@ -93,12 +95,27 @@ def placed_model(build: Callable[..., torch.nn.Module], config: Any, settings: E
     return model.to(memory_format=torch.channels_last) if compute.channels_last else model
 
 
+def check_target(models_dir: str | Path, model_id: str | None) -> None:
+    """Refuse, before any training, what would fail or do harm only when the package is published: a model id that
+    is not a plain name (``../x`` would put the package outside the models folder and its checkpoint folder, which
+    is deleted after publishing, on a folder of the user's), a models folder that is a file, and a package that
+    exists already."""
+    if model_id is not None:
+        check_name(model_id, "model", TrainingError)
+    models_dir = Path(models_dir)
+    if models_dir.exists() and not models_dir.is_dir():
+        raise TrainingError("the models folder is a file, not a folder", models_dir)
+    if model_id is not None and (models_dir / model_id).exists():
+        raise TrainingError("exists already: a new package needs a new model id", models_dir / model_id)
+
+
 def start_training(kind: str, build: Callable[..., torch.nn.Module], config: Any, settings: EngineSettings, *,
                    initial_state: Mapping[str, torch.Tensor] | None, steps: Callable[[], int],
                    learning_rate: LearningRate, models_dir: str | Path, model_id: str | None, score: str,
                    resume: bool) -> TrainingSetup:
     """Everything a ``kind`` training needs before its first epoch; ``steps()``: the optimiser steps an epoch (asked
     once the processes are started), ``score``: the validation metric that picks the best epoch."""
+    check_target(models_dir, model_id)
     compute = distributed_compute(settings)
     model = placed_model(build, config, settings, compute, initial_state)
     optimizer, scheduler = learning_rate.sgd(model, settings, steps())

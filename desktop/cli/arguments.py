@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,41 @@ def rendering_arg(text: str) -> str:
         return check_rendering(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def whole(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high`` (no upper bound when None), refused with the range
+    otherwise, so a bad count or size is named at once and not by the training or the network that chokes on it."""
+    span = f"from {low} to {high}" if high is not None else f"{low} or more"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{text} must be {span}")
+        return value
+
+    parse.__name__ = "whole number"  # what argparse calls the type in its message
+    return parse
+
+
+def number(low: float, high: float, *, low_open: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number from ``low`` (above it, with ``low_open``) to ``high``."""
+    span = f"above {low:g} and up to {high:g}" if low_open else f"from {low:g} to {high:g}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value) or value < low or (low_open and value == low) or value > high:
+            raise argparse.ArgumentTypeError(f"{text} must be a number {span}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
 
 
 def check_studies(*groups: Sequence[Path] | None) -> None:

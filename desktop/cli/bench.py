@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from core.benchmarks import BENCHMARKS
-from desktop.cli.arguments import anatomy_source
+from desktop.cli.arguments import anatomy_source, whole
 from desktop.cli.output import EXIT_OK, say, say_json
 
 
@@ -43,7 +43,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     bench.add_argument("--preset", choices=["paper", "fast"], default="paper",
                        help="diagnose and train: the paper's model sizes, or the CPU preset's (fast)")
-    bench.add_argument("--repeats", type=int, default=5)
+    bench.add_argument("--repeats", type=whole(1, 1000), default=5)
     bench.add_argument("--size", choices=["full", "smoke"], default="full",
                        help="full: the figures the README gives; smoke: the smallest run that goes through every "
                        "stage (tiny images, a few steps), as the test suite runs it")

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from core.annotations.geometry import HIT_IOM
+from desktop.cli.arguments import whole
 from desktop.cli.output import EXIT_OK, EXIT_PARTIAL, drive, say, warn
 
 
@@ -141,7 +142,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help=f"boxes match above this (default {HIT_IOM}, the paper's hit rule)")
     parser.add_argument("--box-tolerance", type=_fraction, default=0.6,
                         help="matched boxes with an IoU below this are flagged as drawn differently (default 0.6)")
-    parser.add_argument("--bootstrap", type=int, default=1000,
+    parser.add_argument("--bootstrap", type=whole(0, 100_000), default=1000,
                         help="bootstrap samples for the Fleiss' kappa intervals (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.set_defaults(func=cmd_consensus)

@@ -6,10 +6,18 @@ import argparse
 from pathlib import Path
 
 from desktop.cli.arguments import anatomy_source
-from desktop.cli.output import EXIT_OK, drive, say
+from desktop.cli.output import EXIT_ERROR, EXIT_OK, drive, say, warn
 
 
 def cmd_demo_build(args: argparse.Namespace) -> int:
+    if args.out.exists() and not args.out.is_dir():
+        warn(f"vertebra-review: error: {args.out}: the demo is written into a new folder, and this is a file")
+        return EXIT_ERROR
+    from core.models.package import read_manifest
+
+    for package, kind in ((args.detector, "detector"), (args.classifier, "classifier")):
+        if package is not None:
+            read_manifest(package, kind=kind)  # a missing or swapped package is named now, not after the synthesis
     from core.synthetic.demo import build_demo
 
     report = drive(build_demo(args.out, detector=args.detector, classifier=args.classifier,

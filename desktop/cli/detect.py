@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from core.annotations.geometry import DETECTION_THRESHOLD
+from desktop.cli.arguments import number
 from desktop.cli.output import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, drive, say, warn
 
 #: The detector's test-time views (core.models.detector.TEST_VIEWS; PyTorch is not loaded for the parser).
@@ -36,7 +37,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     detect.add_argument("inputs", type=Path, nargs="+", help="images, DICOM files or folders, NIfTI files or studies")
     detect.add_argument("--model", type=Path, required=True, help="a detector package")
     detect.add_argument("--out", type=Path, required=True)
-    detect.add_argument("--threshold", type=float, default=DETECTION_THRESHOLD,
+    detect.add_argument("--threshold", type=number(0, 1), default=DETECTION_THRESHOLD,
                         help=f"lowest score kept (default {DETECTION_THRESHOLD}, the paper's)")
     detect.add_argument("--device", default="auto")
     detect.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from core.annotations.geometry import DETECTION_THRESHOLD
+from desktop.cli.arguments import number
 from desktop.cli.detect import TEST_VIEWS, VIEWS_HELP
 from desktop.cli.output import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, drive, say, warn
 
@@ -58,7 +59,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     diagnose.add_argument("--out", type=Path, required=True)
     diagnose.add_argument("--device", default="auto")
     diagnose.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
-    diagnose.add_argument("--threshold", type=float, default=DETECTION_THRESHOLD,
+    diagnose.add_argument("--threshold", type=number(0, 1), default=DETECTION_THRESHOLD,
                           help=f"lowest detector score kept (default {DETECTION_THRESHOLD})")
     diagnose.add_argument("--views", type=int, choices=TEST_VIEWS, help=VIEWS_HELP)
     diagnose.add_argument("--overwrite", action="store_true", help="run again on slices this model already did")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from core.annotations.geometry import DETECTION_THRESHOLD
 from core.errors import VertebraReviewError
+from desktop.cli.arguments import number
 from desktop.cli.output import EXIT_OK, say, warn
 
 
@@ -60,7 +61,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     ev_det.add_argument("predictions", type=Path, help="folder of predicted LabelMe JSON")
     ev_det.add_argument("truth", type=Path, help="folder of annotated LabelMe JSON (same relative paths)")
     ev_det.add_argument("--report", type=Path, required=True, help="folder for metrics.json and the plots")
-    ev_det.add_argument("--threshold", type=float, default=DETECTION_THRESHOLD,
+    ev_det.add_argument("--threshold", type=number(0, 1), default=DETECTION_THRESHOLD,
                         help=f"lowest score that counts as a detection (default {DETECTION_THRESHOLD})")
     ev_det.set_defaults(func=cmd_evaluate_detection)
 

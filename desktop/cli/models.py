@@ -11,6 +11,10 @@ from desktop.cli.output import EXIT_ERROR, EXIT_OK, say, warn
 def cmd_models(args: argparse.Namespace) -> int:
     from core.models.registry import Registry
 
+    if not args.study.is_dir():  # a mistyped path would list nothing, or be made into a models folder by ``add``
+        what = "no such study or models folder" if not args.study.exists() else "a study or models folder, not a file"
+        warn(f"vertebra-review: error: {args.study}: {what}")
+        return EXIT_ERROR
     registry = Registry(args.study / "models" if (args.study / "study.json").is_file() else args.study)
     if args.action == "activate":
         if not args.model_id:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from desktop.cli.arguments import number, whole
 from desktop.cli.output import EXIT_OK, drive, say
 
 
@@ -37,11 +38,11 @@ def register(commands: argparse._SubParsersAction) -> None:
                          "from the active model's")
     retrain.add_argument("--preset", choices=["cpu", "paper"], default="cpu",
                          help="training settings of both models (default cpu; paper for a GPU)")
-    retrain.add_argument("--epochs", type=int, help="epochs for each model (default: the preset's)")
-    retrain.add_argument("--batch-size", type=int)
+    retrain.add_argument("--epochs", type=whole(1, 1000), help="epochs for each model (default: the preset's)")
+    retrain.add_argument("--batch-size", type=whole(1, 512))
     retrain.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then the CPU), cpu, cuda or mps")
     retrain.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
-    retrain.add_argument("--margin", type=float, default=0.01,
+    retrain.add_argument("--margin", type=number(0, 1), default=0.01,
                          help="activate when the new model's score is at least the active one's minus this")
     retrain.add_argument("--seed", type=int, default=0)
     retrain.add_argument("--no-refresh", action="store_true", help="do not re-run the new model on unreviewed slices")

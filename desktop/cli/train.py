@@ -6,9 +6,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from desktop.cli.arguments import RENDERING_HELP, check_studies, from_presets, rendering_arg
+from desktop.cli.arguments import RENDERING_HELP, check_studies, from_presets, number, rendering_arg, whole
 from desktop.cli.detect import TEST_VIEWS
 from desktop.cli.output import EXIT_OK, drive, say
+
+MAX_EPOCHS = 1000
+MAX_BATCH = 512
+MAX_STEPS = 1_000_000
+LEARNING_RATE = number(0, 10, low_open=True)
 
 
 def cmd_train_detector(args: argparse.Namespace) -> int:
@@ -164,16 +169,17 @@ def _register_detector(train: argparse._SubParsersAction) -> None:
     _data_options(det, "boxes")
     det.add_argument("--preset", choices=PRESET_NAMES, default="paper", help="{presets}")
     det.add_argument("--backbone", choices=["resnet18", "mobilenet_v2", "mobilenet_v3_large"])
-    det.add_argument("--epochs", type=int)
-    det.add_argument("--batch-size", type=int)
-    det.add_argument("--lr", type=float)
-    det.add_argument("--lr-drop", type=int, nargs="*", metavar="EPOCH",
+    det.add_argument("--epochs", type=whole(1, MAX_EPOCHS))
+    det.add_argument("--batch-size", type=whole(1, MAX_BATCH))
+    det.add_argument("--lr", type=LEARNING_RATE)
+    det.add_argument("--lr-drop", type=whole(1, MAX_EPOCHS), nargs="*", metavar="EPOCH",
                      help="epochs after which the learning rate is multiplied by {lr_drop:g}")
-    det.add_argument("--input-size", type=int,
+    det.add_argument("--input-size", type=whole(64, 4096),
                      help="model input side in pixels (the {paper.side} letterbox scaled to it)")
     det.add_argument("--fpn-from", type=int, choices=[1, 2], help="1: pyramid P2-P6 (default), 2: P3-P6 (faster)")
-    det.add_argument("--fpn-channels", type=int, help="width of the feature pyramid (default {paper.fpn_channels})")
-    det.add_argument("--box-head", type=int,
+    det.add_argument("--fpn-channels", type=whole(8, 1024),
+                     help="width of the feature pyramid (default {paper.fpn_channels})")
+    det.add_argument("--box-head", type=whole(8, 4096),
                      help="width of the box head's two layers (default {paper.box_representation})")
     det.add_argument("--augment", choices=["d4-all", "d4-random", "flip", "none"])
     det.add_argument("--appearance", action="store_true",
@@ -186,7 +192,7 @@ def _register_detector(train: argparse._SubParsersAction) -> None:
                      help="fine-tune this detector package (its architecture and weights) instead of starting anew")
     det.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
     det.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None)
-    det.add_argument("--workers", type=int,
+    det.add_argument("--workers", type=whole(0, 64),
                      help="processes that load and augment the slices beside training (default 0: none; on a GPU, "
                           "a few keep it fed)")
     _run_options(det, "boxes", "detector")
@@ -200,10 +206,11 @@ def _register_classifier(train: argparse._SubParsersAction) -> None:
     cls.add_argument("--detector", type=Path, help="a detector package (for --normals detector)")
     cls.add_argument("--preset", choices=PRESET_NAMES, default="paper", help="{presets}")
     cls.add_argument("--arch", choices=["resnet18", "resnet34", "resnet50"])
-    cls.add_argument("--epochs", type=int)
-    cls.add_argument("--batch-size", type=int)
-    cls.add_argument("--lr", type=float)
-    cls.add_argument("--input-size", type=int, help="patch side given to the network (default {paper.size})")
+    cls.add_argument("--epochs", type=whole(1, MAX_EPOCHS))
+    cls.add_argument("--batch-size", type=whole(1, MAX_BATCH))
+    cls.add_argument("--lr", type=LEARNING_RATE)
+    cls.add_argument("--input-size", type=whole(32, 1024),
+                     help="patch side given to the network (default {paper.size})")
     cls.add_argument("--window", type=rendering_arg, help=RENDERING_HELP)
     cls.add_argument("--appearance", action="store_true",
                      help="also jitter each patch's grey values (resolution, blur or sharpening, levels, gamma, noise)")
@@ -211,7 +218,7 @@ def _register_classifier(train: argparse._SubParsersAction) -> None:
                      help="with --appearance: fine (default, the detector's jitter, white noise) or coarse (noise "
                           "correlated over a pixel, as CT noise is, and the blur, resolution loss and sharpening drawn "
                           "1.5-4.5 times larger)")
-    cls.add_argument("--edge-cut", type=float, metavar="P",
+    cls.add_argument("--edge-cut", type=number(0, 1), metavar="P",
                      help="cut a share P (0-1) of the training patches as the image's edge cuts a body, the label kept "
                           "(default 0): a body cut by the scan is not a compressed one")
     cls.add_argument("--smoothing", type=float, metavar="SD",
@@ -220,9 +227,10 @@ def _register_classifier(train: argparse._SubParsersAction) -> None:
                           "body's shape and density rather than one scanner's noise")
     cls.add_argument("--init", type=Path, metavar="PKG",
                      help="fine-tune this classifier package (its architecture, weights and endplate head)")
-    cls.add_argument("--canvas", type=int, help="side of the canvas the box is cut onto at its own scale, before the "
-                                                "resize to --input-size (default {paper.canvas})")
-    cls.add_argument("--context", type=float,
+    cls.add_argument("--canvas", type=whole(16, 4096),
+                     help="side of the canvas the box is cut onto at its own scale, before the resize to --input-size "
+                          "(default {paper.canvas})")
+    cls.add_argument("--context", type=number(0, 1),
                      help="margin kept around each box, as a fraction of its width and height (default "
                           "{paper.context:g}, the paper's crop); keeps endplate lesions such as Schmorl's nodes in the "
                           "patch under jitter")
@@ -232,9 +240,9 @@ def _register_classifier(train: argparse._SubParsersAction) -> None:
     cls.add_argument("--endplate", action=argparse.BooleanOptionalAction, default=None,
                      help="train the Schmorl's-node endplate head after the main network (default: on); it scores "
                           "the upper and lower endplate bands of each box and gives the SN probability")
-    cls.add_argument("--endplate-steps", type=int,
+    cls.add_argument("--endplate-steps", type=whole(1, MAX_STEPS),
                      help="training steps of the endplate head (default {paper.endplate_steps})")
-    cls.add_argument("--patches-per-box", type=int,
+    cls.add_argument("--patches-per-box", type=whole(1, 64),
                      help="jittered patches per box and epoch (default {paper.patches_per_box})")
     cls.add_argument("--normals", choices=["annotated", "detector"],
                      help="annotated (default): every vertebra is boxed; detector: readers boxed only diseased "
@@ -254,7 +262,7 @@ def _register_endplate(train: argparse._SubParsersAction) -> None:
     head.add_argument("--out", type=Path, required=True, help="the new package (a new folder)")
     head.add_argument("--validation", type=Path, nargs="*", help="validation studies (default: 20%% of the cases); "
                                                                  "the SN threshold is chosen on them")
-    head.add_argument("--steps", type=int, default=400, help="training steps (default %(default)s)")
+    head.add_argument("--steps", type=whole(1, MAX_STEPS), default=400, help="training steps (default %(default)s)")
     head.add_argument("--seed", type=int, default=0)
     head.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
     head.add_argument("--source", default="consensus",
