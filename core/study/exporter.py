@@ -40,8 +40,9 @@ class ExportReport:
         return bool(self.images or self.annotations)
 
 
-def _check_source(study: Study, reader: str | None, model: str | None) -> None:
-    """A mistyped reader or model would export the images without one annotation: refused, naming those there are."""
+def check_export_source(study: Study, reader: str | None, model: str | None) -> None:
+    """For ``vertebra-review export``: a mistyped reader or model would export the images without one annotation, so
+    it is refused, naming those the study has. (The app exports its own reader, whose edits may be only in memory.)"""
     if reader is not None and reader not in study.readers():
         listing = ", ".join(study.readers()) or "none"
         raise StudyError(f"the study has no reader {reader!r}; its readers are: {listing}", study.root)
@@ -68,7 +69,6 @@ def export_study(
     if is_inside(study.root, out):
         raise StudyError("export into a folder outside the study", out)
     parsed = _parsed_window(window)
-    _check_source(study, reader, model)
     slices = study.all_slices()
     if not slices:
         raise StudyError("the study has no slices to export", study.root)

@@ -60,8 +60,10 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from core.study.exporter import export_study
+    from core.study.exporter import check_export_source, export_study
+    from core.study.layout import Study
 
+    check_export_source(Study.open(args.study), args.reader, args.model)
     report = drive(
         export_study(
             args.study,
