@@ -71,7 +71,9 @@ def resolve_readers(study: Study, requested: Sequence[str] | None = None) -> tup
     for reader in chosen:
         check_id(reader, "reader")
     if len(chosen) < 2:
-        raise ConsensusError(f"a consensus needs at least two readers, the study has {len(chosen)}", study.root)
+        where = (f"{len(chosen)} {'was' if len(chosen) == 1 else 'were'} chosen of the study's {len(known)}"
+                 if requested and len(known) >= 2 else f"the study has {len(chosen)}")
+        raise ConsensusError(f"a consensus needs at least two readers, {where}", study.root)
     return tuple(chosen)
 
 

@@ -132,8 +132,8 @@ def _png_for(study: Study, case: str, slice_id: str, window: Window | str | None
     existing = study.labelme_image_path(case, slice_id)
     if window is None and existing.is_file() and existing.suffix.lower() == ".png":
         data = existing.read_bytes()
-        if _is_png(data) and _png_bit_depth(data) == 8:  # labelme 6 cannot open 16-bit PNGs
-            return data
+        if _is_png(data) and data.endswith(_PNG_END) and _png_bit_depth(data) == 8:  # labelme 6: no 16-bit PNGs
+            return data  # otherwise rendered again from the slice, whose reader names a truncated file
     image = study.read_image(case, slice_id)
     if window is None:
         chosen = min_max_window(image.pixels) if image.hu else None
@@ -151,6 +151,7 @@ def _png_for(study: Study, case: str, slice_id: str, window: Window | str | None
 
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_END = b"IEND\xaeB`\x82"  # the last chunk, with its CRC: a file cut short lacks it
 
 
 def _is_png(data: bytes) -> bool:

@@ -32,6 +32,9 @@ def cmd_models(args: argparse.Namespace) -> int:
             f"{'demo' if version.demo else ''}")
     if not registry.versions():
         say(f"no model versions in {registry.root}")
+    if active is not None and active not in {v.model_id for v in registry.versions()}:
+        warn(f"note: {registry.root}: the active model set is {active!r}, which is not here (diagnose and the app "
+             "will refuse it): activate one of the sets listed")
     return EXIT_OK
 
 

@@ -161,7 +161,7 @@ def test_unknown_reader_ids_are_a_clear_error_listing_the_known_readers(identica
     with pytest.raises(ConsensusError) as caught:
         resolve_readers(identical, ["r1", "dr-who"])
     assert "'dr-who'" in str(caught.value) and "r1, r2, r3" in str(caught.value)
-    with pytest.raises(ConsensusError, match="at least two readers"):
+    with pytest.raises(ConsensusError, match="at least two readers, 1 was chosen of the study's 3"):
         resolve_readers(identical, ["r1"])
     assert resolve_readers(identical, [" r3", "r1 ", "r3"]) == ("r3", "r1")
 

@@ -206,3 +206,29 @@ def test_demo_build_into_a_file_or_with_a_swapped_package_stops_before_the_synth
                     "--classifier", models / "detector")
     assert code == 1 and str(models / "classifier") in err and "classifier" in err
     assert not (tmp_path / "demo").exists()
+
+
+def test_models_list_says_when_the_active_set_is_not_there(tiny_model_study: Path, tmp_path: Path, capsys) -> None:
+    models = tmp_path / "models"
+    shutil.copytree(tiny_model_study / "models", models)
+    code, err = cli(capsys, "models", models)
+    assert code == 0 and "not here" not in err
+    (models / "active").write_text(json.dumps({"id": "nope"}))
+    code, err = cli(capsys, "models", models)
+    assert code == 0 and f"{models}: the active model set is 'nope', which is not here" in err
+
+
+def test_export_renders_a_truncated_png_again_or_skips_the_slice(study: Path, tmp_path: Path, capsys) -> None:
+    copy = tmp_path / "study"
+    shutil.copytree(study, copy)
+    png = copy / "images" / "case-0001" / "s001.png"
+    whole = png.read_bytes()
+    png.write_bytes(whole[: len(whole) // 2])
+    assert cli(capsys, "export", copy, tmp_path / "a")[0] == 0
+    assert (tmp_path / "a" / "case-0001" / "s001.png").read_bytes().endswith(b"IEND\xaeB`\x82")  # from the DICOM
+    dicom = png.with_suffix(".dcm")
+    dicom.write_bytes(dicom.read_bytes()[:1000])
+    code, err = cli(capsys, "export", copy, tmp_path / "b")
+    assert code == 3 and "skipped case-0001/s001" in err
+    assert not (tmp_path / "b" / "case-0001" / "s001.png").exists()
+    assert (tmp_path / "b" / "case-0002" / "s001.png").is_file()
