@@ -6,7 +6,10 @@ import argparse
 from pathlib import Path
 
 from core.errors import VertebraReviewError
+from desktop.cli.arguments import number, whole
 from desktop.cli.output import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, drive, say, say_json, warn
+
+MILLIMETRES = number(0, 100, low_open=True)  # a sagittal step or slab thickness
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -100,9 +103,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "paper), bone, soft, dicom or CENTER,WIDTH",
     )
     imp.add_argument("--sagittal", action="store_true", help="reformat axial or coronal series to sagittal slices")
-    imp.add_argument("--count", type=int, default=11, help="sagittal slices per volume (default 11)")
-    imp.add_argument("--step-mm", type=float, default=3.0, help="distance between sagittal slices (default 3 mm)")
-    imp.add_argument("--thickness-mm", type=float, default=3.0, help="sagittal slab thickness (default 3 mm)")
+    imp.add_argument("--count", type=whole(1, 500), default=11, help="sagittal slices per volume (default 11)")
+    imp.add_argument("--step-mm", type=MILLIMETRES, default=3.0, help="distance between sagittal slices (default 3 mm)")
+    imp.add_argument("--thickness-mm", type=MILLIMETRES, default=3.0, help="sagittal slab thickness (default 3 mm)")
     imp.add_argument("--key-file", type=Path, help="CSV file (kept outside the study) mapping cases to sources")
     seg = imp.add_argument_group("a vertebra segmentation of the CT (its bodies become boxes with their levels)")
     seg.add_argument("--labels", type=Path, metavar="MASKS",

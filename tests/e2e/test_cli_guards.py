@@ -80,6 +80,9 @@ def test_an_existing_model_id_or_a_file_for_the_models_folder_is_refused_before_
     (("evaluate", "detection", "P", "T", "--report", "R", "--threshold", "nan"), "argument --threshold: nan must"),
     (("consensus", "S", "--report", "R", "--bootstrap", "-5"), "argument --bootstrap: -5 must be from 0 to 100000"),
     (("bench", "synth", "--size", "smoke", "--repeats", "0"), "argument --repeats: 0 must be from 1 to 1000"),
+    (("import", "S", "T", "--count", "0"), "argument --count: 0 must be from 1 to 500"),
+    (("import", "S", "T", "--step-mm", "nan"), "argument --step-mm: nan must be a number above 0"),
+    (("import", "S", "T", "--thickness-mm", "-2"), "argument --thickness-mm: -2 must be a number above 0"),
 ])
 def test_a_number_out_of_range_is_refused_by_the_option_it_came_with(args, said, capsys) -> None:
     code, err = cli(capsys, *args)
