@@ -21,7 +21,7 @@ from core.annotations.model import SliceAnnotation
 from core.errors import FileWriteError, StudyError, VertebraReviewError
 from core.imaging.png_io import write_png
 from core.imaging.windowing import Window, apply_window, min_max_window
-from core.paths import is_id, is_inside
+from core.paths import is_inside
 from core.progress import Progress, ProgressGenerator
 from core.review.findings import write_findings_csv
 from core.study.exporter import ExportReport, export_study
@@ -89,19 +89,13 @@ def annotated_slices(study: Study, source: ExportSource, unsaved: Collection[Sli
     return sum(key in extra or study.annotation_path(*key, **source.where).is_file() for key in study.all_slices())
 
 
-def prediction_models(study: Study) -> list[str]:
-    """The models with a predictions folder in the study, by id."""
-    folder = study.root / "predictions"
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and is_id(p.name)) if folder.is_dir() else []
-
-
 def export_sources(study: Study, reader: str, *, active_model: str | None = None,
                    unsaved: Collection[SliceKey] = ()) -> list[SourceChoice]:
     """The reader's own reading, the consensus, the model in use, then every other model with predictions (those
     without any are left out); each with its number of slices, 0 where there is nothing to export."""
     choices = [SourceChoice(ExportSource.reader(reader), annotated_slices(study, ExportSource.reader(reader), unsaved)),
                SourceChoice(ExportSource.consensus(), annotated_slices(study, ExportSource.consensus()))]
-    models = prediction_models(study)
+    models = study.prediction_models()
     if active_model is not None:
         models = [active_model, *(m for m in models if m != active_model)]
     for model_id in models:

@@ -43,15 +43,14 @@ class ExportReport:
 def check_export_source(study: Study, reader: str | None, model: str | None) -> None:
     """For ``vertebra-review export``: a mistyped reader or model would export the images without one annotation, so
     it is refused, naming those the study has. (The app exports its own reader, whose edits may be only in memory.)"""
-    if reader is not None and reader not in study.readers():
-        listing = ", ".join(study.readers()) or "none"
-        raise StudyError(f"the study has no reader {reader!r}; its readers are: {listing}", study.root)
-    if model is not None:
-        folder = study.root / "predictions"
-        models = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
-        if model not in models:
-            raise StudyError(f"the study has no predictions of a model {model!r}; it has those of: "
-                             f"{', '.join(models) or 'none'}", study.root)
+    readers = study.readers()
+    if reader is not None and reader not in readers:
+        raise StudyError(f"the study has no reader {reader!r}; its readers are: {', '.join(readers) or 'none'}",
+                         study.root)
+    models = study.prediction_models()
+    if model is not None and model not in models:
+        raise StudyError(f"the study has no predictions of a model {model!r}; it has those of: "
+                         f"{', '.join(models) or 'none'}", study.root)
 
 
 def export_study(

@@ -267,6 +267,11 @@ class Study:
             return self.prediction_path(model, case, slice_id)
         return self.consensus_path(case, slice_id)
 
+    def prediction_models(self) -> list[str]:
+        """The models with a predictions folder in the study, by id."""
+        folder = self.root / "predictions"
+        return sorted(p.name for p in folder.iterdir() if p.is_dir() and is_id(p.name)) if folder.is_dir() else []
+
     def readers(self) -> list[str]:
         folder = self.root / "readers"
         on_disk = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []

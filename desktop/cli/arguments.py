@@ -23,18 +23,17 @@ def rendering_arg(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
-def whole(low: int, high: int | None = None) -> Callable[[str], int]:
-    """An argparse type: a whole number from ``low`` to ``high`` (no upper bound when None), refused with the range
-    otherwise, so a bad count or size is named at once and not by the training or the network that chokes on it."""
-    span = f"from {low} to {high}" if high is not None else f"{low} or more"
+def whole(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high``, refused with the range otherwise, so a bad count or
+    size is named at once and not by the training or the network that chokes on it."""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < low or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"{text} must be {span}")
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} must be from {low} to {high}")
         return value
 
     parse.__name__ = "whole number"  # what argparse calls the type in its message
@@ -56,6 +55,12 @@ def number(low: float, high: float, *, low_open: bool = False) -> Callable[[str]
 
     parse.__name__ = "number"
     return parse
+
+
+#: The training options ``train`` and ``retrain`` share.
+EPOCHS = whole(1, 1000)
+BATCH_SIZE = whole(1, 512)
+LEARNING_RATE = number(0, 10, low_open=True)
 
 
 def check_studies(*groups: Sequence[Path] | None) -> None:

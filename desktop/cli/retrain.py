@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from desktop.cli.arguments import number, whole
+from desktop.cli.arguments import BATCH_SIZE, EPOCHS, number
 from desktop.cli.output import EXIT_OK, drive, say
 
 
@@ -38,8 +38,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                          "from the active model's")
     retrain.add_argument("--preset", choices=["cpu", "paper"], default="cpu",
                          help="training settings of both models (default cpu; paper for a GPU)")
-    retrain.add_argument("--epochs", type=whole(1, 1000), help="epochs for each model (default: the preset's)")
-    retrain.add_argument("--batch-size", type=whole(1, 512))
+    retrain.add_argument("--epochs", type=EPOCHS, help="epochs for each model (default: the preset's)")
+    retrain.add_argument("--batch-size", type=BATCH_SIZE)
     retrain.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then the CPU), cpu, cuda or mps")
     retrain.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
     retrain.add_argument("--margin", type=number(0, 1), default=0.01,

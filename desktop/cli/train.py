@@ -6,14 +6,21 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from desktop.cli.arguments import RENDERING_HELP, check_studies, from_presets, number, rendering_arg, whole
+from desktop.cli.arguments import (
+    BATCH_SIZE,
+    EPOCHS,
+    LEARNING_RATE,
+    RENDERING_HELP,
+    check_studies,
+    from_presets,
+    number,
+    rendering_arg,
+    whole,
+)
 from desktop.cli.detect import TEST_VIEWS
 from desktop.cli.output import EXIT_OK, drive, say
 
-MAX_EPOCHS = 1000
-MAX_BATCH = 512
 MAX_STEPS = 1_000_000
-LEARNING_RATE = number(0, 10, low_open=True)
 
 
 def cmd_train_detector(args: argparse.Namespace) -> int:
@@ -169,10 +176,10 @@ def _register_detector(train: argparse._SubParsersAction) -> None:
     _data_options(det, "boxes")
     det.add_argument("--preset", choices=PRESET_NAMES, default="paper", help="{presets}")
     det.add_argument("--backbone", choices=["resnet18", "mobilenet_v2", "mobilenet_v3_large"])
-    det.add_argument("--epochs", type=whole(1, MAX_EPOCHS))
-    det.add_argument("--batch-size", type=whole(1, MAX_BATCH))
+    det.add_argument("--epochs", type=EPOCHS)
+    det.add_argument("--batch-size", type=BATCH_SIZE)
     det.add_argument("--lr", type=LEARNING_RATE)
-    det.add_argument("--lr-drop", type=whole(1, MAX_EPOCHS), nargs="*", metavar="EPOCH",
+    det.add_argument("--lr-drop", type=EPOCHS, nargs="*", metavar="EPOCH",
                      help="epochs after which the learning rate is multiplied by {lr_drop:g}")
     det.add_argument("--input-size", type=whole(64, 4096),
                      help="model input side in pixels (the {paper.side} letterbox scaled to it)")
@@ -206,8 +213,8 @@ def _register_classifier(train: argparse._SubParsersAction) -> None:
     cls.add_argument("--detector", type=Path, help="a detector package (for --normals detector)")
     cls.add_argument("--preset", choices=PRESET_NAMES, default="paper", help="{presets}")
     cls.add_argument("--arch", choices=["resnet18", "resnet34", "resnet50"])
-    cls.add_argument("--epochs", type=whole(1, MAX_EPOCHS))
-    cls.add_argument("--batch-size", type=whole(1, MAX_BATCH))
+    cls.add_argument("--epochs", type=EPOCHS)
+    cls.add_argument("--batch-size", type=BATCH_SIZE)
     cls.add_argument("--lr", type=LEARNING_RATE)
     cls.add_argument("--input-size", type=whole(32, 1024),
                      help="patch side given to the network (default {paper.size})")
