@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,44 @@ def follow_umask(path: str | os.PathLike[str]) -> None:
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically, creating parent folders. Raises :class:`FileWriteError`."""
     target = Path(path)
+    tmp_name = _staged(target, data)
+    try:
+        os.replace(tmp_name, target)
+    except OSError as exc:
+        _remove_quietly(tmp_name)
+        raise FileWriteError(f"write failed, the previous file is unchanged: {exc.strerror or exc}", target) from exc
+    return target
+
+
+def atomic_write_together(files: Mapping[Path, bytes]) -> list[Path]:
+    """Write several files that belong together (a report's pages and tables) so that a failure leaves every one as
+    it was: each new content is written and flushed to a temporary file beside its target first, and only when all
+    are on disk are they renamed over their targets. A target that is a folder is refused before anything is
+    written. Raises :class:`FileWriteError`."""
+    for target in files:
+        if Path(target).is_dir():
+            raise FileWriteError("is a folder, not a file; nothing was written", target)
+    staged: list[tuple[str, Path]] = []
+    try:
+        for target, data in files.items():
+            staged.append((_staged(Path(target), data), Path(target)))
+    except BaseException:
+        for tmp_name, _ in staged:
+            _remove_quietly(tmp_name)
+        raise
+    for done, (tmp_name, target) in enumerate(staged):
+        try:
+            os.replace(tmp_name, target)
+        except OSError as exc:
+            for left, _ in staged[done:]:
+                _remove_quietly(left)
+            raise FileWriteError(f"write failed ({exc.strerror or exc}) after {done} of the {len(staged)} files "
+                                 f"were replaced", target) from exc
+    return [target for _, target in staged]
+
+
+def _staged(target: Path, data: bytes) -> str:
+    """A temporary file beside ``target`` holding ``data``, flushed to disk and with the mode the target will have."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -55,14 +93,13 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
         _copy_mode(tmp_name, target)
-        os.replace(tmp_name, target)
     except OSError as exc:
         _remove_quietly(tmp_name)
         raise FileWriteError(f"write failed, the previous file is unchanged: {exc.strerror or exc}", target) from exc
     except BaseException:
         _remove_quietly(tmp_name)
         raise
-    return target
+    return tmp_name
 
 
 def _copy_mode(tmp_name: str, target: Path) -> None:
@@ -78,24 +115,32 @@ def _copy_mode(tmp_name: str, target: Path) -> None:
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    try:
-        data = text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise FileWriteError(f"text cannot be written as UTF-8: {exc.reason} at position {exc.start}", path) from exc
-    return atomic_write_bytes(path, data)
+    return atomic_write_bytes(path, text_bytes(text, path))
 
 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any, *, indent: int | None = 2) -> Path:
     """Serialise ``obj`` as strict JSON (no NaN or Infinity) and write it atomically."""
+    return atomic_write_bytes(path, json_bytes(obj, path, indent=indent))
+
+
+def json_bytes(obj: Any, path: str | os.PathLike[str], *, indent: int | None = 2) -> bytes:
+    """``obj`` as strict JSON text (no NaN or Infinity) in UTF-8, for the file ``path`` (named by the error)."""
     try:
         text = json.dumps(obj, indent=indent, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError, RecursionError) as exc:
         raise FileWriteError(f"cannot serialise to JSON: {exc}", path) from exc
     try:
-        data = (text + "\n").encode("utf-8")
+        return (text + "\n").encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate, which JSON can only hold escaped ("\\ud800")
-        data = (json.dumps(obj, indent=indent, ensure_ascii=True, allow_nan=False) + "\n").encode("ascii")
-    return atomic_write_bytes(path, data)
+        return (json.dumps(obj, indent=indent, ensure_ascii=True, allow_nan=False) + "\n").encode("ascii")
+
+
+def text_bytes(text: str, path: str | os.PathLike[str]) -> bytes:
+    """``text`` in UTF-8, for the file ``path`` (named by the error)."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise FileWriteError(f"text cannot be written as UTF-8: {exc.reason} at position {exc.start}", path) from exc
 
 
 def _remove_quietly(name: str) -> None:

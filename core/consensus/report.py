@@ -24,7 +24,7 @@ from core.consensus.inconsistencies import (
 from core.consensus.matching import VertebraGroup
 from core.consensus.styles import reader_style
 from core.evaluation.html import html_page, table
-from core.fileio import atomic_write_json, atomic_write_text
+from core.fileio import atomic_write_together, json_bytes, text_bytes
 
 #: The HTML lists at most this many disagreements; the CSV has them all.
 HTML_ROWS = 400
@@ -229,14 +229,18 @@ def render_html(check: ConsistencyCheck, stats: Mapping[str, Any], rows: Sequenc
 def write_report(folder: str | Path, check: ConsistencyCheck, stats: Mapping[str, Any], *,
                  decisions: Mapping[GroupKey, str] | None = None, notes: Sequence[str] = (),
                  title: str = "") -> ReportFiles:
-    """Write the four report files into ``folder`` (created if needed), each atomically."""
+    """Write the four report files into ``folder`` (created if needed), together: each is made in full first, so a
+    failure (a file that cannot be rendered, a full disk) leaves an earlier report as it was, never new tables
+    beside an old page."""
     folder = Path(folder)
     rows = disagreement_rows(check, decisions)
     inconsistencies = inconsistency_rows(check)
     files = ReportFiles(folder, folder / "disagreements.csv", folder / "inconsistencies.csv",
                         folder / "agreement.json", folder / "report.html")
-    atomic_write_text(files.disagreements, csv_text(disagreement_columns(check), rows))
-    atomic_write_text(files.inconsistencies, csv_text(INCONSISTENCY_COLUMNS, inconsistencies))
-    atomic_write_json(files.agreement, dict(stats))
-    atomic_write_text(files.html, render_html(check, stats, rows, inconsistencies, notes, title))
+    atomic_write_together({
+        files.disagreements: text_bytes(csv_text(disagreement_columns(check), rows), files.disagreements),
+        files.inconsistencies: text_bytes(csv_text(INCONSISTENCY_COLUMNS, inconsistencies), files.inconsistencies),
+        files.agreement: json_bytes(dict(stats), files.agreement),
+        files.html: text_bytes(render_html(check, stats, rows, inconsistencies, notes, title), files.html),
+    })
     return files

@@ -24,7 +24,7 @@ from core.errors import StudyError, VertebraReviewError
 from core.evaluation.classification import SUMMARY_CLASSES, classification_metrics
 from core.evaluation.html import html_page, image_tag, table
 from core.evaluation.plots import confusion_plot, roc_plot
-from core.fileio import atomic_write_bytes, atomic_write_json
+from core.fileio import atomic_write_together, json_bytes
 
 
 @dataclass
@@ -114,10 +114,10 @@ def write_classification_report(paired: PairedBoxes, report: Path, *, title: str
             f"not detected, {paired.extra} detections without an annotated vertebra. A ratio with a zero denominator "
             "is shown as –.</p>", _table3(metrics)]
     body += [f"<h2>{name}</h2>{image_tag(path)}" for name, path in images]
-    atomic_write_bytes(report / "report.html", html_page(title, body).encode())
     for m in metrics["per_class"].values():
         m.pop("roc", None)
-    atomic_write_json(report / "metrics.json", metrics)
+    atomic_write_together({report / "report.html": html_page(title, body).encode(),
+                           report / "metrics.json": json_bytes(metrics, report / "metrics.json")})
     return metrics
 
 

@@ -10,6 +10,8 @@ table) is the highest grade given on any of its slices, or None when none is.
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,9 +22,9 @@ from core.annotations.geometry import pair_by_iom
 from core.annotations.labelme_io import read_labelme
 from core.annotations.labelme_paths import labelme_files, no_labelme_files
 from core.annotations.model import DISEASE_NAMES, DISEASES, LEVELS, SliceAnnotation, highest_genant
-from core.errors import VertebraReviewError
+from core.errors import FileWriteError, VertebraReviewError
 from core.evaluation.html import html_page, table
-from core.fileio import atomic_write_bytes, atomic_write_json
+from core.fileio import atomic_write_together, json_bytes
 
 SUMMARY_JSON = "summary.json"
 
@@ -87,7 +89,8 @@ def case_summary(case: str, slices: list[tuple[str, SliceAnnotation]]) -> dict[s
                                "slices": len(track.called[disease.value])})
     alerts.sort(key=lambda a: (-(a["max_probability"] or 0), _level_rank(a["vertebra"])))
     models = sorted({a.model for _, a in slices if a.model})
-    return {"case": case, "slices": len(slices), "models": models, "vertebrae": vertebrae, "alerts": alerts}
+    return {"case": case, "slices": len(slices), "models": models, "vertebrae": vertebrae, "alerts": alerts,
+            "annotated_by_people": any(a.model is None for _, a in slices)}
 
 
 def _level_rank(name: str) -> int:
@@ -129,10 +132,34 @@ def _case_html(summary: dict[str, Any]) -> str:
 
 
 def write_patient_report(predictions: Path, out: Path | None = None) -> tuple[list[dict[str, Any]], list[str], Path]:
-    """``summary.json`` and ``summary.html`` in ``out`` (default: ``predictions``)."""
+    """``summary.json`` and ``summary.html`` in ``out`` (default: ``predictions``, when those are a model's).
+
+    People's annotations (a reader's or the consensus, without a model) are summarised too, but the summary is not
+    put among them unless ``out`` says so, and a ``summary.json`` that is not such a summary (a slice named
+    ``summary``) is never written over."""
     summaries, notes = patient_summaries(predictions)
-    out = out or predictions
-    atomic_write_json(out / SUMMARY_JSON, {"cases": summaries})
+    if out is None:
+        people = [s["case"] for s in summaries if s["annotated_by_people"]]
+        if people:
+            more = f" and {len(people) - 1} more" if len(people) > 1 else ""
+            raise VertebraReviewError(f"these are people's annotations (no model wrote case {people[0]}{more}), so "
+                                      f"the summary is not written among them: give --out", predictions)
+        out = predictions
+    _check_summary_target(out / SUMMARY_JSON)
     page = html_page("Per-patient summary", [_case_html(s) for s in summaries])
-    atomic_write_bytes(out / "summary.html", page.encode())
+    atomic_write_together({out / SUMMARY_JSON: json_bytes({"cases": summaries}, out / SUMMARY_JSON),
+                           out / "summary.html": page.encode()})
     return summaries, notes, out
+
+
+def _check_summary_target(path: Path) -> None:
+    """Refuse to write over a ``summary.json`` that an earlier ``report`` did not write."""
+    if not os.path.lexists(path):
+        return
+    try:
+        data = json.loads(path.read_bytes()) if path.is_file() and path.stat().st_size < 64 * 2**20 else None
+    except (OSError, ValueError):
+        data = None
+    if not (isinstance(data, dict) and set(data) == {"cases"} and isinstance(data["cases"], list)):
+        raise FileWriteError("is not a summary written by vertebra-review report, so it is left as it is: give "
+                             "--out another folder", path)

@@ -8,6 +8,7 @@ written atomically. It is per user, never in a study, so that sharing a study sh
 from __future__ import annotations
 
 import json
+import ssl
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,33 @@ def check_ae_title(value: str, what: str) -> str:
             or not value.isprintable():
         raise PacsError(f"{what} {value!r} is not an AE title (1-16 printable ASCII characters, no backslash)")
     return value
+
+
+#: A CA file this large is not one (a system's whole store of about 150 certificates is some 200 kB).
+MAX_CA_BUNDLE_BYTES = 16 * 2**20
+
+
+def check_ca_bundle(path: Path, url: str | None) -> Path:
+    """The CA file ``pacs add --ca-bundle`` names, checked when it is added rather than at the first connection: a
+    readable PEM file holding at least one certificate, for an https:// server. Returns its absolute path."""
+    path = Path(path).absolute()
+    if url is None or urlsplit(url).scheme != "https":
+        raise PacsError("a CA file is for an https:// DICOMweb server; this server is not one", path)
+    if not path.is_file():
+        raise PacsError("no such CA file" if not path.exists() else "is not a file of CA certificates (PEM)", path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_CA_BUNDLE_BYTES:
+            raise PacsError(f"is {size / 2**20:.0f} MB, too large for a file of CA certificates (PEM)", path)
+        context = ssl.create_default_context(cafile=str(path))
+    except ssl.SSLError as exc:
+        raise PacsError(f"holds no certificate in PEM form (-----BEGIN CERTIFICATE-----): {exc.reason or exc}",
+                        path) from exc
+    except (OSError, ValueError) as exc:
+        raise PacsError(f"cannot read the CA file: {getattr(exc, 'strerror', None) or exc}", path) from exc
+    if not context.cert_store_stats().get("x509"):
+        raise PacsError("holds no certificate in PEM form (-----BEGIN CERTIFICATE-----)", path)
+    return path
 
 
 @dataclass(frozen=True)

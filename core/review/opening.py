@@ -142,7 +142,7 @@ def import_as_study(
     from core.study.importer import ImportOptions, import_source  # DICOM/NIfTI readers load when a scan is opened
 
     report = yield from import_source(source, study_root, ImportOptions(reader=reader, sagittal=True))
-    if not Study.open(study_root).all_slices():
+    if not Study.is_study(study_root) or not Study.open(study_root).all_slices():  # a new study is not kept
         reasons = "; ".join(f"{what}: {why}" for what, why in (report.skipped + report.ignored)[:3])
         raise StudyError(f"nothing could be imported{': ' + reasons if reasons else ''}", source)
     return study_root, report

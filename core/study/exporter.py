@@ -10,6 +10,7 @@ rendered anew from its image, or skipped with the reason. So no file from outsid
 A slice that cannot be read or rendered is skipped with the reason; an export folder that cannot be written (a
 read-only disk, no permission) ends the export with one :class:`FileWriteError` when nothing has been written yet,
 rather than one failure per slice. :attr:`ExportReport.written` tells a partial export from a failed one.
+An annotated slice whose image is gone from the study is named among the errors, not left out silently.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from core.errors import FileWriteError, StudyError, VertebraReviewError
 from core.fileio import atomic_write_bytes
 from core.imaging.png_io import png_bytes
 from core.imaging.windowing import MIN_MAX, Window, apply_window, min_max_window, parse_window
-from core.paths import is_inside
+from core.paths import is_id, is_inside
 from core.progress import Progress, ProgressGenerator
 from core.study.layout import Study
 
@@ -84,8 +85,28 @@ def export_study(
             report.errors.append((f"{case}/{slice_id}", str(exc)))
         except VertebraReviewError as exc:
             report.errors.append((f"{case}/{slice_id}", str(exc)))
+    for case, slice_id in _annotated_without_image(study, set(slices), reader=reader, model=model):
+        report.errors.append((f"{case}/{slice_id}", "it is annotated, but its image is no longer in the study, so "
+                                                    "neither was exported"))
     yield Progress("export", len(slices), len(slices), f"exported {report.images} images")
     return report
+
+
+def _annotated_without_image(study: Study, slices: set[tuple[str, str]], *, reader: str | None,
+                             model: str | None) -> list[tuple[str, str]]:
+    """The slices the chosen annotations cover whose image is gone (deleted or moved by hand): they cannot be
+    exported, and would otherwise be left out without a word. A case an import is still writing is not one."""
+    folder = study.annotation_path("case", "slice", reader=reader, model=model).parent.parent
+    if not folder.is_dir():
+        return []
+    cases = set(study.cases())
+    found = []
+    for case in sorted(p.name for p in folder.iterdir() if p.is_dir() and is_id(p.name)):
+        if case not in cases and (study.root / "images" / case).is_dir():
+            continue  # being imported: its images are not listed yet
+        found += [(case, file.stem) for file in sorted((folder / case).iterdir())
+                  if file.suffix == ".json" and is_id(file.stem) and (case, file.stem) not in slices]
+    return found
 
 
 def _parsed_window(window: str | None) -> Window | str | None:

@@ -29,7 +29,8 @@ from core.study.import_case import AlreadyImported, import_unit
 from core.study.import_options import ImportedCase, ImportOptions, ImportReport
 from core.study.import_slices import NotForImport
 from core.study.import_sources import ImportUnit, discover_units, segmented_unit
-from core.study.layout import Study, check_id
+from core.study.layout import STUDY_FILE, STUDY_FOLDERS, Study, check_id
+from core.study.lock import LOCK_FILE
 from core.study.segmented import SegmentedCT, prepare_segmented
 
 __all__ = ["ImportOptions", "ImportReport", "ImportedCase", "import_source"]
@@ -45,6 +46,7 @@ def import_source(
     source = Path(source)
     _check_request(source, Path(study_root), options)
     segmented = prepare_segmented(source, options.labels, options.reader) if options.labels else None
+    new_study, new_folder = not Study.is_study(study_root), not Path(study_root).exists()
     study = Study.open_or_create(study_root)
     window_spec = options.window
     if window_spec is not None:
@@ -57,15 +59,23 @@ def import_source(
         _import_one(study, unit, options, key_rows, report)
     if options.key_file is not None and key_rows:
         _write_key_file(options.key_file, key_rows)
+    if new_study and not report.cases and _remove_unused_study(study, new_folder):
+        report.notes.append(f"nothing was imported, so the new study {study.root} was not kept")
     yield Progress("import", len(units), len(units), f"imported {report.slice_count} slices")
     return report
 
 
 def _check_request(source: Path, study_root: Path, options: ImportOptions) -> None:
-    """Refuse a missing source, a malformed reader id, a key file inside the study or a malformed window, before
-    anything is read or written."""
+    """Refuse a missing source, a source inside the study or holding it, a malformed reader id, a key file inside the
+    study or a malformed window, before anything is read or written."""
     if not source.exists():
         raise ImageReadError("no such file or folder", source)
+    if is_inside(study_root, source):
+        raise StudyError(f"is inside the study {study_root}: its slices are in the study already (importing them "
+                         f"again would make each one twice)", source)
+    if is_inside(source, study_root):
+        raise StudyError(f"holds the study {study_root}, whose own slices would be imported again: import a folder "
+                         f"that does not hold the study, or put the study elsewhere", source)
     if options.reader is not None:
         check_id(options.reader, "reader")
     if options.key_file is not None:
@@ -75,6 +85,25 @@ def _check_request(source: Path, study_root: Path, options: ImportOptions) -> No
             parse_window(options.window)
         except ValueError as exc:
             raise StudyError(str(exc)) from exc
+
+
+def _remove_unused_study(study: Study, new_folder: bool) -> bool:
+    """Take away the empty study this import made, so that a failed first import leaves no skeleton behind; keep
+    it when anything has been put in it meanwhile (another import into the same new study). Whether it went."""
+    folders = [study.root / name for name in STUDY_FOLDERS]
+    try:
+        if any(next(folder.iterdir(), None) is not None for folder in folders if folder.is_dir()):
+            return False
+        for folder in folders:
+            if folder.is_dir():
+                folder.rmdir()
+        for name in (STUDY_FILE, LOCK_FILE):
+            (study.root / name).unlink(missing_ok=True)
+        if new_folder:
+            study.root.rmdir()
+    except OSError as exc:  # a read-only folder, a file put there meanwhile: the rest stays
+        _log.debug("the unused study %s was not removed: %s", study.root, exc)
+    return not Study.is_study(study.root)
 
 
 def _units_to_import(source: Path, options: ImportOptions, segmented: SegmentedCT | None,

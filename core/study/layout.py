@@ -35,6 +35,8 @@ from core.study.lock import LOCK_FILE, study_write_lock
 from core.study.slice_key import SliceKey
 
 STUDY_FILE = "study.json"
+#: The folders every study has, made with it.
+STUDY_FOLDERS = ("images", "readers", "consensus", "predictions", "models")
 STUDY_FORMAT = "vertebra-review-study"
 STUDY_VERSION = 1
 #: In a case's image folder while an import writes the case (and after one that was killed): the case is not listed.
@@ -151,7 +153,7 @@ class Study:
             if any(p.name != LOCK_FILE for p in root.iterdir()):
                 raise StudyError("folder exists and is not empty; choose a new folder for the study", root)
             study = cls(root, StudySettings(name=name or root.name))
-            for folder in ("images", "readers", "consensus", "predictions", "models"):
+            for folder in STUDY_FOLDERS:
                 (root / folder).mkdir(parents=True, exist_ok=True)
             study.save_settings()
         return study

@@ -37,11 +37,11 @@ def cmd_servers(args: argparse.Namespace) -> int:
 
 def cmd_add(args: argparse.Namespace) -> int:
     from core.pacs.credentials import store_password
-    from core.pacs.servers import DEFAULT_CALLING_AE, DEFAULT_TIMEOUT_S, PacsServer, ServerList
+    from core.pacs.servers import DEFAULT_CALLING_AE, DEFAULT_TIMEOUT_S, PacsServer, ServerList, check_ca_bundle
 
     server = PacsServer(args.name, url=args.url, host=args.host, port=args.port, called_ae=args.ae,
                         calling_ae=args.calling_ae or DEFAULT_CALLING_AE, user=args.user,
-                        ca_bundle=str(Path(args.ca_bundle).absolute()) if args.ca_bundle else None,
+                        ca_bundle=str(check_ca_bundle(args.ca_bundle, args.url)) if args.ca_bundle else None,
                         verify_tls=not args.insecure, timeout_s=args.timeout or DEFAULT_TIMEOUT_S)
     servers = ServerList.load()
     servers.add(server, replace_existing=args.replace)

@@ -50,12 +50,12 @@ def cmd_import(args: argparse.Namespace) -> int:
         say(f"{case.case}: {case.slices} slices, {case.annotations} annotations")
     for source, existing in report.duplicates:
         warn(f"already imported as {existing}: {source}")
-    for note in report.notes:
-        warn(f"note: {note}")
     for source, why in report.ignored:
         warn(f"ignored {source}: {why}")
     for source, why in report.skipped:
         warn(f"skipped {source}: {why}")
+    for note in report.notes:
+        warn(f"note: {note}")
     say(f"imported {len(report.cases)} cases, {report.slice_count} slices into {args.study}")
     if not report.cases and not report.duplicates:
         return EXIT_ERROR

@@ -7,10 +7,13 @@ import io
 import json
 import re
 
+import pytest
+
 from core.annotations.model import Disease
 from core.consensus.agreement import agreement_statistics
 from core.consensus.check import check_study
 from core.consensus.report import csv_text, write_report
+from core.errors import FileWriteError
 from core.progress import run
 from tests.core.test_consensus_helpers import column, edit, make_study, write_all
 
@@ -94,3 +97,31 @@ def test_each_reader_has_its_own_colour_and_line_style():
     assert len({s.colour for s in styles}) == 4 and len({s.dash for s in styles}) == 4
     assert reader_style(readers, "r2") == reader_style(["r1", "r2"], "r2")
     assert all(len(s.dash) % 2 == 0 for s in styles)  # dash and gap pairs
+
+
+def test_a_report_that_fails_leaves_the_earlier_report_whole(tmp_path, monkeypatch):
+    """The page cannot be rendered, or its file is a folder: the earlier tables, JSON and page are all as they were,
+    not new tables beside an old page."""
+    import core.consensus.report as report
+
+    study = study_with_two_disagreements(tmp_path)
+    check = run(check_study(study))
+    stats = agreement_statistics(check, bootstrap=0)
+    files = write_report(tmp_path / "out", check, stats)
+    for path in (files.disagreements, files.inconsistencies, files.agreement, files.html):
+        path.write_text("earlier")
+
+    def broken(*_args, **_kwargs):
+        raise ValueError("cannot render")
+
+    monkeypatch.setattr(report, "render_html", broken)
+    with pytest.raises(ValueError, match="cannot render"):
+        write_report(tmp_path / "out", check, stats)
+    monkeypatch.undo()
+    files.html.unlink()
+    files.html.mkdir()
+    with pytest.raises(FileWriteError, match="is a folder"):
+        write_report(tmp_path / "out", check, stats)
+    assert [p.read_text() for p in (files.disagreements, files.inconsistencies, files.agreement)] == ["earlier"] * 3
+    assert sorted(p.name for p in files.folder.iterdir()) == ["agreement.json", "disagreements.csv",
+                                                               "inconsistencies.csv", "report.html"]  # no temporary

@@ -10,7 +10,7 @@ import tempfile
 import pytest
 
 from core.errors import FileWriteError
-from core.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
+from core.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text, atomic_write_together
 
 
 def test_write_creates_parent_folders_and_returns_the_path(tmp_path):
@@ -209,3 +209,56 @@ def test_text_that_is_not_utf8_encodable_is_a_write_error(tmp_path):
         atomic_write_text(target, "bad \udc80 text")
     assert str(target) in str(info.value)
     assert target.read_text() == "old"
+
+
+def test_files_written_together_all_change(tmp_path):
+    a, b = tmp_path / "a.csv", tmp_path / "sub" / "b.html"
+    a.write_text("old a")
+    assert atomic_write_together({a: b"new a", b: b"new b"}) == [a, b]
+    assert (a.read_text(), b.read_text()) == ("new a", "new b")
+    assert sorted(os.listdir(tmp_path)) == ["a.csv", "sub"]
+
+
+def test_files_written_together_stay_as_they_were_when_one_cannot_be_written(tmp_path, monkeypatch):
+    """The second file's disk fills: neither target changes and no temporary file is left."""
+    a, b = tmp_path / "a.csv", tmp_path / "b.html"
+    a.write_text("old a")
+    b.write_text("old b")
+    real_fsync, calls = os.fsync, []
+
+    def second_fails(fd):
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", second_fails)
+    with pytest.raises(FileWriteError, match="No space left on device") as info:
+        atomic_write_together({a: b"new a", b: b"new b"})
+    assert info.value.path == str(b)
+    assert (a.read_text(), b.read_text()) == ("old a", "old b")
+    assert sorted(os.listdir(tmp_path)) == ["a.csv", "b.html"]
+
+
+def test_files_written_together_refuse_a_folder_target_before_writing_any(tmp_path):
+    a, b = tmp_path / "a.csv", tmp_path / "b.html"
+    b.mkdir()
+    with pytest.raises(FileWriteError, match="is a folder, not a file; nothing was written"):
+        atomic_write_together({a: b"new a", b: b"new b"})
+    assert not a.exists() and b.is_dir()
+
+
+def test_a_failed_rename_names_how_many_files_had_changed(tmp_path, monkeypatch):
+    a, b = tmp_path / "a.csv", tmp_path / "b.html"
+    real_replace, calls = os.replace, []
+
+    def second_fails(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError(5, "Input/output error")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", second_fails)
+    with pytest.raises(FileWriteError, match="after 1 of the 2 files were replaced"):
+        atomic_write_together({a: b"new a", b: b"new b"})
+    assert a.read_text() == "new a" and sorted(os.listdir(tmp_path)) == ["a.csv"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import keyring
 import pytest
@@ -11,7 +12,7 @@ from keyring.backends.fail import Keyring as NoKeyring
 from core.pacs.credentials import password_for, password_variable, store_password
 from core.pacs.errors import PacsError
 from core.pacs.query import StudyQuery, parse_date_range
-from core.pacs.servers import PacsServer, ServerList
+from core.pacs.servers import PacsServer, ServerList, check_ca_bundle
 
 
 def test_servers_round_trip_through_the_user_file(tmp_path):
@@ -100,3 +101,24 @@ def test_bad_date_ranges(text):
 
 def test_a_query_sends_only_what_was_asked():
     assert StudyQuery(patient_id="P1", modality="CT").filters() == {"PatientID": "P1", "ModalitiesInStudy": "CT"}
+
+
+def test_a_ca_file_is_checked_when_the_server_is_added(tmp_path):
+    """A PEM bundle (certifi's) is taken; a missing file, a folder, an empty file, a key or text without a
+    certificate, and a CA file for a plain http:// or DIMSE server are refused, naming the file."""
+    import certifi
+
+    url = "https://pacs.example.org/dicom-web"
+    assert check_ca_bundle(certifi.where(), url) == Path(certifi.where()).absolute()
+    (tmp_path / "empty.pem").write_bytes(b"")
+    (tmp_path / "key.pem").write_text("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+    (tmp_path / "binary.der").write_bytes(bytes(range(256)) * 4)
+    for name, message in [("missing.pem", "no such CA file"), (".", "is not a file of CA certificates"),
+                          ("empty.pem", "holds no certificate"), ("key.pem", "holds no certificate"),
+                          ("binary.der", "holds no certificate")]:
+        with pytest.raises(PacsError, match=message) as info:
+            check_ca_bundle(tmp_path / name, url)
+        assert info.value.path == str((tmp_path / name).absolute())
+    for other in ("http://pacs.example.org/dicom-web", None):
+        with pytest.raises(PacsError, match="for an https:// DICOMweb server"):
+            check_ca_bundle(Path(certifi.where()), other)

@@ -134,9 +134,35 @@ def test_the_patient_summary_gives_each_vertebra_its_highest_genant_grade(tmp_pa
     write_labelme(slice_with(1, 0), tmp_path / "case-0001" / "s001.json")
     write_labelme(slice_with(3, 2), tmp_path / "case-0001" / "s002.json")
     write_labelme(slice_with(None, 4), tmp_path / "case-0001" / "s003.json")
-    summaries, _, out = write_patient_report(tmp_path)
+    summaries, _, out = write_patient_report(tmp_path, tmp_path.parent / f"{tmp_path.name}-summary")
     assert [(v["vertebra"], v["genant"]) for v in summaries[0]["vertebrae"]] == [("L1", 3), ("L2", None)]
     written = json.loads((out / "summary.json").read_text())["cases"][0]["vertebrae"]
     assert [v["genant"] for v in written] == [3, None]
     html = (out / "summary.html").read_text()
     assert "<th>Genant grade</th>" in html and "<td>NORMAL</td><td>3</td>" in html
+
+
+def test_the_patient_summary_is_not_written_among_peoples_annotations_or_over_a_slice(tmp_path):
+    """A reader's or the consensus's files (no model) are summarised only into a folder given for it, and a
+    summary.json that an earlier report did not write (a slice of that name) is never replaced."""
+    from core.annotations.labelme_io import write_labelme
+    from core.annotations.model import Box, SliceAnnotation, Vertebra
+    from core.errors import FileWriteError, VertebraReviewError
+
+    def one(model: str | None) -> SliceAnnotation:
+        return SliceAnnotation(200, 200, (Vertebra(Box(10, 10, 60, 40), level="L1"),), image_path="x.png",
+                               model=model)
+
+    people, predictions = tmp_path / "readers" / "r1", tmp_path / "predictions"
+    write_labelme(one(None), people / "case-0001" / "s001.json")
+    with pytest.raises(VertebraReviewError, match=r"people's annotations .* case-0001.*give --out"):
+        write_patient_report(people)
+    assert sorted(p.name for p in people.iterdir()) == ["case-0001"]  # nothing was written among them
+    summaries, _, out = write_patient_report(people, tmp_path / "summary")
+    assert out == tmp_path / "summary" and summaries[0]["annotated_by_people"]
+    write_labelme(one("m1"), predictions / "case-0001" / "s001.json")
+    slice_named_summary = write_labelme(one("m1"), predictions / "summary.json")
+    before = slice_named_summary.read_bytes()
+    with pytest.raises(FileWriteError, match="not a summary written by vertebra-review"):
+        write_patient_report(predictions)
+    assert slice_named_summary.read_bytes() == before and not (predictions / "summary.html").exists()

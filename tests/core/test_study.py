@@ -220,11 +220,48 @@ def test_failed_import_leaves_no_partial_case(tmp_path, monkeypatch, paper_folde
         return original(*args, **kwargs)
 
     monkeypatch.setattr(importer, "_write_image", failing)
+    Study.create(tmp_path / "study")  # an existing study stays, without a partial case
     report = run(import_source(paper_folder / "patient_17", tmp_path / "study"))
-    assert not report.cases and "disk full" in report.skipped[0][1]
+    assert not report.cases and "disk full" in report.skipped[0][1] and not report.notes
     study = Study.open(tmp_path / "study")
     assert study.cases() == [] and study.settings.imports == []
     assert not any(study.root.glob("readers/*/case-0001"))
+
+
+def test_a_first_import_that_imports_nothing_leaves_no_empty_study(tmp_path):
+    """A new folder goes again; a folder the user made keeps being there, empty; a study with a case stays."""
+    (tmp_path / "empty.dcm").write_bytes(b"")
+    report = run(import_source(tmp_path / "empty.dcm", tmp_path / "new"))
+    assert not report.cases and "empty file" in report.skipped[0][1]
+    assert report.notes == [f"nothing was imported, so the new study {tmp_path / 'new'} was not kept"]
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "made").mkdir()
+    run(import_source(tmp_path / "empty.dcm", tmp_path / "made"))
+    assert (tmp_path / "made").is_dir() and not any((tmp_path / "made").iterdir())
+
+
+def test_a_first_import_keeps_the_study_when_another_import_put_a_case_in_it(tmp_path, monkeypatch):
+    import core.study.importer as importer
+
+    def case_meanwhile(*_args, **_kwargs):
+        (tmp_path / "new" / "images" / "case-0001").mkdir()
+        return []
+
+    (tmp_path / "empty.dcm").write_bytes(b"")
+    monkeypatch.setattr(importer, "discover_units", case_meanwhile)
+    report = run(import_source(tmp_path / "empty.dcm", tmp_path / "new"))
+    assert not report.notes and Study.open(tmp_path / "new").cases() == ["case-0001"]
+
+
+def test_a_study_is_never_imported_into_itself(paper_folder, tmp_path):
+    study_root = tmp_path / "study"
+    run(import_source(paper_folder, study_root))
+    before = sorted(p.relative_to(study_root) for p in study_root.rglob("*"))
+    with pytest.raises(StudyError, match=r"is inside the study .*twice"):
+        run(import_source(study_root / "images" / "case-0001", study_root))
+    with pytest.raises(StudyError, match=r"holds the study .*put the study elsewhere"):
+        run(import_source(tmp_path, study_root))
+    assert sorted(p.relative_to(study_root) for p in study_root.rglob("*")) == before
 
 
 def _one_slice_study(tmp_path: Path) -> Study:
@@ -262,6 +299,23 @@ def test_export_refuses_to_write_inside_the_study_and_reports_bad_files(tmp_path
     report = run(export_study(study.root, tmp_path / "out", reader="r1"))
     assert report.images == 1 and report.annotations == 0
     assert "top level must be a JSON object" in report.errors[0][1]
+
+
+def test_export_names_an_annotated_slice_whose_image_is_gone(tmp_path):
+    """The image was deleted by hand: the slice cannot be exported, and the report says so instead of dropping it;
+    a case an import is still writing (its images not listed yet) is not named."""
+    study = _one_slice_study(tmp_path)
+    annotation = study.load_annotation("case-0001", "s001", reader="r1")
+    study.save_annotation(annotation, "case-0001", "s002", reader="r1")
+    study.save_annotation(annotation, "case-0009", "s001", reader="r1")
+    study.save_annotation(annotation, "case-0002", "s001", reader="r1")
+    (study.root / "images" / "case-0002").mkdir()
+    (study.root / "images" / "case-0002" / ".importing").write_text("")
+    report = run(export_study(study.root, tmp_path / "out", reader="r1"))
+    assert (report.images, report.annotations) == (1, 1)
+    assert [where for where, _ in report.errors] == ["case-0001/s002", "case-0009/s001"]
+    assert all("its image is no longer in the study" in why for _, why in report.errors)
+    assert run(export_study(study.root, tmp_path / "out2")).errors == []  # the consensus covers only s001
 
 
 def test_save_annotation_never_touches_another_readers_file(tmp_path):

@@ -235,3 +235,31 @@ def test_export_renders_a_truncated_png_again_or_skips_the_slice(study: Path, tm
     assert code == 3 and "skipped case-0001/s001" in err
     assert not (tmp_path / "b" / "case-0001" / "s001.png").exists()
     assert (tmp_path / "b" / "case-0002" / "s001.png").is_file()
+
+
+def test_pacs_add_refuses_a_ca_file_without_a_certificate_and_saves_nothing(tmp_path: Path, capsys, monkeypatch):
+    monkeypatch.setenv("VERTEBRA_REVIEW_CONFIG_DIR", str(tmp_path / "config"))
+    (tmp_path / "ca.pem").write_text("not a certificate\n")
+    code, err = cli(capsys, "pacs", "add", "web", "--url", "https://pacs.example.org/dicom-web",
+                    "--ca-bundle", tmp_path / "ca.pem")
+    assert code == 1 and f"{tmp_path / 'ca.pem'}: holds no certificate" in err
+    assert not (tmp_path / "config").exists() or not any((tmp_path / "config").rglob("*.json"))
+
+
+def test_report_and_import_guards_on_the_command_line(study: Path, tmp_path: Path, capsys) -> None:
+    """`report` of a reader's files needs --out; `import` of the study's own images is refused; a first import of
+    nothing leaves no study (each with its message, status 1)."""
+    readers = tmp_path / "people" / "case-0001"
+    readers.mkdir(parents=True)
+    for file in (study / "consensus" / "case-0001").glob("*.json"):
+        shutil.copy(file, readers / file.name)
+    code, err = cli(capsys, "report", tmp_path / "people")
+    assert code == 1 and "people's annotations" in err and "give --out" in err
+    assert sorted(p.name for p in (tmp_path / "people").iterdir()) == ["case-0001"]
+    assert cli(capsys, "report", tmp_path / "people", "--out", tmp_path / "summary")[0] == 0
+    assert (tmp_path / "summary" / "summary.json").is_file()
+    code, err = cli(capsys, "import", study / "images" / "case-0001", study)
+    assert code == 1 and "is inside the study" in err
+    (tmp_path / "empty.png").write_bytes(b"")
+    code, err = cli(capsys, "import", tmp_path / "empty.png", tmp_path / "new")
+    assert code == 1 and "was not kept" in err and not (tmp_path / "new").exists()
