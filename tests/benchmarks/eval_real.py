@@ -2,7 +2,7 @@
 segmented-CT import, diagnosed, and measured against its bodies.
 
     uv run python tests/benchmarks/eval_real.py MODELS [REAL_DATA] [--json] [--pictures DIR] [--slabs N]
-        [--scores T ...] [--views 1|2|4]
+        [--scores T ...] [--views 1|2|4] [--source NAME CT LABELS ...] [--scheme verse|totalsegmentator]
 
 MODELS is a model set (``resources/demo/models/demo-v1``, a study's ``models/`` …); REAL_DATA defaults to
 ``../shared/data/real`` beside the project. Printed per patient and in all: the detector's recall (truth bodies hit at
@@ -19,6 +19,12 @@ set level, label and score) over the truth (thin white). ``--scores 0.5 0.3`` al
 the detector alone at those lower score thresholds and prints its recall and false detections there: how much of a
 shortfall at 0.75 is confidence rather than missed anatomy. Say with every figure how few
 patients stand behind it: here, two CT volumes (the chest CT and the T11/T12 series) and one cut-out of L3.
+
+Other patients' CT with a vertebra label map (a held-back set, a site's own scans) are measured the same way with
+``--source NAME CT LABELS``, once per patient (CT: a DICOM series folder or a NIfTI file; LABELS: a multi-label NIfTI
+in the VerSe or TotalSegmentator numbering, or a folder of one mask per vertebra; ``--scheme`` when the numbering
+cannot be told from the file); they then replace the shared data's three. A run that finds none of its sources stops
+with an error rather than printing figures of nothing.
 """
 
 from __future__ import annotations
@@ -223,11 +229,12 @@ def summary(counts: Counter) -> dict[str, Any]:
 
 def evaluate(models: Path, real: Path, sources=SOURCES, pictures: Path | None = None, slabs: int = DEFAULT_SLICE_COUNT,
              scores: tuple[float, ...] = (), views: int | None = None) -> dict[str, Any]:
+    found_sources = [source for source in sources if (real / source[1]).exists()]
+    if not found_sources:
+        raise SystemExit(f"eval_real: none of the CT volumes is there ({', '.join(str(real / s[1]) for s in sources)})")
     pipeline = DiagnosisPipeline.load(models, views=views)
     patients, total, levels = {}, Counter(), {}
-    for name, ct, labels, scheme in sources:
-        if not (real / ct).exists():
-            continue
+    for name, ct, labels, scheme in found_sources:
         with tempfile.TemporaryDirectory() as work:
             where = pictures / f"{name.replace('/', '-').replace(' ', '_')}.png" if pictures else None
             found = evaluate_source(pipeline, real / ct, real / labels, scheme, Path(work), where, slabs, scores)
@@ -274,11 +281,17 @@ def main() -> None:
                         help="also the detector alone at these score thresholds, for example 0.5 0.3")
     parser.add_argument("--views", type=int, choices=(1, 2, 4),
                         help="the detector's test-time views instead of its package's setting")
+    parser.add_argument("--source", nargs=3, action="append", metavar=("NAME", "CT", "LABELS"),
+                        help="a patient's CT and vertebra label map, instead of the shared data's (repeat per patient)")
+    parser.add_argument("--scheme", choices=("verse", "totalsegmentator"),
+                        help="the label numbering of every --source (default: told from each file)")
     args = parser.parse_args()
     if args.pictures:
         args.pictures.mkdir(parents=True, exist_ok=True)
-    result = evaluate(args.models, args.real, pictures=args.pictures, slabs=args.slabs, scores=tuple(args.scores),
-                      views=args.views)
+    sources = SOURCES if not args.source else tuple(
+        (name, str(Path(ct).absolute()), str(Path(labels).absolute()), args.scheme) for name, ct, labels in args.source)
+    result = evaluate(args.models, args.real, sources, pictures=args.pictures, slabs=args.slabs,
+                      scores=tuple(args.scores), views=args.views)
     print(json.dumps(result, indent=2) if args.json else "\n".join(report_lines(result)))
 
 

@@ -63,6 +63,24 @@ def test_eval_real_on_the_bundled_series(tmp_path):
     assert "detector alone at score >= 0.3: recall" in lines[3]
 
 
+def test_eval_real_measures_a_patient_given_by_name_and_refuses_a_run_of_nothing(tmp_path):
+    """--source NAME CT LABELS (a held-back patient, a site's own scan) replaces the shared data's volumes; a folder
+    that holds none of the volumes is an error, not figures of nothing."""
+    series = REPO / "resources" / "sample" / "ct_dicom_series"
+    script = str(REPO / "tests" / "benchmarks" / "eval_real.py")
+    done = subprocess.run([sys.executable, script, str(BUNDLED_SET), str(tmp_path), "--json", "--slabs", "1",
+                           "--source", "site patient 1", str(series), str(series / "labels_totalsegmentator.nii.gz"),
+                           "--scheme", "totalsegmentator"],
+                          capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert list(result["patients"]) == ["site patient 1"] and result["all"]["slices"] == 1
+    assert result["all"]["bodies"] >= 1 and set(result["recall_per_level"]) <= {"T11", "T12"}
+    empty = subprocess.run([sys.executable, script, str(BUNDLED_SET), str(tmp_path)], capture_output=True, text=True,
+                           timeout=120)
+    assert empty.returncode != 0 and "none of the CT volumes is there" in empty.stderr
+
+
 def _load_script():
     spec = importlib.util.spec_from_file_location("eval_real", REPO / "tests" / "benchmarks" / "eval_real.py")
     script = importlib.util.module_from_spec(spec)
