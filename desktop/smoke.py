@@ -109,7 +109,7 @@ def _diagnose_one_slice(root: Path, threshold: float | None) -> dict[str, Any]:
     """Load the study's active model set and run it on the middle slice of the first case."""
     from core.models.pipeline import DiagnosisPipeline
     from core.models.registry import active_model_dir
-    from core.study.images import study_model_view
+    from core.study.images import study_model_input
     from core.study.layout import Study
 
     if not Study.is_study(root):
@@ -125,7 +125,8 @@ def _diagnose_one_slice(root: Path, threshold: float | None) -> dict[str, Any]:
     case, slice_id = cases[0], slices[len(slices) // 2]
     options = {} if threshold is None else {"threshold": threshold}
     pipeline = DiagnosisPipeline.load(model_dir, **options)
-    result = pipeline.diagnose_images([study_model_view(study, case, slice_id, pipeline.rendering)])[0]
+    given = study_model_input(study, case, slice_id, pipeline.rendering)
+    result = pipeline.diagnose_images([given.pixels], [given.spacing_mm])[0]
     if not result.vertebrae:
         raise SmokeTestFailed(f"model {pipeline.model_id} ({model_dir}) found no vertebra on {case}/{slice_id} "
                               f"at score threshold {pipeline.threshold}")

@@ -15,6 +15,8 @@ learnt from. A rendering is a window spec: ``min-max`` (the paper's export, the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from core.imaging.image import SliceImage
@@ -48,6 +50,20 @@ def is_8_bit(image: SliceImage) -> bool:
     if image.bits is not None:
         return image.bits == 8
     return bool(image.pixels.size) and float(np.nanmin(image.pixels)) >= 0 and float(np.nanmax(image.pixels)) <= 255
+
+
+@dataclass(frozen=True, eq=False)
+class ModelInput:
+    """A slice as a model set takes it: the network's uint8 view (:func:`model_view`) and the slice's pixel spacing
+    (row, column mm; None where the file does not say), which a classifier with a reference spacing resamples by."""
+
+    pixels: np.ndarray
+    spacing_mm: tuple[float, float] | None = None
+
+
+def model_input(image: SliceImage, rendering: str = DEFAULT_RENDERING) -> ModelInput:
+    """``image`` as :class:`ModelInput` under ``rendering``."""
+    return ModelInput(model_view(image, rendering), image.spacing_mm)
 
 
 def model_view(image: SliceImage, rendering: str = DEFAULT_RENDERING) -> np.ndarray:

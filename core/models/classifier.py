@@ -9,6 +9,12 @@ probability is the head's, from the two endplate bands of each box.
 A configuration's ``smoothing`` (0 in the paper) is the SD, in slice pixels, of a Gaussian that the slice is smoothed
 by before the main network's patches are cut (the endplate head's bands come from the slice as it is): the network
 then weighs a body's shape and density, not the grain of one scanner's noise.
+
+Its ``spacing_mm`` (0 in the paper: each slice at its own scale) is a pixel size that every slice whose pixel spacing
+is known is resampled to before the main network's patches are cut (bilinear, smoothed first when it shrinks; the
+boxes scaled with it, the endplate head again on the slice as it is), so that a body spans as many pixels on a
+scanner with coarser pixels as on the one the network learnt from. A slice without a known spacing (a PNG or JPEG) is
+used as it is. The smoothing then works in the resampled pixels.
 """
 
 from __future__ import annotations
@@ -39,6 +45,12 @@ ARCHITECTURES = {"resnet18": resnet18, "resnet34": resnet34, "resnet50": resnet5
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 MAX_SMOOTHING = 3.0  # pixels: more would blur a body's endplates away
+#: The reference pixel sizes ``spacing_mm`` may take (mm), beside 0 (off).
+SPACING_RANGE_MM = (0.2, 2.0)
+#: The most a slice is enlarged or shrunk for the reference spacing, and the largest side it is resampled to: a
+#: slice of coarser pixels than that (a 3 mm localiser) is enlarged only so far, and a huge one is not made larger.
+MAX_RESAMPLING = 4.0
+MAX_RESAMPLED_SIDE = 4096
 
 
 @dataclass(frozen=True)
@@ -51,11 +63,13 @@ class ClassifierConfig:
     window: str = DEFAULT_RENDERING  # the rendering it learnt from (core.imaging.rendering)
     endplate: EndplateGeometry | None = None  # the SN endplate head's bands, when the package has one
     smoothing: float = 0.0  # Gaussian SD (slice pixels) of the slice under the main network's patches; 0: none
+    spacing_mm: float = 0.0  # the pixel size slices are resampled to for the main network; 0: each at its own
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
             raise ValueError(f"unknown classifier architecture {self.arch!r}: use {', '.join(ARCHITECTURES)}")
         check_smoothing(self.smoothing)
+        check_spacing(self.spacing_mm)
         if tuple(self.classes) != CLASS_CODES:
             raise ValueError(f"classes must be {', '.join(CLASS_CODES)}")
         check_rendering(self.window)
@@ -119,6 +133,42 @@ def check_smoothing(sd: object) -> None:
     """A ``ValueError`` naming the allowed range unless ``sd`` is a number from 0 to :data:`MAX_SMOOTHING`."""
     if type(sd) not in (int, float) or not 0.0 <= sd <= MAX_SMOOTHING:
         raise ValueError(f"smoothing is a Gaussian SD from 0 to {MAX_SMOOTHING} pixels, not {sd!r}")
+
+
+def check_spacing(mm: object) -> None:
+    """A ``ValueError`` naming the range unless ``mm`` is 0 (off) or a pixel size in :data:`SPACING_RANGE_MM`."""
+    low, high = SPACING_RANGE_MM
+    if type(mm) not in (int, float) or not (mm == 0 or low <= mm <= high):
+        raise ValueError(f"the reference pixel spacing is 0 (off) or from {low} to {high} mm, not {mm!r}")
+
+
+def resampling(spacing: tuple[float, float] | None, reference: float, shape: tuple[int, int]) -> tuple[int, int] | None:
+    """The (height, width) a slice of ``shape`` and pixel ``spacing`` (row, column mm) is resampled to so that its
+    pixels are ``reference`` mm, within :data:`MAX_RESAMPLING` and :data:`MAX_RESAMPLED_SIDE`; None when it stays as
+    it is (no reference, an unknown or unusable spacing, or a change under 1 %)."""
+    if reference <= 0 or spacing is None:
+        return None
+    factors = []
+    for mm in spacing:
+        if not (isinstance(mm, int | float) and math.isfinite(mm) and mm > 0):
+            return None
+        factors.append(min(max(mm / reference, 1 / MAX_RESAMPLING), MAX_RESAMPLING))
+    if all(abs(f - 1) < 0.01 for f in factors):
+        return None
+    limit = min(1.0, MAX_RESAMPLED_SIDE / max(shape[0] * factors[0], shape[1] * factors[1]))
+    return max(1, round(shape[0] * factors[0] * limit)), max(1, round(shape[1] * factors[1] * limit))
+
+
+def resampled(image: torch.Tensor, boxes: np.ndarray, size: tuple[int, int] | None) -> tuple[torch.Tensor, np.ndarray]:
+    """``image`` (C, H, W), float, and its ``boxes`` (n, 4, pixels) at ``size`` (:func:`resampling`; None: as they
+    are): bilinear, antialiased when it shrinks."""
+    if size is None:
+        return image, boxes
+    height, width = image.shape[-2:]
+    out = torch.nn.functional.interpolate(image[None], size=size, mode="bilinear", align_corners=False,
+                                          antialias=size[0] < height or size[1] < width)[0]
+    scale = np.array([size[1] / width, size[0] / height] * 2, dtype=np.float64)
+    return out, np.asarray(boxes, dtype=np.float64).reshape(-1, 4) * scale
 
 
 def smoothing_radius(sd: float) -> int:
@@ -189,18 +239,22 @@ class VertebraClassifier:
 
     @torch.inference_mode()
     def predict(self, images: Sequence[np.ndarray], boxes: Sequence[np.ndarray], *,
-                chunk: int = 256) -> list[np.ndarray]:
+                spacings: Sequence[tuple[float, float] | None] | None = None, chunk: int = 256) -> list[np.ndarray]:
         """(n_i, 6) probabilities per slice: the mean over each box's test-time patches, one forward pass per
-        ``chunk`` patches (all the patches of a slice or several slices together)."""
+        ``chunk`` patches (all the patches of a slice or several slices together). ``spacings``: each slice's pixel
+        spacing (row, column mm; None where unknown), for a classifier with a ``spacing_mm``."""
         geometry = self.config.patch
+        spacings = list(spacings) if spacings is not None else [None] * len(images)
         patches, bands, counts = [], [], []
-        for image, slice_boxes in zip(images, boxes, strict=True):
+        for image, slice_boxes, spacing in zip(images, boxes, spacings, strict=True):
             b = np.asarray(slice_boxes, dtype=np.float64).reshape(-1, 4)
             counts.append(len(b))
             if len(b):
                 tensor = grey_tensor(image, self.compute.device)
-                patches.append(extract_patches(smoothed(tensor, self.config.smoothing), jitter_boxes(b, geometry),
-                                               geometry))
+                scaled, scaled_boxes = resampled(tensor, b, resampling(spacing, self.config.spacing_mm,
+                                                                       tuple(image.shape[:2])))
+                patches.append(extract_patches(smoothed(scaled, self.config.smoothing),
+                                               jitter_boxes(scaled_boxes, geometry), geometry))
                 if self.config.endplate is not None:
                     bands.append(extract_bands(tensor, b, self.config.endplate))
         if not patches:

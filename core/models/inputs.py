@@ -25,17 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from core.annotations.labelme_io import read_labelme
 from core.errors import FileWriteError, NiftiReadError, VertebraReviewError
 from core.imaging.dicom import read_dicom
 from core.imaging.dicom_series import DicomSeries, scan_dicom_files
 from core.imaging.nifti import is_nifti, read_nifti
 from core.imaging.raster import RASTER_SUFFIXES, is_raster, read_raster
-from core.imaging.rendering import model_view
+from core.imaging.rendering import ModelInput, model_input
 from core.imaging.stacks import SagittalStack, open_stack
-from core.study.images import study_model_view
+from core.study.images import study_model_input
 from core.study.layout import Study
 from core.study.slice_key import SliceKey
 
@@ -46,7 +44,7 @@ class SliceInput:
 
     name: str
     group: str  # the examination it belongs to
-    load: Callable[[], np.ndarray]
+    load: Callable[[], ModelInput]
     json_path: Path
     image_path: Path  # the PNG or JPEG the JSON points to
     write_png: bool = False
@@ -62,7 +60,7 @@ def study_inputs(study: Study, out: Path, rendering: str,
                  slices: Sequence[SliceKey] | None = None) -> Iterator[SliceInput]:
     for case, slice_id in slices if slices is not None else study.all_slices():
         yield SliceInput(f"{case}/{slice_id}", f"{study.root}/{case}",
-                         lambda c=case, s=slice_id: study_model_view(study, c, s, rendering),
+                         lambda c=case, s=slice_id: study_model_input(study, c, s, rendering),
                          out / case / f"{slice_id}.json", study.labelme_image_path(case, slice_id))
 
 
@@ -78,14 +76,14 @@ def _volume_inputs(stack: SagittalStack, label: str, folder: Path, rendering: st
     """The default sagittal slabs through the spine, ``folder/sNNN.json`` with the PNG the model saw beside it."""
     for number, index in enumerate(stack.reformat.default_indices(), start=1):
         name = f"s{number:03d}"
-        yield SliceInput(f"{label} {stack.label(index)}", label, lambda i=index: model_view(stack.image(i), rendering),
+        yield SliceInput(f"{label} {stack.label(index)}", label, lambda i=index: model_input(stack.image(i), rendering),
                          folder / f"{name}.json", folder / f"{name}.png", write_png=True)
 
 
 def file_inputs(path: Path, out: Path, rendering: str) -> Iterator[SliceInput]:
     """One file: an image (``OUT/<name>.json``) or a volume (``OUT/<name>/sNNN.json``)."""
     if is_raster(path):
-        yield SliceInput(path.name, str(path.parent), lambda: model_view(read_raster(path), rendering),
+        yield SliceInput(path.name, str(path.parent), lambda: model_input(read_raster(path), rendering),
                          out / f"{path.stem}.json", path)
         return
     if is_nifti(path):
@@ -102,7 +100,7 @@ def file_inputs(path: Path, out: Path, rendering: str) -> Iterator[SliceInput]:
     for index in range(len(stack)):
         name = f"{_stem(path)}-{index + 1:03d}" if many else _stem(path)
         yield SliceInput(f"{path.name} {stack.label(index)}" if many else path.name, str(path),
-                         lambda i=index: model_view(stack.image(i), rendering),
+                         lambda i=index: model_input(stack.image(i), rendering),
                          out / f"{name}.json", out / f"{name}.png", write_png=True)
 
 
@@ -133,7 +131,7 @@ def _series_inputs(series: DicomSeries, root: Path, base: Path, rendering: str, 
         json_path = base / path.parent.relative_to(root) / f"{_stem(path)}{f'-{frame + 1:03d}' if many else ''}.json"
         picture = None if many else _picture_beside(path)
         yield SliceInput(str(path.relative_to(root.parent)), group,
-                         lambda p=path, f=frame: model_view(read_dicom(p)[f], rendering), json_path,
+                         lambda p=path, f=frame: model_input(read_dicom(p)[f], rendering), json_path,
                          picture or json_path.with_suffix(".png"), write_png=picture is None)
 
 
@@ -173,7 +171,7 @@ def folder_inputs(root: Path, out: Path, rendering: str) -> _Found:
 
 def _raster_in_folder(path: Path, root: Path, base: Path, rendering: str) -> Iterator[SliceInput]:
     yield SliceInput(str(path.relative_to(root.parent)), str(path.parent),
-                     lambda: model_view(read_raster(path), rendering),
+                     lambda: model_input(read_raster(path), rendering),
                      (base / path.relative_to(root)).with_suffix(".json"), path)
 
 

@@ -21,6 +21,7 @@ from core.annotations.labelme_io import read_labelme, write_labelme
 from core.annotations.model import CLASS_CODES, DISEASES, MODEL_SOURCE, Box, SliceAnnotation, Vertebra
 from core.errors import ModelPackageError, VertebraReviewError
 from core.imaging.png_io import write_png
+from core.imaging.rendering import ModelInput
 from core.models.classifier import VertebraClassifier, decide
 from core.models.detector import VertebraDetector
 from core.models.inputs import SliceInput, collect_inputs, study_inputs
@@ -101,6 +102,8 @@ class DiagnosisPipeline:
         views = self.detector.config.test_views
         what += f", {views} views of each slice" if views > 1 else ""
         smoothing = self.classifier.config.smoothing if self.classifier else 0.0
+        spacing = self.classifier.config.spacing_mm if self.classifier else 0.0
+        what += f", slices resampled to {spacing:g} mm pixels for the classifier" if spacing > 0 else ""
         what += f", slices smoothed {smoothing:g} px for the classifier" if smoothing > 0 else ""
         demo = f" · {DEMO_NOTICE}" if self.is_demo else ""
         return f"{self.model_id} ({what}){demo} · {self.detector.compute.describe()}"
@@ -111,14 +114,17 @@ class DiagnosisPipeline:
         classifier."""
         return recorded_thresholds(self.classifier.config.thresholds) if self.classifier is not None else None
 
-    def diagnose_images(self, images: Sequence[np.ndarray]) -> list[SliceDiagnosis]:
-        """Diagnose uint8 slices (the model's input representation); levels per slice (no case propagation)."""
+    def diagnose_images(self, images: Sequence[np.ndarray],
+                        spacings: Sequence[tuple[float, float] | None] | None = None) -> list[SliceDiagnosis]:
+        """Diagnose uint8 slices (the model's input representation) with their pixel spacings (row, column mm; None
+        where unknown, which a classifier with a reference spacing then takes as they are); levels per slice (no
+        case propagation)."""
         started = time.perf_counter()
         found = self.detector.detect(list(images), threshold=self.threshold)
         detected = time.perf_counter()
         probabilities: list[np.ndarray | None] = [None] * len(images)
         if self.classifier is not None:
-            probabilities = list(self.classifier.predict(list(images), [f.boxes for f in found]))
+            probabilities = list(self.classifier.predict(list(images), [f.boxes for f in found], spacings=spacings))
         classified = time.perf_counter()
         results = []
         for detections, probs in zip(found, probabilities, strict=True):
@@ -173,7 +179,7 @@ class DiagnosisPipeline:
                 done += len(members)
                 yield Progress("diagnose", done, len(items), f"{members[0].group}: already done")
                 continue
-            loaded: list[tuple[SliceInput, np.ndarray]] = []
+            loaded: list[tuple[SliceInput, ModelInput]] = []
             for item in members:
                 try:
                     loaded.append((item, load_input(item)))
@@ -182,11 +188,11 @@ class DiagnosisPipeline:
             results: list[SliceDiagnosis] = []
             for start in range(0, len(loaded), batch_size):
                 chunk = loaded[start : start + batch_size]
-                results.extend(self.diagnose_images([pixels for _, pixels in chunk]))
+                results.extend(self.diagnose_images([i.pixels for _, i in chunk], [i.spacing_mm for _, i in chunk]))
                 done += len(chunk)
                 yield Progress("diagnose", done, len(items), chunk[-1][0].name)
-            for (item, pixels), result in zip(loaded, self.with_case_levels(results), strict=True):
-                self._write(item, pixels, result, report)
+            for (item, given), result in zip(loaded, self.with_case_levels(results), strict=True):
+                self._write(item, given.pixels, result, report)
             done += len(members) - len(loaded)
         yield Progress("diagnose", len(items), len(items), "done")
 

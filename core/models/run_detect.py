@@ -16,6 +16,7 @@ from core.annotations.labelme_io import write_labelme
 from core.annotations.model import MODEL_SOURCE, Box, SliceAnnotation, Vertebra
 from core.errors import ImageReadError, VertebraReviewError
 from core.imaging.png_io import write_png
+from core.imaging.rendering import ModelInput
 from core.models.detector import Detections, VertebraDetector
 from core.models.inputs import SliceInput, collect_inputs
 from core.progress import Progress, ProgressGenerator
@@ -55,7 +56,7 @@ def detect_inputs(
     for number, item in enumerate(items):
         yield Progress("detect", number, len(items), item.name)
         try:
-            pixels = load_input(item)
+            pixels = load_input(item).pixels
             [found] = detector.detect([pixels], threshold=threshold)
             _write(item, pixels, found, model_id)
         except VertebraReviewError as exc:
@@ -67,10 +68,10 @@ def detect_inputs(
     return report
 
 
-def load_input(item: SliceInput) -> np.ndarray:
-    """The slice's model input. A file that cannot be read is a typed error naming it, whatever the library
-    underneath raised (the readers raise typed errors; this is the last guard), so it is skipped with its reason
-    and never stops the batch; the library's traceback is logged for ``--debug``."""
+def load_input(item: SliceInput) -> ModelInput:
+    """The slice's model input (its uint8 view and pixel spacing). A file that cannot be read is a typed error naming
+    it, whatever the library underneath raised (the readers raise typed errors; this is the last guard), so it is
+    skipped with its reason and never stops the batch; the library's traceback is logged for ``--debug``."""
     try:
         return item.load()
     except VertebraReviewError:

@@ -11,7 +11,7 @@ import numpy as np
 from core.imaging.dicom_write import SliceTags, write_ct_slice
 from core.imaging.image import SliceImage
 from core.imaging.png_io import write_png
-from core.imaging.rendering import DEFAULT_RENDERING, is_8_bit, model_view, rendering_window
+from core.imaging.rendering import DEFAULT_RENDERING, ModelInput, is_8_bit, model_input, model_view, rendering_window
 from core.imaging.windowing import apply_window
 
 if TYPE_CHECKING:
@@ -22,6 +22,11 @@ def study_model_view(study: Study, case: str, slice_id: str, rendering: str = DE
     """A study slice as the model sees it under ``rendering``: always from the slice's primary image (the DICOM in
     HU where there is one), never from the labelme PNG, whose window is the import's display choice."""
     return model_view(study.read_image(case, slice_id), rendering)
+
+
+def study_model_input(study: Study, case: str, slice_id: str, rendering: str = DEFAULT_RENDERING) -> ModelInput:
+    """:func:`study_model_view` with the slice's pixel spacing."""
+    return model_input(study.read_image(case, slice_id), rendering)
 
 
 def write_slice_images(

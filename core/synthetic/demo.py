@@ -238,12 +238,12 @@ def smoothing_stage(work: Path, classifier: Path) -> Iterator[Progress]:
     """The smoothing stage: ``classifier`` (the third stage's) set to smooth each slice by :data:`STAGE5_SMOOTHING`,
     its thresholds chosen again on the analytic validation studies (made here when they are not in ``work`` yet); the
     package lands in ``work/tuned5``."""
-    from core.training.classifier_smoothing import set_smoothing
+    from core.training.classifier_smoothing import set_view
 
     validation = ("val", "val2", "val3")
     yield from _missing_studies(work, (), {}, {name: TRAINING[name] for name in validation})
-    yield from set_smoothing(classifier, work / "tuned5" / "classifier", STAGE5_SMOOTHING,
-                             [work / name for name in validation])
+    yield from set_view(classifier, work / "tuned5" / "classifier", [work / name for name in validation],
+                        smoothing=STAGE5_SMOOTHING)
 
 
 def _tuned_classifier(tuned: Path, before: Path) -> Path:

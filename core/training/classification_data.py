@@ -22,10 +22,18 @@ import torch.nn.functional as F
 from core.annotations.geometry import HIT_IOM, iom_matrix
 from core.annotations.model import CLASS_CODES, DISEASES, NORMAL
 from core.annotations.targets import label_vector
-from core.imaging.rendering import DEFAULT_RENDERING
-from core.models.classifier import grey_tensor, normalise, smoothed, smoothing_radius
+from core.imaging.rendering import DEFAULT_RENDERING, ModelInput
+from core.models.classifier import (
+    MAX_SMOOTHING,
+    grey_tensor,
+    normalise,
+    resampled,
+    resampling,
+    smoothed,
+    smoothing_radius,
+)
 from core.models.extraction import PatchGeometry, extract_patches, fit_canvas, jitter_boxes
-from core.study.images import study_model_view
+from core.study.images import study_model_input
 from core.study.layout import Study
 from core.training.datasets import SliceRecord
 from core.training.transforms import AppearanceJitter
@@ -100,16 +108,27 @@ class SliceCache:
     def __init__(self, window: str = DEFAULT_RENDERING) -> None:
         self.window = window
         self._studies: dict[Path, Study] = {}
-        self._images: dict[tuple[Path, str, str], np.ndarray] = {}
+        self._images: dict[tuple[Path, str, str], ModelInput] = {}
 
-    def image(self, record: SliceRecord) -> np.ndarray:
+    def _input(self, record: SliceRecord) -> ModelInput:
         key = (record.study, record.case, record.slice_id)
         if key not in self._images:
             if record.study not in self._studies:
                 self._studies[record.study] = Study.open(record.study)
-            self._images[key] = study_model_view(self._studies[record.study], record.case, record.slice_id,
-                                                  self.window)
+            self._images[key] = study_model_input(self._studies[record.study], record.case, record.slice_id,
+                                                   self.window)
         return self._images[key]
+
+    def image(self, record: SliceRecord) -> np.ndarray:
+        return self._input(record).pixels
+
+    def put(self, record: SliceRecord, pixels: np.ndarray, spacing_mm: tuple[float, float] | None = None) -> None:
+        """Hold ``pixels`` (and their spacing) as the slice's input, instead of reading it from its study."""
+        self._images[(record.study, record.case, record.slice_id)] = ModelInput(pixels, spacing_mm)
+
+    def spacing(self, record: SliceRecord) -> tuple[float, float] | None:
+        """The slice's pixel spacing (row, column mm), None where its file does not say."""
+        return self._input(record).spacing_mm
 
 
 #: The grain of a classifier's photometric jitter (``ClassifierTraining.appearance_grain``). ``fine``: the detector's
@@ -216,14 +235,49 @@ def _smoothed_around(image: torch.Tensor, boxes: np.ndarray, geometry: PatchGeom
     return smoothed(image[:, y0:y1, x0:x1], sd), boxes - np.array([x0, y0, x0, y0], dtype=np.float64)
 
 
+def _resampled_around(image: torch.Tensor, boxes: np.ndarray, geometry: PatchGeometry,
+                      size: tuple[int, int] | None) -> tuple[torch.Tensor, np.ndarray]:
+    """``image`` (C, H, W) resampled to ``size`` (:func:`~core.models.classifier.resampling`; None: as it is) and the
+    boxes in its pixels, as the classifier resamples a slice in use. A slice that is enlarged is resampled only where
+    the patches read (with a margin for the smoothing), on the same sampling grid as the whole slice's bilinear
+    resampling, so the patches are the same at a fraction of the cost; a slice that is shrunk (antialiased) is
+    resampled whole."""
+    height, width = image.shape[-2:]
+    if size is None or len(boxes) == 0 or size[0] < height or size[1] < width:
+        return resampled(image, boxes, size)
+    scale = np.array([size[1] / width, size[0] / height])
+    moved = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) * np.tile(scale, 2)
+    sizes = moved[:, 2:] - moved[:, :2]
+    half = (fit_canvas(sizes, geometry) if geometry.fit else np.full(len(moved), float(geometry.canvas))) / 2
+    reach = half[:, None] + 4 + 3 * MAX_SMOOTHING  # in the resampled pixels
+    centre = (moved[:, :2] + moved[:, 2:]) / 2
+    (j0, i0), (j1, i1) = np.floor((centre - reach).min(axis=0)), np.ceil((centre + reach).max(axis=0))
+    j0, i0, j1, i1 = int(max(0, j0)), int(max(0, i0)), int(min(size[1], j1)), int(min(size[0], i1))
+    if j1 <= j0 or i1 <= i0:
+        return resampled(image, boxes, size)
+    # where interpolate(align_corners=False) samples each output pixel, clamped to the slice as it clamps
+    xs = ((np.arange(j0, j1) + 0.5) / scale[0] - 0.5).clip(0, width - 1)
+    ys = ((np.arange(i0, i1) + 0.5) / scale[1] - 0.5).clip(0, height - 1)
+    x_lo, y_lo = int(xs[0]), int(ys[0])
+    x_hi, y_hi = min(width, int(xs[-1]) + 2), min(height, int(ys[-1]) + 2)
+    part = image[:, y_lo:y_hi, x_lo:x_hi]
+    grid_x = torch.from_numpy((xs - x_lo + 0.5) / part.shape[-1] * 2 - 1).to(image)
+    grid_y = torch.from_numpy((ys - y_lo + 0.5) / part.shape[-2] * 2 - 1).to(image)
+    grid = torch.stack(torch.meshgrid(grid_y, grid_x, indexing="ij")[::-1], dim=-1)[None]
+    out = F.grid_sample(part[None], grid, mode="bilinear", padding_mode="border", align_corners=False)[0]
+    return out, moved - np.array([j0, i0, j0, i0], dtype=np.float64)
+
+
 def patch_batch(samples: Sequence[BoxSample], records: Sequence[SliceRecord], cache: SliceCache,
                 geometry: PatchGeometry, device: torch.device, *, rng: np.random.Generator | None = None,
                 augmentation: Augmentation | None = None, generator: torch.Generator | None = None,
-                edge_cut: float = 0.0, smoothing: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+                edge_cut: float = 0.0, smoothing: float = 0.0,
+                spacing_mm: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """(patches (m, 3, s, s) normalised, labels (m, 6)) for ``samples``: one jittered patch per sample (random with
     ``rng``, the box itself without; with ``rng``, an ``edge_cut`` share of them cut by :func:`cut_at_edge`), grouped
-    by slice so each slice is one batched extraction, from the slice smoothed by a Gaussian of ``smoothing`` pixels as
-    the classifier smooths it in use; the augmentation then works on the smoothed patch."""
+    by slice so each slice is one batched extraction, from the slice resampled to ``spacing_mm`` pixels (0: as it is)
+    and smoothed by a Gaussian of ``smoothing`` pixels as the classifier does in use; the augmentation then works on
+    that patch."""
     by_slice: dict[int, list[int]] = {}
     for position, sample in enumerate(samples):
         by_slice.setdefault(sample.record, []).append(position)
@@ -234,8 +288,10 @@ def patch_batch(samples: Sequence[BoxSample], records: Sequence[SliceRecord], ca
         jittered = jitter_boxes(boxes, geometry, rng, count=1)
         if rng is not None and edge_cut > 0:
             jittered = cut_at_edge(jittered, edge_cut, rng)
-        image, jittered = _smoothed_around(grey_tensor(cache.image(record), torch.device("cpu")), jittered, geometry,
-                                           smoothing)
+        pixels = cache.image(record)
+        image, jittered = _resampled_around(grey_tensor(pixels, torch.device("cpu")), jittered, geometry,
+                                            resampling(cache.spacing(record), spacing_mm, pixels.shape[:2]))
+        image, jittered = _smoothed_around(image, jittered, geometry, smoothing)
         found = extract_patches(image, jittered, geometry)
         for offset, position in enumerate(positions):
             patches[position] = found[offset]

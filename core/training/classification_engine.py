@@ -46,6 +46,7 @@ from core.models.classifier import (
     VertebraClassifier,
     build_classifier,
     check_smoothing,
+    check_spacing,
 )
 from core.models.endplate import EndplateGeometry
 from core.models.extraction import PatchGeometry
@@ -116,6 +117,7 @@ class ClassifierTraining:
     appearance_grain: str = "fine"  # its spatial effects fine or coarse (classification_data.APPEARANCE_GRAIN)
     edge_cut: float = 0.0  # the share of training patches cut as by the image's edge (classification_data.cut_at_edge)
     smoothing: float = 0.0  # Gaussian SD (pixels) of the slice under the patches, trained and used (ClassifierConfig)
+    spacing_mm: float = 0.0  # the pixel size slices are resampled to under the patches, trained and used; 0: none
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
@@ -130,7 +132,7 @@ class ClassifierTraining:
         patch = PatchGeometry(canvas=self.canvas, size=self.size, context=self.context, fit=self.fit)
         return ClassifierConfig(arch=self.arch, patch=patch, norm="frozen" if imagenet else "batch",
                                 endplate=EndplateGeometry() if self.endplate else None, window=self.window,
-                                smoothing=self.smoothing)
+                                smoothing=self.smoothing, spacing_mm=self.spacing_mm)
 
 
 PRESETS: dict[str, ClassifierTraining] = {
@@ -184,7 +186,7 @@ def _train_one_epoch(model: torch.nn.Module, samples: Sequence[BoxSample], recor
     loss_fn = torch.nn.BCEWithLogitsLoss()
     patches = (patch_batch(batch, records, cache, config.patch, compute.device, rng=rng, augmentation=augmentation,
                            generator=generator, edge_cut=settings.edge_cut if settings.augment else 0.0,
-                           smoothing=config.smoothing)
+                           smoothing=config.smoothing, spacing_mm=config.spacing_mm)
                for batch in batches)
 
     def forward(batch: tuple[torch.Tensor, torch.Tensor]) -> Step:
@@ -211,6 +213,7 @@ def check_settings(settings: ClassifierTraining) -> None:
         raise TrainingError(f"the share of patches cut at an edge is between 0 and 1, not {settings.edge_cut}")
     try:
         check_smoothing(settings.smoothing)
+        check_spacing(settings.spacing_mm)
     except ValueError as exc:
         raise TrainingError(str(exc)) from exc
     if settings.endplate and settings.endplate_steps < 1:
@@ -355,7 +358,8 @@ def train_classifier_on(
     started = time.perf_counter()
     boxes = _Boxes.of(train, val)
     full_config = architecture or settings.architecture()
-    settings = replace(settings, smoothing=full_config.smoothing)  # a fine-tune's record says what it trained with
+    # a fine-tune's record says what it trained with
+    settings = replace(settings, smoothing=full_config.smoothing, spacing_mm=full_config.spacing_mm)
     config = replace(full_config, endplate=None)  # the main network alone, until its head is trained
     main_state, parent_head = _without_head(initial_state)  # a retrain keeps the parent's head apart
     setup = start_training("classifier", build_classifier, config, settings, initial_state=main_state,

@@ -49,7 +49,8 @@ def predict_records(classifier: VertebraClassifier, records: Sequence[SliceRecor
     out = []
     for start in range(0, len(records), chunk_slices):
         part = records[start : start + chunk_slices]
-        out.extend(classifier.predict([cache.image(r) for r in part], [r.boxes for r in part]))
+        out.extend(classifier.predict([cache.image(r) for r in part], [r.boxes for r in part],
+                                      spacings=[cache.spacing(r) for r in part]))
     return np.concatenate(out) if out else np.zeros((0, len(CLASS_CODES)))
 
 

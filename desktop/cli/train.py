@@ -1,4 +1,5 @@
-"""The ``train`` group: ``train detector``, ``train classifier``, ``train endplate`` and ``train smoothing``."""
+"""The ``train`` group: ``train detector``, ``train classifier``, ``train endplate``, ``train smoothing`` and
+``train spacing``."""
 
 from __future__ import annotations
 
@@ -59,10 +60,12 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
         imagenet=args.imagenet, source=args.source, normals=args.normals,
         patches_per_box=args.patches_per_box, window=args.window, appearance=args.appearance or None,
         appearance_grain=args.appearance_grain, edge_cut=args.edge_cut, smoothing=args.smoothing,
+        spacing_mm=args.spacing_mm,
     )
     from core.training.fine_tune import fine_tune_from
 
-    changes = {"smoothing": args.smoothing} if args.smoothing is not None else None  # else the package's own
+    given = {"smoothing": args.smoothing, "spacing_mm": args.spacing_mm}
+    changes = {k: v for k, v in given.items() if v is not None} or None  # else the package's own
     start = fine_tune_from(args.init, "classifier", changes) if args.init else {}
     result = drive(train_classifier(args.study, args.out, settings, detector=args.detector,
                                     validation=args.validation or (), model_id=args.model_id, resume=args.resume,
@@ -90,14 +93,24 @@ def cmd_train_endplate(args: argparse.Namespace) -> int:
 
 
 def cmd_train_smoothing(args: argparse.Namespace) -> int:
-    check_studies(args.validation)
-    from core.training.classifier_smoothing import set_smoothing
+    return _set_view(args, smoothing=args.sd)
 
-    result = drive(set_smoothing(args.classifier, args.out, args.sd, args.validation, device=args.device,
-                                 source=args.source))
+
+def cmd_train_spacing(args: argparse.Namespace) -> int:
+    return _set_view(args, spacing_mm=args.mm)
+
+
+def _set_view(args: argparse.Namespace, **view: float) -> int:
+    check_studies(args.validation)
+    from core.models.classifier import ClassifierConfig
+    from core.models.package import read_manifest
+    from core.training.classifier_smoothing import describe_view, set_view
+
+    result = drive(set_view(args.classifier, args.out, args.validation, device=args.device, source=args.source, **view))
     say(f"model: {result.package}")
     summary = result.metrics["summary"]
-    say(f"smoothing {args.sd:g} px; on the validation split, mean over OVCF, OF, KD, PS: sensitivity "
+    config = ClassifierConfig.from_json(read_manifest(result.package, kind="classifier").architecture)
+    say(f"slices {describe_view(config)}; on the validation split, mean over OVCF, OF, KD, PS: sensitivity "
         f"{summary['sensitivity']['mean']}, specificity {summary['specificity']['mean']}")
     say("thresholds: " + ", ".join(f"{c} {t:.3f}" for c, t in result.thresholds.items()))
     return EXIT_OK
@@ -232,6 +245,10 @@ def _register_classifier(train: argparse._SubParsersAction) -> None:
                      help="smooth each slice by a Gaussian of SD pixels (0-3) before the patches are cut, in training "
                           "and in use (default 0, the paper's; with --init, the package's): the network then weighs a "
                           "body's shape and density rather than one scanner's noise")
+    cls.add_argument("--spacing-mm", type=float, metavar="MM",
+                     help="resample each slice whose pixel spacing is known to pixels of MM (0.2-2) before the patches "
+                          "are cut, in training and in use (default 0, the paper's: each slice at its own scale; with "
+                          "--init, the package's), so a body spans the same pixels whatever the scanner's")
     cls.add_argument("--init", type=Path, metavar="PKG",
                      help="fine-tune this classifier package (its architecture, weights and endplate head)")
     cls.add_argument("--canvas", type=whole(16, 4096),
@@ -283,10 +300,22 @@ def _register_smoothing(train: argparse._SubParsersAction) -> None:
     smooth.add_argument("classifier", type=Path, help="the classifier package")
     smooth.add_argument("--sd", type=float, required=True,
                         help="the Gaussian's SD in slice pixels (0-3; 0 switches the smoothing off)")
-    smooth.add_argument("--validation", type=Path, nargs="+", required=True,
-                        help="studies with consensus (or reader) labels; the thresholds are chosen on them")
-    smooth.add_argument("--out", type=Path, required=True, help="the new package (a new folder)")
-    smooth.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
-    smooth.add_argument("--source", default="consensus",
-                        help="whose labels to choose on: consensus (default), best, or a reader id")
+    _view_options(smooth)
     smooth.set_defaults(func=cmd_train_smoothing)
+    spacing = train.add_parser("spacing", help="copy a classifier package so that it resamples each slice to one "
+                                               "pixel size before its patches are cut, its thresholds chosen again "
+                                               "(no training)")
+    spacing.add_argument("classifier", type=Path, help="the classifier package")
+    spacing.add_argument("--mm", type=float, required=True,
+                         help="the pixel size in mm (0.2-2; 0 uses every slice at its own scale)")
+    _view_options(spacing)
+    spacing.set_defaults(func=cmd_train_spacing)
+
+
+def _view_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--validation", type=Path, nargs="+", required=True,
+                        help="studies with consensus (or reader) labels; the thresholds are chosen on them")
+    parser.add_argument("--out", type=Path, required=True, help="the new package (a new folder)")
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
+    parser.add_argument("--source", default="consensus",
+                        help="whose labels to choose on: consensus (default), best, or a reader id")

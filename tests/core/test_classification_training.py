@@ -214,7 +214,7 @@ def test_a_patch_cut_at_an_edge_shows_nothing_beyond_the_cut(tmp_path):
     record = SliceRecord(tmp_path, "case-0001", "s001", 200, 200, np.array([[70.0, 60.0, 130.0, 140.0]]),
                          (frozenset(),), (None,))
     cache = SliceCache()
-    cache._images[(record.study, record.case, record.slice_id)] = image
+    cache.put(record, image)
     geometry = PatchGeometry(canvas=128, size=128, shift=0.0, scale_min=1.0, scale_max=1.0)
     sample = BoxSample(0, 0, np.zeros(6, dtype=np.float32))
     whole, _ = patch_batch([sample], [record], cache, geometry, torch.device("cpu"), rng=np.random.default_rng(0))
@@ -235,7 +235,7 @@ def test_training_patches_come_from_the_slice_smoothed_as_in_use(tmp_path):
     record = SliceRecord(tmp_path, "case-0001", "s001", 160, 160, np.array([[50.0, 40.0, 110.0, 120.0]]),
                          (frozenset(),), (None,))
     cache = SliceCache()
-    cache._images[(record.study, record.case, record.slice_id)] = image
+    cache.put(record, image)
     geometry = PatchGeometry(canvas=96, size=96)
     sample = BoxSample(0, 0, np.zeros(6, dtype=np.float32))
     raw, _ = patch_batch([sample], [record], cache, geometry, torch.device("cpu"))
@@ -254,7 +254,7 @@ def test_training_patches_come_from_the_slice_smoothed_as_in_use(tmp_path):
     records = [SliceRecord(tmp_path, "case-0002", f"s00{i}", 500, 420, boxes[i : i + 1], (frozenset(),), (None,))
                for i in range(3)]
     for r in records:
-        cache._images[(r.study, r.case, r.slice_id)] = big
+        cache.put(r, big)
     whole = smoothed(grey_tensor(big, torch.device("cpu")), 1.5)
     picked = [BoxSample(i, 0, np.zeros(6, dtype=np.float32)) for i in range(3)]
     for geometry in (PatchGeometry(canvas=96, size=96), PatchGeometry(canvas=96, size=64, fit=True, context=0.2)):

@@ -102,7 +102,7 @@ def _phantom_records(count: int, seed: int) -> tuple[list[SliceRecord], SliceCac
             diseases.append(frozenset({Disease.SN}) if node else frozenset())
         record = SliceRecord(Path("/phantom"), f"c{seed}-{index}", "s1", 200, 160, np.array(boxes, float),
                              tuple(diseases), (None, None, None))
-        cache._images[(record.study, record.case, record.slice_id)] = image.astype(np.uint8)
+        cache.put(record, image.astype(np.uint8))
         records.append(record)
     return records, cache
 

@@ -90,7 +90,7 @@ def test_nested_folders_of_images_keep_their_relative_paths(tmp_path):
                                                          "export/patient-b/visit-2/slice.json"]
     assert len({item.group for item in items}) == 2  # each folder is an examination of its own
     assert items[0].image_path == root / "patient-a" / "slice.png" and not items[0].write_png
-    assert items[0].load().shape == (20, 10)
+    assert items[0].load().pixels.shape == (20, 10)
 
 
 def test_a_mixed_folder_takes_volumes_series_images_and_reports_bad_files(tmp_path, dicom_series_dir, cutout_ct):

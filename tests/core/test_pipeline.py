@@ -44,6 +44,40 @@ def test_the_description_says_when_the_classifier_smooths_the_slices(pipeline):
         pipeline.classifier.config = config
 
 
+def test_the_classifier_gets_each_slices_pixel_spacing_and_the_description_its_reference(pipeline, tiny_model_study,
+                                                                                         tmp_path, monkeypatch):
+    """A study's DICOM slices carry their spacing to the classifier (which resamples by it when it has a reference
+    spacing); a PNG carries none."""
+    from dataclasses import replace
+
+    from core.study.layout import Study
+
+    seen = []
+    real_predict = pipeline.classifier.predict
+
+    def spy(images, boxes, *, spacings=None, **kwargs):
+        seen.extend(spacings)
+        return real_predict(images, boxes, spacings=spacings, **kwargs)
+
+    monkeypatch.setattr(pipeline.classifier, "predict", spy)
+    shutil.copytree(tiny_model_study, tmp_path / "study")  # the fixture's study stays as it is
+    study = Study.open(tmp_path / "study")
+    case, slice_id = study.all_slices()[0]
+    run(pipeline.diagnose_study(study, [(case, slice_id)]))
+    assert seen == [study.read_image(case, slice_id).spacing_mm] and seen[0] is not None
+    seen.clear()
+    png = tmp_path / "slice.png"
+    png.write_bytes(study.labelme_image_path(case, slice_id).read_bytes())
+    run(pipeline.diagnose_inputs([png], tmp_path / "out"))
+    assert seen == [None]
+    config = pipeline.classifier.config
+    try:
+        pipeline.classifier.config = replace(config, spacing_mm=0.6)
+        assert "slices resampled to 0.6 mm pixels for the classifier" in pipeline.describe()
+    finally:
+        pipeline.classifier.config = config
+
+
 def test_diagnose_study_writes_predictions_and_a_rerun_skips_done_slices(pipeline, tiny_model_study, tmp_path):
     study_copy = tmp_path / "study"
     shutil.copytree(tiny_model_study, study_copy)

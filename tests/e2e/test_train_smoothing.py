@@ -32,7 +32,7 @@ def test_the_copy_smooths_keeps_the_weights_and_chooses_its_thresholds_on_the_sm
     out = tmp_path / "smooth"
     assert main(["train", "smoothing", str(source), "--sd", "1.2", "--validation", str(tiny_model_study),
                  "--out", str(out), "--device", "cpu"]) == 0
-    assert "smoothing 1.2 px" in capsys.readouterr().out
+    assert "smoothed by 1.2 px" in capsys.readouterr().out
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["architecture"]["smoothing"] == 1.2 and manifest["parent"] == parent["id"]
     assert manifest["training"]["smoothing_set"]["thresholds_before"] == parent["architecture"]["thresholds"]
@@ -76,3 +76,35 @@ def test_bad_requests_are_refused_with_the_reason_and_nothing_written(tiny_model
         assert message in err and "internal error" not in err and "Traceback" not in err, (extra, err)
         assert not (tmp_path / "new").exists()
     assert not any(taken.iterdir())
+
+
+def test_train_spacing_copies_the_classifier_to_resample_each_slice_and_chooses_its_thresholds(tiny_model_study,
+                                                                                              tmp_path, capsys):
+    """``train spacing``: the copy's main network sees each slice at the reference pixel size; its weights and SN's
+    threshold are the parent's, the other thresholds chosen on the validation boxes scored so; out of range, refused."""
+    source = _classifier(tiny_model_study)
+    parent = json.loads((source / "manifest.json").read_text())
+    out = tmp_path / "spacing"
+    assert main(["train", "spacing", str(source), "--mm", "0.5", "--validation", str(tiny_model_study),
+                 "--out", str(out), "--device", "cpu"]) == 0
+    assert "resampled to 0.5 mm pixels" in capsys.readouterr().out
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["architecture"]["spacing_mm"] == 0.5 and manifest["parent"] == parent["id"]
+    assert manifest["architecture"]["smoothing"] == parent["architecture"].get("smoothing", 0.0)  # kept
+    assert manifest["training"]["view_set"]["spacing_mm"] == 0.5
+    before, after = read_weights(source), read_weights(out)
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+    classifier = VertebraClassifier.from_package(out, device="cpu")
+    records = collect_records([tiny_model_study], "consensus")
+    cache = SliceCache(classifier.config.window)
+    assert cache.spacing(records[0]) is not None  # the phantom's DICOM slices carry their spacing
+    expected = choose_thresholds(box_truth(records), predict_records(classifier, records, cache))
+    thresholds = manifest["architecture"]["thresholds"]
+    assert thresholds["SN"] == parent["architecture"]["thresholds"]["SN"]
+    assert all(thresholds[c] == pytest.approx(expected[c]) for c in ("OVCF", "OF", "KD", "PS", "NORMAL"))
+    for bad in ("0.1", "3", "nan"):
+        capsys.readouterr()
+        assert main(["train", "spacing", str(source), "--mm", bad, "--validation", str(tiny_model_study),
+                     "--out", str(tmp_path / "bad"), "--device", "cpu"]) != 0
+        assert "reference pixel spacing is 0 (off) or from 0.2 to 2.0 mm" in capsys.readouterr().err
+        assert not (tmp_path / "bad").exists()
