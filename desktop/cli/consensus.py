@@ -131,7 +131,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "the majority call of each undecided vertebra to consensus/ (never over a finalised consensus).",
     )
     parser.add_argument("study", type=Path)
-    parser.add_argument("--readers", type=_reader_list, help="reader ids, comma-separated (default: all)")
+    parser.add_argument("--readers", type=_reader_list,
+                        help="reader ids, comma-separated (default: the readers study.json names, else every reader "
+                             "with a folder)")
     parser.add_argument("--report", type=Path, required=True,
                         help="folder for disagreements.csv, inconsistencies.csv, agreement.json and report.html")
     parser.add_argument("--propose", action="store_true",
@@ -143,6 +145,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--box-tolerance", type=_fraction, default=0.6,
                         help="matched boxes with an IoU below this are flagged as drawn differently (default 0.6)")
     parser.add_argument("--bootstrap", type=whole(0, 100_000), default=1000,
-                        help="bootstrap samples for the Fleiss' kappa intervals (default 1000)")
+                        help="bootstrap samples for the 95%% intervals of the kappas and alpha (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.set_defaults(func=cmd_consensus)

@@ -36,5 +36,5 @@ def register(commands: argparse._SubParsersAction) -> None:
     build.add_argument("--classifier", type=Path, help="a classifier package trained by the demo recipe")
     build.add_argument("--anatomy", type=anatomy_source, nargs="+", metavar="LABELS[:SCHEME]",
                        help="label maps for the anatomy stages: fine-tune both models on phantoms from real anatomy "
-                       "(the set is then demo-v6; the recipe's maps and their order are in the README)")
+                       "(the recipe's maps and their order are in core/synthetic/demo.py)")
     build.set_defaults(func=cmd_demo_build)

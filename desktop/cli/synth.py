@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from desktop.cli.arguments import anatomy_source, prevalence
+from desktop.cli.arguments import anatomy_source, number, prevalence, whole
 from desktop.cli.output import EXIT_OK, drive, say, warn
 
 
@@ -61,11 +61,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     """Adds ``synth``."""
     synth = commands.add_parser("synth", help="write a synthetic phantom study (truth, three readers, DICOM + PNG)")
     synth.add_argument("out", type=Path, help="a new folder for the study")
-    synth.add_argument("--cases", type=int, default=10)
+    synth.add_argument("--cases", type=whole(1, 100_000), default=10, help="cases (default 10)")
     synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--readers", type=int, default=3, help="simulated readers (default 3)")
+    synth.add_argument("--readers", type=whole(0, 9), default=3, help="simulated readers, 0-9 (default 3)")
     synth.add_argument("--site", choices=["A", "B"], default="A", help="scanner: A (default) or B (external)")
-    synth.add_argument("--slices", type=int, default=10, help="sagittal slices per case (default 10)")
+    synth.add_argument("--slices", type=whole(1, 500), default=10, help="sagittal slices per case (default 10)")
     synth.add_argument(
         "--prevalence",
         type=prevalence,
@@ -74,12 +74,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     synth.add_argument(
         "--disagreement",
-        type=float,
+        type=number(0, 0.89),
         default=0.08,
-        help="share of boxes on which the readers are not unanimous (default 0.08)",
+        help="share of boxes on which the readers are not unanimous, 0-0.89 (default 0.08)",
     )
     synth.add_argument("--preview", action="store_true", help="also write preview.png, a montage with the truth")
-    synth.add_argument("--workers", type=int, default=0, help="processes to render with (default: one per CPU)")
+    synth.add_argument("--workers", type=whole(0, 256), default=0,
+                       help="processes to render with (default 0: one per CPU)")
     synth.add_argument("--anatomy", type=anatomy_source, nargs="+", metavar="LABELS[:SCHEME]",
                        help="draw the cases from these real label maps (the second phantom source: deformed real "
                             "anatomy with a random appearance; no readers, the truth in the consensus)")

@@ -263,3 +263,15 @@ def test_report_and_import_guards_on_the_command_line(study: Path, tmp_path: Pat
     (tmp_path / "empty.png").write_bytes(b"")
     code, err = cli(capsys, "import", tmp_path / "empty.png", tmp_path / "new")
     assert code == 1 and "was not kept" in err and not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--cases", "0", "argument --cases: 0 must be from 1 to 100000"),
+    ("--slices", "0", "argument --slices: 0 must be from 1 to 500"),
+    ("--readers", "-1", "argument --readers: -1 must be from 0 to 9"),
+    ("--disagreement", "2", "argument --disagreement: 2 must be a number from 0 to 0.89"),
+    ("--workers", "-1", "argument --workers: -1 must be from 0 to 256"),
+])
+def test_synth_refuses_counts_out_of_range_by_their_option(tmp_path: Path, capsys, option, value, message) -> None:
+    code, err = cli(capsys, "synth", tmp_path / "phantom", option, value)
+    assert code == 2 and message in err and not (tmp_path / "phantom").exists()
