@@ -51,6 +51,10 @@ SPACING_RANGE_MM = (0.2, 2.0)
 #: slice of coarser pixels than that (a 3 mm localiser) is enlarged only so far, and a huge one is not made larger.
 MAX_RESAMPLING = 4.0
 MAX_RESAMPLED_SIDE = 4096
+#: A slice of coarser pixels than this is resampled as if its pixels were this size: the coarsest the bundled models
+#: were trained on (the anatomy phantom draws 0.6-1.0 mm, :class:`core.synthetic.deform.DeformRanges`). Enlarging
+#: further makes a blur that no training slice had (a 1.5 mm slice enlarged 2.5 times).
+MAX_SOURCE_SPACING_MM = 1.0
 
 
 @dataclass(frozen=True)
@@ -145,14 +149,15 @@ def check_spacing(mm: object) -> None:
 def resampling(spacing: tuple[float, float] | None, reference: float, shape: tuple[int, int]) -> tuple[int, int] | None:
     """The (height, width) a slice of ``shape`` and pixel ``spacing`` (row, column mm) is resampled to so that its
     pixels are ``reference`` mm, within :data:`MAX_RESAMPLING` and :data:`MAX_RESAMPLED_SIDE`; None when it stays as
-    it is (no reference, an unknown or unusable spacing, or a change under 1 %)."""
+    it is (no reference, an unknown or unusable spacing, or a change under 1 %). Pixels coarser than
+    :data:`MAX_SOURCE_SPACING_MM` count as that size."""
     if reference <= 0 or spacing is None:
         return None
     factors = []
     for mm in spacing:
         if not (isinstance(mm, int | float) and math.isfinite(mm) and mm > 0):
             return None
-        factors.append(min(max(mm / reference, 1 / MAX_RESAMPLING), MAX_RESAMPLING))
+        factors.append(min(max(min(mm, MAX_SOURCE_SPACING_MM) / reference, 1 / MAX_RESAMPLING), MAX_RESAMPLING))
     if all(abs(f - 1) < 0.01 for f in factors):
         return None
     limit = min(1.0, MAX_RESAMPLED_SIDE / max(shape[0] * factors[0], shape[1] * factors[1]))

@@ -16,6 +16,7 @@ from core.models.classifier import (
     ENDPLATE_PREFIX,
     MAX_RESAMPLED_SIDE,
     MAX_RESAMPLING,
+    MAX_SOURCE_SPACING_MM,
     SN_COLUMN,
     ClassifierConfig,
     VertebraClassifier,
@@ -54,8 +55,11 @@ def test_the_resampled_size_follows_the_spacing_within_its_limits():
     for unknown in (None, (0.0, 0.6), (float("nan"), 0.6), (-1.0, 0.6)):
         assert resampling(unknown, 0.6, (600, 700)) is None
     assert resampling((0.8, 0.8), 0.0, (600, 700)) is None  # no reference: as it is
-    assert resampling((30.0, 30.0), 0.6, (100, 100)) == (100 * MAX_RESAMPLING,) * 2  # a localiser: only so far
-    big = resampling((2.0, 2.0), 0.5, (3000, 2000))
+    # pixels coarser than any the models learnt from count as the coarsest (1 mm): enlarged no further than those
+    assert MAX_SOURCE_SPACING_MM == 1.0
+    assert resampling((1.5, 1.5), 0.6, (60, 90)) == resampling((1.0, 1.0), 0.6, (60, 90)) == (100, 150)
+    assert resampling((30.0, 30.0), 0.2, (100, 100)) == (100 * MAX_RESAMPLING,) * 2  # never more than 4 times
+    big = resampling((1.0, 1.0), 0.25, (3000, 2000))
     assert max(big) == MAX_RESAMPLED_SIDE and big[0] / big[1] == pytest.approx(1.5, abs=0.01)
 
 
