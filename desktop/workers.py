@@ -14,6 +14,8 @@ neither an orphan nor a zombie, and a GPU's memory is freed with the process.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import multiprocessing
 import os
 import signal
@@ -76,7 +78,8 @@ def run_in_background(
         on_result, on_error, on_progress, on_aborted, on_finished = (
             _while_alive(owner, c) for c in (on_result, on_error, on_progress, on_aborted, on_finished))
     # Errors go to ``on_error`` when given; superqt would otherwise re-raise them in the event loop.
-    worker = create_worker(func, *args, _start_thread=False, _ignore_errors=on_error is not None, **kwargs)
+    worker = create_worker(_shielded(func), *args, _start_thread=False, _ignore_errors=on_error is not None,
+                           **kwargs)
     if on_result is not None:
         worker.returned.connect(on_result)
     if on_error is not None:
@@ -95,6 +98,39 @@ def run_in_background(
     _active.add(worker)
     worker.start()
     return worker
+
+
+class FailedInBackground(Exception):
+    """A ``RuntimeError`` (PyTorch's out of memory, a recursion too deep) raised by background work, carried to
+    ``on_error`` as this: superqt takes a ``RuntimeError`` from a worker for "the worker was deleted" and emits neither
+    ``errored`` nor ``finished``, which left a model run or an opening study waiting for ever."""
+
+    def __init__(self, error: RuntimeError) -> None:
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.error = error
+
+
+def _shielded(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``func`` (a function or a generator function, which superqt tells apart) raising :class:`FailedInBackground`
+    where it raised a ``RuntimeError``."""
+    if inspect.isgeneratorfunction(func):
+        @functools.wraps(func)
+        def generator(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+            try:
+                return (yield from func(*args, **kwargs))
+            except RuntimeError as exc:
+                raise FailedInBackground(exc) from exc
+
+        return generator
+
+    @functools.wraps(func)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except RuntimeError as exc:
+            raise FailedInBackground(exc) from exc
+
+    return call
 
 
 def _while_alive(owner: QtCore.QObject, callback: Callable[..., Any] | None) -> Callable[..., Any] | None:

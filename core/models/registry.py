@@ -82,7 +82,7 @@ def _read_json(file: Path, what: str) -> dict[str, Any]:
         if file.stat().st_size > _MAX_ACTIVE_BYTES * 4:
             raise ModelPackageError(f"{what} is too large", file)
         data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ModelPackageError(f"{what} is not readable JSON ({exc})", file) from exc
     if not isinstance(data, dict):
         raise ModelPackageError(f"{what} is not a JSON object", file)

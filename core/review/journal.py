@@ -64,7 +64,7 @@ class RecoveryJournal:
             if not isinstance(entries, dict):
                 raise ValueError("no entries")
             self._entries = {k: v for k, v in entries.items() if isinstance(v, dict) and k.count("/") == 1}
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
             self.problem = f"{self.path}: recovery journal not readable ({exc}); it was kept as {self._aside().name}"
 
     def _aside(self) -> Path:

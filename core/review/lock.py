@@ -68,7 +68,7 @@ class StudyLock:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             return LockHolder(str(data["reader"]), str(data["host"]), int(data["pid"]), str(data["since"]),
                               str(data["token"]))
-        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, RecursionError):
             return None  # missing or unreadable: nobody holds it
 
     def holder(self) -> LockHolder | None:

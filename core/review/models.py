@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ModelPackageError, StudyError
+from core.paths import inside, is_id
 from core.study.layout import Study, check_id
 
 #: Shown over the image whenever the active model is a demo model (the same words as the model registry's).
@@ -47,16 +48,19 @@ def peek_active_model(study: Study) -> ModelLink:
     if active.is_file():
         try:
             model_id = check_id(_json(active).get("id"), "model")
-        except (OSError, UnicodeDecodeError, ValueError, StudyError) as exc:
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError, StudyError) as exc:
             return ModelLink(problem=f"{active}: the active-model file is not usable ({exc})")
         folder = study.root / "models" / model_id
         try:
+            inside(study.root, Path("models", model_id), kind="new", what="the active model set")
             manifest = _json(folder / "manifest.json")
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
+        except StudyError as exc:  # a link out of the study: its models are not run (as a package's files are not)
+            return ModelLink(model_id, None, problem=str(exc))
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
             return ModelLink(model_id, None, problem=f"{folder}: the active model set cannot be read ({exc})")
         return ModelLink(model_id, folder, demo=bool(manifest.get("demo")))
     named = study.settings.model
-    if isinstance(named, str) and named and (study.root / "predictions" / named).is_dir():
+    if isinstance(named, str) and is_id(named) and (study.root / "predictions" / named).is_dir():
         return ModelLink(named, None)
     return ModelLink()
 

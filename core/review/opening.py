@@ -32,7 +32,7 @@ from core.review.models import ModelLink, peek_active_model
 from core.review.preferences import AppDirs, app_dirs
 from core.review.session import ReviewSession
 from core.review.summary import SliceSummary, quick_status
-from core.study.layout import Study, StudySettings
+from core.study.layout import STUDY_FILE, Study, StudySettings
 from core.study.slice_key import SliceKey
 
 if TYPE_CHECKING:
@@ -138,6 +138,10 @@ def import_as_study(
     source = Path(source)
     if Study.is_study(source):
         raise StudyError("this is a study already: open it directly", source)
+    if Study.looks_like_study(source):
+        raise StudyError(f"this folder is laid out as a study but its {STUDY_FILE} is missing (or not a file): restore "
+                         f"it from a backup or a colleague's copy; its images are not imported as a new study",
+                         source)
     study_root = Path(target) if target is not None else default_study_for(source, dirs)
     from core.study.importer import ImportOptions, import_source  # DICOM/NIfTI readers load when a scan is opened
 

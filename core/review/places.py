@@ -83,7 +83,7 @@ class PlaceBook:
             if not self.path.is_file() or self.path.stat().st_size > _MAX_BYTES:
                 return {}
             data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError):
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError):
             return {}
         studies = data.get("studies") if isinstance(data, dict) else None
         return {k: v for k, v in studies.items() if isinstance(v, dict)} if isinstance(studies, dict) else {}

@@ -75,7 +75,7 @@ class Preferences:
             if not isinstance(data, dict):
                 raise ValueError("not a JSON object")
             return cls._from_json(data)
-        except (OSError, UnicodeDecodeError, ValueError, StudyError) as exc:
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError, StudyError) as exc:
             return cls(problem=f"{file}: preferences not used ({exc})")
 
     @classmethod

@@ -76,6 +76,9 @@ def _check_request(source: Path, study_root: Path, options: ImportOptions) -> No
     if is_inside(source, study_root):
         raise StudyError(f"holds the study {study_root}, whose own slices would be imported again: import a folder "
                          f"that does not hold the study, or put the study elsewhere", source)
+    if source.is_dir() and (Study.is_study(source) or Study.looks_like_study(source)):
+        raise StudyError("is a study (or laid out as one), not a source of images: open it as it is, or export it "
+                         "(vertebra-review export) and import the export, whose slices each have one image", source)
     if options.reader is not None:
         check_id(options.reader, "reader")
     if options.key_file is not None:

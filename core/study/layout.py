@@ -25,12 +25,12 @@ from typing import Any, TypeVar
 
 from core.annotations.labelme_io import read_labelme, write_labelme
 from core.annotations.model import CLASS_CODES, SliceAnnotation
-from core.errors import AnnotationFileError, StudyError
+from core.errors import AnnotationFileError, FileWriteError, StudyError, VertebraReviewError
 from core.fileio import atomic_write_json
 from core.imaging import limits
 from core.imaging.image import SliceImage
 from core.imaging.limits import size_text
-from core.paths import check_name, inside, is_id
+from core.paths import check_name, inside, is_id, resolved
 from core.study.lock import LOCK_FILE, study_write_lock
 from core.study.slice_key import SliceKey
 
@@ -76,8 +76,11 @@ class StudySettings:
     def from_json(cls, data: Any, path: Path) -> StudySettings:
         if not isinstance(data, dict) or data.get("format") != STUDY_FORMAT:
             raise StudyError(f'not a Vertebra Review study file (no "format": "{STUDY_FORMAT}")', path)
-        if not isinstance(data.get("version"), int) or data["version"] > STUDY_VERSION:
-            raise StudyError(f"study format version {data.get('version')!r} is newer than this app supports", path)
+        version = data.get("version")
+        if type(version) is not int or version < 1:
+            raise StudyError(f"study format version {version!r} is not a version number (a whole number from 1)", path)
+        if version > STUDY_VERSION:
+            raise StudyError(f"study format version {version!r} is newer than this app supports", path)
         kwargs = {key: data[key] for key in cls._KEYS if key in data}
         types = {
             "name": str,
@@ -91,6 +94,10 @@ class StudySettings:
         for key, kind in types.items():
             if key in kwargs and not isinstance(kwargs[key], kind):
                 raise StudyError(f"'{key}' must be {kind.__name__}", path)
+        model = kwargs.get("model")
+        if model is not None and not (isinstance(model, str) and (model == "" or is_id(model))):
+            raise StudyError(f"'model' must be a model id (letters, digits, '.', '_' and '-') or null, not "
+                             f"{json.dumps(model)[:40]}", path)
         for key, kind, name in (("classes", str, "a string"), ("readers", str, "a string"),
                                 ("imports", dict, "an object")):
             for number, entry in enumerate(kwargs.get(key, []), start=1):
@@ -123,6 +130,19 @@ class Study:
     def is_study(path: str | Path) -> bool:
         return (Path(path) / STUDY_FILE).is_file()
 
+    @staticmethod
+    def looks_like_study(path: str | Path) -> bool:
+        """Whether ``path`` is laid out as a study (``images/case-…`` beside ``readers/``, ``consensus/``, ``models/``
+        or ``predictions/``), whatever its ``study.json`` holds: a study whose settings file is lost or broken, which
+        must be mended, not imported as new images."""
+        root = Path(path)
+        images = root / "images"
+        try:
+            return images.is_dir() and any(p.is_dir() and is_id(p.name) for p in images.iterdir()) and any(
+                (root / name).is_dir() for name in ("readers", "consensus", "models", "predictions"))
+        except OSError:
+            return False
+
     @classmethod
     def open(cls, root: str | Path) -> Study:
         root = Path(root)
@@ -141,6 +161,8 @@ class Study:
             data = json.loads(file.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise StudyError(f"cannot read the study settings: {exc}", file) from exc
+        except RecursionError as exc:
+            raise StudyError("cannot read the study settings: its JSON nests too deep", file) from exc
         return StudySettings.from_json(data, file)
 
     @classmethod
@@ -306,7 +328,21 @@ class Study:
             return None
         # named relative to the root: a study opened by a relative path would otherwise have it twice
         inside(self.root, path.relative_to(self.root), what="annotation file", error=AnnotationFileError)
+        self._unlinked(path, AnnotationFileError)
         return read_labelme(path, image_size=image_size)
+
+    def _unlinked(self, path: Path, error: type[VertebraReviewError]) -> None:
+        """Refuse an annotation file reached through a symbolic link inside the study (``readers/r1`` linked to
+        ``readers/r2``): r1 would read r2's reading as their own and write over it. (A link out of the study is
+        refused by :func:`core.paths.inside` first.)"""
+        relative = path.relative_to(self.root)
+        try:
+            lexical, actual = resolved(self.root) / relative, resolved(path)
+        except OSError as exc:
+            raise error(f"annotation file cannot be followed: {exc}", path) from exc
+        if actual != lexical:
+            raise error(f"is reached through a symbolic link (to {actual}): refused, so that no one's annotation is "
+                        f"read or written as another's", path)
 
     def save_annotation(
         self,
@@ -320,6 +356,8 @@ class Study:
         """Write atomically to the reader's own file (or the model's, or the consensus, under the study's write
         lock), pointing at the PNG."""
         path = self.annotation_path(case, slice_id, reader=reader, model=model)
+        inside(self.root, path.relative_to(self.root), kind="new", what="annotation file", error=FileWriteError)
+        self._unlinked(path, FileWriteError)
         image = self.labelme_image_path(case, slice_id)
         relative = Path(os.path.relpath(image, path.parent)).as_posix()
         changes: dict[str, Any] = {"image_path": relative, "image_data": None}

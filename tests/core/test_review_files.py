@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -173,6 +174,12 @@ def test_peek_active_model(study):
     (models / "active").write_text(json.dumps({"id": "v3"}))
     link = peek_active_model(study)
     assert link.model_id == "v3" and link.path is None and "cannot be read" in link.problem
+    elsewhere = study.root.parent / "elsewhere-v4"  # a whole model set linked out of the study: not run
+    shutil.copytree(models / "v2", elsewhere)
+    (models / "v4").symlink_to(elsewhere)
+    (models / "active").write_text(json.dumps({"id": "v4"}))
+    link = peek_active_model(study)
+    assert link.path is None and "leads outside" in link.problem and "resolves through a symbolic link" in link.problem
 
 
 def test_loading_a_missing_model_says_so(tmp_path):
@@ -236,3 +243,16 @@ def test_the_working_copy_shares_only_the_model_weights_with_the_bundle(tmp_path
     weights = "models/v1/detector/weights.safetensors"
     assert (copy / weights).read_bytes() == b"w" * 64
     assert (copy / weights).stat().st_ino == (source / weights).stat().st_ino  # shared on one file system
+
+
+def test_a_study_without_its_settings_file_is_not_imported_as_new_images(study, tmp_path, dirs):
+    """study.json lost (or replaced by a folder): the study's images would become a new study in the data folder,
+    each DICOM and its PNG twice, and the readers' files left behind; it is refused with what to do instead."""
+    (study.root / "readers" / "r1").mkdir(parents=True)
+    (study.root / "study.json").unlink()
+    for broken in ("missing", "a folder"):
+        if broken == "a folder":
+            (study.root / "study.json").mkdir()
+        with pytest.raises(StudyError, match=r"laid out as a study but its study\.json is missing"):
+            run(import_as_study(study.root, dirs=dirs))
+    assert not (dirs.data / "studies").exists()

@@ -261,6 +261,12 @@ def test_a_study_is_never_imported_into_itself(paper_folder, tmp_path):
         run(import_source(study_root / "images" / "case-0001", study_root))
     with pytest.raises(StudyError, match=r"holds the study .*put the study elsewhere"):
         run(import_source(tmp_path, study_root))
+    for other in ("other", "other-without-settings"):
+        shutil.copytree(study_root, tmp_path / "elsewhere" / other)
+    (tmp_path / "elsewhere" / "other-without-settings" / "study.json").unlink()
+    for other in ("other", "other-without-settings"):
+        with pytest.raises(StudyError, match=r"is a study .*not a source of images"):
+            run(import_source(tmp_path / "elsewhere" / other, study_root))
     assert sorted(p.relative_to(study_root) for p in study_root.rglob("*")) == before
 
 
@@ -318,6 +324,32 @@ def test_export_names_an_annotated_slice_whose_image_is_gone(tmp_path):
     assert run(export_study(study.root, tmp_path / "out2")).errors == []  # the consensus covers only s001
 
 
+def test_a_reader_folder_linked_to_another_or_out_of_the_study_is_neither_read_nor_written(tmp_path):
+    """readers/r1 a link to readers/r2: r1 would see r2's reading as their own and save over it; a link out of the
+    study would take the edit outside. Both refused, naming the file; r2's file and the outside stay as they were."""
+    from core.errors import AnnotationFileError, FileWriteError
+
+    study = _one_slice_study(tmp_path)
+    annotation = study.load_annotation("case-0001", "s001", reader="r1")
+    study.save_annotation(annotation, "case-0001", "s001", reader="r2")
+    r2 = study.reader_path("r2", "case-0001", "s001")
+    before = r2.read_bytes()
+    shutil.rmtree(study.root / "readers" / "r1")
+    (study.root / "readers" / "r1").symlink_to("r2")
+    with pytest.raises(AnnotationFileError, match="reached through a symbolic link"):
+        study.load_annotation("case-0001", "s001", reader="r1")
+    with pytest.raises(FileWriteError, match="reached through a symbolic link"):
+        study.save_annotation(annotation.with_changes(vertebrae=()), "case-0001", "s001", reader="r1")
+    assert r2.read_bytes() == before
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (study.root / "readers" / "r1").unlink()
+    (study.root / "readers" / "r1").symlink_to(outside)
+    with pytest.raises(FileWriteError, match="leads outside"):
+        study.save_annotation(annotation, "case-0001", "s001", reader="r1")
+    assert not any(outside.iterdir())
+
+
 def test_save_annotation_never_touches_another_readers_file(tmp_path):
     study = _one_slice_study(tmp_path)
     before = study.reader_path("r1", "case-0001", "s001").read_bytes()
@@ -339,3 +371,27 @@ def test_a_study_opened_by_a_relative_path_reads_its_annotations(tmp_path, monke
     assert relative.load_annotation("c1", "s001", model="m1").vertebrae == annotation.vertebrae
     assert relative.load_annotation("c1", "s001", reader="ana").vertebrae == annotation.vertebrae
     assert relative.load_annotation("c1", "s002", reader="ana") is None
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"version": "1"}, "version '1' is not a version number"),
+    ({"version": True}, "version True is not a version number"),
+    ({"version": -1}, "version -1 is not a version number"),
+    ({"model": ".."}, "'model' must be a model id"),
+    ({"model": 5}, "'model' must be a model id"),
+])
+def test_study_settings_with_a_wrong_version_or_model_are_refused_naming_the_file(tmp_path, change, message):
+    study = Study.create(tmp_path / "s")
+    data = json.loads((study.root / "study.json").read_text())
+    (study.root / "study.json").write_text(json.dumps({**data, **change}))
+    with pytest.raises(StudyError, match=message) as info:
+        Study.open(study.root)
+    assert info.value.path == str(study.root / "study.json")
+
+
+def test_study_settings_nested_too_deep_are_an_error_naming_the_file(tmp_path):
+    study = Study.create(tmp_path / "s")
+    (study.root / "study.json").write_text('{"format": "vertebra-review-study", "x": ' + "[" * 100_000
+                                            + "]" * 100_000 + "}")
+    with pytest.raises(StudyError, match="nests too deep"):
+        Study.open(study.root)

@@ -39,3 +39,26 @@ def _alive(obj: QtCore.QObject) -> bool:
     import shiboken6
 
     return shiboken6.isValid(obj)
+
+
+def test_a_runtime_error_reaches_on_error_and_the_job_finishes(qtbot):
+    """superqt takes a RuntimeError from a worker for "the worker was deleted" and emitted neither errored nor
+    finished: a model run that ran out of memory, or a study whose JSON nests too deep, then waited for ever."""
+    from desktop.workers import FailedInBackground, run_job
+
+    def out_of_memory():
+        raise RuntimeError("CUDA out of memory")
+
+    def too_deep():
+        yield 1
+        raise RecursionError("maximum recursion depth exceeded")
+
+    for start in (lambda **c: run_in_background(out_of_memory, **c), lambda **c: run_job(too_deep(), **c)):
+        errors, finished = [], []
+        start(on_error=errors.append, on_finished=lambda f=finished: f.append(True))
+        qtbot.waitUntil(lambda f=finished: f == [True], timeout=10_000)
+        assert len(errors) == 1 and isinstance(errors[0], FailedInBackground)
+        assert str(errors[0]) in ("RuntimeError: CUDA out of memory",
+                                  "RecursionError: maximum recursion depth exceeded")
+        assert isinstance(errors[0].error, RuntimeError)
+    qtbot.waitUntil(lambda: not active_workers(), timeout=10_000)
