@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -42,8 +43,11 @@ def follow_umask(path: str | os.PathLike[str]) -> None:
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically, creating parent folders. Raises :class:`FileWriteError`."""
-    target = Path(path)
+    """Write ``data`` to ``path`` atomically, creating parent folders. Raises :class:`FileWriteError`.
+
+    A ``path`` that is a symbolic link is written through (the file it points to is replaced, the link kept); one
+    that is a device, a pipe or a socket is refused, never replaced by a file."""
+    target = _final_target(Path(path))
     tmp_name = _staged(target, data)
     try:
         os.replace(tmp_name, target)
@@ -61,10 +65,11 @@ def atomic_write_together(files: Mapping[Path, bytes]) -> list[Path]:
     for target in files:
         if Path(target).is_dir():
             raise FileWriteError("is a folder, not a file; nothing was written", target)
+    finals = {_final_target(Path(target)): data for target, data in files.items()}
     staged: list[tuple[str, Path]] = []
     try:
-        for target, data in files.items():
-            staged.append((_staged(Path(target), data), Path(target)))
+        for target, data in finals.items():
+            staged.append((_staged(target, data), target))
     except BaseException:
         for tmp_name, _ in staged:
             _remove_quietly(tmp_name)
@@ -78,6 +83,23 @@ def atomic_write_together(files: Mapping[Path, bytes]) -> list[Path]:
             raise FileWriteError(f"write failed ({exc.strerror or exc}) after {done} of the {len(staged)} files "
                                  f"were replaced", target) from exc
     return [target for _, target in staged]
+
+
+def _final_target(target: Path) -> Path:
+    """Where a write to ``target`` goes: the file a symbolic link points to (so the link stays a link), else
+    ``target``; a device, pipe or socket there is refused (``os.replace`` would put a plain file in its place)."""
+    if target.is_symlink():
+        try:
+            target = target.resolve(strict=False)
+        except (OSError, RuntimeError) as exc:
+            raise FileWriteError(f"is a symbolic link that cannot be followed: {exc}", target) from exc
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:
+        return target  # not there yet (or not readable: the write says why)
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise FileWriteError("is a device, a pipe or a socket, not a file: not replaced", target)
+    return target
 
 
 def _staged(target: Path, data: bytes) -> str:

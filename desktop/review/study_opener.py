@@ -73,7 +73,8 @@ class StudyOpener(QtCore.QObject):
     def _on_error(self, path: Path, error: BaseException) -> None:
         show_error(self._window, "Could not open", error,
                    "Nothing else has changed. Check the folder or file, or open another one.")
-        self.failed.emit(f"{path}: {error_text(error)}")
+        text = error_text(error)  # a typed error names its file first: said once, not twice
+        self.failed.emit(text if text.startswith(str(path)) else f"{path}: {text}")
 
     def _on_loaded(self, opened: OpenedReview, source: Path | None = None, import_reader: str | None = None) -> None:
         session = opened.session

@@ -262,3 +262,28 @@ def test_a_failed_rename_names_how_many_files_had_changed(tmp_path, monkeypatch)
     with pytest.raises(FileWriteError, match="after 1 of the 2 files were replaced"):
         atomic_write_together({a: b"new a", b: b"new b"})
     assert a.read_text() == "new a" and sorted(os.listdir(tmp_path)) == ["a.csv"]
+
+
+def test_a_link_is_written_through_and_kept(tmp_path):
+    real = tmp_path / "shared" / "findings.csv"
+    real.parent.mkdir()
+    real.write_text("old")
+    link = tmp_path / "findings.csv"
+    link.symlink_to(real)
+    atomic_write_text(link, "new")
+    assert link.is_symlink() and real.read_text() == "new"
+    dangling = tmp_path / "dangling.csv"
+    dangling.symlink_to(tmp_path / "shared" / "not-yet.csv")
+    atomic_write_together({dangling: b"made"})
+    assert dangling.is_symlink() and (tmp_path / "shared" / "not-yet.csv").read_bytes() == b"made"
+
+
+def test_a_device_or_pipe_is_never_replaced_by_a_file(tmp_path):
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    with pytest.raises(FileWriteError, match="device, a pipe or a socket"):
+        atomic_write_text(pipe, "x")
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode)
+    with pytest.raises(FileWriteError, match="device, a pipe or a socket"):
+        atomic_write_bytes("/dev/null", b"x")
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)

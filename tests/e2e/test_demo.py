@@ -264,3 +264,30 @@ def test_the_smoothing_stage_sets_the_classifier_to_smooth_each_slice(tiny_model
                                                                                                       "val3"]
     before, after = read_weights(models.classifier), read_weights(package)
     assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_the_spacing_stage_sets_the_classifier_to_resample_each_slice(tiny_model_study, tmp_path, monkeypatch):
+    """``demo build --anatomy``'s last stage, at tiny sizes: the classifier given (the smoothing stage's) copied with
+    the recipe's reference spacing, its smoothing and weights kept, its thresholds chosen on the analytic validation
+    studies (made here)."""
+    import torch
+
+    from core.models.package import read_weights
+    from core.models.registry import read_model_set
+    from core.synthetic import demo as recipe
+    from core.synthetic.generate import SynthOptions
+
+    models = read_model_set(tiny_model_study / "models" / "tiny-v1")
+    tiny = SynthOptions(cases=1, seed=3, slices_per_case=2, readers=0)
+    monkeypatch.setattr(recipe, "TRAINING", {name: tiny for name in ("train", "train2", "val", "val2", "val3")})
+    run(recipe.spacing_stage(tmp_path, models.classifier))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tuned6", "val", "val2", "val3"]  # no training study made
+    package = tmp_path / "tuned6" / "classifier"
+    classifier = json.loads((package / "manifest.json").read_text())
+    parent = json.loads((models.classifier / "manifest.json").read_text())
+    assert classifier["parent"] == parent["id"]
+    assert classifier["architecture"]["spacing_mm"] == recipe.STAGE6_SPACING_MM > 0
+    assert classifier["architecture"]["smoothing"] == parent["architecture"].get("smoothing", 0.0)
+    assert [p.rsplit("/", 1)[-1] for p in classifier["training"]["view_set"]["validation"]] == ["val", "val2", "val3"]
+    before, after = read_weights(models.classifier), read_weights(package)
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
