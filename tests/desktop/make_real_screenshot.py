@@ -4,7 +4,7 @@
         .venv/bin/python tests/desktop/make_real_screenshot.py CT MODELS OUT.png [--slab s008]
 
 CT is a real volume (NIfTI or a DICOM series), for example the shared chest CT; MODELS a model set, for example
-``resources/demo/models/demo-v6``. The CT is imported into a scratch study as the app imports it (11 sagittal
+``resources/demo/models/demo-v7``. The CT is imported into a scratch study as the app imports it (11 sagittal
 slabs), the model set added and run on every slab, and the app opened on it with only the model's boxes shown. On
 ``--slab`` (default: the first with one) the model's first box that is unsure because it calls a disease on a body
 at the image's edge is selected, so that the selected-box panel says why; elsewhere the middle slab is shown.
