@@ -294,22 +294,25 @@ def _register_endplate(train: argparse._SubParsersAction) -> None:
     head.set_defaults(func=cmd_train_endplate)
 
 
+#: ``train smoothing`` and ``train spacing``: (command, help, option, its help, handler), one way of seeing the slice
+#: each, both set by ``set_view`` on a copy of a package.
+_VIEW_COMMANDS = (
+    ("smoothing", "copy a classifier package so that it smooths each slice before its patches are cut, its thresholds "
+                  "chosen again (no training)",
+     "--sd", "the Gaussian's SD in slice pixels (0-3; 0 switches the smoothing off)", cmd_train_smoothing),
+    ("spacing", "copy a classifier package so that it resamples each slice to one pixel size before its patches are "
+                "cut, its thresholds chosen again (no training)",
+     "--mm", "the pixel size in mm (0.2-2; 0 uses every slice at its own scale)", cmd_train_spacing),
+)
+
+
 def _register_smoothing(train: argparse._SubParsersAction) -> None:
-    smooth = train.add_parser("smoothing", help="copy a classifier package so that it smooths each slice before its "
-                                                "patches are cut, its thresholds chosen again (no training)")
-    smooth.add_argument("classifier", type=Path, help="the classifier package")
-    smooth.add_argument("--sd", type=float, required=True,
-                        help="the Gaussian's SD in slice pixels (0-3; 0 switches the smoothing off)")
-    _view_options(smooth)
-    smooth.set_defaults(func=cmd_train_smoothing)
-    spacing = train.add_parser("spacing", help="copy a classifier package so that it resamples each slice to one "
-                                               "pixel size before its patches are cut, its thresholds chosen again "
-                                               "(no training)")
-    spacing.add_argument("classifier", type=Path, help="the classifier package")
-    spacing.add_argument("--mm", type=float, required=True,
-                         help="the pixel size in mm (0.2-2; 0 uses every slice at its own scale)")
-    _view_options(spacing)
-    spacing.set_defaults(func=cmd_train_spacing)
+    for name, what, option, option_help, handler in _VIEW_COMMANDS:
+        parser = train.add_parser(name, help=what)
+        parser.add_argument("classifier", type=Path, help="the classifier package")
+        parser.add_argument(option, type=float, required=True, help=option_help)
+        _view_options(parser)
+        parser.set_defaults(func=handler)
 
 
 def _view_options(parser: argparse.ArgumentParser) -> None:

@@ -33,22 +33,23 @@ def test_a_slice_gets_vertebrae_with_diseases_probabilities_scores_and_levels(pi
         assert 0 <= vertebra.box.x1 < vertebra.box.x2 <= 250
 
 
-def test_the_description_says_when_the_classifier_smooths_the_slices(pipeline):
+@pytest.mark.parametrize(("change", "said"), [({"smoothing": 1.0}, "slices smoothed 1 px for the classifier"),
+                                              ({"spacing_mm": 0.6}, "slices resampled to 0.6 mm pixels for the "
+                                                                    "classifier")])
+def test_the_description_says_how_the_classifier_sees_the_slices(pipeline, change, said):
     from dataclasses import replace
 
     config = pipeline.classifier.config
     try:
-        pipeline.classifier.config = replace(config, smoothing=1.0)
-        assert "slices smoothed 1 px for the classifier" in pipeline.describe()
+        pipeline.classifier.config = replace(config, **change)
+        assert said in pipeline.describe()
     finally:
         pipeline.classifier.config = config
 
 
-def test_the_classifier_gets_each_slices_pixel_spacing_and_the_description_its_reference(pipeline, tiny_model_study,
-                                                                                         tmp_path, monkeypatch):
+def test_the_classifier_gets_each_slices_pixel_spacing(pipeline, tiny_model_study, tmp_path, monkeypatch):
     """A study's DICOM slices carry their spacing to the classifier (which resamples by it when it has a reference
     spacing); a PNG carries none."""
-    from dataclasses import replace
 
     from core.study.layout import Study
 
@@ -70,12 +71,6 @@ def test_the_classifier_gets_each_slices_pixel_spacing_and_the_description_its_r
     png.write_bytes(study.labelme_image_path(case, slice_id).read_bytes())
     run(pipeline.diagnose_inputs([png], tmp_path / "out"))
     assert seen == [None]
-    config = pipeline.classifier.config
-    try:
-        pipeline.classifier.config = replace(config, spacing_mm=0.6)
-        assert "slices resampled to 0.6 mm pixels for the classifier" in pipeline.describe()
-    finally:
-        pipeline.classifier.config = config
 
 
 def test_diagnose_study_writes_predictions_and_a_rerun_skips_done_slices(pipeline, tiny_model_study, tmp_path):
