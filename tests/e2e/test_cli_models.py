@@ -192,9 +192,11 @@ def test_train_init_fine_tunes_from_a_package_and_refuses_the_wrong_kind(study, 
     parent = json.loads((source / "classifier" / "manifest.json").read_text())
     assert main(["train", "classifier", str(study), "--out", str(tmp_path / "m"), "--preset", "cpu", "--epochs", "1",
                  "--precision", "fp32", "--model-id", "c2", "--no-endplate", "--init", str(source / "classifier"),
-                 "--appearance", "--appearance-grain", "coarse", "--edge-cut", "0.2", "--smoothing", "0.8"]) == 0
+                 "--appearance", "--appearance-grain", "coarse", "--edge-cut", "0.2", "--smoothing", "0.8",
+                 "--spacing-mm", "0.7"]) == 0
     manifest = json.loads((tmp_path / "m" / "c2" / "manifest.json").read_text())
     assert manifest["architecture"]["smoothing"] == 0.8 and parent["architecture"].get("smoothing", 0.0) == 0.0
+    assert manifest["architecture"]["spacing_mm"] == 0.7 and parent["architecture"].get("spacing_mm", 0.0) == 0.0
     assert manifest["training"]["settings"]["appearance"] is True
     assert manifest["training"]["settings"]["appearance_grain"] == "coarse"
     assert manifest["training"]["settings"]["edge_cut"] == 0.2
@@ -204,6 +206,7 @@ def test_train_init_fine_tunes_from_a_package_and_refuses_the_wrong_kind(study, 
                  "--precision", "fp32", "--model-id", "c3", "--no-endplate", "--init", str(tmp_path / "m" / "c2")]) == 0
     kept = json.loads((tmp_path / "m" / "c3" / "manifest.json").read_text())
     assert kept["architecture"]["smoothing"] == kept["training"]["settings"]["smoothing"] == 0.8
+    assert kept["architecture"]["spacing_mm"] == kept["training"]["settings"]["spacing_mm"] == 0.7  # kept, as a retrain
     capsys.readouterr()
     assert main(["train", "classifier", str(study), "--out", str(tmp_path / "m"), "--model-id", "c4",
                  "--init", str(source / "classifier"), "--smoothing", "4"]) != 0
