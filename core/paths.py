@@ -66,12 +66,15 @@ def inside(
     kind: Kind = "file",
     what: str = "file",
     error: type[VertebraReviewError] = StudyError,
+    links: bool = True,
 ) -> Path:
     """``root / path``, checked: relative, resolving inside ``root``, and of ``kind``.
 
     ``kind``: ``"file"`` (must exist, a regular file), ``"dir"`` (must exist, a folder) or ``"new"`` (about to be
     written: may be missing; if present, it resolves inside ``root`` all the same). ``what`` names the path in the
-    message (``"weights file"``, ``"model set"``); ``error`` is the typed error raised.
+    message (``"weights file"``, ``"model set"``); ``error`` is the typed error raised. ``links`` False refuses a
+    symbolic link below ``root`` even where it stays inside (``readers/r1`` linked to ``readers/r2`` would make one
+    reader's file another's).
     """
     root = Path(root)
     part = Path(path)
@@ -88,6 +91,9 @@ def inside(
         how = "goes up with '..'" if ".." in part.parts else "resolves through a symbolic link"
         raise error(f"{what} leads outside {root} (it {how} to {target}): refused, only what lies inside is used",
                     joined)
+    if not links and not part.is_absolute() and target != base / part:
+        raise error(f"{what} is reached through a symbolic link (to {target}): refused, so that it is never read or "
+                    f"written as another file", joined)
     if kind == "new":
         return joined
     try:

@@ -96,7 +96,7 @@ def _annotated_without_image(study: Study, slices: set[tuple[str, str]], *, read
                              model: str | None) -> list[tuple[str, str]]:
     """The slices the chosen annotations cover whose image is gone (deleted or moved by hand): they cannot be
     exported, and would otherwise be left out without a word. A case an import is still writing is not one."""
-    folder = study.annotation_path("case", "slice", reader=reader, model=model).parent.parent
+    folder = study.annotation_folder(reader=reader, model=model)
     if not folder.is_dir():
         return []
     cases = set(study.cases())

@@ -25,12 +25,12 @@ from typing import Any, TypeVar
 
 from core.annotations.labelme_io import read_labelme, write_labelme
 from core.annotations.model import CLASS_CODES, SliceAnnotation
-from core.errors import AnnotationFileError, FileWriteError, StudyError, VertebraReviewError
+from core.errors import AnnotationFileError, FileWriteError, StudyError
 from core.fileio import atomic_write_json
 from core.imaging import limits
 from core.imaging.image import SliceImage
 from core.imaging.limits import size_text
-from core.paths import check_name, inside, is_id, resolved
+from core.paths import check_name, inside, is_id
 from core.study.lock import LOCK_FILE, study_write_lock
 from core.study.slice_key import SliceKey
 
@@ -261,35 +261,29 @@ class Study:
         return None
 
     def reader_path(self, reader: str, case: str, slice_id: str) -> Path:
-        return (
-            self.root
-            / "readers"
-            / check_id(reader, "reader")
-            / check_id(case, "case")
-            / f"{check_id(slice_id, 'slice')}.json"
-        )
+        return self.annotation_path(case, slice_id, reader=reader)
 
     def consensus_path(self, case: str, slice_id: str) -> Path:
-        return self.root / "consensus" / check_id(case, "case") / f"{check_id(slice_id, 'slice')}.json"
+        return self.annotation_path(case, slice_id)
 
     def prediction_path(self, model_id: str, case: str, slice_id: str) -> Path:
-        return (
-            self.root
-            / "predictions"
-            / check_id(model_id, "model")
-            / check_id(case, "case")
-            / f"{check_id(slice_id, 'slice')}.json"
-        )
+        return self.annotation_path(case, slice_id, model=model_id)
 
-    def annotation_path(self, case: str, slice_id: str, *, reader: str | None = None, model: str | None = None) -> Path:
-        """The reader's file, the model's prediction, or (with neither) the consensus."""
+    def annotation_folder(self, *, reader: str | None = None, model: str | None = None) -> Path:
+        """The folder of the reader's files, of the model's predictions, or (with neither) of the consensus; a case
+        folder in it holds one JSON file per slice."""
         if reader is not None and model is not None:
             raise StudyError("give a reader or a model, not both")
         if reader is not None:
-            return self.reader_path(reader, case, slice_id)
+            return self.root / "readers" / check_id(reader, "reader")
         if model is not None:
-            return self.prediction_path(model, case, slice_id)
-        return self.consensus_path(case, slice_id)
+            return self.root / "predictions" / check_id(model, "model")
+        return self.root / "consensus"
+
+    def annotation_path(self, case: str, slice_id: str, *, reader: str | None = None, model: str | None = None) -> Path:
+        """The reader's file, the model's prediction, or (with neither) the consensus."""
+        return (self.annotation_folder(reader=reader, model=model) / check_id(case, "case")
+                / f"{check_id(slice_id, 'slice')}.json")
 
     def prediction_models(self) -> list[str]:
         """The models with a predictions folder in the study, by id."""
@@ -327,22 +321,8 @@ class Study:
         if not os.path.lexists(path):
             return None
         # named relative to the root: a study opened by a relative path would otherwise have it twice
-        inside(self.root, path.relative_to(self.root), what="annotation file", error=AnnotationFileError)
-        self._unlinked(path, AnnotationFileError)
+        inside(self.root, path.relative_to(self.root), what="annotation file", error=AnnotationFileError, links=False)
         return read_labelme(path, image_size=image_size)
-
-    def _unlinked(self, path: Path, error: type[VertebraReviewError]) -> None:
-        """Refuse an annotation file reached through a symbolic link inside the study (``readers/r1`` linked to
-        ``readers/r2``): r1 would read r2's reading as their own and write over it. (A link out of the study is
-        refused by :func:`core.paths.inside` first.)"""
-        relative = path.relative_to(self.root)
-        try:
-            lexical, actual = resolved(self.root) / relative, resolved(path)
-        except OSError as exc:
-            raise error(f"annotation file cannot be followed: {exc}", path) from exc
-        if actual != lexical:
-            raise error(f"is reached through a symbolic link (to {actual}): refused, so that no one's annotation is "
-                        f"read or written as another's", path)
 
     def save_annotation(
         self,
@@ -356,8 +336,8 @@ class Study:
         """Write atomically to the reader's own file (or the model's, or the consensus, under the study's write
         lock), pointing at the PNG."""
         path = self.annotation_path(case, slice_id, reader=reader, model=model)
-        inside(self.root, path.relative_to(self.root), kind="new", what="annotation file", error=FileWriteError)
-        self._unlinked(path, FileWriteError)
+        inside(self.root, path.relative_to(self.root), kind="new", what="annotation file", error=FileWriteError,
+               links=False)
         image = self.labelme_image_path(case, slice_id)
         relative = Path(os.path.relpath(image, path.parent)).as_posix()
         changes: dict[str, Any] = {"image_path": relative, "image_data": None}

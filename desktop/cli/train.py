@@ -311,14 +311,10 @@ def _register_smoothing(train: argparse._SubParsersAction) -> None:
         parser = train.add_parser(name, help=what)
         parser.add_argument("classifier", type=Path, help="the classifier package")
         parser.add_argument(option, type=float, required=True, help=option_help)
-        _view_options(parser)
+        parser.add_argument("--validation", type=Path, nargs="+", required=True,
+                            help="studies with consensus (or reader) labels; the thresholds are chosen on them")
+        parser.add_argument("--out", type=Path, required=True, help="the new package (a new folder)")
+        parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
+        parser.add_argument("--source", default="consensus",
+                            help="whose labels to choose on: consensus (default), best, or a reader id")
         parser.set_defaults(func=handler)
-
-
-def _view_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--validation", type=Path, nargs="+", required=True,
-                        help="studies with consensus (or reader) labels; the thresholds are chosen on them")
-    parser.add_argument("--out", type=Path, required=True, help="the new package (a new folder)")
-    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
-    parser.add_argument("--source", default="consensus",
-                        help="whose labels to choose on: consensus (default), best, or a reader id")

@@ -241,9 +241,15 @@ def test_the_third_anatomy_stage_fine_tunes_the_second_stages_models_on_a_fresh_
         assert classifier["training"]["settings"]["appearance"] is True
 
 
-def test_the_smoothing_stage_sets_the_classifier_to_smooth_each_slice(tiny_model_study, tmp_path, monkeypatch):
-    """``demo build --anatomy``'s last stage, at tiny sizes: the classifier given (the third stage's) copied with the
-    recipe's smoothing, its weights kept, its thresholds chosen on the analytic validation studies (made here)."""
+@pytest.mark.parametrize(("stage", "folder", "record", "field", "value"), [
+    ("smoothing_stage", "tuned5", "smoothing_set", "smoothing", "STAGE5_SMOOTHING"),
+    ("spacing_stage", "tuned6", "view_set", "spacing_mm", "STAGE6_SPACING_MM"),
+])
+def test_the_test_time_stages_set_how_the_classifier_sees_each_slice(tiny_model_study, tmp_path, monkeypatch, stage,
+                                                                    folder, record, field, value):
+    """``demo build --anatomy``'s last two stages, at tiny sizes: the classifier given copied with the recipe's
+    smoothing (then its reference pixel spacing), the other setting and the weights kept, its thresholds chosen on the
+    analytic validation studies (made here)."""
     import torch
 
     from core.models.package import read_weights
@@ -254,40 +260,15 @@ def test_the_smoothing_stage_sets_the_classifier_to_smooth_each_slice(tiny_model
     models = read_model_set(tiny_model_study / "models" / "tiny-v1")
     tiny = SynthOptions(cases=1, seed=3, slices_per_case=2, readers=0)
     monkeypatch.setattr(recipe, "TRAINING", {name: tiny for name in ("train", "train2", "val", "val2", "val3")})
-    run(recipe.smoothing_stage(tmp_path, models.classifier))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["tuned5", "val", "val2", "val3"]  # no training study made
-    package = tmp_path / "tuned5" / "classifier"
-    classifier = json.loads((package / "manifest.json").read_text())
-    assert classifier["parent"] == json.loads((models.classifier / "manifest.json").read_text())["id"]
-    assert classifier["architecture"]["smoothing"] == recipe.STAGE5_SMOOTHING > 0
-    assert [p.rsplit("/", 1)[-1] for p in classifier["training"]["smoothing_set"]["validation"]] == ["val", "val2",
-                                                                                                      "val3"]
-    before, after = read_weights(models.classifier), read_weights(package)
-    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
-
-
-def test_the_spacing_stage_sets_the_classifier_to_resample_each_slice(tiny_model_study, tmp_path, monkeypatch):
-    """``demo build --anatomy``'s last stage, at tiny sizes: the classifier given (the smoothing stage's) copied with
-    the recipe's reference spacing, its smoothing and weights kept, its thresholds chosen on the analytic validation
-    studies (made here)."""
-    import torch
-
-    from core.models.package import read_weights
-    from core.models.registry import read_model_set
-    from core.synthetic import demo as recipe
-    from core.synthetic.generate import SynthOptions
-
-    models = read_model_set(tiny_model_study / "models" / "tiny-v1")
-    tiny = SynthOptions(cases=1, seed=3, slices_per_case=2, readers=0)
-    monkeypatch.setattr(recipe, "TRAINING", {name: tiny for name in ("train", "train2", "val", "val2", "val3")})
-    run(recipe.spacing_stage(tmp_path, models.classifier))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["tuned6", "val", "val2", "val3"]  # no training study made
-    package = tmp_path / "tuned6" / "classifier"
+    run(getattr(recipe, stage)(tmp_path, models.classifier))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [folder, "val", "val2", "val3"]  # no training study made
+    package = tmp_path / folder / "classifier"
     classifier = json.loads((package / "manifest.json").read_text())
     parent = json.loads((models.classifier / "manifest.json").read_text())
     assert classifier["parent"] == parent["id"]
-    assert classifier["architecture"]["spacing_mm"] == recipe.STAGE6_SPACING_MM > 0
-    assert classifier["architecture"]["smoothing"] == parent["architecture"].get("smoothing", 0.0)
-    assert [p.rsplit("/", 1)[-1] for p in classifier["training"]["view_set"]["validation"]] == ["val", "val2", "val3"]
+    assert classifier["architecture"][field] == getattr(recipe, value) > 0
+    other = "spacing_mm" if field == "smoothing" else "smoothing"
+    assert classifier["architecture"][other] == parent["architecture"].get(other, 0.0)
+    assert [p.rsplit("/", 1)[-1] for p in classifier["training"][record]["validation"]] == ["val", "val2", "val3"]
     before, after = read_weights(models.classifier), read_weights(package)
     assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)

@@ -25,6 +25,21 @@ def _classifier(study: Path) -> Path:
     return study / "models" / "tiny-v1" / "classifier"
 
 
+def _same_weights_and_rule_thresholds(source: Path, out: Path, study: Path) -> VertebraClassifier:
+    """The copy at ``out`` has ``source``'s weights and SN threshold, and the other thresholds of the rule on the
+    study's boxes scored as the copy sees them; returns the copy, loaded."""
+    before, after = read_weights(source), read_weights(out)
+    assert before.keys() == after.keys() and all(np.array_equal(before[k], after[k]) for k in before)
+    classifier = VertebraClassifier.from_package(out, device="cpu")
+    records = collect_records([study], "consensus")
+    expected = choose_thresholds(box_truth(records),
+                                 predict_records(classifier, records, SliceCache(classifier.config.window)))
+    thresholds = json.loads((out / "manifest.json").read_text())["architecture"]["thresholds"]
+    assert thresholds["SN"] == json.loads((source / "manifest.json").read_text())["architecture"]["thresholds"]["SN"]
+    assert all(thresholds[c] == pytest.approx(expected[c]) for c in ("OVCF", "OF", "KD", "PS", "NORMAL"))
+    return classifier
+
+
 def test_the_copy_smooths_keeps_the_weights_and_chooses_its_thresholds_on_the_smoothed_boxes(tiny_model_study,
                                                                                              tmp_path, capsys):
     source = _classifier(tiny_model_study)
@@ -36,17 +51,9 @@ def test_the_copy_smooths_keeps_the_weights_and_chooses_its_thresholds_on_the_sm
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["architecture"]["smoothing"] == 1.2 and manifest["parent"] == parent["id"]
     assert manifest["training"]["smoothing_set"]["thresholds_before"] == parent["architecture"]["thresholds"]
-    before, after = read_weights(source), read_weights(out)
-    assert before.keys() == after.keys() and all(np.array_equal(before[k], after[k]) for k in before)
     # The thresholds are those of the rule on the validation boxes scored with the smoothing; SN's is the parent's.
-    classifier = VertebraClassifier.from_package(out, device="cpu")
+    classifier = _same_weights_and_rule_thresholds(source, out, tiny_model_study)
     assert classifier.config.smoothing == 1.2
-    records = collect_records([tiny_model_study], "consensus")
-    probabilities = predict_records(classifier, records, SliceCache(classifier.config.window))
-    expected = choose_thresholds(box_truth(records), probabilities)
-    thresholds = manifest["architecture"]["thresholds"]
-    assert thresholds["SN"] == parent["architecture"]["thresholds"]["SN"]
-    assert all(thresholds[c] == pytest.approx(expected[c]) for c in ("OVCF", "OF", "KD", "PS", "NORMAL"))
 
 
 def test_bad_requests_are_refused_with_the_reason_and_nothing_written(tiny_model_study, tmp_path, capsys):
@@ -92,16 +99,9 @@ def test_train_spacing_copies_the_classifier_to_resample_each_slice_and_chooses_
     assert manifest["architecture"]["spacing_mm"] == 0.5 and manifest["parent"] == parent["id"]
     assert manifest["architecture"]["smoothing"] == parent["architecture"].get("smoothing", 0.0)  # kept
     assert manifest["training"]["view_set"]["spacing_mm"] == 0.5
-    before, after = read_weights(source), read_weights(out)
-    assert all(np.array_equal(before[k], after[k]) for k in before)
-    classifier = VertebraClassifier.from_package(out, device="cpu")
     records = collect_records([tiny_model_study], "consensus")
-    cache = SliceCache(classifier.config.window)
-    assert cache.spacing(records[0]) is not None  # the phantom's DICOM slices carry their spacing
-    expected = choose_thresholds(box_truth(records), predict_records(classifier, records, cache))
-    thresholds = manifest["architecture"]["thresholds"]
-    assert thresholds["SN"] == parent["architecture"]["thresholds"]["SN"]
-    assert all(thresholds[c] == pytest.approx(expected[c]) for c in ("OVCF", "OF", "KD", "PS", "NORMAL"))
+    assert SliceCache().spacing(records[0]) is not None  # the phantom's DICOM slices carry their spacing
+    assert _same_weights_and_rule_thresholds(source, out, tiny_model_study).config.spacing_mm == 0.5
     for bad in ("0.1", "3", "nan"):
         capsys.readouterr()
         assert main(["train", "spacing", str(source), "--mm", bad, "--validation", str(tiny_model_study),
